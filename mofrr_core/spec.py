@@ -1,0 +1,74 @@
+"""Typed descriptions of what plugins register: experts, retouching ops, landmark providers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import numpy as np
+
+ExpertKind = Literal["specialised", "shared"]
+
+
+@dataclass(frozen=True)
+class ExpertSpec:
+    """One restoration expert as a plugin declares it.
+
+    ``weights`` is a ``save_pretrained`` folder (``config.json`` + ``*.safetensors``); when it
+    is ``None`` or absent the expert is built untrained from ``preset`` (a warning says so).
+    ``gate`` optionally points at the router gate head the expert brings with it.
+    """
+
+    name: str
+    retouch_type: str | None
+    kind: ExpertKind = "specialised"
+    model_type: str = "WaveFRR"
+    weights: Path | None = None
+    gate: Path | None = None
+    preset: str = "cpu"
+    config: dict[str, Any] = field(default_factory=dict)
+    version: str = "0.0.0"
+    description: str = ""
+    distribution: str = "mofrr"  # filled in by the plugin manager
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("specialised", "shared"):
+            raise ValueError(f"expert {self.name!r}: kind must be 'specialised' or 'shared', got {self.kind!r}")
+        if self.kind == "specialised" and not self.retouch_type:
+            raise ValueError(f"specialised expert {self.name!r} needs a retouch_type")
+
+
+@dataclass(frozen=True)
+class RetouchResult:
+    """A retouched image (HxWx3 uint8) plus the record of what was applied."""
+
+    image: np.ndarray
+    record: dict[str, Any]
+
+
+RetouchFn = Callable[..., RetouchResult]
+"""``fn(image: uint8 HxWx3, landmarks: FaceLandmarks, strength: float, rng: np.random.Generator)``"""
+
+
+@dataclass(frozen=True)
+class RetouchOpSpec:
+    """A retouching operation used by the data engine; ``api`` names one implementation of it."""
+
+    name: str
+    fn: RetouchFn
+    api: str = "default"
+    description: str = ""
+    distribution: str = "mofrr"
+
+
+@dataclass(frozen=True)
+class LandmarkProviderSpec:
+    """A face landmark detector: ``factory()`` returns ``detect(image_uint8) -> list[FaceLandmarks]``."""
+
+    name: str
+    factory: Callable[[], Callable[[np.ndarray], list]]
+    scheme: str = "mediapipe478"
+    priority: int = 0
+    description: str = ""
+    distribution: str = "mofrr"
