@@ -1,0 +1,258 @@
+"""The MoFRR pipeline: router -> activated specialised experts + shared expert -> Combine Module."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from diffusers.utils import BaseOutput
+from PIL import Image
+from torch import nn
+
+from mofrr_core import __version__
+from mofrr_core.plugins import resolve_model_type
+from mofrr_core.registry import (
+    ComponentConfig,
+    RegistryConfig,
+    build_component,
+    load_registry,
+    sha256_of,
+    weight_file,
+)
+from mofrr_core.utils.image import ImageLike, resize, tensor_to_pil, to_tensor_list, to_uint8
+
+INDEX_FILE = "model_index.json"
+
+
+@dataclass
+class PipelineOutput(BaseOutput):
+    """Restored images and what the router decided, one entry per input image.
+
+    images: restored images (PIL, uint8 HxWx3 arrays, or ``[3, H, W]`` tensors in ``[-1, 1]``).
+    probabilities: router probability per retouching type.
+    experts_run: names of the experts that ran (activated specialised experts, then the shared one).
+    degrees: estimated retouching degree (1..5) per activated specialised expert.
+    """
+
+    images: list[Any]
+    probabilities: list[dict[str, float]]
+    experts_run: list[list[str]]
+    degrees: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class ExpertSlot:
+    """A specialised expert in the pipeline and the retouching type (router gate) it answers to."""
+
+    name: str
+    retouch_type: str
+    model: nn.Module
+
+
+class Pipeline:
+    """MoFRR (eqs. 1-2): ``Y = Combine([X, Y_se, Y_M for activated M])``.
+
+    Images are processed at ``resolution``; the restoration residual is upsampled back to each
+    input's own size and added to it, so untouched detail of a larger input is kept.
+    """
+
+    def __init__(self, router: nn.Module, experts: Sequence[ExpertSlot], shared: nn.Module | None,
+                 combine: nn.Module, resolution: int = 256, threshold: float = 0.5,
+                 num_inference_steps: int = 10, seed: int = 0,
+                 weights: dict[str, str] | None = None) -> None:
+        self.router = router
+        self.experts = list(experts)
+        self.shared = shared
+        self.combine = combine
+        self.resolution = resolution
+        self.threshold = threshold
+        self.num_inference_steps = num_inference_steps
+        self.seed = seed
+        self.weights = dict(weights or {})  # component key -> sha256 of its weights, or "untrained"
+        for module in self.modules().values():
+            module.eval().requires_grad_(False)
+
+    # -- construction --------------------------------------------------------------------------
+    @classmethod
+    def from_registry(cls, path: str | Path | None = None, experts: list[str] | None = None,
+                      device: str | torch.device | None = None) -> Pipeline:
+        """Build the pipeline a ``registry.yaml`` describes (default: the packaged one)."""
+        config = path if isinstance(path, RegistryConfig) else load_registry(path, experts=experts)
+        weights: dict[str, str] = {}
+
+        def build(component: ComponentConfig, **overrides: Any) -> nn.Module:
+            weights[component.key] = (sha256_of(weight_file(component.weights))
+                                      if component.weights is not None else "untrained")
+            return build_component(component, **overrides)
+
+        types = [e.spec.retouch_type for e in config.specialised]
+        router = build(config.router, **({} if config.router.weights else {"types": types}))
+        slots = []
+        for entry in config.specialised:
+            slots.append(ExpertSlot(entry.name, entry.spec.retouch_type, build(entry.component)))
+            if entry.spec.gate is not None and entry.spec.retouch_type not in router_types(router):
+                gate = resolve_model_type("GateHead", f"experts.{entry.name}.gate").from_pretrained(
+                    entry.spec.gate)
+                router.add_gate(entry.spec.retouch_type, gate)
+        shared = build(config.shared.component) if config.shared is not None else None
+        pipeline = cls(router, slots, shared, build(config.combine), config.resolution,
+                       config.threshold, config.num_inference_steps, config.seed, weights)
+        return pipeline.to(device) if device is not None else pipeline
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device | None = None) -> Pipeline:
+        """Load a pipeline written by :meth:`save_pretrained`."""
+        directory = Path(directory)
+        index_path = directory / INDEX_FILE
+        if not index_path.is_file():
+            raise FileNotFoundError(f"not a MoFRR pipeline folder (no {INDEX_FILE}): {directory}")
+        index = json.loads(index_path.read_text())
+
+        def load(key: str, type_name: str, sub: str) -> nn.Module:
+            return resolve_model_type(type_name, where=f"{INDEX_FILE}: {key}").from_pretrained(directory / sub)
+
+        slots = [ExpertSlot(e["name"], e["retouch_type"], load(e["name"], e["type"], f"experts/{e['name']}"))
+                 for e in index["experts"]]
+        shared = load("shared", index["shared"]["type"], "shared") if index.get("shared") else None
+        pipeline = cls(load("router", index["router"], "router"), slots, shared,
+                       load("combine", index["combine"], "combine"), **index["config"],
+                       weights=index.get("weights"))
+        return pipeline.to(device) if device is not None else pipeline
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write every network (safetensors + config.json) and a ``model_index.json``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.router.save_pretrained(directory / "router")
+        self.combine.save_pretrained(directory / "combine")
+        for slot in self.experts:
+            slot.model.save_pretrained(directory / "experts" / slot.name)
+        if self.shared is not None:
+            self.shared.save_pretrained(directory / "shared")
+        index = {
+            "_class_name": type(self).__name__,
+            "_mofrr_version": __version__,
+            "router": type(self.router).__name__,
+            "combine": type(self.combine).__name__,
+            "experts": [{"name": s.name, "retouch_type": s.retouch_type, "type": type(s.model).__name__}
+                        for s in self.experts],
+            "shared": {"type": type(self.shared).__name__} if self.shared is not None else None,
+            "config": {"resolution": self.resolution, "threshold": self.threshold,
+                       "num_inference_steps": self.num_inference_steps, "seed": self.seed},
+            "weights": self.weights,
+        }
+        (directory / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
+
+    # -- device handling -------------------------------------------------------------------------
+    def modules(self) -> dict[str, nn.Module]:
+        modules = {"router": self.router, "combine": self.combine}
+        modules.update({f"experts.{s.name}": s.model for s in self.experts})
+        if self.shared is not None:
+            modules["shared"] = self.shared
+        return modules
+
+    def to(self, device: str | torch.device) -> Pipeline:
+        for module in self.modules().values():
+            module.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.combine.parameters()).device
+
+    # -- inference ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def __call__(self, images: ImageLike | Sequence[ImageLike], num_inference_steps: int | None = None,
+                 seed: int | None = None, generator: torch.Generator | None = None,
+                 active: Literal["router", "all", "none"] | Sequence[str] = "router",
+                 use_shared: bool = True, output_type: Literal["pil", "np", "pt"] = "pil") -> PipelineOutput:
+        """Restore a batch of face crops.
+
+        ``active`` chooses the specialised experts: ``"router"`` (eq. 1), ``"all"`` (ablation
+        "w/o router"), ``"none"``, or an explicit list of expert names.
+        """
+        steps = num_inference_steps or self.num_inference_steps
+        if generator is None:
+            generator = torch.Generator(self.device).manual_seed(self.seed if seed is None else seed)
+
+        # 1. Bring the inputs to the working resolution.
+        originals = [t.to(self.device) for t in to_tensor_list(images)]
+        size = (self.resolution, self.resolution)
+        x = torch.cat([resize(t[None], size) for t in originals]).clamp(-1, 1)
+
+        # 2. Router: which retouching types are present (eq. 1).
+        probabilities = self.route(x)
+        mask = self.activation_mask(probabilities, active)
+
+        # 3. Every activated specialised expert restores the images it was routed.
+        expert_images = x[:, None].repeat(1, len(self.experts), 1, 1, 1)
+        degrees: list[dict[str, float]] = [{} for _ in originals]
+        for k, slot in enumerate(self.experts):
+            rows = mask[:, k].nonzero().flatten()
+            if rows.numel() == 0:
+                continue
+            out = slot.model.restore(x[rows], num_inference_steps=steps, generator=generator)
+            expert_images[rows, k] = out.image
+            if out.degree is not None:
+                for row, degree in zip(rows.tolist(), out.degree.tolist()):
+                    degrees[row][slot.name] = round(float(degree), 3)
+
+        # 4. The shared expert always runs.
+        use_shared = use_shared and self.shared is not None
+        shared = self.shared.restore(x, num_inference_steps=steps, generator=generator).image if use_shared else x
+
+        # 5. Combine Module fuses X, Y_se and the activated Y_M (eq. 2).
+        restored = self.combine(x, shared, expert_images, mask).clamp(-1, 1)
+
+        # 6. Add the restoration residual back at each input's own size.
+        outputs = [(original + resize((restored[i] - x[i])[None], original.shape[-2:])[0]).clamp(-1, 1)
+                   for i, original in enumerate(originals)]
+        types = router_types(self.router)
+        return PipelineOutput(
+            images=[self._convert(o, output_type) for o in outputs],
+            probabilities=[{t: round(float(p), 4) for t, p in zip(types, row)} for row in probabilities.tolist()],
+            experts_run=[[s.name for k, s in enumerate(self.experts) if mask[i, k]] + (["shared"] if use_shared
+                                                                                   else [])
+                         for i in range(len(originals))],
+            degrees=degrees,
+        )
+
+    def route(self, x: torch.Tensor) -> torch.Tensor:
+        """Router probabilities ``[B, N]`` over the router's types."""
+        return torch.sigmoid(self.router(x))
+
+    def activation_mask(self, probabilities: torch.Tensor,
+                        active: Literal["router", "all", "none"] | Sequence[str]) -> torch.Tensor:
+        """``[B, K]`` bool: which specialised expert runs on which image."""
+        batch, experts = probabilities.shape[0], len(self.experts)
+        if active == "all":
+            return torch.ones(batch, experts, dtype=torch.bool, device=probabilities.device)
+        if active == "none":
+            return torch.zeros(batch, experts, dtype=torch.bool, device=probabilities.device)
+        if active != "router":
+            unknown = set(active) - {s.name for s in self.experts}
+            if unknown:
+                raise ValueError(f"active: unknown expert(s) {sorted(unknown)}")
+            row = torch.tensor([s.name in active for s in self.experts], device=probabilities.device)
+            return row[None].repeat(batch, 1)
+        types = router_types(self.router)
+        columns = [probabilities[:, types.index(s.retouch_type)] > self.threshold if s.retouch_type in types
+                   else torch.ones(batch, dtype=torch.bool, device=probabilities.device)  # no gate: always on
+                   for s in self.experts]
+        return torch.stack(columns, dim=1) if columns else probabilities.new_zeros(batch, 0, dtype=torch.bool)
+
+    @staticmethod
+    def _convert(image: torch.Tensor, output_type: str) -> Image.Image | np.ndarray | torch.Tensor:
+        if output_type == "pt":
+            return image.cpu()
+        return tensor_to_pil(image) if output_type == "pil" else to_uint8(image)
+
+
+def router_types(router: nn.Module) -> list[str]:
+    """The retouching types a router has gates for, in its output order."""
+    return list(getattr(router, "types", None) or router.config.types)

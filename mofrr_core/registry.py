@@ -1,0 +1,239 @@
+"""``registry.yaml``: which components form a pipeline, resolved through registered ``type:`` names.
+
+A component entry (``router``, ``combine`` or one of ``experts``) has::
+
+    type: WaveFRR            # a name registered through the register_models hook
+    weights: path/or/pkg:... # a save_pretrained folder; relative paths are relative to the YAML
+    sha256: <hex>            # optional: checksum of the folder's .safetensors file
+    preset: cpu              # used (with a warning) when there are no weights: untrained model
+    config: {...}            # optional constructor overrides for the preset
+
+Experts are listed by the name their plugin registered; the plugin's :class:`ExpertSpec`
+provides defaults that the YAML entry may override.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mofrr_core.plugins import get_expert, resolve_model_type
+from mofrr_core.spec import ExpertSpec
+
+DEFAULT_REGISTRY = Path(__file__).with_name("registry.yaml")
+PRESET_SECTIONS = {
+    "Router": "router",
+    "DegreeEstimator": "degree",
+    "WaveFRR": "wavefrr",
+    "SharedExpert": "shared_expert",
+    "CombineModule": "combine",
+}
+
+
+class RegistryError(ValueError):
+    """``registry.yaml`` is invalid; the message names the key (and path) at fault."""
+
+
+class WeightsError(RuntimeError):
+    """A weight folder is missing, truncated or does not match its sha256."""
+
+
+@dataclass
+class ComponentConfig:
+    """One network of the pipeline as the registry describes it."""
+
+    key: str
+    type: str
+    weights: Path | None = None
+    sha256: str | None = None
+    preset: str = "cpu"
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ExpertEntry:
+    """An expert of the pipeline: its plugin spec plus the network to build."""
+
+    spec: ExpertSpec
+    component: ComponentConfig
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass
+class RegistryConfig:
+    """A parsed ``registry.yaml``."""
+
+    path: Path | None
+    router: ComponentConfig
+    combine: ComponentConfig
+    experts: list[ExpertEntry]
+    resolution: int = 256
+    threshold: float = 0.5
+    num_inference_steps: int = 10
+    seed: int = 0
+
+    @property
+    def specialised(self) -> list[ExpertEntry]:
+        return [e for e in self.experts if e.spec.kind == "specialised"]
+
+    @property
+    def shared(self) -> ExpertEntry | None:
+        return next((e for e in self.experts if e.spec.kind == "shared"), None)
+
+
+def resolve_path(value: str | Path, base: Path | None) -> Path:
+    """``pkg:package/sub/path`` -> inside an installed package; relative -> relative to ``base``."""
+    text = str(value)
+    if text.startswith("pkg:"):
+        package, _, sub = text[4:].partition("/")
+        return Path(str(resources.files(package))) / sub
+    path = Path(text).expanduser()
+    return path if path.is_absolute() or base is None else base / path
+
+
+def weight_file(folder: Path) -> Path:
+    """The single ``.safetensors`` file of a ``save_pretrained`` folder."""
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise WeightsError(f"no .safetensors file in {folder}")
+    if len(files) > 1:
+        raise WeightsError(f"several .safetensors files in {folder}: {', '.join(f.name for f in files)}")
+    return files[0]
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_weights(component: ComponentConfig) -> Path | None:
+    """Check that the component's weights exist (and match sha256); return the folder or ``None``."""
+    if component.weights is None:
+        return None
+    folder = component.weights
+    if not (folder / "config.json").is_file():
+        raise WeightsError(f"{component.key}: weights not found: {folder} (expected config.json and a "
+                           ".safetensors file from save_pretrained); train them with mofrr-train or fix "
+                           "the path in registry.yaml")
+    file = weight_file(folder)
+    if component.sha256 and sha256_of(file) != component.sha256.lower():
+        raise WeightsError(f"{component.key}: {file} does not match its sha256 in registry.yaml (file "
+                           "truncated or modified); reinstall the package that ships it or retrain it")
+    return folder
+
+
+def _component(key: str, raw: Any, base: Path | None, defaults: ComponentConfig) -> ComponentConfig:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{key}: expected a mapping, got {raw!r}")
+    unknown = set(raw) - {"type", "weights", "sha256", "preset", "config", "name"}
+    if unknown:
+        raise RegistryError(f"{key}: unknown field(s) {', '.join(sorted(unknown))}")
+    type_name = str(raw.get("type", defaults.type))
+    resolve_model_type(type_name, where=f"{key}.type")  # fail early on unknown types
+    weights = raw.get("weights", defaults.weights)
+    return ComponentConfig(
+        key=key,
+        type=type_name,
+        weights=resolve_path(weights, base) if weights is not None else None,
+        sha256=raw.get("sha256", defaults.sha256),
+        preset=str(raw.get("preset", defaults.preset)),
+        config={**defaults.config, **(raw.get("config") or {})},
+    )
+
+
+def _expert(index: int, raw: Any, base: Path | None, only: set[str] | None) -> ExpertEntry | None:
+    raw = {"name": raw} if isinstance(raw, str) else raw
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise RegistryError(f"experts[{index}]: expected a name or a mapping with 'name', got {raw!r}")
+    name = str(raw["name"])
+    if only is not None and name not in only:
+        return None
+    try:
+        spec = get_expert(name)
+    except KeyError as error:
+        raise RegistryError(f"experts[{index}]: {error}") from None
+    defaults = ComponentConfig(f"experts.{name}", spec.model_type, spec.weights, None, spec.preset,
+                               dict(spec.config))
+    return ExpertEntry(spec, _component(f"experts.{name}", raw, base, defaults))
+
+
+def load_registry(path: str | Path | None = None, experts: list[str] | None = None) -> RegistryConfig:
+    """Parse a registry file (default: the packaged ``registry.yaml``); ``experts`` restricts the set."""
+    path = Path(path) if path is not None else DEFAULT_REGISTRY
+    if not path.is_file():
+        raise RegistryError(f"registry file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise RegistryError(f"{path}: invalid YAML: {error}") from None
+    return parse_registry(raw, base=path.parent, path=path, experts=experts)
+
+
+def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | None = None,
+                   experts: list[str] | None = None) -> RegistryConfig:
+    """Build a :class:`RegistryConfig` from an already-loaded mapping."""
+    only = set(experts) if experts is not None else None
+    entries = [e for i, r in enumerate(raw.get("experts") or []) if (e := _expert(i, r, base, only))]
+    if only is not None:
+        missing = only - {e.name for e in entries}
+        for name in sorted(missing):  # experts asked for but not listed in the YAML: plugin defaults
+            entry = _expert(len(entries), name, base, None)
+            assert entry is not None
+            entries.append(entry)
+    names = [e.name for e in entries]
+    if len(set(names)) != len(names):
+        raise RegistryError(f"experts: listed twice: {sorted({n for n in names if names.count(n) > 1})}")
+    if sum(e.spec.kind == "shared" for e in entries) > 1:
+        raise RegistryError("experts: more than one shared expert listed")
+    sampling = raw.get("sampling") or {}
+    config = RegistryConfig(
+        path=path,
+        router=_component("router", raw.get("router"), base, ComponentConfig("router", "Router")),
+        combine=_component("combine", raw.get("combine"), base, ComponentConfig("combine", "CombineModule")),
+        experts=entries,
+        resolution=int(raw.get("resolution", 256)),
+        threshold=float(raw.get("threshold", 0.5)),
+        num_inference_steps=int(sampling.get("num_inference_steps", 10)),
+        seed=int(sampling.get("seed", 0)),
+    )
+    if config.resolution % 16:
+        raise RegistryError(f"resolution: must be a multiple of 16, got {config.resolution}")
+    if not 0 < config.threshold < 1:
+        raise RegistryError(f"threshold: must be in (0, 1), got {config.threshold}")
+    return config
+
+
+def build_component(component: ComponentConfig, **overrides: Any):
+    """Load the component's weights, or build an untrained model from its preset (with a warning)."""
+    cls = resolve_model_type(component.type, where=f"{component.key}.type")
+    folder = verify_weights(component)
+    if folder is not None:
+        try:
+            return cls.from_pretrained(folder)
+        except Exception as error:  # noqa: BLE001 - re-raised with the path that failed
+            raise WeightsError(f"{component.key}: could not load {folder}: {error}") from error
+    section = PRESET_SECTIONS.get(component.type)
+    kwargs: dict[str, Any] = {}
+    if section is not None:
+        from mofrr_core.models.presets import load_preset
+
+        kwargs = dict(load_preset(component.preset).get(section, {}))
+    kwargs.update(component.config)
+    kwargs.update(overrides)
+    warnings.warn(f"{component.key}: no weights, using an untrained {component.type} "
+                  f"(preset {component.preset!r}); restorers start at the identity", stacklevel=2)
+    return cls(**kwargs)

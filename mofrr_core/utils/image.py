@@ -1,0 +1,65 @@
+"""Conversions between PIL images, numpy uint8 HxWx3 arrays and ``[-1, 1]`` BCHW tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from PIL import Image
+
+ImageLike = Union[Image.Image, np.ndarray, torch.Tensor]
+
+
+def to_uint8(image: ImageLike) -> np.ndarray:
+    """Any single image -> uint8 HxWx3 RGB (tensors are CHW in ``[-1, 1]``)."""
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    if isinstance(image, torch.Tensor):
+        if image.ndim != 3 or image.shape[0] != 3:
+            raise ValueError(f"expected a [3, H, W] tensor, got shape {tuple(image.shape)}")
+        array = ((image.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round()
+        return rearrange(array, "c h w -> h w c").to(torch.uint8).numpy()
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ValueError(f"expected an HxWx3 array, got shape {array.shape}")
+    if array.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 array, got {array.dtype}")
+    return np.ascontiguousarray(array[..., :3])
+
+
+def uint8_to_tensor(array: np.ndarray) -> torch.Tensor:
+    """uint8 HxWx3 -> float tensor ``[3, H, W]`` in ``[-1, 1]``."""
+    return rearrange(torch.from_numpy(np.ascontiguousarray(array)), "h w c -> c h w").float() / 127.5 - 1
+
+
+def to_tensor_list(images: ImageLike | Sequence[ImageLike]) -> list[torch.Tensor]:
+    """One image, a list of images, or a BCHW/BHWC batch -> list of ``[3, H, W]`` tensors in ``[-1, 1]``."""
+    if isinstance(images, torch.Tensor):
+        if images.ndim == 3:
+            return [images.float()]
+        if images.ndim == 4:
+            return [image.float() for image in images]
+        raise ValueError(f"expected a [B, 3, H, W] or [3, H, W] tensor, got {tuple(images.shape)}")
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        return [uint8_to_tensor(to_uint8(image)) for image in images]
+    if isinstance(images, (Image.Image, np.ndarray)):
+        images = [images]
+    return [img.float() if isinstance(img, torch.Tensor) else uint8_to_tensor(to_uint8(img)) for img in images]
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Antialiased bicubic resize of a BCHW tensor (no-op if already that size)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True)
+
+
+def tensor_to_pil(x: torch.Tensor) -> Image.Image:
+    """``[3, H, W]`` tensor in ``[-1, 1]`` -> PIL RGB image."""
+    return Image.fromarray(to_uint8(x))
