@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from mofrr_core.registry import (
     load_registry,
     sha256_of,
     weight_file,
+    weights_status,
 )
 from mofrr_core.utils.image import ImageLike, resize, tensor_to_pil, to_tensor_list, to_uint8
 
@@ -79,10 +81,15 @@ class Pipeline:
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
-    def from_registry(cls, path: str | Path | None = None, experts: list[str] | None = None,
-                      device: str | torch.device | None = None) -> Pipeline:
-        """Build the pipeline a ``registry.yaml`` describes (default: the packaged one)."""
+    def from_registry(cls, path: str | Path | RegistryConfig | None = None, experts: list[str] | None = None,
+                      device: str | torch.device | None = None, allow_untrained: bool = False) -> Pipeline:
+        """Build the pipeline a ``registry.yaml`` describes (default: the packaged one).
+
+        An expert whose package ships no weights is skipped with a warning, or built untrained
+        (identity at init) with ``allow_untrained=True``.
+        """
         config = path if isinstance(path, RegistryConfig) else load_registry(path, experts=experts)
+        config = with_available_experts(config, allow_untrained)
         weights: dict[str, str] = {}
 
         def build(component: ComponentConfig, **overrides: Any) -> nn.Module:
@@ -251,6 +258,21 @@ class Pipeline:
         if output_type == "pt":
             return image.cpu()
         return tensor_to_pil(image) if output_type == "pil" else to_uint8(image)
+
+
+def with_available_experts(config: RegistryConfig, allow_untrained: bool) -> RegistryConfig:
+    """Drop (with a warning) or mark untrained the experts whose weights are missing."""
+    kept = []
+    for entry in config.experts:
+        if weights_status(entry.component) != "missing":
+            kept.append(entry)
+        elif allow_untrained:
+            kept.append(replace(entry, component=replace(entry.component, weights=None)))
+        else:
+            warnings.warn(f"{entry.component.key}: skipped, its weights are missing ({entry.component.weights}); "
+                          f"reinstall {entry.spec.distribution} or train it with mofrr-train --expert {entry.name}",
+                          stacklevel=3)
+    return replace(config, experts=kept)
 
 
 def router_types(router: nn.Module) -> list[str]:

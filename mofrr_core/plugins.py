@@ -100,7 +100,7 @@ class PluginManager:
     # -- loading ---------------------------------------------------------------------------
     def load(self) -> PluginState:
         for module_name in BUILTIN_PLUGINS:
-            self._register_module(module_name.rsplit(".", 1)[-1], "mofrr", _version("mofrr"), True,
+            self._register_module("mofrr." + module_name.rsplit(".", 1)[-1], "mofrr", _version("mofrr"), True,
                                   lambda m=module_name: importlib.import_module(m))
         allowed = allow_list()
         entry_points = self._entry_points

@@ -134,6 +134,19 @@ def verify_weights(component: ComponentConfig) -> Path | None:
     return folder
 
 
+def weights_status(component: ComponentConfig) -> str:
+    """``untrained`` (no weights configured), ``present``, ``missing``, or ``broken: <reason>``."""
+    if component.weights is None:
+        return "untrained"
+    if not (component.weights / "config.json").is_file():
+        return "missing"
+    try:
+        verify_weights(component)
+    except WeightsError as error:
+        return f"broken: {error}"
+    return "present"
+
+
 def _component(key: str, raw: Any, base: Path | None, defaults: ComponentConfig) -> ComponentConfig:
     if raw is None:
         raw = {}
@@ -165,6 +178,9 @@ def _expert(index: int, raw: Any, base: Path | None, only: set[str] | None) -> E
     try:
         spec = get_expert(name)
     except KeyError as error:
+        if only is None:  # the default set: use what is installed
+            warnings.warn(f"experts[{index}]: skipped: {error}", stacklevel=3)
+            return None
         raise RegistryError(f"experts[{index}]: {error}") from None
     defaults = ComponentConfig(f"experts.{name}", spec.model_type, spec.weights, None, spec.preset,
                                dict(spec.config))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Literal
 
@@ -31,6 +32,13 @@ class ExpertSpec:
     version: str = "0.0.0"
     description: str = ""
     distribution: str = "mofrr"  # filled in by the plugin manager
+
+    @classmethod
+    def from_package(cls, package: str, **fields: Any) -> ExpertSpec:
+        """A spec whose weights (``weights/``) and gate head (``gate/``) live inside ``package``."""
+        root = Path(str(resources.files(package)))
+        gate = root / "gate"
+        return cls(weights=root / "weights", gate=gate if gate.is_dir() else None, **fields)
 
     def __post_init__(self) -> None:
         if self.kind not in ("specialised", "shared"):
