@@ -138,7 +138,7 @@ class PluginManager:
     def _collect(self) -> None:
         for hook_name in HOOKS:
             caller = getattr(self.pm.hook, hook_name)
-            for impl in reversed(caller.get_hookimpls()):  # pluggy lists last-registered first
+            for impl in caller.get_hookimpls():  # registration order: built-ins, then entry points by name
                 name = impl.plugin_name
                 info = self.state.plugins.get(name)
                 if info is None or info.status == "broken":
