@@ -1,0 +1,96 @@
+"""Pipeline wiring: router -> activated experts + shared -> combine; save/load; input types."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mofrr_core.pipeline import Pipeline
+
+
+def count_calls(pipeline: Pipeline) -> dict[str, list[int]]:
+    """Wrap every expert's restore to record the batch size it was called with."""
+    calls: dict[str, list[int]] = {}
+    for slot in pipeline.experts + ([] if pipeline.shared is None else [None]):
+        model = pipeline.shared if slot is None else slot.model
+        name = "shared" if slot is None else slot.name
+        original = model.restore
+        calls[name] = []
+
+        def restore(x, *args, _original=original, _name=name, **kwargs):
+            calls[_name].append(x.shape[0])
+            return _original(x, *args, **kwargs)
+
+        model.restore = restore
+    return calls
+
+
+def force_router(pipeline: Pipeline, probabilities: list[list[float]]) -> None:
+    pipeline.route = lambda x: torch.tensor(probabilities, dtype=x.dtype)
+
+
+def test_only_activated_experts_run(tiny_pipeline, astronaut_face):
+    calls = count_calls(tiny_pipeline)
+    # types: white, smooth, face, eye; experts: white, eye
+    force_router(tiny_pipeline, [[0.9, 0.1, 0.1, 0.2], [0.2, 0.7, 0.1, 0.6], [0.1, 0.1, 0.1, 0.1]])
+    out = tiny_pipeline([astronaut_face] * 3, output_type="np")
+    assert calls == {"white": [1], "eye": [1], "shared": [3]}
+    assert out.experts_run == [["white", "shared"], ["eye", "shared"], ["shared"]]
+    assert set(out.degrees[0]) == {"white"} and set(out.degrees[1]) == {"eye"} and out.degrees[2] == {}
+    assert 1 <= out.degrees[0]["white"] <= 5
+
+
+def test_ablation_switches(tiny_pipeline, astronaut_face):
+    calls = count_calls(tiny_pipeline)
+    force_router(tiny_pipeline, [[0.0, 0.0, 0.0, 0.0]])
+    tiny_pipeline([astronaut_face], active="all", use_shared=False)
+    assert calls == {"white": [1], "eye": [1], "shared": []}
+    with pytest.raises(ValueError, match="nose"):
+        tiny_pipeline([astronaut_face], active=["nose"])
+
+
+def test_router_probabilities_are_reported(tiny_pipeline, astronaut_face):
+    out = tiny_pipeline([astronaut_face])
+    probabilities = out.probabilities[0]
+    assert list(probabilities) == ["white", "smooth", "face", "eye"]
+    assert all(0 <= p <= 1 for p in probabilities.values())
+    expected = [name for name in ("white", "eye") if probabilities[name] > 0.5] + ["shared"]
+    assert out.experts_run[0] == expected
+
+
+def test_save_load_round_trip_is_bit_identical(tiny_pipeline, astronaut_face, tmp_path):
+    before = tiny_pipeline([astronaut_face], seed=3, active="all", output_type="pt").images[0]
+    tiny_pipeline.save_pretrained(tmp_path / "pipe")
+    loaded = Pipeline.from_pretrained(tmp_path / "pipe")
+    after = loaded([astronaut_face], seed=3, active="all", output_type="pt").images[0]
+    assert torch.equal(before, after)
+    assert [s.name for s in loaded.experts] == ["white", "eye"]
+    other_seed = loaded([astronaut_face], seed=4, active="all", output_type="pt").images[0]
+    assert not torch.equal(before, other_seed)  # the diffusion noise matters
+
+
+def test_inputs_of_every_kind_and_size(tiny_pipeline, astronaut_face):
+    pil = Image.fromarray(astronaut_face).resize((48, 40))
+    tensor = torch.from_numpy(astronaut_face).permute(2, 0, 1).float() / 127.5 - 1
+    out = tiny_pipeline([pil, astronaut_face, tensor], output_type="np")
+    assert [o.shape for o in out.images] == [(40, 48, 3), (64, 64, 3), (64, 64, 3)]
+    assert all(o.dtype == np.uint8 for o in out.images)
+    assert np.array_equal(out.images[1], out.images[2])  # same image as array or tensor
+    batch = tiny_pipeline(tensor[None].repeat(2, 1, 1, 1), output_type="pt")
+    assert len(batch.images) == 2 and torch.equal(batch.images[0], batch.images[1])
+
+
+def test_untrained_pipeline_returns_its_input(astronaut_face):
+    """Every restorer starts at the identity, so an untrained pipeline does no harm."""
+    from mofrr_core.models.presets import build_model
+    from mofrr_core.pipeline import ExpertSlot
+
+    pipeline = Pipeline(build_model("router", "tiny", types=["white", "smooth", "face", "eye"]),
+                        [ExpertSlot("eye", "eye", build_model("wavefrr", "tiny"))],
+                        build_model("shared_expert", "tiny"), build_model("combine", "tiny"), resolution=64,
+                        num_inference_steps=2)
+    out = pipeline([astronaut_face], active="all", output_type="np").images[0]
+    mse = np.mean((out.astype(float) - astronaut_face.astype(float)) ** 2)
+    assert 10 * np.log10(255**2 / max(mse, 1e-10)) > 40

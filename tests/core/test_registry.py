@@ -1,0 +1,79 @@
+"""registry.yaml: type resolution, weight files, sha256, expert selection."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mofrr_core import plugins
+from mofrr_core.registry import (
+    DEFAULT_REGISTRY,
+    RegistryError,
+    WeightsError,
+    build_component,
+    load_registry,
+    sha256_of,
+    weight_file,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "registry.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_packaged_registry_is_the_repo_registry():
+    assert (REPO / "registry.yaml").read_text() == DEFAULT_REGISTRY.read_text()
+    config = load_registry()
+    assert config.threshold == 0.5
+    assert config.router.type == "Router" and config.combine.type == "CombineModule"
+
+
+def test_unknown_type_names_the_key(tmp_path):
+    path = write(tmp_path, {"router": {"type": "NoSuchNet"}})
+    with pytest.raises(plugins.UnknownTypeError, match=r"router\.type: unknown type 'NoSuchNet'"):
+        load_registry(path)
+
+
+def test_unknown_expert_names_the_entry(tmp_path):
+    path = write(tmp_path, {"experts": ["white", "no_such_expert"]})
+    with pytest.raises(RegistryError, match=r"experts\[0\].*'no_such_expert'"):
+        load_registry(path, experts=["no_such_expert"])
+
+
+def test_missing_weights_name_key_and_path(tmp_path):
+    path = write(tmp_path, {"combine": {"type": "CombineModule", "weights": "nowhere/combine"}})
+    config = load_registry(path)
+    with pytest.raises(WeightsError, match=r"combine: weights not found: .*nowhere/combine"):
+        build_component(config.combine)
+
+
+def test_sha256_detects_tampering(tmp_path, tiny_combine):
+    folder = tmp_path / "combine"
+    tiny_combine.save_pretrained(folder)
+    good = sha256_of(weight_file(folder))
+    path = write(tmp_path, {"combine": {"type": "CombineModule", "weights": "combine", "sha256": good}})
+    model = build_component(load_registry(path).combine)
+    assert type(model).__name__ == "CombineModule"
+
+    file = weight_file(folder)
+    data = file.read_bytes()
+    file.write_bytes(data[: len(data) // 2])  # truncated download
+    with pytest.raises(WeightsError, match=r"combine: .*safetensors does not match its sha256"):
+        build_component(load_registry(path).combine)
+    shutil.rmtree(folder)
+
+
+def test_invalid_fields_are_rejected(tmp_path):
+    with pytest.raises(RegistryError, match=r"router: unknown field\(s\) weigths"):
+        load_registry(write(tmp_path, {"router": {"type": "Router", "weigths": "x"}}))
+    with pytest.raises(RegistryError, match="threshold"):
+        load_registry(write(tmp_path, {"threshold": 1.5}))
+    with pytest.raises(RegistryError, match="registry file not found"):
+        load_registry(tmp_path / "absent.yaml")
