@@ -1,0 +1,120 @@
+"""Combine Module (eq. 2): fuses X, Y_se and any number of active Y_M, permutation-invariant."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
+from einops import rearrange, repeat
+from torch import nn
+
+from . import losses
+
+ROLES = 3  # input X, shared expert, specialised expert
+
+
+class CombineModule(ModelMixin, ConfigMixin):
+    """Set-based fusion of candidate images ``{X, Y_se, active Y_M}``.
+
+    Every candidate ``c`` goes through the same small conv encoder on ``[c, X, c - X, role one-hot]``
+    (computed at ``1 / score_stride`` resolution) giving a score map; a masked softmax over the
+    candidates gives per-pixel weights and ``fused = sum_k w_k c_k``. Output::
+
+        Y = X + gate * (fused - X) + refine([X, fused])
+
+    with ``gate`` a learnable scalar initialised to 0 and ``refine`` a light conv net with a
+    zero-initialised last conv, so a fresh module returns exactly ``X``. Shared weights + a softmax
+    over a set make it invariant to the order and the number ``K`` of experts (``K`` may be 0):
+    adding an expert retrains nothing (optionally fine-tune on all images with the experts frozen).
+
+    Args:
+        in_channels: image channels.
+        hidden_channels: encoder width.
+        encoder_layers: 3x3 conv layers of the encoder.
+        score_stride: the encoder works at this down-sampling factor.
+        refine_channels: width of the refinement net (0 disables it).
+        gate_init: initial value of the mixing gate (0 = identity at init).
+    """
+
+    @register_to_config
+    def __init__(
+        self,
+        in_channels: int = 3,
+        hidden_channels: int = 16,
+        encoder_layers: int = 2,
+        score_stride: int = 2,
+        refine_channels: int = 16,
+        gate_init: float = 0.0,
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.Conv2d(3 * in_channels + ROLES, hidden_channels, 3, score_stride, 1),
+            nn.SiLU(),
+        ]
+        for _ in range(encoder_layers - 1):
+            layers += [nn.Conv2d(hidden_channels, hidden_channels, 3, 1, 1), nn.SiLU()]
+        layers.append(nn.Conv2d(hidden_channels, 1, 1))
+        self.encoder = nn.Sequential(*layers)
+        self.gate = nn.Parameter(torch.tensor(float(gate_init)))
+        self.refine: nn.Module | None = None
+        if refine_channels > 0:
+            self.refine = nn.Sequential(
+                nn.Conv2d(2 * in_channels, refine_channels, 3, 1, 1),
+                nn.SiLU(),
+                nn.Conv2d(refine_channels, in_channels, 3, 1, 1),
+            )
+            nn.init.zeros_(self.refine[-1].weight)
+            nn.init.zeros_(self.refine[-1].bias)
+
+    def weights(
+        self, x: torch.Tensor, candidates: torch.Tensor, roles: torch.Tensor, valid: torch.Tensor
+    ) -> torch.Tensor:
+        """Per-pixel softmax weights ``[B, M, 1, H, W]`` over the candidates ``[B, M, 3, H, W]``."""
+        b, m, _, h, w = candidates.shape
+        xs = repeat(x, "b c h w -> b m c h w", m=m)
+        role_maps = repeat(F.one_hot(roles, ROLES).to(x.dtype), "m r -> b m r h w", b=b, h=h, w=w)
+        inp = rearrange(
+            torch.cat([candidates, xs, candidates - xs, role_maps], dim=2), "b m c h w -> (b m) c h w"
+        )
+        scores = self.encoder(inp)
+        if scores.shape[-2:] != (h, w):
+            scores = F.interpolate(scores, size=(h, w), mode="bilinear", align_corners=False)
+        scores = rearrange(scores, "(b m) 1 h w -> b m 1 h w", b=b, m=m)
+        scores = scores.masked_fill(~valid[:, :, None, None, None], float("-inf"))
+        return scores.softmax(dim=1)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        shared: torch.Tensor | None,
+        experts: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Fuse ``x``, ``shared [B, 3, H, W]``, ``experts [B, K, 3, H, W]``, ``mask [B, K]`` (bool)."""
+        b = x.shape[0]
+        shared = x if shared is None else shared
+        if experts is None:
+            experts = x.new_zeros(b, 0, *x.shape[1:])
+        k = experts.shape[1]
+        mask = torch.ones(b, k, dtype=torch.bool, device=x.device) if mask is None else mask.bool()
+        candidates = torch.cat([x[:, None], shared[:, None], experts], dim=1)
+        roles = torch.tensor([0, 1] + [2] * k, device=x.device)
+        valid = torch.cat([torch.ones(b, 2, dtype=torch.bool, device=x.device), mask], dim=1)
+        fused = (self.weights(x, candidates, roles, valid) * candidates).sum(dim=1)
+        out = x + self.gate * (fused - x)
+        if self.refine is not None:
+            out = out + self.refine(torch.cat([x, fused], dim=1))
+        return out
+
+    def compute_loss(
+        self,
+        x: torch.Tensor,
+        shared: torch.Tensor | None,
+        experts: torch.Tensor | None,
+        mask: torch.Tensor | None,
+        y: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """L_hyb(Y, Y_hat) on the fused image."""
+        loss = losses.hybrid_loss(self(x, shared, experts, mask), y)
+        return loss, {"loss": loss.item(), "loss_hyb": loss.item()}

@@ -1,0 +1,120 @@
+"""Router: a shared ResNet-style backbone and one independent gate head per retouching type.
+
+Plug-in experts bring their own :class:`GateHead` (saved/loaded on its own) and attach it with
+:meth:`Router.add_gate`; a new head is trained on the frozen backbone via :meth:`Router.features`
+(see :meth:`GateHead.compute_loss`), so the existing heads never change.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
+from torch import nn
+
+from .blocks import ResNetEncoder
+from .losses import multilabel_loss
+
+
+class GateHead(ModelMixin, ConfigMixin):
+    """Binary gate for one retouching type on the router's pooled features: ``[B, F] -> [B]`` logits.
+
+    Args:
+        in_features: router feature size (``Router.feature_dim``).
+        hidden_features: hidden width of a 2-layer MLP (0: a single linear layer).
+    """
+
+    @register_to_config
+    def __init__(self, in_features: int = 128, hidden_features: int = 0) -> None:
+        super().__init__()
+        if hidden_features > 0:
+            self.net: nn.Module = nn.Sequential(
+                nn.Linear(in_features, hidden_features), nn.ReLU(), nn.Linear(hidden_features, 1)
+            )
+        else:
+            self.net = nn.Linear(in_features, 1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features).squeeze(-1)
+
+    def compute_loss(
+        self, features: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """BCE of this gate on (frozen) router features ``[B, F]`` and binary labels ``[B]``."""
+        loss = multilabel_loss(self(features), labels)
+        return loss, {"loss_gate": loss.item()}
+
+
+class Router(ModelMixin, ConfigMixin):
+    """Multi-label retouching-type classifier (paper: ResNet-MAM); eq. 1 thresholds ``sigmoid`` at 0.5.
+
+    Args:
+        types: retouching types, one gate each, in output order.
+        in_channels, base_channels, stage_blocks, input_size: backbone (see ``ResNetEncoder``).
+        gate_hidden: hidden width of every gate head (0: linear gates).
+    """
+
+    @register_to_config
+    def __init__(
+        self,
+        types: tuple[str, ...] = ("white", "smooth", "face", "eye"),
+        in_channels: int = 3,
+        base_channels: int = 16,
+        stage_blocks: tuple[int, ...] = (1, 1, 1, 1),
+        input_size: int | None = None,
+        gate_hidden: int = 0,
+    ) -> None:
+        super().__init__()
+        self.backbone = ResNetEncoder(in_channels, base_channels, tuple(stage_blocks), input_size)
+        self.gates = nn.ModuleDict()
+        for name in types:
+            self.gates[name] = self.new_gate()
+
+    @property
+    def types(self) -> list[str]:
+        """Gate names in output order."""
+        return list(self.gates.keys())
+
+    @property
+    def feature_dim(self) -> int:
+        return self.backbone.out_features
+
+    def new_gate(self) -> GateHead:
+        """A fresh gate head compatible with this backbone (train it with :meth:`features`)."""
+        return GateHead(in_features=self.feature_dim, hidden_features=self.config.gate_hidden)
+
+    def add_gate(self, name: str, head: GateHead) -> None:
+        """Attach a (separately trained) gate head for a new type; other heads are untouched."""
+        if name in self.gates:
+            raise ValueError(f"router already has a gate {name!r}")
+        if "." in name or not name:
+            raise ValueError(f"invalid gate name {name!r}")
+        if (
+            head.config.in_features != self.feature_dim
+            or head.config.hidden_features != self.config.gate_hidden
+        ):
+            raise ValueError(
+                f"gate {name!r} ({dict(head.config)}) does not fit this router "
+                f"(in_features={self.feature_dim}, gate_hidden={self.config.gate_hidden})"
+            )
+        self.gates[name] = head.to(next(self.parameters()).device)
+        self.register_to_config(types=tuple(self.gates.keys()))
+
+    def get_gate(self, name: str) -> GateHead:
+        return self.gates[name]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled backbone features ``[B, feature_dim]`` (freeze the backbone to train a new gate)."""
+        return self.backbone(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [B, 3, H, W]`` -> logits ``[B, len(types)]``."""
+        feats = self.features(x)
+        return torch.stack([gate(feats) for gate in self.gates.values()], dim=-1)
+
+    def compute_loss(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Multi-label BCE (L_class of the router) against ``labels [B, N]`` float."""
+        logits = self(x)
+        loss = multilabel_loss(logits, labels)
+        accuracy = ((logits > 0) == (labels > 0.5)).float().mean()
+        return loss, {"loss_class": loss.item(), "accuracy": accuracy.item()}
