@@ -1,0 +1,300 @@
+"""Networks: shapes, identity at init, gradients, DDIM determinism, save/load, one optimisation step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mofrr_core.models import HFCAM, IDEM, MCA, MODEL_TYPES, CombineModule, GateHead, Router, WaveFRR
+from mofrr_core.models.losses import psnr
+from mofrr_core.models.presets import PRESETS, build_model, load_preset
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def images(batch: int = 3, size: int = 32, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(batch, 3, size, size, generator=g) * 2 - 1
+    y = (x + 0.2 * torch.randn(x.shape, generator=g)).clamp(-1, 1)
+    return x, y
+
+
+def jitter(module: torch.nn.Module, seed: int = 0, scale: float = 0.05) -> torch.nn.Module:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * scale)
+    return module
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# -- presets ----------------------------------------------------------------------------------------
+def test_presets_build_every_component():
+    for name in PRESETS:
+        preset = load_preset(name)
+        assert {"router", "degree", "wavefrr", "shared_expert", "combine"} <= set(preset)
+    for component in ("router", "degree", "wavefrr", "shared_expert", "combine"):
+        assert isinstance(build_model(component, "tiny"), tuple(MODEL_TYPES.values()))
+    assert build_model("wavefrr", "tiny", levels=1).config.levels == 1
+    with pytest.raises(ValueError):
+        build_model("nope", "tiny")
+
+
+def test_preset_tolerates_unknown_top_level_keys(tmp_path):
+    path = tmp_path / "custom.yaml"
+    path.write_text("train: {lr: 1.0e-4}\ncombine: {hidden_channels: 4, refine_channels: 0}\n")
+    assert load_preset(path)["train"]["lr"] == 1e-4
+    assert build_model("combine", path).config.hidden_channels == 4
+
+
+# -- shapes and identity ------------------------------------------------------------------------------
+@pytest.mark.parametrize("levels", [1, 2])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_wavefrr_shapes_and_identity(levels, batch):
+    model = build_model("wavefrr", "tiny", levels=levels).eval()
+    x, _ = images(batch)
+    out = model.restore(x, generator=gen())
+    assert out.image.shape == x.shape and out.degree.shape == (batch,)
+    assert ((out.degree >= 1) & (out.degree <= 5)).all()
+    assert psnr(out.image, x) > 40
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_shared_expert_shapes_and_identity(batch):
+    model = build_model("shared_expert", "tiny").eval()
+    x, _ = images(batch)
+    out = model.restore(x, num_inference_steps=2, generator=gen())
+    assert out.image.shape == x.shape and out.degree is None
+    assert psnr(out.image, x) > 40
+
+
+def test_combine_identity_any_k_and_permutation_invariance():
+    model = build_model("combine", "tiny").eval()
+    x, y = images(3)
+    experts = torch.stack([y, -y, y * 0.5], dim=1)
+    mask = torch.tensor([[True, False, True], [False, False, False], [True, True, True]])
+    out = model(x, y, experts, mask)
+    assert out.shape == x.shape and psnr(out, x) > 40
+    assert psnr(model(x, y, experts[:, :0], mask[:, :0]), x) > 40
+    jitter(model)
+    with torch.no_grad():
+        model.gate.fill_(1.0)
+    perm = torch.tensor([2, 0, 1])
+    a, b = model(x, y, experts, mask), model(x, y, experts[:, perm], mask[:, perm])
+    assert torch.allclose(a, b, atol=1e-5)
+    # masked-out experts do not matter
+    changed = experts.clone()
+    changed[~mask] = 0.7
+    assert torch.allclose(model(x, y, changed, mask), a, atol=1e-5)
+    assert model(x, y, experts[:, :0], mask[:, :0]).shape == x.shape
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_router_and_degree_shapes(batch):
+    x, _ = images(batch)
+    router = build_model("router", "tiny")
+    assert router(x).shape == (batch, 4)
+    degree = build_model("degree", "tiny")
+    assert degree(x).shape == (batch, 5)
+    z = degree.expected_degree(x)
+    assert z.shape == (batch,) and ((z >= 1) & (z <= 5)).all()
+
+
+# -- router plug-in gates -----------------------------------------------------------------------------
+def test_router_add_gate_trains_only_the_new_head(tmp_path):
+    router = build_model("router", "tiny")
+    x, _ = images(4)
+    before = router(x).detach()
+    head = router.new_gate()
+    router.requires_grad_(False)
+    optimiser = torch.optim.Adam(head.parameters(), lr=1e-2)
+    labels = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    feats = router.features(x)
+    loss0, _ = head.compute_loss(feats, labels)
+    loss0.backward()
+    optimiser.step()
+    assert head.compute_loss(feats, labels)[0].item() < loss0.item()
+    head.save_pretrained(tmp_path / "gate")
+    router.add_gate("lips", GateHead.from_pretrained(tmp_path / "gate"))
+    assert router.types == ["white", "smooth", "face", "eye", "lips"]
+    after = router(x)
+    assert after.shape == (4, 5) and torch.equal(after[:, :4], before)
+    router.save_pretrained(tmp_path / "router")
+    loaded = Router.from_pretrained(tmp_path / "router")
+    assert loaded.types == router.types and torch.equal(loaded(x), after)
+    with pytest.raises(ValueError):
+        router.add_gate("lips", router.new_gate())
+    with pytest.raises(ValueError):
+        router.add_gate("other", GateHead(in_features=3))
+
+
+# -- IDEM / HFCAM ----------------------------------------------------------------------------------------
+def test_idem_shapes_and_gradients_reach_every_parameter():
+    idem = IDEM(channels=3, hidden_channels=8)
+    x_ll, y_t = torch.randn(3, 3, 8, 8), torch.randn(3, 3, 8, 8)
+    cond, r = idem(x_ll, y_t, torch.tensor([1.0, 3.0, 5.0]), torch.tensor([0, 50, 199]))
+    assert cond.shape == (3, 6, 8, 8) and r.shape == (3, 3, 8, 8)
+    assert torch.equal(cond[:, :3], x_ll) and torch.equal(cond[:, 3:], r)
+    (r**2).mean().backward()
+    for name, p in idem.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_mca_range():
+    a = MCA(3, 4)(torch.randn(2, 3, 5, 5))
+    assert a.shape == (2, 3, 5, 5) and ((a > 0) & (a < 1)).all()
+
+
+@pytest.mark.parametrize("size", [8, 6])
+def test_hfcam_identity_then_gradients(size):
+    hfcam = HFCAM(channels=3, dim=16, num_heads=8, patch_size=4)
+    low, highs = torch.randn(2, 3, size // 2, size // 2), torch.randn(2, 3, 3, size, size)
+    assert torch.equal(hfcam(low, highs), highs)  # zero-init output conv
+    out = hfcam(low, highs)
+    out.pow(2).mean().backward()
+    assert hfcam.out.weight.grad.abs().sum() > 0
+    for name, p in hfcam.named_parameters():
+        assert p.grad is not None, name
+    hfcam.zero_grad()
+    jitter(hfcam, scale=0.1)
+    hfcam(low, highs).pow(2).mean().backward()
+    for name, p in hfcam.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+# -- DDIM sampling -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("component", ["wavefrr", "shared_expert"])
+def test_ddim_sampling_deterministic_per_seed(component):
+    model = jitter(build_model(component, "tiny")).eval()
+    x, _ = images(2)
+    a = model.restore(x, num_inference_steps=3, generator=gen(1)).image
+    b = model.restore(x, num_inference_steps=3, generator=gen(1)).image
+    c = model.restore(x, num_inference_steps=3, generator=gen(2)).image
+    assert torch.equal(a, b)
+    assert (a - c).abs().max() > 1e-4
+
+
+# -- save / load ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("component", ["router", "degree", "wavefrr", "shared_expert", "combine"])
+def test_save_load_roundtrip_bit_identical(component, tmp_path):
+    model = jitter(build_model(component, "tiny"))
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "diffusion_pytorch_model.safetensors").exists()
+    loaded = type(model).from_pretrained(tmp_path)
+    public = lambda cfg: {k: v for k, v in dict(cfg).items() if not k.startswith("_")}  # noqa: E731
+    assert public(loaded.config) == public(model.config)
+    for (k1, v1), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert k1 == k2 and torch.equal(v1, v2), k1
+    x, y = images(2)
+    if component in ("wavefrr", "shared_expert"):
+        assert torch.equal(model.restore(x, generator=gen()).image, loaded.restore(x, generator=gen()).image)
+    elif component == "combine":
+        e, m = y[:, None], torch.ones(2, 1, dtype=torch.bool)
+        assert torch.equal(model(x, y, e, m), loaded(x, y, e, m))
+    else:
+        assert torch.equal(model(x), loaded(x))
+
+
+@pytest.mark.parametrize(
+    "cls,kwargs",
+    [
+        (IDEM, {"channels": 3, "hidden_channels": 4}),
+        (MCA, {"channels": 3}),
+        (HFCAM, {"dim": 8}),
+        (GateHead, {"in_features": 8}),
+    ],
+)
+def test_submodules_roundtrip(cls, kwargs, tmp_path):
+    model = jitter(cls(**kwargs))
+    model.save_pretrained(tmp_path)
+    loaded = cls.from_pretrained(tmp_path)
+    for v1, v2 in zip(model.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(v1, v2)
+
+
+# -- one optimisation step decreases each loss ----------------------------------------------------------------
+def _step_decreases(model: torch.nn.Module, loss_fn, lr: float = 1e-3) -> tuple[float, float]:
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.Adam(params, lr=lr)
+    loss, logs = loss_fn()
+    assert isinstance(logs, dict) and all(isinstance(v, float) for v in logs.values())
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()
+    after, _ = loss_fn()
+    return loss.item(), after.item()
+
+
+def test_wavefrr_loss_step_and_training_outputs():
+    torch.manual_seed(0)
+    model = build_model("wavefrr", "tiny")
+    x, y = images(2)
+    out = model.training_outputs(x, y, gen(3))
+    assert out["eps_pred"].shape == out["eps"].shape == (2, 3, 8, 8)
+    assert out["distortion"].shape == (2, 3, 8, 8) and out["image"].shape == x.shape
+    assert [h.shape for h in out["highs_hat"]] == [(2, 3, 3, 16, 16), (2, 3, 3, 8, 8)]
+    before, after = _step_decreases(model, lambda: model.compute_loss(x, y, gen(3)))
+    assert after < before
+    assert all(p.grad is None for p in model.degree_estimator.parameters())  # DE frozen by default
+
+
+def test_wavefrr_spatial_loss_reaches_idem_unet_hfcam():
+    model = jitter(build_model("wavefrr", "tiny"), scale=0.02)
+    x, y = images(2)
+    out = model.training_outputs(x, y, gen(0))
+    from mofrr_core.models.losses import hybrid_loss
+
+    hybrid_loss(out["image"], y).backward()
+    for part in (model.idem, model.unet, *model.hfcams):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
+
+
+def test_wavefrr_trainable_degree_estimator():
+    model = build_model("wavefrr", "tiny", train_degree=True)
+    x, y = images(2)
+    loss, logs = model.compute_loss(x, y, gen(0), degree=torch.tensor([1, 5]))
+    assert "loss_class" in logs
+    loss.backward()
+    assert all(p.grad is not None for p in model.degree_estimator.parameters())
+
+
+def test_shared_expert_loss_step():
+    model = build_model("shared_expert", "tiny")
+    x, y = images(2)
+    before, after = _step_decreases(model, lambda: model.compute_loss(x, y, gen(5)))
+    assert after < before
+
+
+def test_combine_loss_step():
+    model: CombineModule = build_model("combine", "tiny")
+    x, y = images(2)
+    experts, mask = torch.stack([y, x], 1), torch.tensor([[True, False], [True, True]])
+    before, after = _step_decreases(model, lambda: model.compute_loss(x, x, experts, mask, y))
+    assert after < before
+
+
+def test_router_and_degree_loss_steps():
+    x, _ = images(4)
+    router = build_model("router", "tiny")
+    labels = torch.tensor([[1, 0, 0, 1], [0, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]]).float()
+    before, after = _step_decreases(router, lambda: router.compute_loss(x, labels))
+    assert after < before
+    degree = build_model("degree", "tiny")
+    target = torch.tensor([1, 2, 4, 5])
+    before, after = _step_decreases(degree, lambda: degree.compute_loss(x, target))
+    assert after < before
+
+
+def test_wavefrr_config_options():
+    with pytest.raises(ValueError):
+        WaveFRR(levels=3)
+    model = build_model(
+        "wavefrr", "tiny", hfcam_condition="reconstruct", embed_timestep=False, min_snr_gamma=5.0
+    )
+    x, y = images(1)
+    assert psnr(model.restore(x).image, x) > 40
+    loss, _ = model.compute_loss(x, y, gen(0))
+    assert torch.isfinite(loss)
