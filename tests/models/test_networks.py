@@ -215,7 +215,7 @@ def test_submodules_roundtrip(cls, kwargs, tmp_path):
         assert torch.equal(v1, v2)
 
 
-# -- one optimisation step decreases each loss ----------------------------------------------------------------
+# -- one optimisation step decreases each loss -----------------------------------------------------------
 def _step_decreases(model: torch.nn.Module, loss_fn, lr: float = 1e-3) -> tuple[float, float]:
     params = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.Adam(params, lr=lr)
