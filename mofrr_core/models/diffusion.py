@@ -80,12 +80,19 @@ class ResidualDDIM:
         generator: torch.Generator | None,
         device: torch.device,
         dtype: torch.dtype = torch.float32,
+        batch_invariant: bool = False,
     ) -> torch.Tensor:
-        """Run DDIM from pure noise. ``denoise(r_t, t[B]) -> r0_hat``; returns the final residual."""
+        """Run DDIM from pure noise. ``denoise(r_t, t[B]) -> r0_hat``; returns the final residual.
+
+        ``batch_invariant``: draw one starting noise and share it across the batch, so an image's
+        result does not depend on its batch companions (used at inference).
+        """
         sched = self.scheduler
         sched.set_timesteps(num_inference_steps, device="cpu")
         gen_device = generator.device if generator is not None else "cpu"
-        r = torch.randn(shape, generator=generator, device=gen_device, dtype=dtype).to(device)
+        noise_shape = (1, *shape[1:]) if batch_invariant else shape
+        r = torch.randn(noise_shape, generator=generator, device=gen_device, dtype=dtype).to(device)
+        r = r.expand(shape).contiguous()
         r = r * sched.init_noise_sigma
         for t in sched.timesteps:
             t_batch = torch.full((shape[0],), int(t), device=device, dtype=torch.long)

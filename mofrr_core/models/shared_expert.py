@@ -71,7 +71,11 @@ class SharedExpert(ModelMixin, ConfigMixin):
         return self.unet(torch.cat([xp, r_t], dim=1), t).sample
 
     def sample(
-        self, x: torch.Tensor, num_inference_steps: int, generator: torch.Generator | None
+        self,
+        x: torch.Tensor,
+        num_inference_steps: int,
+        generator: torch.Generator | None,
+        batch_invariant: bool = False,
     ) -> torch.Tensor:
         xp = self.pack(x)
         r0 = self.ddim.sample(
@@ -81,6 +85,7 @@ class SharedExpert(ModelMixin, ConfigMixin):
             generator,
             x.device,
             x.dtype,
+            batch_invariant=batch_invariant,
         )
         return self.unpack(xp + r0)
 
@@ -93,7 +98,9 @@ class SharedExpert(ModelMixin, ConfigMixin):
     ) -> ExpertOutput:
         """Restore ``x [B, 3, H, W]`` (``H, W`` multiples of ``downscale``); ``degree`` is ``None``."""
         return ExpertOutput(
-            image=self.sample(x, num_inference_steps or self.config.num_inference_steps, generator),
+            image=self.sample(
+                x, num_inference_steps or self.config.num_inference_steps, generator, batch_invariant=True
+            ),
             degree=None,
         )
 

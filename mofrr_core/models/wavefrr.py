@@ -127,7 +127,12 @@ class WaveFRR(ModelMixin, ConfigMixin):
         return r0_hat, distortion
 
     def sample_low(
-        self, x_ll: torch.Tensor, z: torch.Tensor, num_inference_steps: int, generator: torch.Generator | None
+        self,
+        x_ll: torch.Tensor,
+        z: torch.Tensor,
+        num_inference_steps: int,
+        generator: torch.Generator | None,
+        batch_invariant: bool = False,
     ) -> torch.Tensor:
         """DDIM sampling of the restored (normalised) low band ``y_LL = x_LL + r_0``."""
         r0 = self.ddim.sample(
@@ -137,6 +142,7 @@ class WaveFRR(ModelMixin, ConfigMixin):
             generator,
             x_ll.device,
             x_ll.dtype,
+            batch_invariant=batch_invariant,
         )
         return x_ll + r0
 
@@ -162,7 +168,7 @@ class WaveFRR(ModelMixin, ConfigMixin):
         steps = num_inference_steps or self.config.num_inference_steps
         z = self.estimate_degree(x)
         x_ll, highs = self.decompose(x)
-        y_ll = self.sample_low(x_ll, z, steps, generator)
+        y_ll = self.sample_low(x_ll, z, steps, generator, batch_invariant=True)
         image = self.reconstruct(y_ll, self.refine_highs(y_ll, highs))
         return ExpertOutput(image=image, degree=z)
 

@@ -298,3 +298,12 @@ def test_wavefrr_config_options():
     assert psnr(model.restore(x).image, x) > 40
     loss, _ = model.compute_loss(x, y, gen(0))
     assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("component", ["wavefrr", "shared_expert"])
+def test_restore_is_batch_invariant(component):
+    model = jitter(build_model(component, "tiny")).eval()
+    x, _ = images(2)
+    both = model.restore(torch.cat([x[:1], x[:1]]), num_inference_steps=2, generator=gen(4)).image
+    alone = model.restore(x[:1], num_inference_steps=2, generator=gen(4)).image
+    assert torch.allclose(both[0], both[1], atol=1e-5) and torch.allclose(both[:1], alone, atol=1e-5)
