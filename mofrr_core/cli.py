@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         try:
             module = importlib.import_module(module_name)
-        except ImportError:  # a part not installed (or not written yet) simply has no sub-command
+        except ModuleNotFoundError as error:  # a part not written yet has no sub-command
+            if error.name != module_name:
+                raise
             continue
         command = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

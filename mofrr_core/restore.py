@@ -88,12 +88,12 @@ def face_detector():
 def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detector=None, max_faces: int = 8,
                   steps: int | None = None, seed: int = 0) -> RestoreResult:
     """Restore one photo: the whole image as a crop (``aligned``) or every detected face."""
-    from mofrr_core.faces import align_face, estimate_alignment, paste_back, points5_from_landmarks
-
     start = time.perf_counter()
     if aligned:
         out = pipeline([image], num_inference_steps=steps, seed=seed, output_type="np")
         return RestoreResult(out.images[0], [face_info(out, 0)], {"restore_s": time.perf_counter() - start})
+    from mofrr_core.faces import align_face, estimate_alignment, paste_back, points5_from_landmarks
+
     faces = detector(image)
     detect_s = time.perf_counter() - start
     if not faces:

@@ -110,6 +110,8 @@ class Router(ModelMixin, ConfigMixin):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x [B, 3, H, W]`` -> logits ``[B, len(types)]``."""
         feats = self.features(x)
+        if not self.gates:  # no expert installed yet: nothing to route
+            return feats.new_zeros(feats.shape[0], 0)
         return torch.stack([gate(feats) for gate in self.gates.values()], dim=-1)
 
     def compute_loss(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:

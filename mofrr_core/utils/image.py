@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
 
 import numpy as np
 import torch
@@ -11,7 +10,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from PIL import Image
 
-ImageLike = Union[Image.Image, np.ndarray, torch.Tensor]
+ImageLike = Image.Image | np.ndarray | torch.Tensor
 
 
 def to_uint8(image: ImageLike) -> np.ndarray:

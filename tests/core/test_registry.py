@@ -43,7 +43,7 @@ def test_unknown_type_names_the_key(tmp_path):
 
 def test_unknown_expert_names_the_entry(tmp_path):
     path = write(tmp_path, {"experts": ["white", "no_such_expert"]})
-    with pytest.raises(RegistryError, match=r"experts\[0\].*'no_such_expert'"):
+    with pytest.raises(RegistryError, match=r"experts\[1\].*'no_such_expert'"):
         load_registry(path, experts=["no_such_expert"])
 
 
