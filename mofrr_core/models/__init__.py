@@ -1,5 +1,6 @@
 """The networks of MoFRR (diffusers ``ModelMixin, ConfigMixin``; safetensors weights)."""
 
+from .baseline import UNetBaseline
 from .combine import CombineModule
 from .degree import DegreeEstimator
 from .hfcam import HFCAM
@@ -16,6 +17,7 @@ MODEL_TYPES: dict[str, type] = {
     "WaveFRR": WaveFRR,
     "SharedExpert": SharedExpert,
     "CombineModule": CombineModule,
+    "UNetBaseline": UNetBaseline,
 }
 
 __all__ = [
@@ -29,5 +31,6 @@ __all__ = [
     "GateHead",
     "Router",
     "SharedExpert",
+    "UNetBaseline",
     "WaveFRR",
 ]

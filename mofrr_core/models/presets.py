@@ -1,6 +1,6 @@
 """YAML presets (``tiny``, ``cpu``, ``paper``) and a builder for every network component.
 
-A preset file has one top-level key per component (``router``, ``degree``, ``wavefrr``,
+A preset file has one top-level key per component (``router``, ``degree``, ``wavefrr``, ``baseline``,
 ``shared_expert``, ``combine``) holding its constructor kwargs; other top-level keys (e.g.
 ``train:``) are kept and ignored here.
 """
@@ -21,6 +21,7 @@ COMPONENTS = {
     "wavefrr": "WaveFRR",
     "shared_expert": "SharedExpert",
     "combine": "CombineModule",
+    "baseline": "UNetBaseline",
 }
 
 
@@ -37,7 +38,7 @@ def load_preset(name: str | Path = "cpu") -> dict[str, Any]:
 
 
 def build_model(component: str, preset: str | Path = "cpu", **overrides: Any) -> ModelMixin:
-    """Build ``component`` (router, degree, wavefrr, shared_expert, combine) from a preset + overrides."""
+    """Build ``component`` (router, degree, wavefrr, shared_expert, combine, baseline) from a preset + overrides."""
     from . import MODEL_TYPES
 
     if component not in COMPONENTS:

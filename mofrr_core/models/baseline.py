@@ -1,0 +1,143 @@
+"""UNetBaseline: a plain UNet regression baseline (pix2pix-generator style), trained with L1 + SSIM."""
+
+from __future__ import annotations
+
+import torch
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
+from einops import rearrange
+from torch import nn
+
+from . import losses
+from .blocks import group_norm
+from .outputs import ExpertOutput
+
+
+class DownBlock(nn.Module):
+    """pix2pix encoder step: 4x4 stride-2 conv -> GroupNorm -> LeakyReLU(0.2), then a 3x3 refinement."""
+
+    def __init__(self, in_channels: int, out_channels: int, groups: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 4, 2, 1),
+            group_norm(out_channels, groups),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(out_channels, out_channels, 3, 1, 1),
+            group_norm(out_channels, groups),
+            nn.LeakyReLU(0.2),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class UpBlock(nn.Module):
+    """pix2pix decoder step: 4x4 stride-2 transposed conv -> GroupNorm -> ReLU, concat skip, 3x3 conv."""
+
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, groups: int) -> None:
+        super().__init__()
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1), group_norm(out_channels, groups), nn.ReLU()
+        )
+        self.fuse = nn.Sequential(
+            nn.Conv2d(out_channels + skip_channels, out_channels, 3, 1, 1), group_norm(out_channels, groups), nn.ReLU()
+        )
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.fuse(torch.cat([self.up(x), skip], dim=1))
+
+
+class UNetBaseline(ModelMixin, ConfigMixin):
+    """Plain UNet regression ``Y = X + UNet(X)`` (the "Pix2pix" row of the paper's tables, no GAN).
+
+    The image is space-to-depth'ed (``pixel_unshuffle`` by ``downscale`` via einops) so every heavy
+    layer runs at ``1 / downscale`` resolution; a pix2pix-style encoder (stride-2 4x4 convs) and
+    decoder (transposed convs with skip connections) predict the packed residual. The output conv
+    is zero-initialised, so a fresh model is exactly the identity. Trained like an expert:
+    ``compute_loss(x, y)`` is L_hyb = L1 + (1 - SSIM) on the restored image.
+
+    Args:
+        in_channels: image channels.
+        downscale: space-to-depth factor (heavy layers at ``H / downscale``).
+        block_out_channels: width of the stem and of every encoder level (each level halves the size).
+        norm_num_groups: maximum GroupNorm groups (batch-size free normalisation).
+    """
+
+    @register_to_config
+    def __init__(
+        self,
+        in_channels: int = 3,
+        downscale: int = 4,
+        block_out_channels: tuple[int, ...] = (64, 96, 128),
+        norm_num_groups: int = 8,
+    ) -> None:
+        super().__init__()
+        if downscale < 1:
+            raise ValueError(f"downscale must be >= 1, got {downscale}")
+        if len(block_out_channels) < 1:
+            raise ValueError("block_out_channels needs at least one width")
+        chs = tuple(block_out_channels)
+        packed = in_channels * downscale**2
+        self.conv_in = nn.Sequential(nn.Conv2d(packed, chs[0], 3, 1, 1), nn.LeakyReLU(0.2))
+        self.down = nn.ModuleList(
+            [DownBlock(c_in, c_out, norm_num_groups) for c_in, c_out in zip(chs[:-1], chs[1:])]
+        )
+        self.up = nn.ModuleList(
+            [UpBlock(c_in, c_skip, c_skip, norm_num_groups)
+             for c_in, c_skip in zip(reversed(chs[1:]), reversed(chs[:-1]))]
+        )
+        self.conv_out = nn.Conv2d(chs[0], packed, 3, 1, 1)
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.zeros_(self.conv_out.bias)
+
+    @property
+    def size_multiple(self) -> int:
+        """Input height and width must be multiples of this."""
+        return self.config.downscale * 2 ** (len(self.config.block_out_channels) - 1)
+
+    def pack(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.config.downscale
+        return rearrange(x, "b c (h p1) (w p2) -> b (c p1 p2) h w", p1=s, p2=s)
+
+    def unpack(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.config.downscale
+        return rearrange(x, "b (c p1 p2) h w -> b c (h p1) (w p2)", p1=s, p2=s)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [B, 3, H, W]`` in ``[-1, 1]`` -> restored image (not clamped)."""
+        h, w = x.shape[-2:]
+        m = self.size_multiple
+        if h % m or w % m:
+            raise ValueError(f"UNetBaseline: input {h}x{w} must be a multiple of {m} (downscale x 2**levels)")
+        feat = self.conv_in(self.pack(x))
+        skips = []
+        for block in self.down:
+            skips.append(feat)
+            feat = block(feat)
+        for block in self.up:
+            feat = block(feat, skips.pop())
+        return x + self.unpack(self.conv_out(feat))
+
+    @torch.no_grad()
+    def restore(
+        self,
+        x: torch.Tensor,
+        num_inference_steps: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> ExpertOutput:
+        """Restore ``x``; ``num_inference_steps`` and ``generator`` are ignored (one deterministic pass)."""
+        return ExpertOutput(image=self(x).clamp(-1, 1), degree=None)
+
+    def compute_loss(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        generator: torch.Generator | None = None,
+        degree: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """L_hyb = L1 + (1 - SSIM) between ``self(x)`` and ``y`` (``generator``/``degree`` unused)."""
+        restored = self(x)
+        l1 = torch.nn.functional.l1_loss(restored, y)
+        ssim = losses.ssim(restored, y)
+        loss = losses.hybrid_loss(restored, y)
+        return loss, {"loss": loss.item(), "loss_l1": l1.item(), "ssim": ssim.item()}
