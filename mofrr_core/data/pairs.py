@@ -1,0 +1,269 @@
+"""On-the-fly (retouched, original) pairs from the face shards: a map-style torch ``Dataset``.
+
+Sample ``i`` is fully determined by ``(seed, split, i)``: a per-sample ``numpy`` generator
+picks the face (``i`` modulo the faces of the split), the ops, their strengths and APIs, so
+DataLoader workers, shuffling and exact resume all see the same data. Retouching runs at the
+native 224 px with the face's own landmarks; both images are then resized to ``resolution``
+identically (area when shrinking, bicubic when enlarging).
+
+Which ops:
+
+- ``ops=["eye"]``: every sample gets exactly these ops (expert stage: single-op images).
+- ``ops=None, num_ops=(2, 4)``: ``k`` drawn uniformly in ``2..4`` (capped at ``len(types)``),
+  then ``k`` distinct types (shared-expert stage: multi-op images).
+- ``num_ops=(0, 4)``: ``k`` uniform in ``0..4`` (router/combine stages; 20 % untouched).
+  If ``p_clean > 0`` the share of untouched images is exactly ``p_clean`` and the others get
+  ``k`` uniform in ``max(1, lo)..hi``.
+
+Degrees: with ``degree_thresholds`` every applied op gets the paper's PSNR degree, computed
+from the PSNR of that op applied *alone* (same API and strength) to the original, so the label
+of an op does not depend on what else was applied; without thresholds the strength fallback of
+:func:`~mofrr_core.data.degrees.degree_from_strength` is used. ``dataset.degree_source`` says
+which (``"psnr"`` or ``"strength"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from mofrr_core.data.degrees import DegreeThresholds, degree_from_strength
+from mofrr_core.data.shards import FaceRecord, read_shards, resolve_data_root
+from mofrr_core.data.splits import SPLITS, check_split, filter_split
+from mofrr_core.metrics import psnr as psnr_uint8
+from mofrr_core.utils.image import uint8_to_tensor
+
+DEFAULT_TYPES = ("white", "smooth", "face", "eye")
+_MAX_FACE_RETRIES = 8
+
+
+def resize_uint8(image: np.ndarray, resolution: int | None) -> np.ndarray:
+    """Square resize of a uint8 ``HxWx3`` image: area when shrinking, bicubic when enlarging."""
+    if resolution is None or image.shape[:2] == (resolution, resolution):
+        return image
+    shrink = resolution < max(image.shape[:2])
+    return cv2.resize(image, (resolution, resolution), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+@dataclass
+class PairSample:
+    """One generated pair (uint8 ``HxWx3`` at the dataset resolution) with everything known about it."""
+
+    index: int
+    key: str
+    original: np.ndarray
+    retouched: np.ndarray
+    ops: list[dict[str, Any]]  # per applied op: op, api, strength, degree, psnr_alone (if computed)
+    types: tuple[str, ...]
+    labels: np.ndarray  # float32 [N] multi-hot over types
+    degrees: np.ndarray  # int64 [N], 0 = not applied
+    psnr: float  # PSNR(retouched, original) at the dataset resolution
+    degree_source: str  # "psnr", "strength" or "none" (untouched)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_sample(self) -> dict[str, Any]:
+        """The documented sample dict (``docs/architecture.md``), default-collatable."""
+        return {"retouched": uint8_to_tensor(self.retouched), "original": uint8_to_tensor(self.original),
+                "labels": torch.from_numpy(self.labels.copy()), "degrees": torch.from_numpy(self.degrees.copy()),
+                "key": self.key}
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready description (what ``mofrr synth`` writes per item)."""
+        return {"key": self.key, "index": self.index, "ops": self.ops,
+                "labels": {t: int(v) for t, v in zip(self.types, self.labels)},
+                "degrees": {t: int(v) for t, v in zip(self.types, self.degrees)},
+                "psnr": round(float(self.psnr), 4), "degree_source": self.degree_source}
+
+
+def _jsonable(value: Any) -> Any:
+    """Op records as plain JSON types (numpy scalars/arrays -> numbers/lists)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _engine():
+    from mofrr_core.retouch import engine
+
+    return engine
+
+
+class RetouchPairs(Dataset):
+    """Paired retouched/original faces generated on the fly from the shards (see module docstring).
+
+    Args:
+        root: shard folder (default ``$MOFRR_DATA`` or ``../shared/data/faces``).
+        split: ``"train"``, ``"val"`` or ``"test"`` (8:1:1 by key hash).
+        resolution: output side in pixels (``None``: native 224).
+        ops: fixed ops applied to every sample, or ``None`` to draw them from ``types``.
+        num_ops: ``(lo, hi)`` number of ops per sample when ``ops`` is ``None``.
+        types: label axis (multi-hot order) and the pool random ops are drawn from.
+        seed: dataset seed; sample ``i`` uses a generator seeded from ``(seed, split, i)``.
+        length: virtual epoch size (default: number of faces in the split); may exceed it.
+        min_sharpness: keep only faces whose metadata ``sharpness`` is at least this.
+        p_clean: share of untouched samples (see module docstring).
+        apis / exclude_apis: passed to the engine (cross-implementation protocol, e.g.
+            ``exclude_apis={"smooth": ["guided"]}`` for training, ``apis={"smooth": "guided"}`` for testing).
+        degree_thresholds: fitted :class:`DegreeThresholds` (or a JSON path); ``None``: strength fallback.
+    """
+
+    def __init__(self, root: str | Path | None = None, split: str = "train", resolution: int | None = 256,
+                 ops: Sequence[str] | None = None, num_ops: tuple[int, int] = (1, 1),
+                 types: Sequence[str] = DEFAULT_TYPES, seed: int = 0, length: int | None = None,
+                 min_sharpness: float | None = None, p_clean: float = 0.0,
+                 apis: Mapping[str, str] | None = None, exclude_apis: Mapping[str, Sequence[str]] | None = None,
+                 degree_thresholds: DegreeThresholds | str | Path | None = None,
+                 records: Sequence[FaceRecord] | None = None) -> None:
+        self.split = check_split(split)
+        self.root = None if records is not None else resolve_data_root(root)
+        self.resolution = resolution
+        self.seed = int(seed)
+        self.types = tuple(types) + tuple(op for op in (ops or ()) if op not in types)
+        self.ops = list(ops) if ops is not None else None
+        lo, hi = (int(v) for v in num_ops)
+        if not 0 <= lo <= hi:
+            raise ValueError(f"num_ops must be (lo, hi) with 0 <= lo <= hi, got {num_ops}")
+        if self.ops is None and hi > len(types):
+            hi = len(types)
+            lo = min(lo, hi)
+        self.num_ops = (lo, hi)
+        if not 0.0 <= p_clean <= 1.0:
+            raise ValueError(f"p_clean must be in [0, 1], got {p_clean}")
+        self.p_clean = float(p_clean)
+        self.apis = dict(apis) if apis else None
+        self.exclude_apis = {k: list(v) for k, v in exclude_apis.items()} if exclude_apis else None
+        if isinstance(degree_thresholds, (str, Path)):
+            degree_thresholds = DegreeThresholds.load(degree_thresholds)
+        self.degree_thresholds = degree_thresholds
+        self._check_ops()
+        faces = filter_split(records if records is not None else read_shards(self.root), split)
+        if min_sharpness is not None:
+            faces = [f for f in faces if f.sharpness >= min_sharpness]
+        if not faces:
+            where = self.root or "the given records"
+            raise ValueError(f"{where}: no faces in split {split!r}"
+                             + (f" with sharpness >= {min_sharpness}" if min_sharpness is not None else ""))
+        self.faces = faces
+        self.length = len(faces) if length is None else int(length)
+        if self.length <= 0:
+            raise ValueError(f"length must be positive, got {length}")
+
+    # -- description -------------------------------------------------------------------------
+    @property
+    def degree_source(self) -> str:
+        """``"psnr"`` if thresholds cover every type, ``"strength"`` if there are none, else ``"mixed"``."""
+        if self.degree_thresholds is None:
+            return "strength"
+        return "psnr" if all(t in self.degree_thresholds for t in self.types) else "mixed"
+
+    def _check_ops(self) -> None:
+        from mofrr_core.plugins import get_retouch_ops
+
+        known = get_retouch_ops()
+        pool = self.ops if self.ops is not None else list(self.types)
+        if known:  # the engine validates too; this names the dataset argument
+            unknown = [op for op in pool if op not in known]
+            if unknown:
+                raise ValueError(f"unknown retouching op(s) {', '.join(map(repr, unknown))}; registered: "
+                                 f"{', '.join(sorted(known))}")
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __repr__(self) -> str:
+        return (f"RetouchPairs(split={self.split!r}, faces={len(self.faces)}, length={self.length}, "
+                f"ops={self.ops}, num_ops={self.num_ops}, resolution={self.resolution}, seed={self.seed}, "
+                f"degrees={self.degree_source})")
+
+    # -- generation --------------------------------------------------------------------------
+    def _rng(self, index: int, *extra: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed & 0xFFFFFFFF, SPLITS.index(self.split), index, *extra])
+
+    def _choose_ops(self, rng: np.random.Generator) -> list[str]:
+        lo, hi = self.num_ops
+        if self.p_clean > 0 and rng.random() < self.p_clean:
+            return []
+        if self.ops is not None:
+            return list(self.ops)
+        k = int(rng.integers(max(lo, 1) if self.p_clean > 0 else lo, hi + 1))
+        return [self.types[j] for j in rng.permutation(len(self.types))[:k]]  # random order, as the engine
+
+    def generate(self, index: int) -> PairSample:
+        """Sample ``index`` as uint8 images plus its full record (deterministic)."""
+        if not -self.length <= index < self.length:
+            raise IndexError(f"index {index} out of range for a dataset of length {self.length}")
+        index %= self.length
+        engine = _engine()
+        for attempt in range(_MAX_FACE_RETRIES):
+            rng = self._rng(index, attempt) if attempt else self._rng(index)
+            face = self.faces[(index + attempt * 7919) % len(self.faces)]
+            try:
+                return self._generate(index, face, rng, engine)
+            except engine.NoFaceError:
+                continue
+        raise RuntimeError(f"sample {index}: the engine found no usable face in {_MAX_FACE_RETRIES} tries "
+                           f"(last key {face.key!r})")
+
+    def _generate(self, index: int, face: FaceRecord, rng: np.random.Generator, engine: Any) -> PairSample:
+        from mofrr_core.plugins import get_retouch_ops
+        from mofrr_core.retouch.landmarks import FaceLandmarks
+
+        ops = self._choose_ops(rng)
+        image = face.image()
+        landmarks = engine.check_face(image, FaceLandmarks(face.landmarks), where=f"face {face.key}")
+        registered = get_retouch_ops() if ops else {}
+        apis, excluded = self.apis or {}, self.exclude_apis or {}
+        applied: list[dict[str, Any]] = []
+        op_seeds: list[int] = []
+        retouched = image
+        for op in ops:  # one engine call per op, each with its own seed, so an op can be replayed alone
+            spec = engine.choose_api(op, registered[op], rng, apis.get(op), excluded.get(op, ()))
+            strength = engine.sample_strength(rng)
+            op_seeds.append(int(rng.integers(2**63)))
+            result = engine.retouch(retouched, landmarks, [op], np.random.default_rng(op_seeds[-1]),
+                                    strengths=[strength], apis={op: spec.api}, where=f"face {face.key}")
+            retouched = result.image
+            applied.append(_jsonable(result.record["ops"][0]))
+        original_r, retouched_r = resize_uint8(image, self.resolution), resize_uint8(retouched, self.resolution)
+        total_psnr = psnr_uint8(retouched_r, original_r)
+        labels = np.zeros(len(self.types), np.float32)
+        degrees = np.zeros(len(self.types), np.int64)
+        sources = set()
+        for entry, op_seed in zip(applied, op_seeds):
+            op = entry["op"]
+            if self.degree_thresholds is not None and op in self.degree_thresholds:
+                if len(applied) == 1:
+                    alone = total_psnr
+                else:  # the same op alone (same API, strength and random parameters) on the original
+                    solo = engine.retouch(image, landmarks, [op], np.random.default_rng(op_seed),
+                                          strengths=[float(entry["strength"])], apis={op: entry["api"]})
+                    alone = psnr_uint8(resize_uint8(solo.image, self.resolution), original_r)
+                entry["psnr_alone"] = round(float(alone), 4)
+                entry["degree"] = self.degree_thresholds.degree(op, alone)
+                sources.add("psnr")
+            else:
+                entry["degree"] = degree_from_strength(float(entry["strength"]))
+                sources.add("strength")
+            if op in self.types:
+                j = self.types.index(op)
+                labels[j] = 1.0
+                degrees[j] = entry["degree"]
+        source = "none" if not sources else sources.pop() if len(sources) == 1 else "mixed"
+        return PairSample(index, face.key, original_r, retouched_r, applied, self.types, labels, degrees,
+                          total_psnr, source)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.generate(int(index)).to_sample()
