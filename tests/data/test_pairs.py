@@ -1,0 +1,113 @@
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from mofrr_core.data.degrees import DegreeThresholds, fit_degree_thresholds
+from mofrr_core.data.pairs import RetouchPairs
+from mofrr_core.metrics import psnr
+from mofrr_core.utils.image import to_uint8
+
+KEYS = {"retouched", "original", "labels", "degrees", "key"}
+
+
+def test_same_index_gives_identical_sample(shard_root):
+    a = RetouchPairs(shard_root, split="train", resolution=64, num_ops=(2, 4), seed=5)
+    b = RetouchPairs(shard_root, split="train", resolution=64, num_ops=(2, 4), seed=5)
+    for i in (0, 3):
+        x, y, z = a[i], a[i], b[i]
+        assert set(x) == KEYS
+        for k in ("retouched", "original", "labels", "degrees"):
+            assert torch.equal(x[k], y[k]) and torch.equal(x[k], z[k])
+        assert x["key"] == z["key"]
+        assert x["retouched"].shape == (3, 64, 64) and x["retouched"].dtype == torch.float32
+        assert -1 <= x["retouched"].min() < x["retouched"].max() <= 1
+        assert x["labels"].dtype == torch.float32 and x["degrees"].dtype == torch.int64
+        assert 2 <= x["labels"].sum() <= 4
+        assert not torch.equal(x["retouched"], x["original"])
+        assert torch.equal(x["labels"] > 0, x["degrees"] > 0) and x["degrees"].max() <= 5
+
+
+def test_different_seeds_differ(shard_root):
+    a = RetouchPairs(shard_root, split="train", resolution=64, num_ops=(1, 4), seed=0)
+    b = RetouchPairs(shard_root, split="train", resolution=64, num_ops=(1, 4), seed=1)
+    differ = [not torch.equal(a[i]["retouched"], b[i]["retouched"]) for i in range(3)]
+    assert all(differ)
+    assert torch.equal(a[0]["original"], b[0]["original"])  # same face (index 0), other retouching
+
+
+def test_eye_only_dataset_labels_only_eye(shard_root):
+    ds = RetouchPairs(shard_root, split="train", resolution=64, ops=["eye"], length=6)
+    eye = ds.types.index("eye")
+    for i in range(len(ds)):
+        sample = ds.generate(i)
+        assert [op["op"] for op in sample.ops] == ["eye"]
+        expected = np.zeros(len(ds.types), np.float32)
+        expected[eye] = 1
+        np.testing.assert_array_equal(sample.labels, expected)
+        assert 1 <= sample.degrees[eye] <= 5 and sample.degrees.sum() == sample.degrees[eye]
+        assert sample.degree_source == "strength"
+        assert sample.psnr < 100  # the eyes really changed
+
+
+def test_length_wraps_faces_with_new_retouching(shard_root):
+    ds = RetouchPairs(shard_root, split="train", resolution=64, ops=["white"], length=10)
+    assert len(ds.faces) == 4 and len(ds) == 10
+    first, again = ds.generate(1), ds.generate(5)  # same face, next pass
+    assert first.key == again.key
+    np.testing.assert_array_equal(first.original, again.original)
+    assert first.ops[0]["strength"] != again.ops[0]["strength"]
+    with pytest.raises(IndexError):
+        ds.generate(10)
+
+
+def test_clean_share_and_default_collate(shard_root):
+    clean = RetouchPairs(shard_root, split="test", resolution=32, num_ops=(0, 4), p_clean=1.0, length=3)
+    for i in range(3):
+        sample = clean[i]
+        assert torch.equal(sample["retouched"], sample["original"])
+        assert sample["labels"].sum() == 0 and sample["degrees"].sum() == 0
+    batch = next(iter(DataLoader(clean, batch_size=3)))
+    assert batch["retouched"].shape == (3, 3, 32, 32) and batch["labels"].shape == (3, 4)
+    assert len(batch["key"]) == 3
+    mixed = RetouchPairs(shard_root, split="test", resolution=32, num_ops=(0, 4), p_clean=0.5, length=40)
+    rng_clean = sum(not mixed._choose_ops(mixed._rng(i)) for i in range(40))
+    assert 10 <= rng_clean <= 30
+
+
+def test_cross_api_protocol(shard_root):
+    train = RetouchPairs(shard_root, split="train", resolution=32, ops=["smooth"], length=8,
+                         exclude_apis={"smooth": ["guided"]})
+    test = RetouchPairs(shard_root, split="test", resolution=32, ops=["smooth"], length=4, apis={"smooth": "guided"})
+    assert {train.generate(i).ops[0]["api"] for i in range(8)} == {"bilateral"}
+    assert {test.generate(i).ops[0]["api"] for i in range(4)} == {"guided"}
+
+
+def test_psnr_degrees_with_fitted_thresholds(shard_root, tmp_path):
+    ops = ["white", "smooth", "face", "eye"]
+    thresholds = fit_degree_thresholds(shard_root, n=6, resolution=32, ops=ops, cache_dir=tmp_path, progress=False)
+    cached = list(tmp_path.glob("degree-thresholds-*.json"))
+    assert len(cached) == 1 and DegreeThresholds.load(cached[0]).cuts == thresholds.cuts
+    again = fit_degree_thresholds(shard_root, n=6, resolution=32, ops=ops, cache_dir=tmp_path, progress=False)
+    assert again.cuts == thresholds.cuts and again.meta["n"] == 6
+    ds = RetouchPairs(shard_root, split="val", resolution=32, num_ops=(3, 4), degree_thresholds=thresholds)
+    assert ds.degree_source == "psnr"
+    sample = ds.generate(0)
+    assert sample.degree_source == "psnr" and len(sample.ops) >= 3
+    for entry in sample.ops:
+        j = ds.types.index(entry["op"])
+        assert sample.degrees[j] == entry["degree"] == thresholds.degree(entry["op"], entry["psnr_alone"])
+        assert entry["psnr_alone"] > sample.psnr - 1e-6  # one op alone changes less than all of them
+    tensors = ds[0]
+    assert psnr(to_uint8(tensors["retouched"]), to_uint8(tensors["original"])) == pytest.approx(sample.psnr)
+
+
+def test_min_sharpness_filters_faces(shard_root, face_records):
+    cut = sorted(r.sharpness for r in face_records if r.key in {f.key for f in
+                 RetouchPairs(shard_root, split="train", resolution=32).faces})[2]
+    ds = RetouchPairs(shard_root, split="train", resolution=32, min_sharpness=cut)
+    assert len(ds.faces) == 2 and all(f.sharpness >= cut for f in ds.faces)
+    with pytest.raises(ValueError, match="no faces in split 'train' with sharpness"):
+        RetouchPairs(shard_root, split="train", min_sharpness=1e9)
+    with pytest.raises(ValueError, match="unknown retouching op.*'blush'"):
+        RetouchPairs(shard_root, ops=["blush"])
