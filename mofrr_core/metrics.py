@@ -57,3 +57,71 @@ def identity_cosine(a: np.ndarray, b: np.ndarray) -> float:
     """Cosine similarity between the identity embeddings of two face images."""
     ea, eb = identity_embedding(a), identity_embedding(b)
     return float(ea @ eb / (np.linalg.norm(ea) * np.linalg.norm(eb) + 1e-12))
+
+
+IDENTITY_MODEL = "dlib 128-D face-recognition ResNet (dlib_face_recognition_resnet_model_v1, face-recognition-models)"
+
+
+def identity_unavailable_reason() -> str | None:
+    """``None`` when the identity model loads, else the reason (what to install)."""
+    try:
+        _dlib_models()
+    except IdentityUnavailable as error:
+        return str(error)
+    return None
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two embedding vectors."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+def _safe_ratio(num: float, den: float) -> float:
+    return float(num / den) if den > 0 else float("nan")
+
+
+def classification_report(probabilities: np.ndarray, labels: np.ndarray, types: list[str],
+                          threshold: float = 0.5) -> dict[str, dict[str, float]]:
+    """Per-type precision / recall / F1 / accuracy of multi-label predictions ``p > threshold``.
+
+    ``probabilities`` and ``labels`` are ``[M, N]`` (labels multi-hot). Undefined ratios (no
+    predicted or no actual positive) are ``nan``. The ``"all"`` entry is micro-averaged over types
+    and adds ``exact``: the fraction of images whose whole label set is predicted right.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    labels = np.asarray(labels) > 0.5
+    if probabilities.shape != labels.shape or probabilities.ndim != 2 or probabilities.shape[1] != len(types):
+        raise ValueError(f"expected [M, {len(types)}] probabilities and labels, got {probabilities.shape} and "
+                         f"{labels.shape}")
+    predicted = probabilities > threshold
+
+    def scores(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+        tp, fp, fn = float((pred & true).sum()), float((pred & ~true).sum()), float((~pred & true).sum())
+        precision, recall = _safe_ratio(tp, tp + fp), _safe_ratio(tp, tp + fn)
+        f1 = _safe_ratio(2 * tp, 2 * tp + fp + fn)
+        accuracy = float((pred == true).mean()) if pred.size else float("nan")
+        return {"precision": precision, "recall": recall, "f1": f1, "accuracy": accuracy,
+                "support": float(true.sum()), "n": float(true.size)}
+
+    report = {t: scores(predicted[:, i], labels[:, i]) for i, t in enumerate(types)}
+    report["all"] = scores(predicted.ravel(), labels.ravel())
+    report["all"]["exact"] = float((predicted == labels).all(axis=1).mean()) if len(labels) else float("nan")
+    return report
+
+
+def degree_report(predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """Degree-estimator accuracy: ``predicted`` expected degrees (float, 1..5) vs integer labels 1..5.
+
+    Returns ``n``, ``accuracy`` (rounded prediction equals the label), ``within_one`` and ``mae``.
+    """
+    predicted = np.asarray(predicted, dtype=np.float64).ravel()
+    target = np.asarray(target, dtype=np.float64).ravel()
+    if predicted.shape != target.shape:
+        raise ValueError(f"shape mismatch: {predicted.shape} vs {target.shape}")
+    if predicted.size == 0:
+        return {"n": 0.0, "accuracy": float("nan"), "within_one": float("nan"), "mae": float("nan")}
+    rounded = np.clip(np.rint(predicted), 1, None)
+    return {"n": float(predicted.size), "accuracy": float((rounded == target).mean()),
+            "within_one": float((np.abs(rounded - target) <= 1).mean()),
+            "mae": float(np.abs(predicted - target).mean())}

@@ -1,0 +1,6 @@
+"""Helpers of ``mofrr eval``: methods (baselines, ablations), tables and figures."""
+
+from .methods import ABLATIONS, AblatedPipeline, Method, SingleModelPipeline, ablation, load_baseline, wavefrr_ablation
+
+__all__ = ["ABLATIONS", "AblatedPipeline", "Method", "SingleModelPipeline", "ablation", "load_baseline",
+           "wavefrr_ablation"]
