@@ -16,7 +16,8 @@ from mofrr_core.retouch.landmarks import FaceLandmarks, load_landmarks
 from mofrr_core.spec import RetouchOpSpec, RetouchResult
 
 TYPES = ("white", "smooth", "face", "eye")
-STRENGTH_RANGE = (0.1, 1.0)
+STRENGTH_RANGE = (0.25, 1.0)
+ENGINE_VERSION = "2"  # bump when an op changes its output (invalidates cached degree thresholds)
 
 
 class NoFaceError(ValueError):
@@ -24,7 +25,7 @@ class NoFaceError(ValueError):
 
 
 def sample_strength(rng: np.random.Generator) -> float:
-    """A strength from the training distribution: uniform in ``[0.1, 1]`` (every degree equally often)."""
+    """A strength from the training distribution: uniform in ``[0.25, 1]``: every edit visible."""
     low, high = STRENGTH_RANGE
     return float(rng.uniform(low, high))
 

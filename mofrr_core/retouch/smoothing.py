@@ -6,6 +6,9 @@ Two implementations (APIs):
   (``src + k * blur(EPF(src) - src)``) that keeps edges and removes blemish-level detail;
 - ``guided``: He et al.'s guided filter (self-guided, per channel or luminance-guided).
 
+Both also even out the skin tone a little (frequency separation: the mid-frequency shading of
+the skin, blotches and redness, is pulled towards a skin-only large-scale blur).
+
 Filter sizes scale with the face size; eyes, brows, lips, hair and background are untouched.
 """
 
@@ -19,7 +22,8 @@ from mofrr_core.retouch.masks import skin_mask
 from mofrr_core.spec import RetouchResult
 
 # Effect sizes at strength 1 (tuned so mean input PSNR lands near the paper's ~35.6 dB).
-OPACITY = 1.0
+OPACITY = 1.35
+EVENING = (0.4, 0.9)  # tone-evening amount (fraction of the mid-frequency skin shading removed)
 
 
 def box(x: np.ndarray, radius: int) -> np.ndarray:
@@ -38,6 +42,18 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     return box(a, radius) * guide + box(b, radius)
 
 
+def even_tone(x: np.ndarray, mask: np.ndarray, sigma_fine: float, sigma_coarse: float, amount: float) -> np.ndarray:
+    """Pull the band between two blur scales of the skin towards zero (skin-only normalised blurs)."""
+    weight = mask[..., None]
+
+    def skin_blur(sigma: float) -> np.ndarray:
+        num = cv2.GaussianBlur(x * weight, (0, 0), sigma)
+        den = cv2.GaussianBlur(mask, (0, 0), sigma)[..., None]
+        return num / np.maximum(den, 1e-3)
+
+    return x + amount * (skin_blur(sigma_coarse) - skin_blur(sigma_fine))
+
+
 def _skin(image: np.ndarray, landmarks: FaceLandmarks, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     feather = float(rng.uniform(0.025, 0.05))
     return skin_mask(image.shape, landmarks, feather=feather), {"feather": feather}
@@ -52,11 +68,12 @@ def smooth_bilateral(image: np.ndarray, landmarks: FaceLandmarks, strength: floa
                      rng: np.random.Generator) -> RetouchResult:
     """Bilateral filter + high-pass blend inside the skin mask."""
     size = landmarks.face_size()
-    space = float(rng.uniform(0.012, 0.025))  # spatial sigma / face size
-    colour = float(rng.uniform(18.0, 40.0))  # colour sigma (0..255) at strength 1
+    space = float(rng.uniform(0.025, 0.05))  # spatial sigma / face size
+    colour = float(rng.uniform(40.0, 90.0))  # colour sigma (0..255) at strength 1
     highpass = float(rng.uniform(1.0, 2.0))  # how strongly the smoothed difference is applied
     detail_sigma = float(rng.uniform(0.002, 0.006))
     opacity_jitter = float(rng.uniform(0.8, 1.0))
+    evening = float(rng.uniform(*EVENING))
     mask, record = _skin(image, landmarks, rng)
     if strength <= 0:
         return RetouchResult(image.copy(), {"op": "smooth", "strength": 0.0})
@@ -68,21 +85,23 @@ def smooth_bilateral(image: np.ndarray, landmarks: FaceLandmarks, strength: floa
     difference = smooth.astype(np.float32) - x
     difference = cv2.GaussianBlur(difference, (0, 0), max(detail_sigma * size, 0.5))
     target = x + highpass * difference
+    target = even_tone(target, mask, 0.01 * size, 0.045 * size, evening)
     opacity = float(np.clip(OPACITY * strength * opacity_jitter, 0.0, 1.0))
     out = _blend(x, target, mask * opacity)
     return RetouchResult(out, {"op": "smooth", "strength": float(strength), "filter": "bilateral",
                                "sigma_space": sigma_space / size, "sigma_colour": colour, "highpass": highpass,
-                               "opacity": opacity, **record})
+                               "evening": evening, "opacity": opacity, **record})
 
 
 def smooth_guided(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                   rng: np.random.Generator) -> RetouchResult:
     """Self-guided filter (per channel or luminance guide) inside the skin mask."""
     size = landmarks.face_size()
-    radius_frac = float(rng.uniform(0.015, 0.035))
-    eps_base = float(rng.uniform(0.006, 0.02))  # (0..1 intensity)^2 at strength 1
+    radius_frac = float(rng.uniform(0.03, 0.06))
+    eps_base = float(rng.uniform(0.02, 0.06))  # (0..1 intensity)^2 at strength 1
     luminance_guide = bool(rng.random() < 0.5)
     opacity_jitter = float(rng.uniform(0.8, 1.0))
+    evening = float(rng.uniform(*EVENING))
     mask, record = _skin(image, landmarks, rng)
     if strength <= 0:
         return RetouchResult(image.copy(), {"op": "smooth", "strength": 0.0})
@@ -95,8 +114,9 @@ def smooth_guided(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
         target = np.stack([guided_filter(grey, x[..., c], radius, eps) for c in range(3)], axis=2)
     else:
         target = guided_filter(x, x, radius, eps)
+    target = even_tone(target, mask, 0.01 * size, 0.045 * size, evening)
     opacity = float(np.clip(OPACITY * strength * opacity_jitter, 0.0, 1.0))
     out = _blend(x * 255.0, target * 255.0, mask * opacity)
     return RetouchResult(out, {"op": "smooth", "strength": float(strength), "filter": "guided",
                                "radius": radius_frac, "eps": eps, "luminance_guide": luminance_guide,
-                               "opacity": opacity, **record})
+                               "evening": evening, "opacity": opacity, **record})
