@@ -264,7 +264,7 @@ class PairedFolder(Dataset):
         for op, degree in item.degrees.items():
             j = self.types.index(op)
             labels[j], degrees[j] = 1.0, degree
-        return {"retouched": uint8_to_tensor(retouched), "original": uint8_to_tensor(original),
+        return {"retouched": uint8_to_tensor(np.array(retouched)), "original": uint8_to_tensor(np.array(original)),
                 "labels": torch.from_numpy(labels), "degrees": torch.from_numpy(degrees), "key": item.key}
 
 

@@ -70,7 +70,8 @@ class PairSample:
 
     def to_sample(self) -> dict[str, Any]:
         """The documented sample dict (``docs/architecture.md``), default-collatable."""
-        return {"retouched": uint8_to_tensor(self.retouched), "original": uint8_to_tensor(self.original),
+        return {"retouched": uint8_to_tensor(np.array(self.retouched)),
+                "original": uint8_to_tensor(np.array(self.original)),
                 "labels": torch.from_numpy(self.labels.copy()), "degrees": torch.from_numpy(self.degrees.copy()),
                 "key": self.key}
 
