@@ -1,0 +1,557 @@
+"""The training stages of MoFRR (paper, "Training schedule"), one class each.
+
+``router``  : Router backbone + every gate, multi-label BCE on 0-4-op images.
+``degree``  : the DegreeEstimator of one specialised expert, CE on single-op images of its type.
+``expert``  : one WaveFRR on single-op images of its type (L_freq + L_space, + L_class if its DE trains).
+``shared``  : the shared expert on multi-op images (2-4 ops).
+``combine`` : the Combine Module on 0-4-op images, router and experts frozen; their outputs are
+              computed once for a fixed set of samples (a cache) and the module trains on it.
+``gate``    : a new plugin expert's GateHead on the frozen router backbone.
+
+A stage builds the trainable network, the datasets and any frozen helper networks, and defines
+``loss`` (training) and ``evaluate``/``summarize`` (validation metrics, gathered across processes).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import ModelMixin
+from torch import nn
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from mofrr_core.models import losses
+from mofrr_core.models.presets import COMPONENTS, load_preset
+from mofrr_core.plugins import get_expert, get_experts, resolve_model_type
+from mofrr_core.spec import ExpertSpec
+from mofrr_core.train.config import TrainConfig
+from mofrr_core.train.synthetic import SyntheticPairs
+
+SECTION_OF_TYPE = {cls: section for section, cls in COMPONENTS.items()}
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+def component_kwargs(section: str, preset: str, **overrides: Any) -> dict[str, Any]:
+    """Constructor kwargs of ``section`` in model preset ``preset`` with ``overrides`` applied."""
+    kwargs = dict(load_preset(preset).get(section) or {})
+    kwargs.update(overrides)
+    return kwargs
+
+
+def build_network(type_name: str, preset: str, **overrides: Any) -> ModelMixin:
+    """An untrained network of registered ``type_name`` from a model preset."""
+    section = SECTION_OF_TYPE.get(type_name)
+    if section is None:
+        raise ValueError(f"no preset section for model type {type_name!r}")
+    return resolve_model_type(type_name)(**component_kwargs(section, preset, **overrides))
+
+
+def load_network(path: str | Path, expected: str | None = None) -> ModelMixin:
+    """``from_pretrained`` of a ``save_pretrained`` folder, its class read from ``config.json``."""
+    import json
+
+    folder = Path(path)
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{folder}: not a weights folder (no config.json); train it first with mofrr-train")
+    type_name = json.loads(config_file.read_text()).get("_class_name", expected)
+    if expected is not None and type_name != expected:
+        raise ValueError(f"{folder}: holds a {type_name}, expected a {expected}")
+    return resolve_model_type(type_name, where=str(config_file)).from_pretrained(folder)
+
+
+def has_weights(path: str | Path | None) -> bool:
+    return path is not None and (Path(path) / "config.json").is_file()
+
+
+def build_dataset(config: TrainConfig, split: str, *, types: list[str], ops: list[str] | None,
+                  num_ops: tuple[int, int], p_clean: float = 0.0, length: int | None = None,
+                  seed: int | None = None) -> Dataset:
+    """The dataset of ``config.data`` (``type: RetouchPairs`` or ``SyntheticPairs``) for one stage."""
+    options = dict(config.data)
+    type_name = options.pop("type", "RetouchPairs")
+    seed = config.seed if seed is None else seed
+    if type_name == "SyntheticPairs":
+        length = length or int(options.pop("length", 64))
+        options.pop("length", None)
+        return SyntheticPairs(types=types, ops=ops, num_ops=num_ops, resolution=config.resolution, length=length,
+                              seed=seed, p_clean=p_clean, split=split, **options)
+    if type_name != "RetouchPairs":
+        raise ValueError(f"data.type: unknown dataset type {type_name!r} (known: RetouchPairs, SyntheticPairs)")
+    from mofrr_core.data import RetouchPairs  # the data engine (landmark-driven retouching ops)
+
+    if length is None:
+        length = options.pop("length", None)
+    options.pop("length", None)
+    return RetouchPairs(root=config.data_root, split=split, resolution=config.resolution, ops=ops,
+                        num_ops=num_ops, types=types, seed=seed, length=length, p_clean=p_clean, **options)
+
+
+def psnr_per_image(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """PSNR (dB, data range 2 of ``[-1, 1]``) per image ``[B]``; capped at 100 dB."""
+    mse = (x.float() - y.float()).pow(2).flatten(1).mean(1)
+    return (10 * torch.log10(4.0 / mse.clamp(min=1e-10))).clamp(max=100.0)
+
+
+def restoration_metrics(output: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-image PSNR/SSIM of the restored output and of the input, both against the original."""
+    output = output.float().clamp(-1, 1)
+    return {
+        "psnr": psnr_per_image(output, y),
+        "ssim": losses.ssim(output, y.float(), reduction="none"),
+        "psnr_input": psnr_per_image(x, y),
+        "ssim_input": losses.ssim(x.float(), y.float(), reduction="none"),
+    }
+
+
+def summarize_restoration(values: dict[str, torch.Tensor]) -> dict[str, float]:
+    out = {key: float(value.float().mean()) for key, value in values.items()}
+    out["psnr_gain"] = out["psnr"] - out["psnr_input"]
+    return out
+
+
+def f1_scores(pred: torch.Tensor, label: torch.Tensor, num_classes: int) -> float:
+    """Macro F1 over ``num_classes`` classes present in ``label`` or ``pred``."""
+    scores = []
+    for c in range(num_classes):
+        tp = ((pred == c) & (label == c)).sum().item()
+        fp = ((pred == c) & (label != c)).sum().item()
+        fn = ((pred != c) & (label == c)).sum().item()
+        if tp + fp + fn:
+            scores.append(2 * tp / (2 * tp + fp + fn))
+    return float(sum(scores) / len(scores)) if scores else 0.0
+
+
+def binary_f1(pred: torch.Tensor, label: torch.Tensor) -> float:
+    """F1 of the positive class of boolean tensors (1.0 when there are no positives at all)."""
+    tp = (pred & label).sum().item()
+    fp = (pred & ~label).sum().item()
+    fn = (~pred & label).sum().item()
+    return 1.0 if tp + fp + fn == 0 else 2 * tp / (2 * tp + fp + fn)
+
+
+def specialised_spec(name: str | None) -> ExpertSpec:
+    if not name:
+        names = sorted(n for n, s in get_experts().items() if s.kind == "specialised")
+        raise ValueError(f"this stage needs --expert NAME (specialised experts: {', '.join(names) or 'none'})")
+    spec = get_expert(name)
+    if spec.kind != "specialised":
+        raise ValueError(f"expert {name!r} is the shared expert; use --stage shared (or just --expert {name})")
+    return spec
+
+
+def shared_spec(name: str | None) -> ExpertSpec:
+    if name:
+        spec = get_expert(name)
+        if spec.kind != "shared":
+            raise ValueError(f"expert {name!r} is a specialised expert, not a shared one")
+        return spec
+    shared = [s for s in get_experts().values() if s.kind == "shared"]
+    if not shared:
+        raise ValueError("no shared expert is installed (pip install mofrr-expert-shared)")
+    return shared[0]
+
+
+# -- base class -------------------------------------------------------------------------------------
+class Stage:
+    """One training stage: trainable network, datasets, frozen helpers, loss and validation metrics."""
+
+    name = "stage"
+    best_metric = "psnr"  # validation key deciding ``best/`` (higher is better)
+    export_folder = "weights"  # where ``--export package`` puts the weights inside an expert package
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.spec: ExpertSpec | None = None
+
+    # construction
+    def build_model(self) -> ModelMixin:
+        raise NotImplementedError
+
+    def setup(self, accelerator: Any, output_dir: Path) -> None:
+        """Build frozen helpers (moved to ``accelerator.device``); called before the datasets."""
+
+    def train_dataset(self) -> Dataset:
+        raise NotImplementedError
+
+    def val_dataset(self) -> Dataset:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.name if self.spec is None else f"{self.name} ({self.spec.name})"
+
+    @property
+    def model_preset(self) -> str:
+        return self.config.model_preset or (self.spec.preset if self.spec is not None else "cpu")
+
+    # training / validation
+    def loss(self, net: nn.Module, batch: dict, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    def evaluate(self, net: nn.Module, batch: dict, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def summarize(self, values: dict[str, torch.Tensor]) -> dict[str, float]:
+        return summarize_restoration(values)
+
+    def _val(self, **kwargs: Any) -> Dataset:
+        return build_dataset(self.config, "val", length=self.config.val_samples, seed=self.config.val_seed, **kwargs)
+
+
+class RestorationStage(Stage):
+    """Shared validation of the diffusion experts: restore the val subset, PSNR/SSIM vs the input's."""
+
+    def evaluate(self, net: nn.Module, batch: dict, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        x, y = batch["retouched"], batch["original"]
+        out = net.restore(x, num_inference_steps=self.config.val_inference_steps, generator=generator).image
+        return restoration_metrics(out, x, y)
+
+
+# -- stages ------------------------------------------------------------------------------------------
+class RouterStage(Stage):
+    """Router backbone and all its gates (multi-label BCE) on 0-4-op images."""
+
+    name = "router"
+    best_metric = "f1"
+    export_folder = "router"
+
+    def build_model(self) -> ModelMixin:
+        net = build_network("Router", self.model_preset, **self.config.model_overrides)
+        self.types = list(net.types)
+        return net
+
+    def train_dataset(self) -> Dataset:
+        return build_dataset(self.config, "train", types=self.types, ops=self.types, num_ops=(0, 4),
+                             p_clean=self.config.p_clean)
+
+    def val_dataset(self) -> Dataset:
+        return self._val(types=self.types, ops=self.types, num_ops=(0, 4), p_clean=self.config.p_clean)
+
+    def loss(self, net, batch, generator):
+        return net.compute_loss(batch["retouched"], batch["labels"])
+
+    def evaluate(self, net, batch, generator):
+        return {"pred": (net(batch["retouched"]) > 0).float(), "label": (batch["labels"] > 0.5).float()}
+
+    def summarize(self, values):
+        pred, label = values["pred"].bool(), values["label"].bool()
+        f1 = [binary_f1(pred[:, i], label[:, i]) for i in range(pred.shape[1])]
+        out = {"accuracy": float((pred == label).float().mean()),
+               "exact_match": float((pred == label).all(1).float().mean()), "f1": float(sum(f1) / len(f1))}
+        out.update({f"f1_{t}": v for t, v in zip(self.types, f1)})
+        return out
+
+
+class DegreeStage(Stage):
+    """The DegreeEstimator of one specialised expert (5-class CE) on single-op images of its type."""
+
+    name = "degree"
+    best_metric = "f1"
+    export_folder = "degree"
+
+    def __init__(self, config: TrainConfig) -> None:
+        super().__init__(config)
+        self.spec = specialised_spec(config.expert)
+        self.types = [self.spec.retouch_type]
+
+    def build_model(self) -> ModelMixin:
+        wavefrr = component_kwargs("wavefrr", self.model_preset, **self.spec.config)
+        kwargs = {**(wavefrr.get("degree_config") or {}), **self.config.model_overrides}
+        return resolve_model_type("DegreeEstimator")(**kwargs)
+
+    def train_dataset(self) -> Dataset:
+        return build_dataset(self.config, "train", types=self.types, ops=self.types, num_ops=(1, 1))
+
+    def val_dataset(self) -> Dataset:
+        return self._val(types=self.types, ops=self.types, num_ops=(1, 1))
+
+    def loss(self, net, batch, generator):
+        degree = batch["degrees"][:, 0].clamp(min=1)  # single-op data: always applied (1..5)
+        return net.compute_loss(batch["retouched"], degree)
+
+    def evaluate(self, net, batch, generator):
+        return {"pred": net(batch["retouched"]).argmax(-1) + 1, "label": batch["degrees"][:, 0].clamp(min=1)}
+
+    def summarize(self, values):
+        pred, label = values["pred"].long(), values["label"].long()
+        return {"accuracy": float((pred == label).float().mean()), "f1": f1_scores(pred - 1, label - 1, 5),
+                "mae": float((pred - label).abs().float().mean())}
+
+
+class ExpertStage(RestorationStage):
+    """One WaveFRR expert on single-op images of its retouching type."""
+
+    name = "expert"
+
+    def __init__(self, config: TrainConfig) -> None:
+        super().__init__(config)
+        self.spec = specialised_spec(config.expert)
+        self.types = [self.spec.retouch_type]
+        self.train_degree = (config.train_degree if config.train_degree is not None
+                             else not has_weights(config.degree_weights))
+
+    def build_model(self) -> ModelMixin:
+        overrides = {**self.spec.config, **self.config.model_overrides, "train_degree": self.train_degree}
+        net = build_network(self.spec.model_type, self.model_preset, **overrides)
+        if has_weights(self.config.degree_weights):
+            degree = load_network(self.config.degree_weights, "DegreeEstimator")
+            if dict(degree.config) != dict(net.degree_estimator.config):
+                raise ValueError(f"--degree-weights {self.config.degree_weights}: its config {dict(degree.config)} "
+                                 f"does not match the expert's degree_config {dict(net.degree_estimator.config)}")
+            net.degree_estimator.load_state_dict(degree.state_dict())
+        elif not self.train_degree:
+            raise ValueError(f"expert {self.spec.name!r}: no trained degree estimator (--degree-weights) and "
+                             "--no-train-degree; run mofrr-train --stage degree first")
+        else:
+            warnings.warn(f"expert {self.spec.name!r}: no --degree-weights, its degree estimator trains jointly "
+                          "(L_class); the paper trains it first: mofrr-train --stage degree", stacklevel=2)
+        return net
+
+    def train_dataset(self) -> Dataset:
+        return build_dataset(self.config, "train", types=self.types, ops=self.types, num_ops=(1, 1))
+
+    def val_dataset(self) -> Dataset:
+        return self._val(types=self.types, ops=self.types, num_ops=(1, 1))
+
+    def loss(self, net, batch, generator):
+        degree = batch["degrees"][:, 0].clamp(min=1) if self.train_degree else None
+        return net.compute_loss(batch["retouched"], batch["original"], generator=generator, degree=degree)
+
+
+class SharedStage(RestorationStage):
+    """The shared expert on multi-operation images (2-4 ops over the built-in types)."""
+
+    name = "shared"
+
+    def __init__(self, config: TrainConfig) -> None:
+        super().__init__(config)
+        self.spec = shared_spec(config.expert)
+        self.types = list(component_kwargs("router", self.model_preset).get("types") or
+                          ["white", "smooth", "face", "eye"])
+
+    def build_model(self) -> ModelMixin:
+        return build_network(self.spec.model_type, self.model_preset,
+                             **{**self.spec.config, **self.config.model_overrides})
+
+    def train_dataset(self) -> Dataset:
+        return build_dataset(self.config, "train", types=self.types, ops=self.types,
+                             num_ops=(2, min(4, len(self.types))))
+
+    def val_dataset(self) -> Dataset:
+        return self._val(types=self.types, ops=self.types, num_ops=(2, min(4, len(self.types))))
+
+    def loss(self, net, batch, generator):
+        return net.compute_loss(batch["retouched"], batch["original"], generator=generator)
+
+
+class GateStage(Stage):
+    """A new expert's router GateHead on the frozen router backbone (no other weight changes)."""
+
+    name = "gate"
+    best_metric = "f1"
+    export_folder = "gate"
+
+    def __init__(self, config: TrainConfig) -> None:
+        super().__init__(config)
+        self.spec = specialised_spec(config.expert)
+        self.router: nn.Module | None = None
+
+    def _load_router(self) -> nn.Module:
+        path = self.config.router_weights
+        if path is None:
+            from mofrr_core.registry import load_registry
+
+            path = load_registry(self.config.registry, experts=[]).router.weights
+        if has_weights(path):
+            return load_network(path, "Router")
+        warnings.warn("gate: no trained router (--router-weights or registry.yaml router.weights); training the "
+                      "gate on an untrained router backbone", stacklevel=2)
+        preset = self.config.model_preset or "cpu"
+        return build_network("Router", preset)
+
+    def build_model(self) -> ModelMixin:
+        self.router = self._load_router().eval().requires_grad_(False)
+        self.gate_type = self.spec.retouch_type
+        self.types = list(self.router.types)
+        if self.gate_type not in self.types:
+            self.types.append(self.gate_type)
+        return self.router.new_gate()
+
+    def setup(self, accelerator, output_dir):
+        self.router.to(accelerator.device)
+
+    def train_dataset(self) -> Dataset:
+        return build_dataset(self.config, "train", types=self.types, ops=self.types,
+                             num_ops=(0, min(4, len(self.types))), p_clean=self.config.p_clean)
+
+    def val_dataset(self) -> Dataset:
+        return self._val(types=self.types, ops=self.types, num_ops=(0, min(4, len(self.types))),
+                         p_clean=self.config.p_clean)
+
+    def _labels(self, batch: dict) -> torch.Tensor:
+        return batch["labels"][:, self.types.index(self.gate_type)]
+
+    def loss(self, net, batch, generator):
+        with torch.no_grad():
+            features = self.router.features(batch["retouched"])
+        return net.compute_loss(features, self._labels(batch))
+
+    def evaluate(self, net, batch, generator):
+        return {"pred": (net(self.router.features(batch["retouched"])) > 0).float(),
+                "label": (self._labels(batch) > 0.5).float()}
+
+    def summarize(self, values):
+        pred, label = values["pred"].bool(), values["label"].bool()
+        return {"accuracy": float((pred == label).float().mean()), "f1": binary_f1(pred, label),
+                "positives": float(label.float().mean())}
+
+
+class CachedCombinePairs(Dataset):
+    """Frozen router/expert outputs for a fixed set of samples (what the Combine Module trains on)."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return int(self.tensors["retouched"].shape[0])
+
+    def __getitem__(self, index: int) -> dict:
+        item = {key: value[index] for key, value in self.tensors.items()}
+        item["experts"] = item["experts"].float()
+        item["shared"] = item["shared"].float()
+        return item
+
+
+class CombineStage(Stage):
+    """Combine Module on 0-4-op images; router, specialised and shared experts frozen (outputs cached)."""
+
+    name = "combine"
+    export_folder = "combine"
+
+    def build_model(self) -> ModelMixin:
+        from mofrr_core.registry import load_registry
+
+        self.registry = load_registry(self.config.registry)
+        preset = self.config.model_preset or self.registry.combine.preset
+        return build_network("CombineModule", preset, **{**self.registry.combine.config,
+                                                         **self.config.model_overrides})
+
+    def _frozen(self, key: str, type_name: str, weights: str | Path | None, preset: str,
+                config: dict[str, Any]) -> nn.Module:
+        if has_weights(weights):
+            return load_network(weights, type_name)
+        warnings.warn(f"combine: {key} has no trained weights, using an untrained (identity) {type_name}",
+                      stacklevel=3)
+        return build_network(type_name, self.config.model_preset or preset, **config)
+
+    def _pipeline(self):
+        from mofrr_core.pipeline import ExpertSlot, Pipeline
+
+        reg = self.registry
+        router_path = self.config.router_weights or reg.router.weights
+        router = self._frozen("router", "Router", router_path, reg.router.preset, reg.router.config)
+        slots = []
+        for entry in reg.specialised:
+            path = self.config.expert_weights.get(entry.name) or entry.component.weights
+            net = self._frozen(f"experts.{entry.name}", entry.component.type, path, entry.component.preset,
+                               entry.component.config)
+            slots.append(ExpertSlot(entry.name, entry.spec.retouch_type, net))
+            if has_weights(entry.spec.gate) and entry.spec.retouch_type not in router.types:
+                router.add_gate(entry.spec.retouch_type, load_network(entry.spec.gate, "GateHead"))
+        shared = None
+        if reg.shared is not None:
+            path = self.config.shared_weights or reg.shared.component.weights
+            shared = self._frozen("shared", reg.shared.component.type, path, reg.shared.component.preset,
+                                  reg.shared.component.config)
+        self.types = list(router.types)
+        self.expert_names = [s.name for s in slots]
+        return Pipeline(router, slots, shared, self.model_stub, resolution=self.config.resolution,
+                        threshold=reg.threshold, num_inference_steps=self.config.val_inference_steps
+                        or reg.num_inference_steps, seed=self.config.seed)
+
+    def setup(self, accelerator, output_dir):
+        self.model_stub = nn.Identity()
+        cache_dir = output_dir / "cache"
+        files = {split: cache_dir / f"combine-{split}.pt" for split in ("train", "val")}
+        if accelerator.is_main_process and not all(f.is_file() for f in files.values()):
+            pipeline = self._pipeline().to(accelerator.device)
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            sizes = {"train": self.config.combine_cache_samples, "val": self.config.val_samples}
+            for split, file in files.items():
+                seed = self.config.seed if split == "train" else self.config.val_seed
+                source = build_dataset(self.config, split, types=self.types, ops=self.types,
+                                       num_ops=(0, min(4, len(self.types))), p_clean=self.config.p_clean,
+                                       length=sizes[split], seed=seed)
+                tensors = self.compute_cache(pipeline, source, sizes[split], seed, accelerator.device)
+                torch.save(tensors, file.with_suffix(".tmp"))
+                file.with_suffix(".tmp").replace(file)
+        accelerator.wait_for_everyone()
+        self.cache = {split: torch.load(file, weights_only=True) for split, file in files.items()}
+
+    @torch.no_grad()
+    def compute_cache(self, pipeline: Any, source: Dataset, size: int, seed: int,
+                      device: torch.device) -> dict[str, torch.Tensor]:
+        """Run the frozen router, the activated experts and the shared expert once per sample."""
+        size = min(size, len(source))
+        generator = torch.Generator(device).manual_seed(seed)
+        chunks: dict[str, list[torch.Tensor]] = {k: [] for k in ("retouched", "original", "shared", "experts",
+                                                                  "mask")}
+        step = max(1, self.config.batch_size)
+        for start in tqdm(range(0, size, step), desc=f"combine cache ({size} samples)", leave=False):
+            items = [source[i] for i in range(start, min(size, start + step))]
+            x = torch.stack([it["retouched"] for it in items]).to(device)
+            y = torch.stack([it["original"] for it in items]).to(device)
+            mask = pipeline.activation_mask(pipeline.route(x), "router")
+            experts = x[:, None].repeat(1, len(pipeline.experts), 1, 1, 1)
+            for k, slot in enumerate(pipeline.experts):
+                rows = mask[:, k].nonzero().flatten()
+                if rows.numel():
+                    experts[rows, k] = slot.model.restore(x[rows], pipeline.num_inference_steps, generator).image
+            shared = (pipeline.shared.restore(x, pipeline.num_inference_steps, generator).image
+                      if pipeline.shared is not None else x)
+            for key, value in (("retouched", x), ("original", y), ("shared", shared.half()),
+                               ("experts", experts.half()), ("mask", mask)):
+                chunks[key].append(value.cpu())
+        return {key: torch.cat(value) for key, value in chunks.items()}
+
+    def train_dataset(self) -> Dataset:
+        return CachedCombinePairs(self.cache["train"])
+
+    def val_dataset(self) -> Dataset:
+        return CachedCombinePairs(self.cache["val"])
+
+    def loss(self, net, batch, generator):
+        return net.compute_loss(batch["retouched"], batch["shared"], batch["experts"], batch["mask"],
+                                batch["original"])
+
+    def evaluate(self, net, batch, generator):
+        x = batch["retouched"]
+        out = net(x, batch["shared"], batch["experts"], batch["mask"])
+        return restoration_metrics(out, x, batch["original"])
+
+
+STAGE_CLASSES: dict[str, type[Stage]] = {
+    "router": RouterStage,
+    "degree": DegreeStage,
+    "expert": ExpertStage,
+    "shared": SharedStage,
+    "combine": CombineStage,
+    "gate": GateStage,
+}
+
+
+def make_stage(config: TrainConfig) -> Stage:
+    """The :class:`Stage` of ``config.stage`` (``all`` is run by :func:`mofrr_core.train.cli` as a plan)."""
+    if config.stage not in STAGE_CLASSES:
+        raise ValueError(f"stage {config.stage!r} is not a single stage (known: {', '.join(STAGE_CLASSES)})")
+    return STAGE_CLASSES[config.stage](config)
+
+
+def nan_guard(loss: torch.Tensor, step: int) -> None:
+    if not math.isfinite(float(loss)):
+        raise FloatingPointError(f"loss is {float(loss)} at step {step}; lower --lr or check the data")
