@@ -1,0 +1,251 @@
+"""Whole photos: 5-point face alignment to the training geometry and feathered paste-back.
+
+The networks are trained on FairFace-style crops (224 px, tight with margin, not FFHQ-aligned).
+A face found in a photo is brought to that geometry by the similarity transform (rotation,
+uniform scale, translation; least squares, Umeyama) that maps its five points (eye centres,
+nose tip, mouth corners) onto :data:`TEMPLATE_224` scaled to the pipeline resolution. After
+restoration only the *residual* ``restored - crop`` is warped back with the inverse transform and
+added inside a feathered face mask (GFPGAN/CodeFormer style), so pixels outside the mask are
+exactly unchanged and a large photo keeps its own fine detail.
+
+Conventions: images are uint8 ``HxWx3`` RGB; points are float pixel ``(x, y)`` with pixel
+centres at integer coordinates (OpenCV's convention); an alignment ``matrix`` is a ``[2, 3]``
+affine map from photo pixels to crop pixels.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import cv2
+import numpy as np
+
+TEMPLATE_SIZE = 224
+"""Side of the crops the template is measured in (the FairFace training crops)."""
+
+# Mean over all 10,840 samples of the shared data (`../shared/data/faces/*.tar`, `<key>.landmarks.npy`,
+# MediaPipe Face Mesh in 224x224 FairFace crops) of the MediaPipe points 468 and 473 (iris centres),
+# 1 (nose tip), 61 and 291 (mouth corners), in that (image-left first, for an upright face) order:
+#     pts = np.stack([np.load(f)[[468, 473, 1, 61, 291]] for f in every landmarks.npy]).mean(0)
+# `measure_template()` recomputes it (tests/robustness checks it against the data). Per-point std is
+# 6-20 px: the crops are loose (not aligned), so the mean is the geometry the networks saw most.
+TEMPLATE_224 = np.array([
+    [73.55, 68.42],    # eye centre, image-left (subject's right)
+    [150.47, 67.91],   # eye centre, image-right
+    [112.82, 120.47],  # nose tip
+    [80.08, 153.75],   # mouth corner, image-left
+    [145.52, 153.30],  # mouth corner, image-right
+], dtype=np.float64)
+
+# The mean MediaPipe face oval of the same samples after aligning each one to TEMPLATE_224 (five
+# points, similarity), fitted with cv2.fitEllipse: centre (111.6, 100.0), full axes 167.8 x 204.7,
+# upright. The paste-back mask is this ellipse enlarged by `MASK_DILATE`, kept inside the crop.
+FACE_ELLIPSE_224 = (111.64, 100.02, 83.90, 102.34)  # cx, cy, semi-axis x, semi-axis y
+MASK_DILATE = 1.1
+MASK_FEATHER = 0.04  # gaussian sigma of the mask edge, as a fraction of the crop side
+MASK_FLOOR = 1 / 512  # mask values below this are set to exactly 0 (outside pixels stay identical)
+
+MP_POINTS5 = (468, 473, 1, 61, 291)
+MP_EYES_NO_IRIS = ([33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246],
+                   [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466])
+DLIB_EYES = (list(range(36, 42)), list(range(42, 48)))
+DLIB_NOSE_TIP, DLIB_MOUTH = 30, (48, 54)
+
+
+def template_points(size: int) -> np.ndarray:
+    """``[5, 2]`` template points for a ``size`` x ``size`` crop (pixel-centre convention)."""
+    return (TEMPLATE_224 + 0.5) * (size / TEMPLATE_SIZE) - 0.5
+
+
+def points5_from_landmarks(landmarks: Any) -> np.ndarray:
+    """Eye centres, nose tip and mouth corners ``[5, 2]`` float64 from any landmark set.
+
+    Accepts a ``FaceLandmarks`` (anything with ``.points``) or an array ``[P, 2]``: 478 or 468
+    MediaPipe face-mesh points (iris centres, or the eye-contour means without the iris), 68 dlib
+    points, or 5 points already in this order. Points keep their anatomical order (no sorting by
+    x), so rotated and upside-down faces align correctly.
+    """
+    points = np.asarray(getattr(landmarks, "points", landmarks), dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"landmarks must be an array [P, 2] of pixel (x, y), got shape {points.shape}")
+    count = len(points)
+    if count == 5:
+        five = points
+    elif count >= 478:
+        five = points[list(MP_POINTS5)]
+    elif count == 468:
+        left, right = (points[idx].mean(axis=0) for idx in MP_EYES_NO_IRIS)
+        five = np.stack([left, right, points[MP_POINTS5[2]], points[MP_POINTS5[3]], points[MP_POINTS5[4]]])
+    elif count == 68:
+        left, right = (points[idx].mean(axis=0) for idx in DLIB_EYES)
+        five = np.stack([left, right, points[DLIB_NOSE_TIP], points[DLIB_MOUTH[0]], points[DLIB_MOUTH[1]]])
+    else:
+        raise ValueError(f"cannot get 5 face points from {count} landmarks "
+                         "(known: 478/468 MediaPipe, 68 dlib, 5 points)")
+    return np.ascontiguousarray(five, dtype=np.float64)
+
+
+def estimate_alignment(points5: np.ndarray, size: int) -> np.ndarray:
+    """``[2, 3]`` similarity transform (photo -> crop) best mapping ``points5`` onto the template.
+
+    Least squares with uniform scale and no reflection (Umeyama 1991). ``ValueError`` for
+    non-finite or collapsed points.
+    """
+    src = np.asarray(points5, dtype=np.float64)
+    dst = template_points(size)
+    if src.shape != (5, 2) or not np.isfinite(src).all():
+        raise ValueError(f"need 5 finite face points, got {src.shape} {src.tolist()}")
+    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
+    src_c, dst_c = src - src_mean, dst - dst_mean
+    src_var = (src_c**2).sum() / len(src)
+    if src_var < 1.0:  # all points within about a pixel: no usable face
+        raise ValueError(f"face points are collapsed (spread {np.sqrt(src_var):.2f} px)")
+    u, s, vt = np.linalg.svd(dst_c.T @ src_c / len(src))
+    d = np.diag([1.0, -1.0 if np.linalg.det(u) * np.linalg.det(vt) < 0 else 1.0])
+    rotation = u @ d @ vt
+    scale = np.trace(np.diag(s) @ d) / src_var
+    linear = scale * rotation
+    return np.hstack([linear, (dst_mean - linear @ src_mean)[:, None]])
+
+
+def alignment_scale(matrix: np.ndarray) -> float:
+    """Crop pixels per photo pixel of an alignment (``< 1``: the face is shrunk into the crop)."""
+    return float(np.sqrt(abs(np.linalg.det(np.asarray(matrix)[:, :2]))))
+
+
+def invert_alignment(matrix: np.ndarray) -> np.ndarray:
+    """The ``[2, 3]`` inverse map (crop -> photo)."""
+    return cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
+
+
+def crop_footprint(matrix: np.ndarray, size: int, shape: tuple[int, ...], pad: int = 2) -> tuple[int, int, int, int]:
+    """Integer box ``(x0, y0, x1, y1)`` (end-exclusive, clipped to ``shape``) covering the crop in the photo."""
+    corners = np.array([[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5], [size - 0.5, size - 0.5]])
+    inverse = invert_alignment(matrix)
+    mapped = corners @ inverse[:, :2].T + inverse[:, 2]
+    height, width = shape[:2]
+    x0, y0 = np.floor(mapped.min(axis=0)).astype(int) - pad
+    x1, y1 = np.ceil(mapped.max(axis=0)).astype(int) + pad + 1
+    return max(int(x0), 0), max(int(y0), 0), min(int(x1), width), min(int(y1), height)
+
+
+def _shift(matrix: np.ndarray, x0: int, y0: int) -> np.ndarray:
+    """The alignment of the sub-image starting at ``(x0, y0)``."""
+    shifted = np.array(matrix, dtype=np.float64)
+    shifted[:, 2] += shifted[:, :2] @ np.array([x0, y0], dtype=np.float64)
+    return shifted
+
+
+def align_face(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """Warp the face into a ``size`` x ``size`` uint8 crop (anti-aliased when shrinking).
+
+    Only the crop's footprint in the photo is read, so the cost does not grow with the photo.
+    Parts of the crop outside the photo are filled by reflection (like a padded training crop).
+    """
+    x0, y0, x1, y1 = crop_footprint(matrix, size, image.shape)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        raise ValueError("the face lies outside the image")
+    roi = image[y0:y1, x0:x1]
+    local = _shift(matrix, x0, y0)
+    scale = alignment_scale(local)
+    if scale < 0.75:  # shrink with area averaging first: a bilinear warp alone would alias
+        width, height = max(2, round(roi.shape[1] * scale)), max(2, round(roi.shape[0] * scale))
+        sx, sy = width / roi.shape[1], height / roi.shape[0]
+        roi = cv2.resize(roi, (width, height), interpolation=cv2.INTER_AREA)
+        # small pixel p' = (p + 0.5) * s - 0.5  =>  p = (p' + 0.5) / s - 0.5
+        back = np.array([[1 / sx, 0, 0.5 / sx - 0.5], [0, 1 / sy, 0.5 / sy - 0.5], [0, 0, 1]])
+        local = local @ back
+    return cv2.warpAffine(np.ascontiguousarray(roi), local, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT_101)
+
+
+@lru_cache(maxsize=8)
+def _face_mask(size: int, dilate: float, feather: float) -> np.ndarray:
+    scale = size / TEMPLATE_SIZE
+    cx, cy, ax, ay = FACE_ELLIPSE_224
+    sigma = max(feather * size, 0.5)
+    margin = int(np.ceil(2.5 * sigma))
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    inside = (((xx - ((cx + 0.5) * scale - 0.5)) / (ax * scale * dilate)) ** 2
+              + ((yy - ((cy + 0.5) * scale - 0.5)) / (ay * scale * dilate)) ** 2) <= 1.0
+    inner = np.zeros((size, size), dtype=bool)
+    inner[margin:size - margin, margin:size - margin] = True
+    mask = cv2.GaussianBlur((inside & inner).astype(np.float32), (0, 0), sigma)
+    mask[mask < MASK_FLOOR] = 0.0
+    mask[[0, -1], :] = 0.0  # the crop border itself is always outside
+    mask[:, [0, -1]] = 0.0
+    mask.setflags(write=False)
+    return mask
+
+
+def face_mask(size: int, dilate: float = MASK_DILATE, feather: float = MASK_FEATHER) -> np.ndarray:
+    """Feathered face mask ``[size, size]`` float32 in ``[0, 1]`` in crop coordinates (read-only).
+
+    The template face ellipse (enlarged by ``dilate``), kept inside the crop and blurred by a
+    gaussian of sigma ``feather * size``; values below ``1/512`` are exactly 0.
+    """
+    return _face_mask(int(size), float(dilate), float(feather))
+
+
+def _warp_back(array: np.ndarray, matrix: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return cv2.warpAffine(array, _shift(matrix, x0, y0), (x1 - x0, y1 - y0),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=0)
+
+
+def paste_mask(matrix: np.ndarray, size: int, shape: tuple[int, ...],
+               mask: np.ndarray | None = None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The face mask in photo coordinates: ``(mask [y1-y0, x1-x0] float32, box (x0, y0, x1, y1))``.
+
+    Pixels outside ``box``, and inside it where the mask is 0, are never changed by :func:`paste_back`.
+    """
+    box = crop_footprint(matrix, size, shape)
+    mask = face_mask(size) if mask is None else np.asarray(mask, dtype=np.float32)
+    warped = _warp_back(np.ascontiguousarray(mask), matrix, box)
+    warped[warped < MASK_FLOOR] = 0.0
+    return warped, box
+
+
+def full_paste_mask(matrix: np.ndarray, size: int, shape: tuple[int, ...]) -> np.ndarray:
+    """:func:`paste_mask` as a full ``[H, W]`` float32 image (convenient for small images and tests)."""
+    local, (x0, y0, x1, y1) = paste_mask(matrix, size, shape)
+    full = np.zeros(shape[:2], dtype=np.float32)
+    full[y0:y1, x0:x1] = local
+    return full
+
+
+def paste_back(image: np.ndarray, restored: np.ndarray, matrix: np.ndarray, *, crop: np.ndarray | None = None,
+               mask: np.ndarray | None = None) -> np.ndarray:
+    """Add the restoration residual ``restored - crop`` back into the photo inside the face mask.
+
+    ``restored`` is the restored ``size`` x ``size`` crop and ``crop`` the aligned crop the
+    restorer was given (recomputed with :func:`align_face` when omitted). The residual and the
+    feathered mask go back through the inverse transform; a new uint8 image is returned and
+    pixels where the mask is 0 are bit-identical to ``image``.
+    """
+    restored = np.asarray(restored)
+    size = restored.shape[0]
+    if restored.shape[:2] != (size, size) or restored.ndim != 3:
+        raise ValueError(f"restored crop must be square HxWx3, got shape {restored.shape}")
+    crop = align_face(image, matrix, size) if crop is None else np.asarray(crop)
+    if crop.shape != restored.shape:
+        raise ValueError(f"crop {crop.shape} and restored crop {restored.shape} differ in shape")
+    weights, (x0, y0, x1, y1) = paste_mask(matrix, size, image.shape, mask)
+    out = image.copy()
+    if x1 <= x0 or y1 <= y0:
+        return out
+    residual = restored.astype(np.float32) - crop.astype(np.float32)
+    change = _warp_back(residual, matrix, (x0, y0, x1, y1)) * weights[..., None]
+    roi = out[y0:y1, x0:x1]
+    roi[...] = np.clip(np.rint(roi.astype(np.float32) + change), 0, 255).astype(np.uint8)
+    return out
+
+
+def measure_template(landmark_arrays) -> np.ndarray:
+    """Recompute :data:`TEMPLATE_224` from MediaPipe 478-point landmark arrays (224 px crops)."""
+    points = [np.asarray(a, dtype=np.float64)[list(MP_POINTS5)] for a in landmark_arrays]
+    if not points:
+        raise ValueError("no landmark arrays given")
+    return np.mean(points, axis=0)
