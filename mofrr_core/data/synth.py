@@ -97,7 +97,8 @@ def _thresholds(args: argparse.Namespace, root: Path, exclude_apis: dict | None)
     if choice == "none":
         return None
     if choice == "auto":
-        return fit_degree_thresholds(root, n=args.fit_n, resolution=args.resolution, seed=args.seed,
+        # a property of the training distribution, not of this run: always seed 0, so runs share the cache
+        return fit_degree_thresholds(root, n=args.fit_n, resolution=args.resolution, seed=0,
                                      exclude_apis=exclude_apis, progress=not args.quiet)
     return DegreeThresholds.load(choice)
 
@@ -138,21 +139,28 @@ def run(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{out}: holds original/ or retouched/ files but no manifest.json; pass --overwrite "
                               f"to write into it anyway")
 
-    thresholds = _thresholds(args, root, exclude_apis)
-    dataset = RetouchPairs(root, split=args.split, resolution=args.resolution, ops=ops, num_ops=num_ops,
-                           types=DEFAULT_TYPES, seed=args.seed, length=args.n, min_sharpness=args.min_sharpness,
-                           p_clean=args.p_clean, apis=apis, exclude_apis=exclude_apis, degree_thresholds=thresholds)
-    config = {"data": str(root), "split": args.split, "n": args.n, "ops": args.ops, "resolution": args.resolution,
-              "seed": args.seed, "p_clean": args.p_clean, "min_sharpness": args.min_sharpness, "apis": apis,
-              "exclude_apis": exclude_apis, "degrees": args.degrees if args.degrees in ("auto", "none") else "file",
-              "degree_cuts": thresholds.cuts if thresholds else None}
-    kept: dict[str, dict[str, Any]] = {}
-    if old is not None and not args.overwrite:
-        changed = _same_config(old.get("args", {}), config)
+    config: dict[str, Any] = {
+        "data": str(root), "split": args.split, "n": args.n, "ops": args.ops, "resolution": args.resolution,
+        "seed": args.seed, "p_clean": args.p_clean, "min_sharpness": args.min_sharpness, "apis": apis,
+        "exclude_apis": exclude_apis, "degrees": args.degrees if args.degrees in ("auto", "none") else "file"}
+    reuse = old is not None and not args.overwrite
+
+    def refuse_if_changed(keys: list[str]) -> None:
+        changed = _same_config({k: old.get("args", {}).get(k) for k in keys}, {k: config.get(k) for k in keys})
         if changed:
             raise FileExistsError(f"{manifest_path}: written with a different configuration (differs in "
                                   f"{', '.join(changed)}); pass --overwrite to replace it, or choose another --out")
-        kept = {item["id"]: item for item in old.get("items", [])}
+
+    if reuse:  # before the (possibly long) threshold fit
+        refuse_if_changed(list(config))
+    thresholds = _thresholds(args, root, exclude_apis)
+    config["degree_cuts"] = thresholds.cuts if thresholds else None
+    if reuse:
+        refuse_if_changed(["degree_cuts"])
+    kept: dict[str, dict[str, Any]] = {item["id"]: item for item in old.get("items", [])} if reuse else {}
+    dataset = RetouchPairs(root, split=args.split, resolution=args.resolution, ops=ops, num_ops=num_ops,
+                           types=DEFAULT_TYPES, seed=args.seed, length=args.n, min_sharpness=args.min_sharpness,
+                           p_clean=args.p_clean, apis=apis, exclude_apis=exclude_apis, degree_thresholds=thresholds)
     if thresholds is not None:
         write_json_atomic(out / "degree_thresholds.json", thresholds.to_dict())
 
@@ -187,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
                       "original": f"original/{item_id}.png", "retouched": f"retouched/{item_id}.png", **record})
         if written and written % FLUSH_EVERY == 0:
             write_json_atomic(manifest_path, manifest(items, complete=False))
-        bar.set_postfix(written=written, kept=reused)
+        bar.set_postfix(written=written, kept=reused, refresh=False)
     bar.close()
     write_json_atomic(manifest_path, manifest(items, complete=True))
     if not args.quiet:
