@@ -55,9 +55,10 @@ def skin_mask(shape: tuple[int, ...], landmarks: FaceLandmarks, feather: float =
     holes = np.zeros_like(oval)
     for region in [*landmarks.eyes(), *landmarks.brows(), landmarks.lips()]:
         holes = np.maximum(holes, polygon_mask(shape, region))
-    holes = _grow(holes, exclude_margin * size)
-    sigma = feather * size
-    mask = _blur(oval, sigma) - _blur(holes, 0.6 * sigma)
+    margin = exclude_margin * size
+    holes = _grow(holes, margin)
+    # the holes' feather is half their margin: the regions themselves stay (almost) untouched
+    mask = _blur(oval, feather * size) - _blur(holes, 0.45 * margin)
     return np.clip(mask, 0.0, 1.0)
 
 

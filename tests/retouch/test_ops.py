@@ -1,0 +1,135 @@
+"""Every built-in retouching op: identity at 0, monotone in strength, local, deterministic, resolution-free."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from mofrr_core.plugins import get_retouch_ops
+from mofrr_core.retouch.masks import polygon_mask
+from tests.retouch.helpers import BUILTIN_APIS, psnr
+
+
+def op_fn(op: str, api: str):
+    return get_retouch_ops()[op][api].fn
+
+
+def far_from_face(shape, landmarks, distance: float) -> np.ndarray:
+    """Pixels further than ``distance`` x face size from the face oval's convex hull."""
+    inside = polygon_mask(shape, landmarks.face_oval()).astype(np.uint8)
+    dist = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 5)
+    return dist > distance * landmarks.face_size()
+
+
+@pytest.mark.parametrize("op,api", BUILTIN_APIS)
+def test_strength_zero_is_identity(op, api, data_face, astronaut_crop):
+    for image, landmarks in [data_face[1:], astronaut_crop]:
+        out = op_fn(op, api)(image, landmarks, 0.0, np.random.default_rng(0))
+        assert out.image.dtype == np.uint8 and out.image.shape == image.shape
+        assert np.array_equal(out.image, image)
+
+
+@pytest.mark.parametrize("op,api", BUILTIN_APIS)
+def test_degradation_grows_with_strength(op, api, data_face, astronaut_crop):
+    for image, landmarks in [data_face[1:], astronaut_crop]:
+        values = [psnr(image, op_fn(op, api)(image, landmarks, s, np.random.default_rng(3)).image)
+                  for s in (0.3, 0.6, 1.0)]
+        assert values[0] > values[1] > values[2], values
+        assert values[2] < 50, f"{op}/{api} at strength 1 barely changes the image: {values}"
+
+
+@pytest.mark.parametrize("op,api", BUILTIN_APIS)
+def test_changes_stay_on_the_face(op, api, padded_face, astronaut_256):
+    for image, landmarks in [padded_face, astronaut_256]:
+        out = op_fn(op, api)(image, landmarks, 1.0, np.random.default_rng(1)).image
+        far = far_from_face(image.shape, landmarks, 0.4)
+        assert far.sum() > 0.3 * far.size  # the check covers a real background area
+        change = np.abs(out.astype(np.int16) - image.astype(np.int16)).max(axis=2)
+        assert change[far].max() < 1, f"{op}/{api} changed background pixels by up to {change[far].max()}"
+        assert change[~far].max() >= 3  # ... and did change the face
+
+
+@pytest.mark.parametrize("op,api", BUILTIN_APIS)
+def test_deterministic_per_seed(op, api, data_face):
+    _, image, landmarks = data_face
+    fn = op_fn(op, api)
+    first = fn(image, landmarks, 0.7, np.random.default_rng(5))
+    again = fn(image, landmarks, 0.7, np.random.default_rng(5))
+    other = fn(image, landmarks, 0.7, np.random.default_rng(6))
+    assert np.array_equal(first.image, again.image) and first.record == again.record
+    assert not np.array_equal(first.image, other.image)
+    assert first.record["op"] == op and first.record["strength"] == pytest.approx(0.7)
+
+
+@pytest.mark.parametrize("op,api", BUILTIN_APIS)
+def test_effect_scales_with_the_face_not_the_pixels(op, api, data_face):
+    """The same edit on a 2x upsampled image (and landmarks), seen at 224 px, is nearly the same edit."""
+    _, image, landmarks = data_face
+    fn = op_fn(op, api)
+    small = fn(image, landmarks, 0.8, np.random.default_rng(2)).image
+    big_input = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    big = fn(big_input, landmarks.scaled(2.0), 0.8, np.random.default_rng(2)).image
+    down = cv2.resize(big, image.shape[1::-1], interpolation=cv2.INTER_AREA)
+    effect_small = psnr(image, small)
+    effect_big = psnr(cv2.resize(big_input, image.shape[1::-1], interpolation=cv2.INTER_AREA), down)
+    assert abs(effect_small - effect_big) < 2.5, (effect_small, effect_big)
+    assert psnr(small, down) > effect_small + 3  # the two edits agree better than either matches the input
+
+
+def test_whitening_brightens_skin_only(data_face):
+    from mofrr_core.retouch.masks import skin_mask
+
+    _, image, landmarks = data_face
+    mask = skin_mask(image.shape, landmarks) > 0.9
+    for api in ("curve", "lab"):
+        out = op_fn("white", api)(image, landmarks, 1.0, np.random.default_rng(0)).image
+        gain = out[mask].astype(float).mean() - image[mask].astype(float).mean()
+        assert gain > 8, f"white/{api}: skin brightened by only {gain:.1f}"
+        for region in [*landmarks.eyes(), landmarks.lips()]:  # eyes and lips keep their colour
+            inside = cv2.erode(polygon_mask(image.shape, region), np.ones((3, 3), np.uint8)) > 0
+            assert inside.sum() > 10 and np.abs(out[inside].astype(int) - image[inside]).max() <= 2
+
+
+def test_smoothing_removes_blemish_detail_and_keeps_the_mean(data_face):
+    """Blemish-scale detail (a band-pass of 0.4-2 % of the face size) drops, the skin colour does not move."""
+    from mofrr_core.retouch.masks import skin_mask
+
+    _, image, landmarks = data_face
+    mask = skin_mask(image.shape, landmarks) > 0.9
+    size = landmarks.face_size()
+
+    def blemish_detail(rgb: np.ndarray) -> float:
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        band = cv2.GaussianBlur(grey, (0, 0), 0.004 * size) - cv2.GaussianBlur(grey, (0, 0), 0.02 * size)
+        return float(np.abs(band)[mask].mean())
+
+    before = blemish_detail(image)
+    for api in ("bilateral", "guided"):
+        out = op_fn("smooth", api)(image, landmarks, 1.0, np.random.default_rng(0)).image
+        after = blemish_detail(out)
+        assert after < 0.6 * before, f"smooth/{api}: blemish-scale detail {before:.2f} -> {after:.2f}"
+        assert abs(out[mask].astype(float).mean() - image[mask].astype(float).mean()) < 4  # not a whitening
+
+
+def test_lifting_moves_the_jaw_inwards(padded_face):
+    """The jaw contour's edge moves towards the face centre: the face gets narrower at the jaw."""
+    image, landmarks = padded_face
+    out = op_fn("face", "liquify")(image, landmarks, 1.0, np.random.default_rng(0))
+    # warp a synthetic "face" image (white oval on black) with the same parameters: its area shrinks
+    oval = (polygon_mask(image.shape, landmarks.face_oval()) * 255).astype(np.uint8)
+    oval_rgb = np.repeat(oval[..., None], 3, axis=2)
+    warped = op_fn("face", "liquify")(oval_rgb, landmarks, 1.0, np.random.default_rng(0)).image
+    assert warped[..., 0].astype(float).sum() < 0.985 * oval.astype(float).sum()
+    assert out.record["push"] > 0
+
+
+def test_eye_enlarging_magnifies_the_eye(padded_face):
+    image, landmarks = padded_face
+    eyes = np.zeros(image.shape[:2], np.float32)
+    for eye in landmarks.eyes():
+        eyes = np.maximum(eyes, polygon_mask(image.shape, eye))
+    eyes_rgb = np.repeat((eyes * 255).astype(np.uint8)[..., None], 3, axis=2)
+    warped = op_fn("eye", "bulge")(eyes_rgb, landmarks, 1.0, np.random.default_rng(0)).image
+    ratio = warped[..., 0].astype(float).sum() / (eyes * 255).sum()
+    assert 1.1 < ratio < 3.0, ratio
