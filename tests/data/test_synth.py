@@ -76,3 +76,22 @@ def test_synth_refuses_foreign_folder(shard_root, tmp_path, capsys):
     assert synth(shard_root, out) == 1
     assert "no manifest.json" in capsys.readouterr().err
     assert (out / "original" / "mine.png").read_bytes() == b"not ours"
+
+
+def test_synth_with_thresholds_file_uses_psnr_degrees(shard_root, tmp_path):
+    from mofrr_core.data.degrees import DegreeThresholds
+
+    rng = np.random.default_rng(0)
+    thresholds = DegreeThresholds.fit({op: rng.uniform(20, 45, 50) for op in ("white", "smooth", "face", "eye")})
+    path = thresholds.save(tmp_path / "cuts.json")
+    out = tmp_path / "pairs"
+    assert main(["synth", "--data", str(shard_root), "--out", str(out), "--split", "val", "-n", "2", "--ops",
+                 "white,eye", "--resolution", "32", "--degrees", str(path), "--quiet"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["degree_source"] == "psnr"
+    assert DegreeThresholds.load(out / "degree_thresholds.json").cuts == thresholds.cuts
+    for item in manifest["items"]:
+        assert [op["op"] for op in item["ops"]] == ["white", "eye"]
+        for op in item["ops"]:
+            assert item["degrees"][op["op"]] == thresholds.degree(op["op"], op["psnr_alone"])
+        assert item["degrees"]["smooth"] == item["degrees"]["face"] == 0
