@@ -1,0 +1,108 @@
+"""Ablation switches (paper Table 4) and baselines as pipelines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mofrr_core.eval import ABLATIONS, SingleModelPipeline, ablation, load_baseline, wavefrr_ablation
+from mofrr_core.models.presets import build_model
+
+from ..conftest import make_tiny_pipeline, perturb
+
+EXPERTS = ["white", "eye"]
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return make_tiny_pipeline(experts=EXPERTS)
+
+
+def restore(method_or_pipeline, image, **kwargs):
+    return method_or_pipeline(image, num_inference_steps=2, seed=0, output_type="np", **kwargs)
+
+
+@pytest.mark.parametrize("name", ABLATIONS)
+def test_every_ablation_runs(name, pipeline, astronaut_face):
+    method = ablation(pipeline, name)
+    out = restore(method.restore, [astronaut_face, astronaut_face[::-1].copy()])
+    assert len(out.images) == 2 and out.images[0].shape == astronaut_face.shape and out.images[0].dtype == np.uint8
+    full = restore(pipeline, [astronaut_face, astronaut_face[::-1].copy()])
+    if name == "none":
+        assert method.name == "MoFRR" and out.experts_run == full.experts_run
+        assert np.array_equal(out.images[0], full.images[0])
+    elif name == "no-router":
+        assert all(run == [*EXPERTS, "shared"] for run in out.experts_run)  # every expert on every image
+    elif name == "no-shared":
+        assert all("shared" not in run for run in out.experts_run)
+        assert [[e for e in run if e != "shared"] for run in full.experts_run] == out.experts_run
+    elif name == "single-expert":
+        assert out.experts_run == [["white"], ["white"]] and out.probabilities == [{}, {}]
+        assert set(out.degrees[0]) == {"white"}  # a WaveFRR: its degree is reported
+        alone = restore(load_baseline("white", pipeline).restore, [astronaut_face, astronaut_face[::-1].copy()])
+        assert all(np.array_equal(a, b) for a, b in zip(out.images, alone.images))
+        assert not np.array_equal(out.images[0], full.images[0])
+
+
+@pytest.mark.parametrize("name", ["no-idem", "no-degree", "no-hfcam"])
+def test_wavefrr_switches_change_the_experts_and_are_undone(name, pipeline, astronaut_face):
+    method = ablation(pipeline, name)
+    before = restore(pipeline, astronaut_face, active="all").images[0]
+    ablated = restore(method.restore, astronaut_face, active="all")
+    assert ablated.experts_run[0] == [*EXPERTS, "shared"]  # call options pass through
+    assert np.abs(ablated.images[0].astype(int) - before.astype(int)).max() > 0
+    after = restore(pipeline, astronaut_face, active="all").images[0]
+    assert np.array_equal(after, before)  # the patch is gone after the call
+    if name == "no-degree":
+        assert set(ablated.degrees[0].values()) == {3.0}
+
+
+def test_wavefrr_ablation_context_manager():
+    model = perturb(build_model("wavefrr", "tiny"), seed=5, scale=0.05).eval()
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    reference = model.restore(x, 2, torch.Generator().manual_seed(0))
+    for name in ("no-idem", "no-degree", "no-hfcam"):
+        with wavefrr_ablation(model, name):
+            changed = model.restore(x, 2, torch.Generator().manual_seed(0))
+        assert (changed.image - reference.image).abs().max() > 1e-5, name
+        again = model.restore(x, 2, torch.Generator().manual_seed(0))
+        assert torch.equal(again.image, reference.image), name
+    with pytest.raises(ValueError, match="not a WaveFRR ablation"):
+        with wavefrr_ablation(model, "no-router"):
+            pass
+
+
+def test_unknown_ablation_is_an_error(pipeline):
+    with pytest.raises(ValueError, match="unknown ablation 'no-combine'"):
+        ablation(pipeline, "no-combine")
+
+
+def test_baselines_by_name_and_folder(pipeline, astronaut_face, tmp_path):
+    shared = load_baseline("shared", pipeline)
+    out = restore(shared.restore, astronaut_face)
+    assert out.experts_run == [["shared"]] and out.degrees == [{}]
+    assert np.abs(out.images[0].astype(int) - astronaut_face.astype(int)).max() > 0  # perturbed: not the identity
+    unet = perturb(build_model("baseline", "tiny"), seed=7, scale=0.05)
+    unet.save_pretrained(tmp_path / "unet")
+    method = load_baseline(str(tmp_path / "unet"), pipeline)
+    assert method.name == "UNetBaseline (unet)" and len(next(iter(method.weights.values()))) == 64  # sha256
+    restored = restore(method.restore, astronaut_face).images[0]
+    assert np.abs(restored.astype(int) - astronaut_face.astype(int)).max() > 0
+    with pytest.warns(UserWarning, match="untrained UNetBaseline"):
+        identity = load_baseline("unet", pipeline)
+    assert np.array_equal(restore(identity.restore, astronaut_face).images[0], astronaut_face)
+    pipeline.save_pretrained(tmp_path / "pipe")
+    other = load_baseline(str(tmp_path / "pipe"), pipeline)
+    assert np.array_equal(restore(other.restore, astronaut_face).images[0], restore(pipeline, astronaut_face).images[0])
+    with pytest.raises(ValueError, match="unknown baseline 'nope'"):
+        load_baseline("nope", pipeline)
+
+
+def test_single_model_pipeline_keeps_input_size_and_is_seeded(astronaut_face):
+    model = perturb(build_model("shared_expert", "tiny"), seed=2)
+    wrapped = SingleModelPipeline(model, "shared", resolution=32, num_inference_steps=2)
+    a = wrapped([astronaut_face], seed=1, output_type="np").images[0]
+    b = wrapped([astronaut_face], seed=1, output_type="np").images[0]
+    c = wrapped([astronaut_face], seed=2, output_type="np").images[0]
+    assert a.shape == astronaut_face.shape and np.array_equal(a, b) and not np.array_equal(a, c)

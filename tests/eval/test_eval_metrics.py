@@ -1,0 +1,85 @@
+"""Evaluation metrics: router precision/recall/F1, degree accuracy, cosine, table grouping."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mofrr_core import metrics
+from mofrr_core.eval import tables
+
+TYPES = ["white", "smooth", "face", "eye"]
+
+
+def test_classification_report_by_hand():
+    labels = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0]], float)
+    probs = np.array([[0.9, 0.2, 0.1, 0.6], [0.4, 0.8, 0.2, 0.1], [0.7, 0.1, 0.3, 0.95], [0.1, 0.1, 0.2, 0.3]])
+    report = metrics.classification_report(probs, labels, TYPES, threshold=0.5)
+    # white: predicted rows 0, 2; true rows 0, 1 -> tp 1, fp 1, fn 1
+    assert report["white"]["precision"] == pytest.approx(0.5)
+    assert report["white"]["recall"] == pytest.approx(0.5)
+    assert report["white"]["f1"] == pytest.approx(0.5)
+    assert report["white"]["accuracy"] == pytest.approx(0.5)
+    # smooth: perfect; face: never present nor predicted -> precision/recall undefined, accuracy 1
+    assert report["smooth"]["f1"] == pytest.approx(1.0)
+    assert math.isnan(report["face"]["precision"]) and math.isnan(report["face"]["recall"])
+    assert report["face"]["accuracy"] == 1.0
+    # eye: predicted rows 0, 2; true row 2 -> precision 0.5, recall 1, f1 2/3
+    assert report["eye"]["precision"] == pytest.approx(0.5)
+    assert report["eye"]["recall"] == pytest.approx(1.0)
+    assert report["eye"]["f1"] == pytest.approx(2 / 3)
+    # micro: tp 3 (white, smooth, eye), fp 2, fn 1; the whole label set is right on row 3 only
+    assert report["all"]["precision"] == pytest.approx(3 / 5)
+    assert report["all"]["recall"] == pytest.approx(3 / 4)
+    assert report["all"]["exact"] == pytest.approx(0.25)
+    assert report["all"]["support"] == 4
+
+
+def test_classification_report_threshold_is_strict_and_shapes_checked():
+    labels = np.array([[1.0]])
+    assert metrics.classification_report(np.array([[0.5]]), labels, ["white"], 0.5)["white"]["recall"] == 0.0
+    with pytest.raises(ValueError, match="expected"):
+        metrics.classification_report(np.zeros((2, 3)), np.zeros((2, 4)), TYPES)
+
+
+def test_degree_report():
+    report = metrics.degree_report([1.2, 2.6, 4.4, 4.6, 1.0], [1, 2, 4, 2, 3])
+    # rounded: 1, 3, 4, 5, 1 -> exact on 1 and 4; within one: 1, 3 (vs 2), 4 -> 3 of 5
+    assert report["n"] == 5
+    assert report["accuracy"] == pytest.approx(2 / 5)
+    assert report["within_one"] == pytest.approx(3 / 5)
+    assert report["mae"] == pytest.approx(np.mean([0.2, 0.6, 0.4, 2.6, 2.0]))
+    assert math.isnan(metrics.degree_report([], [])["accuracy"])
+
+
+def test_cosine():
+    assert metrics.cosine([1, 0], [1, 0]) == pytest.approx(1.0)
+    assert metrics.cosine([1, 0], [0, 2]) == pytest.approx(0.0)
+    assert metrics.cosine([1, 1], [-2, -2]) == pytest.approx(-1.0)
+
+
+def test_grouping_and_columns():
+    assert tables.group_of([0, 1, 0, 0], TYPES) == "smooth"
+    assert tables.group_of([1, 0, 0, 1], TYPES) == "Multi"
+    assert tables.group_of([0, 0, 0, 0], TYPES) == "None"
+    assert tables.group_of([0, 0, 0, 0, 1], [*TYPES, "lips"]) == "lips"
+    assert tables.columns_for(TYPES, ["white", "Multi"]) == ["white", "smooth", "face", "eye", "Multi"]
+    assert tables.columns_for([*TYPES, "lips"], ["None"]) == ["white", "smooth", "face", "eye", "lips", "Multi",
+                                                             "None"]
+
+
+def test_summary_means_and_gains():
+    def record(group, inp, out):
+        return {"group": group, "input": {"psnr": inp, "ssim": 0.9}, "methods": {"M": {"psnr": out, "ssim": 0.95}}}
+
+    records = [record("white", 30.0, 33.0), record("white", 32.0, 33.0), record("Multi", 25.0, 31.0)]
+    summary = tables.summarize(records, tables.columns_for(TYPES, ["white", "Multi"]))
+    assert summary["Input"]["white"]["psnr"] == pytest.approx(31.0)
+    assert summary["M"]["white"]["psnr_gain"] == pytest.approx(2.0)
+    assert summary["M"]["Multi"]["psnr_gain"] == pytest.approx(6.0)
+    assert summary["M"]["All"]["n"] == 3 and summary["M"]["Single"]["n"] == 2
+    assert summary["M"]["smooth"]["n"] == 0 and math.isnan(summary["M"]["smooth"]["psnr"])
+    table = tables.fidelity_table(summary, tables.columns_for(TYPES, ["white", "Multi"]))
+    assert "| M | 33.00 / 0.950 (+2.00) | – | – | – | 31.00 / 0.950 (+6.00) |" in table
