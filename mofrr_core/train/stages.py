@@ -65,6 +65,11 @@ def load_network(path: str | Path, expected: str | None = None) -> ModelMixin:
     return resolve_model_type(type_name, where=str(config_file)).from_pretrained(folder)
 
 
+def public_config(model: ModelMixin) -> dict[str, Any]:
+    """A model's constructor config without diffusers' bookkeeping keys, lists for tuples."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dict(model.config).items() if not k.startswith("_")}
+
+
 def has_weights(path: str | Path | None) -> bool:
     return path is not None and (Path(path) / "config.json").is_file()
 
@@ -300,9 +305,10 @@ class ExpertStage(RestorationStage):
         net = build_network(self.spec.model_type, self.model_preset, **overrides)
         if has_weights(self.config.degree_weights):
             degree = load_network(self.config.degree_weights, "DegreeEstimator")
-            if dict(degree.config) != dict(net.degree_estimator.config):
-                raise ValueError(f"--degree-weights {self.config.degree_weights}: its config {dict(degree.config)} "
-                                 f"does not match the expert's degree_config {dict(net.degree_estimator.config)}")
+            theirs, ours = public_config(degree), public_config(net.degree_estimator)
+            if theirs != ours:
+                raise ValueError(f"--degree-weights {self.config.degree_weights}: its config {theirs} does not "
+                                 f"match the expert's degree_config {ours} (train it with the same --model-preset)")
             net.degree_estimator.load_state_dict(degree.state_dict())
         elif not self.train_degree:
             raise ValueError(f"expert {self.spec.name!r}: no trained degree estimator (--degree-weights) and "

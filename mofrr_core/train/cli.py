@@ -1,0 +1,283 @@
+"""``mofrr-train``: train the router, degree estimators, experts, shared expert, gates and combine module.
+
+Stages follow the paper: router and degree estimators first (then frozen), each WaveFRR expert on
+single-operation images of its type, the shared expert on multi-operation images, the Combine
+Module last on 0-4-operation images with everything else frozen. ``gate`` trains a new plugin
+expert's router gate head on the frozen router backbone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EPILOG = """examples:
+  mofrr-train                                         list the trainable experts
+  mofrr-train --expert eye                            degree estimator (if none trained), then the eye expert
+  mofrr-train --stage router                          router backbone + all gates
+  mofrr-train --stage degree --expert eye             only the eye expert's degree estimator
+  mofrr-train --stage expert --expert eye --degree-weights runs/mofrr/degree-eye/final
+  mofrr-train --expert shared                         the shared expert (multi-op images)
+  mofrr-train --stage gate --expert lips --router-weights runs/mofrr/router/final
+  mofrr-train --stage combine --router-weights ... --expert-weights eye=runs/.../final ...
+  mofrr-train --stage all --output-dir runs/full      every stage in order
+  mofrr-train --expert eye --resume latest            continue exactly where the run stopped
+  mofrr-train export runs/mofrr/expert-eye package    copy the EMA weights into the eye package
+  accelerate launch --multi_gpu -m mofrr_core.train.cli --preset paper --expert eye
+
+Data: --data DIR (or MOFRR_DATA) is the face shard folder (default ../shared/data/faces);
+--data synthetic uses cheap synthetic pairs (smoke tests and benchmarks only).
+"""
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name, path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mofrr_core.train.config import STAGES, TRAIN_PRESETS
+
+    parser = argparse.ArgumentParser(prog="mofrr-train", description=__doc__, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    add("--stage", choices=STAGES, help="what to train (default with --expert: degree if needed, then the expert; "
+                                        "'shared' for the shared expert)")
+    add("--expert", help="expert name as its plugin registered it (mofrr-train without arguments lists them)")
+    add("--preset", default="cpu", help=f"training preset: {', '.join(TRAIN_PRESETS)} or a YAML path (default cpu)")
+    add("--model-preset", help="network sizes (tiny/cpu/paper); default: the preset the expert's spec names")
+    add("--resolution", type=int, help="training image size (square)")
+    add("--batch-size", type=int, help="samples per process and step")
+    add("--max-steps", type=int, help="optimizer steps")
+    add("--lr", type=float, help="learning rate (default 1e-4)")
+    add("--gradient-accumulation-steps", type=int, help="micro-batches per optimizer step")
+    add("--mixed-precision", choices=("no", "fp16", "bf16"), help="passed to accelerate (fp16 needs a GPU)")
+    add("--data", metavar="DIR", help="face shards folder (default MOFRR_DATA or ../shared/data/faces); "
+                                      "'synthetic' for synthetic pairs")
+    add("--output-dir", help="run folder (default <preset output_dir>/<stage>[-<expert>])")
+    add("--num-workers", type=int, help="DataLoader workers (retouching runs in them)")
+    add("--seed", type=int, help="training seed (data order, noise)")
+    add("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    add("--val-every", type=int, help="validate every N steps")
+    add("--val-samples", type=int, help="size of the fixed validation subset")
+    add("--log-every", type=int, help="write metrics.jsonl every N steps")
+    add("--checkpoint-every", type=int, help="accelerate save_state every N steps")
+    add("--checkpoints-keep", type=int, help="keep the last K checkpoints")
+    add("--resume", nargs="?", const="latest", metavar="latest|PATH", help="continue from a checkpoint")
+    add("--overwrite", action="store_true", help="replace an existing run in --output-dir (and weights on --export)")
+    add("--train-degree", action=argparse.BooleanOptionalAction, default=None,
+        help="expert stage: train the degree estimator jointly (L_class); default: only without --degree-weights")
+    add("--router-weights", metavar="DIR", help="trained router (gate and combine stages)")
+    add("--degree-weights", metavar="DIR", help="trained degree estimator (expert stage)")
+    add("--shared-weights", metavar="DIR", help="trained shared expert (combine stage)")
+    add("--expert-weights", type=_key_value, action="append", default=[], metavar="NAME=DIR",
+        help="trained specialised expert (combine stage), repeatable")
+    add("--registry", metavar="YAML", help="registry.yaml for the combine/gate stages (default: packaged)")
+    add("--export", metavar="DIR", help="after training copy the EMA weights (+ TRAINING.md) to DIR; "
+                                        "'package' = the expert package's weights/ (gate/ for a gate run)")
+    add("-v", "--verbose", action="store_true", help="show warnings and full tracebacks")
+    return parser
+
+
+def build_export_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mofrr-train export",
+                                     description="Copy a finished run's EMA weights (final/) into an expert "
+                                                 "package with TRAINING.md + training.json (command, data, "
+                                                 "steps, metrics, git commit, sha256).")
+    parser.add_argument("run", help="run folder written by mofrr-train")
+    parser.add_argument("destination", help="weights folder, or 'package' for the expert package's own folder")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing weights there")
+    parser.add_argument("-v", "--verbose", action="store_true", help="full tracebacks")
+    return parser
+
+
+# -- listing ----------------------------------------------------------------------------------------
+def list_experts() -> int:
+    """Print the trainable experts (every registered expert) and how to train them."""
+    from mofrr_core.plugins import get_experts
+
+    experts = get_experts()
+    if not experts:
+        print("no experts installed (pip install mofrr-expert-<type>)")
+        return 0
+    rows = [("expert", "kind", "type", "model", "preset", "weights", "gate", "package")]
+    for name, spec in sorted(experts.items()):
+        weights = "trained" if spec.weights is not None and (spec.weights / "config.json").is_file() else "untrained"
+        gate = "yes" if spec.gate is not None else "-"
+        rows.append((name, spec.kind, spec.retouch_type or "-", spec.model_type, spec.preset, weights, gate,
+                     spec.distribution))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    print("trainable experts:")
+    for row in rows:
+        print("  " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths)))
+    print("\ntrain one:  mofrr-train --expert NAME        all stages:  mofrr-train --stage all\n"
+          "more:       mofrr-train --help")
+    return 0
+
+
+# -- planning ---------------------------------------------------------------------------------------
+def config_from_args(args: argparse.Namespace) -> Any:
+    from mofrr_core.train.config import make_config
+
+    overrides: dict[str, Any] = {
+        "expert": args.expert, "model_preset": args.model_preset, "resolution": args.resolution,
+        "batch_size": args.batch_size, "max_steps": args.max_steps, "lr": args.lr,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps, "mixed_precision": args.mixed_precision,
+        "num_workers": args.num_workers, "seed": args.seed, "threads": args.threads, "val_every": args.val_every,
+        "val_samples": args.val_samples, "log_every": args.log_every, "checkpoint_every": args.checkpoint_every,
+        "checkpoints_keep": args.checkpoints_keep, "resume": args.resume, "overwrite": args.overwrite or None,
+        "train_degree": args.train_degree, "router_weights": args.router_weights,
+        "degree_weights": args.degree_weights, "shared_weights": args.shared_weights,
+        "expert_weights": dict(args.expert_weights) or None, "registry": args.registry,
+    }
+    if args.data == "synthetic":
+        overrides["data"] = {"type": "SyntheticPairs", "length": 64}
+    elif args.data:
+        if not Path(args.data).is_dir():
+            raise FileNotFoundError(f"--data {args.data}: no such folder (expected the face shards, see "
+                                    "../shared/data/faces/README.md)")
+        overrides["data_root"] = args.data
+    config = make_config(args.preset, stage=args.stage or "expert", **overrides)
+    return config
+
+
+def default_dir(config: Any, stage: str, expert: str | None) -> str:
+    return str(Path(config.output_dir) / (f"{stage}-{expert}" if expert else stage))
+
+
+def plan(args: argparse.Namespace) -> list[tuple[Any, tuple[str, ...]]]:
+    """The runs to do, in order: ``[(TrainConfig, allowed existing entries of its output dir)]``."""
+    from mofrr_core.plugins import get_expert
+
+    base = config_from_args(args)
+    if args.stage == "all":
+        return plan_all(base, args.output_dir)
+    stage = args.stage
+    if stage is None:
+        if not args.expert:
+            raise ValueError("give --stage or --expert (mofrr-train without arguments lists the experts)")
+        spec = get_expert(args.expert)
+        stage = "shared" if spec.kind == "shared" else "expert"
+    out = args.output_dir or default_dir(base, stage, args.expert)
+    config = base.replace(stage=stage, output_dir=out)
+    if args.stage is None and stage == "expert" and config.degree_weights is None and config.train_degree is None:
+        # the paper's order: this expert's degree estimator first (kept in <out>/degree), then the expert
+        degree_dir = Path(out) / "degree"
+        runs: list[tuple[Any, tuple[str, ...]]] = []
+        if not (degree_dir / "final" / "config.json").is_file():
+            runs.append((config.replace(stage="degree", output_dir=str(degree_dir)), ()))
+        runs.append((config.replace(degree_weights=str(degree_dir / "final")), ("degree",)))
+        return runs
+    return [(config, ())]
+
+
+def plan_all(base: Any, output_dir: str | None) -> list[tuple[Any, tuple[str, ...]]]:
+    """router -> (degree, expert[, gate]) per specialised expert -> shared -> combine, in sub-folders."""
+    from mofrr_core.models.presets import load_preset
+    from mofrr_core.registry import load_registry
+
+    root = Path(output_dir or base.output_dir)
+    registry = load_registry(base.registry)
+    router_types = list(load_preset(base.model_preset or registry.router.preset)["router"].get("types") or [])
+    runs: list[tuple[Any, tuple[str, ...]]] = []
+
+    def sub(name: str) -> str:
+        return str(root / name)
+
+    runs.append((base.replace(stage="router", expert=None, output_dir=sub("router")), ()))
+    router = sub("router") + "/final"
+    expert_weights = {}
+    for entry in registry.specialised:
+        name = entry.name
+        degree = sub(f"degree-{name}")
+        runs.append((base.replace(stage="degree", expert=name, output_dir=degree), ()))
+        runs.append((base.replace(stage="expert", expert=name, output_dir=sub(f"expert-{name}"),
+                                  degree_weights=degree + "/final"), ()))
+        expert_weights[name] = sub(f"expert-{name}") + "/final"
+        if entry.spec.retouch_type not in router_types:
+            runs.append((base.replace(stage="gate", expert=name, output_dir=sub(f"gate-{name}"),
+                                      router_weights=router), ()))
+    shared = None
+    if registry.shared is not None:
+        shared = sub("shared") + "/final"
+        runs.append((base.replace(stage="shared", expert=registry.shared.name, output_dir=sub("shared")), ()))
+    runs.append((base.replace(stage="combine", expert=None, output_dir=sub("combine"), router_weights=router,
+                              expert_weights=expert_weights, shared_weights=shared), ()))
+    return runs
+
+
+def finished(config: Any) -> bool:
+    """A run whose final weights exist and reached ``max_steps`` (skipped when resuming a plan)."""
+    summary = Path(config.output_dir) / "training.json"
+    if not summary.is_file():
+        return False
+    return int(json.loads(summary.read_text()).get("steps", 0)) >= config.max_steps
+
+
+def run_plan(runs: list[tuple[Any, tuple[str, ...]]], export: str | None = None) -> list[Any]:
+    from mofrr_core.train.export import export_run
+    from mofrr_core.train.trainer import Trainer, list_checkpoints
+
+    results = []
+    for config, allow in runs:
+        if config.resume and len(runs) > 1:  # a plan: finished sub-runs are kept, started ones continue
+            if finished(config):
+                print(f"[{config.stage} {config.expert or ''}] already finished: {config.output_dir}")
+                continue
+            if not list_checkpoints(Path(config.output_dir)):
+                config = config.replace(resume=None)
+        print(f"== {config.stage}{' ' + config.expert if config.expert else ''} -> {config.output_dir}")
+        result = Trainer(config, allow_existing=allow).train()
+        results.append(result)
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.val_metrics.items())
+        print(f"   {result.step} steps in {result.wall_time:.1f} s; final val: {metrics}; weights: {result.final_dir}")
+    if export:
+        if len(runs) > 1 and runs[-1][0].stage != "expert":
+            raise ValueError("--export needs a single-run command (use `mofrr-train export RUN DIR` per run)")
+        from mofrr_core.train.trainer import command_line
+
+        dest = export_run(runs[-1][0].output_dir, export, overwrite=runs[-1][0].overwrite, command=command_line())
+        print(f"exported to {dest}")
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        return list_experts()
+    exporting = argv[0] == "export"
+    parser = build_export_parser() if exporting else build_parser()
+    args = parser.parse_args(argv[1:] if exporting else argv)
+    if not args.verbose:
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("default", UserWarning)
+        warnings.formatwarning = lambda message, *_a, **_k: f"warning: {message}\n"
+    try:
+        if exporting:
+            from mofrr_core.train.export import export_run
+            from mofrr_core.train.trainer import command_line
+
+            dest = export_run(args.run, args.destination, overwrite=args.overwrite, command=command_line())
+            print(f"exported {args.run}/final to {dest} (+ TRAINING.md, training.json)")
+            return 0
+        run_plan(plan(args), export=args.export)
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted (resume with --resume latest)", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - one clear line, the traceback with -v
+        if args.verbose:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

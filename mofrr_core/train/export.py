@@ -1,0 +1,112 @@
+"""Export a finished run's EMA weights into an expert package (``weights/`` or ``gate/``) with provenance."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from mofrr_core.registry import sha256_of, weight_file
+from mofrr_core.train.trainer import SUMMARY_FILE
+
+EXPORT_JSON = "training.json"
+EXPORT_MD = "TRAINING.md"
+
+
+class ExportError(RuntimeError):
+    """The run cannot be exported there (missing run files, or existing weights without --overwrite)."""
+
+
+def package_folder(summary: dict[str, Any]) -> Path:
+    """Where ``--export package`` writes: the expert package's ``weights/`` (or ``gate/`` for a gate run)."""
+    from mofrr_core.plugins import get_expert
+
+    stage, expert = summary.get("stage"), summary.get("expert")
+    if stage not in ("expert", "shared", "gate") or not expert:
+        raise ExportError(f"a {stage} run has no expert package; give the destination folder explicitly")
+    spec = get_expert(expert)
+    if spec.weights is None:
+        raise ExportError(f"expert {expert!r} declares no weights folder; give the destination folder explicitly")
+    return spec.weights.parent / "gate" if stage == "gate" else spec.weights
+
+
+def render_markdown(info: dict[str, Any]) -> str:
+    """``TRAINING.md``: how these weights were made, human-readable."""
+    val = info.get("final_val") or {}
+    metrics = "\n".join(f"| {k} | {v:.4f} |" for k, v in val.items()) or "| (none) | |"
+    data = info.get("train_data") or {}
+    lines = [
+        f"# Training record: {info.get('stage')} {info.get('expert') or ''}".rstrip(),
+        "",
+        "These weights were trained with `mofrr-train` and exported with their provenance.",
+        "",
+        "Command:",
+        "",
+        "```bash",
+        str(info.get("command")),
+        "```",
+        "",
+        "| field | value |",
+        "|---|---|",
+        f"| stage | {info.get('stage')} |",
+        f"| expert | {info.get('expert')} |",
+        f"| training preset | {info.get('config', {}).get('preset')} |",
+        f"| model preset | {info.get('model_preset')} |",
+        f"| resolution | {info.get('config', {}).get('resolution')} |",
+        f"| data root | {info.get('data_root')} |",
+        f"| training data | {data.get('type')}: {data.get('samples')} samples, {data.get('faces', '?')} faces |",
+        f"| validation data | {(info.get('val_data') or {}).get('samples')} samples (fixed seed) |",
+        f"| steps | {info.get('steps')} |",
+        f"| wall time | {info.get('wall_time_s')} s on {info.get('num_processes')} process(es) |",
+        f"| git commit | {info.get('git_commit')} |",
+        f"| mofrr version | {info.get('mofrr_version')} |",
+        f"| weights file | {info.get('weights_file')} |",
+        f"| sha256 | `{info.get('sha256')}` |",
+        "",
+        "Final validation metrics (EMA weights; PSNR/SSIM of the restored output and of the input):",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        metrics,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def export_run(run_dir: str | Path, destination: str | Path, overwrite: bool = False,
+               command: str | None = None) -> Path:
+    """Copy ``run_dir/final`` (EMA weights) to ``destination`` and write ``training.json`` + ``TRAINING.md``.
+
+    ``destination="package"`` means the expert package's own ``weights/`` (``gate/`` for a gate run).
+    Existing weights are refused unless ``overwrite``. Returns the destination folder.
+    """
+    run_dir = Path(run_dir)
+    final = run_dir / "final"
+    summary_file = run_dir / SUMMARY_FILE
+    if not (final / "config.json").is_file() or not summary_file.is_file():
+        raise ExportError(f"{run_dir}: not a finished mofrr-train run (needs final/config.json and {SUMMARY_FILE})")
+    summary = json.loads(summary_file.read_text())
+    dest = package_folder(summary) if str(destination) == "package" else Path(destination)
+    if dest.resolve() == final.resolve():
+        raise ExportError(f"{dest}: is the run's own final/ folder")
+    existing = [p for p in (dest.glob("*.safetensors") if dest.is_dir() else [])] + \
+        [p for p in (dest / "config.json", dest / EXPORT_JSON) if p.is_file()]
+    if existing and not overwrite:
+        raise ExportError(f"{dest} already holds weights ({', '.join(sorted(p.name for p in existing))}); "
+                          "pass --overwrite to replace them")
+    dest.mkdir(parents=True, exist_ok=True)
+    for old in dest.glob("*.safetensors"):
+        old.unlink()
+    for item in final.iterdir():
+        if item.is_file():
+            shutil.copy2(item, dest / item.name)
+    weights = weight_file(dest)
+    info = {**summary, "weights_file": weights.name, "sha256": sha256_of(weights),
+            "exported_from": str(run_dir.resolve()), "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if command:
+        info["export_command"] = command
+    (dest / EXPORT_JSON).write_text(json.dumps(info, indent=2) + "\n")
+    (dest / EXPORT_MD).write_text(render_markdown(info))
+    return dest
