@@ -119,6 +119,7 @@ class RetouchPairs(Dataset):
         apis / exclude_apis: passed to the engine (cross-implementation protocol, e.g.
             ``exclude_apis={"smooth": ["guided"]}`` for training, ``apis={"smooth": "guided"}`` for testing).
         degree_thresholds: fitted :class:`DegreeThresholds` (or a JSON path); ``None``: strength fallback.
+        records: use these :class:`FaceRecord` instead of reading ``root`` (subsets, tests).
     """
 
     def __init__(self, root: str | Path | None = None, split: str = "train", resolution: int | None = 256,

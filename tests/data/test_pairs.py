@@ -111,3 +111,11 @@ def test_min_sharpness_filters_faces(shard_root, face_records):
         RetouchPairs(shard_root, split="train", min_sharpness=1e9)
     with pytest.raises(ValueError, match="unknown retouching op.*'blush'"):
         RetouchPairs(shard_root, ops=["blush"])
+
+
+def test_default_types_follow_the_engine():
+    from mofrr_core.data.degrees import STRENGTH_RANGE as DATA_RANGE
+    from mofrr_core.data.pairs import DEFAULT_TYPES
+    from mofrr_core.retouch.engine import STRENGTH_RANGE, TYPES
+
+    assert DEFAULT_TYPES == TYPES and DATA_RANGE == STRENGTH_RANGE
