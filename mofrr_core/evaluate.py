@@ -152,8 +152,6 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
                  ops: str = "balanced", apis: Mapping[str, str] | None = None, degrees: str = "auto",
                  seed: int = 0, quiet: bool = False) -> tuple[Sequence[Mapping[str, Any]], list[str], str]:
     """The test samples (a lazy sequence of sample dicts), their type axis, and a description."""
-    from torch.utils.data import ConcatDataset
-
     open_dataset = _open_dataset()
 
     if not _is_shards(data):
@@ -175,7 +173,7 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
         parts = [open_dataset(data, ops=[t], length=max(share[i], 1), **common) for i, t in enumerate(types)]
         parts.append(open_dataset(data, num_ops=OPS_MODES["multi"], length=max(share[-1], 1), **common))
         parts = [p for p, k in zip(parts, share) if k > 0]
-        dataset = ConcatDataset(parts)
+        dataset = _Interleaved(parts)
         types = list(parts[0].types)
     else:
         if ops in OPS_MODES:
@@ -198,6 +196,21 @@ def _open_dataset():
     except ImportError:  # the package re-export may not exist yet
         from mofrr_core.data.folders import open_dataset
     return open_dataset
+
+
+class _Interleaved:
+    """Round-robin over datasets (white, smooth, face, eye, multi, white, ...), so any prefix is balanced."""
+
+    def __init__(self, parts: Sequence[Any]) -> None:
+        self.parts = list(parts)
+        self.order = [(k, i) for i in range(max(len(p) for p in parts)) for k, p in enumerate(parts) if i < len(p)]
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, index: int) -> Mapping[str, Any]:
+        k, i = self.order[index]
+        return self.parts[k][i]
 
 
 class _Head:
