@@ -6,8 +6,8 @@ PSNR(retouched, original) and cut into groups of 15/25/25/25/10 % (ascending PSN
 op are fitted once on training samples (:meth:`DegreeThresholds.fit`,
 :func:`fit_degree_thresholds`), saved as JSON, and applied unchanged to val/test.
 
-Without fitted thresholds the data falls back to :func:`degree_from_strength` (the op's
-strength range ``[0.1, 1]`` cut into five equal bins); datasets and manifests say which source was used
+Without fitted thresholds the data falls back to :func:`degree_from_strength` (the
+engine's strength range cut into five equal bins); datasets and manifests say which source was used
 (``degree_source`` = ``"psnr"`` or ``"strength"``).
 """
 
@@ -31,7 +31,6 @@ CUMULATIVE_SHARES = tuple(float(x) for x in np.cumsum(DEGREE_SHARES)[:-1])  # 0.
 NUM_DEGREES = 5
 FORMAT_VERSION = 1
 CACHE_ENV = "MOFRR_CACHE"
-STRENGTH_RANGE = (0.1, 1.0)  # mofrr_core.retouch.engine.STRENGTH_RANGE (kept here to avoid importing the engine)
 
 
 def degree_from_psnr(psnr: float, cuts: Sequence[float]) -> int:
@@ -43,13 +42,20 @@ def degree_from_psnr(psnr: float, cuts: Sequence[float]) -> int:
     return NUM_DEGREES - group
 
 
-def degree_from_strength(strength: float, strength_range: tuple[float, float] = STRENGTH_RANGE) -> int:
-    """Fallback degree of an op from its strength: the engine's strength range cut into five equal bins.
+def engine_strength_range() -> tuple[float, float]:
+    """The engine's strength range (``mofrr_core.retouch.engine.STRENGTH_RANGE``), strengths drawn uniformly in it."""
+    from mofrr_core.retouch.engine import STRENGTH_RANGE
 
-    With the engine's range ``[0.1, 1]`` (strengths drawn uniformly) every degree is equally
-    frequent: ``[0.1, 0.28)`` -> 1, ..., ``[0.82, 1]`` -> 5; values outside clip to 1 or 5.
+    return float(STRENGTH_RANGE[0]), float(STRENGTH_RANGE[1])
+
+
+def degree_from_strength(strength: float, strength_range: tuple[float, float] | None = None) -> int:
+    """Fallback degree of an op from its strength: the strength range cut into five equal bins (1 = weakest).
+
+    ``strength_range`` defaults to the engine's :func:`engine_strength_range`; strengths are drawn
+    uniformly in it, so every degree is equally frequent. Values outside clip to 1 or 5.
     """
-    low, high = strength_range
+    low, high = strength_range or engine_strength_range()
     position = (float(strength) - low) / (high - low)
     return int(min(NUM_DEGREES, max(1, math.floor(position * NUM_DEGREES) + 1)))
 
@@ -153,14 +159,33 @@ def default_cache_dir() -> Path:
 
 
 def engine_version() -> str:
-    """Version string of the retouching engine (``ENGINE_VERSION`` if it declares one) and mofrr."""
+    """Identity of the retouching engine: mofrr version, ``ENGINE_VERSION`` if declared, a hash of the
+    engine's source files and the registered ops (op/api/distribution), so editing an op invalidates caches."""
     from mofrr_core import __version__
 
     try:
         from mofrr_core.retouch import engine
     except ImportError:
         return f"mofrr-{__version__}"
-    return f"mofrr-{__version__}/engine-{getattr(engine, 'ENGINE_VERSION', getattr(engine, '__version__', '0'))}"
+    from mofrr_core.plugins import get_retouch_ops
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(engine.__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    for op, apis in sorted(get_retouch_ops().items()):
+        for api, spec in sorted(apis.items()):
+            digest.update(f"{op}/{api}/{spec.distribution}-{_dist_version(spec.distribution)}".encode())
+    declared = getattr(engine, "ENGINE_VERSION", None)
+    return f"mofrr-{__version__}/engine-{declared or 'src'}-{digest.hexdigest()[:12]}"
+
+
+def _dist_version(name: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "?"
 
 
 def thresholds_cache_path(config: Mapping[str, Any], cache_dir: str | Path | None = None) -> Path:

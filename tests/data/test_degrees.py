@@ -50,9 +50,13 @@ def test_thresholds_round_trip_through_json(tmp_path):
 
 
 def test_strength_fallback_bins_the_engine_range_evenly():
-    assert degree_from_strength(0.1) == 1 and degree_from_strength(1.0) == 5
-    assert degree_from_strength(0.0) == 1 and degree_from_strength(0.55) == 3
-    strengths = np.random.default_rng(1).uniform(0.1, 1.0, 5000)
-    counts = Counter(degree_from_strength(s) for s in strengths)
+    from mofrr_core.retouch.engine import STRENGTH_RANGE, sample_strength
+
+    assert degree_from_strength(0.1, (0.1, 1.0)) == 1 and degree_from_strength(1.0, (0.1, 1.0)) == 5
+    assert degree_from_strength(0.0, (0.1, 1.0)) == 1 and degree_from_strength(0.55, (0.1, 1.0)) == 3
+    low, high = STRENGTH_RANGE
+    assert degree_from_strength(low) == 1 and degree_from_strength(high) == 5
+    rng = np.random.default_rng(1)
+    counts = Counter(degree_from_strength(sample_strength(rng)) for _ in range(5000))
     assert set(counts) == {1, 2, 3, 4, 5}
     assert all(abs(c / 5000 - 0.2) < 0.03 for c in counts.values())
