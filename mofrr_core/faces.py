@@ -217,13 +217,13 @@ def full_paste_mask(matrix: np.ndarray, size: int, shape: tuple[int, ...]) -> np
 
 
 def paste_back(image: np.ndarray, restored: np.ndarray, matrix: np.ndarray, *, crop: np.ndarray | None = None,
-               mask: np.ndarray | None = None) -> np.ndarray:
+               mask: np.ndarray | None = None, inplace: bool = False) -> np.ndarray:
     """Add the restoration residual ``restored - crop`` back into the photo inside the face mask.
 
     ``restored`` is the restored ``size`` x ``size`` crop and ``crop`` the aligned crop the
     restorer was given (recomputed with :func:`align_face` when omitted). The residual and the
-    feathered mask go back through the inverse transform; a new uint8 image is returned and
-    pixels where the mask is 0 are bit-identical to ``image``.
+    feathered mask go back through the inverse transform; a new uint8 image is returned (``image``
+    itself with ``inplace=True``) and pixels where the mask is 0 are bit-identical to ``image``.
     """
     restored = np.asarray(restored)
     size = restored.shape[0]
@@ -233,7 +233,7 @@ def paste_back(image: np.ndarray, restored: np.ndarray, matrix: np.ndarray, *, c
     if crop.shape != restored.shape:
         raise ValueError(f"crop {crop.shape} and restored crop {restored.shape} differ in shape")
     weights, (x0, y0, x1, y1) = paste_mask(matrix, size, image.shape, mask)
-    out = image.copy()
+    out = image if inplace else image.copy()
     if x1 <= x0 or y1 <= y0:
         return out
     residual = restored.astype(np.float32) - crop.astype(np.float32)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import tempfile
 from collections.abc import Sequence
@@ -13,11 +14,21 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+OUTPUT_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+MIN_SIDE = 16
+"""Smaller images are refused: too few pixels to hold a face (16..255 px are upscaled for the networks)."""
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+"""Larger images are refused before decoding (Pillow's decompression-bomb limit, about 89 megapixels)."""
+PARTIAL_SUFFIX = ".partial"
 Action = Literal["write", "skip"]
 
 
 class ImageLoadError(ValueError):
     """An input file is not a readable image; the message names the file."""
+
+
+class OutputError(OSError):
+    """The output folder cannot be created or written to; the message names it."""
 
 
 def resolve_inputs(patterns: Sequence[str | Path]) -> list[Path]:
@@ -47,7 +58,9 @@ def plan_outputs(inputs: Sequence[Path], out_dir: Path, *, ext: str = ".png", ov
     ``skip_existing`` is set, and ``ValueError`` if an output would replace an input or two
     inputs map to the same output.
     """
-    ext = ext if ext.startswith(".") else f".{ext}"
+    ext = (ext if ext.startswith(".") else f".{ext}").lower()
+    if ext not in OUTPUT_SUFFIXES:
+        raise ValueError(f"--ext {ext}: unsupported output format (choose one of {', '.join(sorted(OUTPUT_SUFFIXES))})")
     plan: list[tuple[Path, Path, Action]] = []
     seen: dict[Path, Path] = {}
     sources = {p.resolve() for p in inputs}
@@ -68,25 +81,71 @@ def plan_outputs(inputs: Sequence[Path], out_dir: Path, *, ext: str = ".png", ov
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    """Any image file -> uint8 HxWx3 RGB, EXIF orientation applied; ``ImageLoadError`` names the file."""
+    """Any image file -> writable uint8 HxWx3 RGB, EXIF orientation applied.
+
+    Grayscale, 16-bit, palette, RGBA/LA (composited on white) and CMYK inputs are converted.
+    ``ImageLoadError`` (naming the file) for a missing, empty, truncated, corrupt or non-image
+    file, an image smaller than :data:`MIN_SIDE` or larger than :data:`MAX_PIXELS`.
+    """
     path = Path(path)
+    if not path.is_file():
+        raise ImageLoadError(f"{path}: {'is a folder, not an image' if path.is_dir() else 'no such file'}")
+    if path.stat().st_size == 0:
+        raise ImageLoadError(f"{path}: not a readable image (empty file)")
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ImageLoadError(_too_large(path, width, height))
             image.load()
             image = ImageOps.exif_transpose(image)
-            array = _to_rgb_uint8(image)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        reason = "empty file" if path.exists() and path.stat().st_size == 0 else str(error)
+            array = np.array(_to_rgb_uint8(image), dtype=np.uint8, copy=True)
+    except ImageLoadError:
+        raise
+    except Image.DecompressionBombError:
+        raise ImageLoadError(_too_large(path, *_header_size(path))) from None
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"{path}: not a readable image (unknown or corrupt format)") from None
+    except MemoryError:
+        raise ImageLoadError(f"{path}: not enough memory to decode this image") from None
+    except Exception as error:  # noqa: BLE001 - decoders raise many types on corrupt data
+        reason = str(error) or type(error).__name__
         raise ImageLoadError(f"{path}: not a readable image ({reason})") from None
-    if min(array.shape[:2]) < 8:
-        raise ImageLoadError(f"{path}: image is too small ({array.shape[1]}x{array.shape[0]} px)")
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise ImageLoadError(f"{path}: unsupported image layout {array.shape}")
+    if min(array.shape[:2]) < MIN_SIDE:
+        raise ImageLoadError(f"{path}: image is too small ({array.shape[1]}x{array.shape[0]} px; "
+                             f"at least {MIN_SIDE} px per side are needed)")
     return array
 
 
+def _too_large(path: Path, width: int, height: int) -> str:
+    return (f"{path}: image is too large ({width}x{height} = {width * height / 1e6:.0f} megapixels; "
+            f"limit {MAX_PIXELS / 1e6:.0f}); downscale it first")
+
+
+def _header_size(path: Path) -> tuple[int, int]:
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = None  # only read the header to report the size
+        with Image.open(path) as image:
+            return image.size
+    except Exception:  # noqa: BLE001
+        return (0, 0)
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
 def _to_rgb_uint8(image: Image.Image) -> np.ndarray:
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grayscale: scale to 8 bits
-        values = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if values.max() > 255 else 255.0
+    if image.mode.startswith("I;16") or image.mode in ("I", "F"):  # 16/32-bit/float grayscale -> 8 bits
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64))
+        top = values.max(initial=0.0)
+        if image.mode.startswith("I;16"):
+            peak = 65535.0
+        elif image.mode == "F" and top <= 1.0:
+            peak = 1.0
+        else:
+            peak = 65535.0 if top > 255 else 255.0
         gray = np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=2)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
@@ -97,18 +156,76 @@ def _to_rgb_uint8(image: Image.Image) -> np.ndarray:
 
 
 def save_image_atomic(image: np.ndarray | Image.Image, dst: str | Path, *, overwrite: bool = False) -> Path:
-    """Write an image through a temporary file and a rename, so no partial file is ever left."""
+    """Write an image through a temporary file and a rename, so no partial file is ever left.
+
+    The format follows ``dst``'s suffix (PNG for unknown suffixes).
+    """
     dst = Path(dst)
+    pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
+    image_format = Image.registered_extensions().get(dst.suffix.lower(), "PNG")
+    return _write_atomic(dst, lambda handle: pil.save(handle, format=image_format), overwrite)
+
+
+def write_bytes_atomic(data: bytes, dst: str | Path, *, overwrite: bool = False) -> Path:
+    """Write bytes through a temporary file and a rename (no partial file, never a silent overwrite)."""
+    return _write_atomic(Path(dst), lambda handle: handle.write(data), overwrite)
+
+
+def _write_atomic(dst: Path, write, overwrite: bool) -> Path:
     if dst.exists() and not overwrite:
         raise FileExistsError(f"{dst} exists; pass --overwrite to replace it")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=dst.suffix, dir=dst.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=PARTIAL_SUFFIX, dir=dst.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            pil.save(handle, format=Image.registered_extensions().get(dst.suffix.lower(), "PNG"))
+            write(handle)
+        os.chmod(tmp, 0o644 & ~_umask())
         os.replace(tmp, dst)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return dst
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def prepare_output_dir(out_dir: str | Path) -> Path:
+    """Create the output folder if needed and check that files can be written in it.
+
+    ``OutputError`` names the folder (a file in the way, no permission, read-only file system).
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: output path exists and is not a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".mofrr-write-test.", suffix=PARTIAL_SUFFIX, dir=out_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise OutputError(f"{out_dir}: cannot write to the output folder ({error.strerror or error})") from None
+    return out_dir
+
+
+def remove_stale_partials(paths: Sequence[Path]) -> list[Path]:
+    """Delete temporary files left next to ``paths`` by a killed run (``.<name>.*.partial``)."""
+    removed = []
+    for dst in paths:
+        if dst.parent.is_dir():
+            for stale in dst.parent.glob(f".{glob.escape(dst.name)}.*{PARTIAL_SUFFIX}"):
+                stale.unlink(missing_ok=True)
+                removed.append(stale)
+    return removed
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

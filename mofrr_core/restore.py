@@ -1,9 +1,14 @@
 """Restore the original face(s) in retouched photos.
 
 By default every face is detected (a landmark provider: pip install 'mofrr[landmarks]'),
-aligned to the training geometry, restored and pasted back with a feathered mask; --aligned
-treats each input as one pre-aligned face crop. Outputs are written atomically as PNG (by
-default) and an existing output is never replaced without --overwrite.
+aligned to the training geometry, restored and pasted back with a feathered mask (only the
+restoration residual inside the face mask changes the photo); --aligned treats each input as
+one pre-aligned face crop. Outputs are written atomically (PNG by default) and an existing
+output is never replaced without --overwrite; --skip-existing resumes an interrupted batch.
+
+exit codes: 0 every input restored (or skipped), 1 some inputs failed (each named on one
+line), 2 usage or setup error (bad option, output clash, unwritable folder, no landmark
+provider, broken weights): nothing was processed.
 """
 
 from __future__ import annotations
@@ -18,35 +23,70 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mofrr_core.io import ImageLoadError, load_image, plan_outputs, resolve_inputs, save_image_atomic
+from mofrr_core.io import (
+    ImageLoadError,
+    load_image,
+    plan_outputs,
+    prepare_output_dir,
+    remove_stale_partials,
+    resolve_inputs,
+    save_image_atomic,
+)
 from mofrr_core.pipeline import Pipeline
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+INSTALL_HINT = "pip install 'mofrr[landmarks]'"
 
 
 class NoFaceError(RuntimeError):
-    """No face was found in an image (whole-photo mode)."""
+    """No (usable) face was found in an image (whole-photo mode)."""
+
+
+class NoLandmarkProviderError(RuntimeError):
+    """Whole-photo mode was asked for but no face landmark provider is installed."""
 
 
 @dataclass
 class RestoreResult:
-    """A restored photo and what happened to each of its faces."""
+    """A restored photo and what happened to each of its faces.
+
+    ``faces`` holds one dict per restored face (box, 5 points, router probabilities, detected
+    types, degrees, experts run); ``region`` is the box ``(x0, y0, x1, y1)`` covering them.
+    """
 
     image: np.ndarray
     faces: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    region: tuple[int, int, int, int] | None = None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="IN", help="image files, folders or glob patterns")
     parser.add_argument("-o", "--output", required=True, type=Path, help="output folder (created if needed)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (and reports)")
     parser.add_argument("--skip-existing", action="store_true",
                         help="skip inputs whose output exists (resume an interrupted batch)")
     parser.add_argument("--ext", default=".png", help="output format by suffix (default .png, lossless)")
     parser.add_argument("--aligned", action="store_true",
                         help="inputs are aligned face crops: skip face detection and paste-back")
-    parser.add_argument("--max-faces", type=int, default=8, help="restore at most N faces per photo (largest)")
+    parser.add_argument("--max-faces", type=_positive_int, default=8,
+                        help="restore at most N faces per photo, largest first (default 8)")
     parser.add_argument("--report", type=Path, metavar="DIR",
-                        help="write a forensic report per image (JSON, difference heatmap, side-by-side)")
+                        help="write a forensic report per image into DIR: <name>.json (router probabilities, "
+                             "degrees, experts, steps, seed, weights sha256, versions, timings), "
+                             "<name>.heatmap.png and <name>.side_by_side.png")
+    parser.add_argument("--no-timings", action="store_true",
+                        help="leave timings out of the report JSON (byte-identical reports for a fixed --seed)")
     source = parser.add_argument_group("which pipeline")
     source.add_argument("--registry", type=Path, help="registry.yaml to build the pipeline from (default: packaged)")
     source.add_argument("--pipeline", type=Path, help="a folder written by Pipeline.save_pretrained")
@@ -54,24 +94,55 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--allow-untrained", action="store_true",
                         help="build experts without weights untrained (identity) instead of skipping them")
     sampling = parser.add_argument_group("sampling")
-    sampling.add_argument("--steps", type=int, help="DDIM steps (default: from the registry)")
+    sampling.add_argument("--steps", type=_positive_int, help="DDIM steps (default: from the registry)")
     sampling.add_argument("--seed", type=int, default=0, help="random seed (results are deterministic per seed)")
     sampling.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if available)")
 
 
+# -- setup ---------------------------------------------------------------------------------------
 def load_pipeline(args: argparse.Namespace) -> Pipeline:
+    """The pipeline from ``--pipeline DIR`` or the registry; a broken weight file -> ``WeightsError``.
+
+    ``pipeline.weights`` ends up with the sha256 of every ``.safetensors`` file actually loaded.
+    """
     import torch
+
+    from mofrr_core.registry import WeightsError
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if args.pipeline:
-        return Pipeline.from_pretrained(args.pipeline, device=device)
+        if args.registry or args.experts or args.allow_untrained:
+            raise ValueError("--pipeline cannot be combined with --registry, --experts or --allow-untrained")
+        if not args.pipeline.is_dir():
+            raise FileNotFoundError(f"--pipeline {args.pipeline}: no such folder")
+        try:
+            pipeline = Pipeline.from_pretrained(args.pipeline, device=device)
+        except FileNotFoundError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the loader's message names the file
+            raise WeightsError(f"{args.pipeline}: could not load the pipeline: {str(error).strip()} -- a weight "
+                               "file is missing, truncated or corrupt; re-create the folder with "
+                               "Pipeline.save_pretrained (or copy it again)") from None
+        pipeline.weights = {**pipeline.weights, **pipeline_file_hashes(args.pipeline, pipeline)}
+        return pipeline
     experts = [e.strip() for e in args.experts.split(",") if e.strip()] if args.experts else None
     return Pipeline.from_registry(args.registry, experts=experts, device=device,
                                   allow_untrained=args.allow_untrained)
 
 
+def pipeline_file_hashes(directory: Path, pipeline: Pipeline) -> dict[str, str]:
+    """sha256 of each component's ``.safetensors`` file in a ``save_pretrained`` folder."""
+    from mofrr_core.registry import sha256_of, weight_file
+
+    folders = {"router": "router", "combine": "combine"}
+    folders.update({f"experts.{slot.name}": f"experts/{slot.name}" for slot in pipeline.experts})
+    if pipeline.shared is not None:
+        folders["shared"] = "shared"
+    return {key: sha256_of(weight_file(Path(directory) / sub)) for key, sub in folders.items()}
+
+
 def face_detector():
-    """The highest-priority installed landmark provider's ``detect`` function."""
+    """The highest-priority installed landmark provider's ``detect(image) -> list[FaceLandmarks]``."""
     from mofrr_core.plugins import get_landmark_providers
 
     providers = sorted(get_landmark_providers().values(), key=lambda p: -p.priority)
@@ -81,88 +152,225 @@ def face_detector():
             return provider.factory()
         except ImportError as error:  # optional dependency not installed: try the next one
             errors.append(f"{provider.name}: {error}")
-    raise RuntimeError("no face landmark provider is installed (pip install 'mofrr[landmarks]'), "
-                       "or pass --aligned for pre-aligned face crops" + (f" [{'; '.join(errors)}]" if errors else ""))
+    raise NoLandmarkProviderError(
+        f"whole-photo mode needs a face landmark detector and none is installed: {INSTALL_HINT} "
+        "(MediaPipe), or pass --aligned if the inputs are already face crops"
+        + (f" [{'; '.join(errors)}]" if errors else ""))
 
 
+# -- one photo -----------------------------------------------------------------------------------
 def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detector=None, max_faces: int = 8,
                   steps: int | None = None, seed: int = 0) -> RestoreResult:
-    """Restore one photo: the whole image as a crop (``aligned``) or every detected face."""
+    """Restore one photo: the whole image as a crop (``aligned``) or every detected face.
+
+    Whole-photo mode: ``detector(image)`` returns landmarks per face (``FaceLandmarks`` or
+    ``[P, 2]`` arrays); the ``max_faces`` largest usable faces are aligned, restored in one
+    batch and pasted back. Only crops of ``pipeline.resolution`` go through the networks.
+    ``NoFaceError`` if no usable face is found.
+    """
     start = time.perf_counter()
+    height, width = image.shape[:2]
     if aligned:
         out = pipeline([image], num_inference_steps=steps, seed=seed, output_type="np")
-        return RestoreResult(out.images[0], [face_info(out, 0)], {"restore_s": time.perf_counter() - start})
-    from mofrr_core.faces import align_face, estimate_alignment, paste_back, points5_from_landmarks
+        info = {"index": 0, "box": [0, 0, width, height], **face_info(pipeline, out, 0)}
+        return RestoreResult(out.images[0], [info], {"restore_s": time.perf_counter() - start},
+                             (0, 0, width, height))
+    from mofrr_core.faces import align_face, paste_back
 
-    faces = detector(image)
+    if detector is None:
+        raise ValueError("whole-photo mode needs a face detector (or aligned=True)")
+    found = list(detector(image) or [])
     detect_s = time.perf_counter() - start
+    faces = usable_faces(found, image.shape, pipeline.resolution)
     if not faces:
-        raise NoFaceError("no face found (use --aligned if this is a face crop)")
-    points = [points5_from_landmarks(np.asarray(getattr(f, "points", f))) for f in faces]
-    order = sorted(range(len(points)), key=lambda i: -np.ptp(points[i][:, 0]))[:max_faces]  # largest first
-    restored, infos = image, []
-    for rank, i in enumerate(order):
-        matrix = estimate_alignment(points[i], pipeline.resolution)
-        crop = align_face(image, matrix, pipeline.resolution)
-        out = pipeline([crop], num_inference_steps=steps, seed=seed + rank, output_type="np")
-        restored = paste_back(restored, out.images[0], matrix)
-        infos.append({**face_info(out, 0), "points5": np.round(points[i], 1).tolist()})
-    return RestoreResult(restored, infos, {"detect_s": detect_s, "restore_s": time.perf_counter() - start - detect_s})
+        raise NoFaceError("no face found (use --aligned if this is a face crop)" if not found else
+                          f"{len(found)} face(s) detected but none usable (outside the image or degenerate)")
+    faces = faces[:max_faces]
+    size = pipeline.resolution
+    crops = [align_face(image, matrix, size) for _, _, matrix in faces]
+    out = pipeline(crops, num_inference_steps=steps, seed=seed, output_type="np")
+    restore_s = time.perf_counter() - start - detect_s
+    restored, infos, boxes = image.copy(), [], []
+    for i, (_, points5, matrix) in enumerate(faces):
+        paste_back(restored, out.images[i], matrix, crop=crops[i], inplace=True)
+        box = mask_box(matrix, size, image.shape)
+        boxes.append(box)
+        infos.append({"index": i, "box": list(box), "points5": np.round(points5, 1).tolist(),
+                      **face_info(pipeline, out, i)})
+    region = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+    timings = {"detect_s": detect_s, "restore_s": restore_s,
+               "paste_s": time.perf_counter() - start - detect_s - restore_s}
+    return RestoreResult(restored, infos, timings, region)
 
 
-def face_info(out, i: int) -> dict[str, Any]:
-    return {"probabilities": out.probabilities[i], "experts_run": out.experts_run[i], "degrees": out.degrees[i]}
+def usable_faces(found: list, shape: tuple[int, ...], size: int) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """``(scale, points5, matrix)`` of the faces that can be aligned, largest face first."""
+    from mofrr_core.faces import alignment_scale, estimate_alignment, points5_from_landmarks
+
+    height, width = shape[:2]
+    faces = []
+    for landmarks in found:
+        try:
+            points5 = points5_from_landmarks(landmarks)
+            matrix = estimate_alignment(points5, size)
+        except ValueError:
+            continue
+        cx, cy = points5.mean(axis=0)
+        if 0 <= cx < width and 0 <= cy < height:
+            faces.append((alignment_scale(matrix), points5, matrix))
+    return sorted(faces, key=lambda face: face[0])  # fewer crop pixels per photo pixel = larger face
+
+
+def mask_box(matrix: np.ndarray, size: int, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """Box ``(x0, y0, x1, y1)`` of the pixels the paste-back may change."""
+    from mofrr_core.faces import paste_mask
+
+    mask, (x0, y0, x1, y1) = paste_mask(matrix, size, shape)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return (x0, y0, x0, y0)
+    return (x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]) + 1, y0 + int(rows[-1]) + 1)
+
+
+def face_info(pipeline: Pipeline, out, i: int) -> dict[str, Any]:
+    """Router probabilities, detected types, degree per type and experts run for image ``i`` of ``out``."""
+    types = {slot.name: slot.retouch_type for slot in pipeline.experts}
+    probabilities = out.probabilities[i]
+    return {
+        "probabilities": probabilities,
+        "detected": [t for t, p in probabilities.items() if p > pipeline.threshold],
+        "degrees": {types.get(name, name): degree for name, degree in out.degrees[i].items()},
+        "experts_run": out.experts_run[i],
+    }
 
 
 def describe(faces: list[dict[str, Any]], threshold: float) -> str:
+    """One line per photo: what the router found and which experts ran, per face."""
     parts = []
     for face in faces:
         found = [f"{t} ({p:.2f})" for t, p in face["probabilities"].items() if p > threshold]
-        parts.append(f"found {', '.join(found) or 'no retouching'}; experts run: {', '.join(face['experts_run'])}")
-    return " | ".join(parts)
+        parts.append(f"found {', '.join(found) or 'no retouching'}; "
+                     f"experts run: {', '.join(face['experts_run']) or 'none'}")
+    prefix = f"{len(faces)} faces: " if len(faces) > 1 else ""
+    return prefix + " | ".join(parts)
 
 
+# -- the command ---------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
-    inputs = resolve_inputs(args.inputs)
-    plan = plan_outputs(inputs, args.output, ext=args.ext, overwrite=args.overwrite,
-                        skip_existing=args.skip_existing)
-    todo = [(src, dst) for src, dst, action in plan if action == "write"]
-    skipped = len(plan) - len(todo)
-    if not todo:
-        print(f"nothing to do ({skipped} output(s) exist; --overwrite to replace them)")
-        return 0
-    pipeline = load_pipeline(args)
-    detector = None if args.aligned else face_detector()
+    verbose = bool(getattr(args, "verbose", False))
+    try:
+        todo, skipped = plan_batch(args)
+        if not todo:
+            print(f"nothing to do ({skipped} output(s) exist; --overwrite to replace them)")
+            return EXIT_OK
+        detector = None if args.aligned else face_detector()
+        pipeline = load_pipeline(args)
+        prepare_output_dir(args.output)
+        if args.report:
+            prepare_output_dir(args.report)
+        remove_stale_partials([dst for _, dst in todo])
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        if verbose:
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USAGE
     if args.report:
         from mofrr_core.report import write_report
+
     failures = 0
     for src, dst in tqdm(todo, desc="restoring", unit="img", disable=len(todo) < 2, file=sys.stderr):
+        written: list[Path] = []
         try:
+            started = time.perf_counter()
             image = load_image(src)
+            load_s = time.perf_counter() - started
             result = restore_photo(pipeline, image, aligned=args.aligned, detector=detector,
                                    max_faces=args.max_faces, steps=args.steps, seed=args.seed)
+            result.timings = {"load_s": load_s, **result.timings}
+            if args.report:  # the report first: an output image means its report is complete too
+                info = report_info(pipeline, args, src, dst, result)
+                written = write_report(args.report, dst.stem, image, result.image, info, region=result.region,
+                                       overwrite=args.overwrite or args.skip_existing).paths()
             save_image_atomic(result.image, dst, overwrite=args.overwrite)
-            if args.report:
-                write_report(args.report, dst.stem, image, result.image, report_info(pipeline, args, src, result))
-        except (ImageLoadError, NoFaceError) as error:
+        except KeyboardInterrupt:
+            _remove(written)
+            raise
+        except Exception as error:  # noqa: BLE001 - one line per failed input, the batch goes on
+            _remove(written)
+            expected = isinstance(error, (ImageLoadError, NoFaceError, OSError))
+            if verbose and not expected:
+                raise
             failures += 1
-            tqdm.write(f"error: {src}: {error}" if str(src) not in str(error) else f"error: {error}", file=sys.stderr)
+            tqdm.write(f"error: {failure_message(src, error, expected)}", file=sys.stderr)
             continue
         tqdm.write(f"{src} -> {dst}: {describe(result.faces, pipeline.threshold)}")
     done = len(todo) - failures
     print(f"restored {done} image(s) into {args.output}" + (f", {failures} failed" if failures else "")
           + (f", {skipped} skipped" if skipped else ""))
-    return 1 if failures else 0
+    return EXIT_FAILED if failures else EXIT_OK
 
 
-def report_info(pipeline: Pipeline, args: argparse.Namespace, src: Path, result: RestoreResult) -> dict[str, Any]:
-    return {
+def plan_batch(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], int]:
+    """``(todo [(src, dst)], number skipped)``; refuses output and report clashes up front."""
+    inputs = resolve_inputs(args.inputs)
+    plan = plan_outputs(inputs, args.output, ext=args.ext, overwrite=args.overwrite,
+                        skip_existing=args.skip_existing)
+    todo = [(src, dst) for src, dst, action in plan if action == "write"]
+    if args.report:
+        from mofrr_core.report import report_paths
+
+        sources = {src.resolve() for src in inputs}
+        for _, dst in todo:
+            for path in report_paths(args.report, dst.stem).paths():
+                if path.resolve() in sources:
+                    raise ValueError(f"{path}: report file would replace an input; choose another --report folder")
+                # an existing report without its image is left over from an interrupted run: replaced on resume
+                if path.exists() and not (args.overwrite or args.skip_existing):
+                    raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+    return todo, len(plan) - len(todo)
+
+
+def failure_message(src: Path, error: BaseException, expected: bool) -> str:
+    """``<file>: <reason>`` on one line (the file named once)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    if not expected:
+        text = f"{type(error).__name__}: {text} (run 'mofrr -v restore ...' for the traceback)"
+    return text if str(src) in text else f"{src}: {text}"
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
+
+
+def report_info(pipeline: Pipeline, args: argparse.Namespace, src: Path, dst: Path,
+                result: RestoreResult) -> dict[str, Any]:
+    """Everything the report JSON says about one restored image (timings last, unless --no-timings)."""
+    from mofrr_core.io import file_sha256
+    from mofrr_core.plugins import get_experts
+
+    registered = get_experts()
+    height, width = result.image.shape[:2]
+    detected = sorted({t for face in result.faces for t in face["detected"]})
+    info: dict[str, Any] = {
         "input": str(src),
+        "input_sha256": file_sha256(src),
+        "output": str(dst),
+        "image_size": [width, height],
+        "mode": "aligned" if args.aligned else "whole-photo",
+        "detected_types": detected,
         "faces": result.faces,
         "ddim_steps": args.steps or pipeline.num_inference_steps,
         "seed": args.seed,
         "threshold": pipeline.threshold,
         "resolution": pipeline.resolution,
-        "weights_sha256": pipeline.weights,
-        "timings": result.timings,
+        "experts": [{"name": s.name, "retouch_type": s.retouch_type,
+                     "package": registered[s.name].distribution if s.name in registered else None,
+                     "version": registered[s.name].version if s.name in registered else None}
+                    for s in pipeline.experts],
+        "weights_sha256": dict(sorted(pipeline.weights.items())),
     }
+    if not args.no_timings:
+        info["timings"] = {k: round(v, 4) for k, v in result.timings.items()}
+    return info
