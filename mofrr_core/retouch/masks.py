@@ -43,12 +43,35 @@ def _grow(mask: np.ndarray, pixels: float) -> np.ndarray:
     return op(mask, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def skin_colour_weight(image: np.ndarray, landmarks: FaceLandmarks, tolerance: float = 2.5) -> np.ndarray:
+    """``HxW`` float32 in [0, 1]: how much each pixel looks like this face's cheek skin (YCrCb distance).
+
+    The skin colour is measured on the cheeks (median and spread, with floors so that a flat cheek
+    does not make the test too strict); luminance gets a wide tolerance (shading), chroma a
+    tighter one. Hair, glasses, beards and background inside the face oval get a low weight.
+    """
+    ycc = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb).astype(np.float32)
+    sample = np.maximum(polygon_mask(image.shape, landmarks.left_cheek()),
+                        polygon_mask(image.shape, landmarks.right_cheek())) > 0
+    pixels = ycc[sample]
+    if len(pixels) < 16:  # cheeks outside the image or tiny: no colour gating
+        return np.ones(image.shape[:2], np.float32)
+    centre = np.median(pixels, axis=0)
+    spread = np.maximum(1.4826 * np.median(np.abs(pixels - centre), axis=0), [10.0, 3.0, 3.0])
+    spread = spread * np.array([2.5, 1.0, 1.0], np.float32)
+    distance = np.sqrt((((ycc - centre) / spread) ** 2).sum(axis=2))
+    weight = np.exp(-0.5 * np.maximum(distance - tolerance, 0.0) ** 2).astype(np.float32)
+    return _blur(weight, 0.012 * landmarks.face_size())
+
+
 def skin_mask(shape: tuple[int, ...], landmarks: FaceLandmarks, feather: float = 0.04,
-              inset: float = 0.02, exclude_margin: float = 0.025) -> np.ndarray:
+              inset: float = 0.02, exclude_margin: float = 0.025, image: np.ndarray | None = None) -> np.ndarray:
     """Soft skin mask ``HxW`` float32 in [0, 1]: face oval minus eyes, brows and lips.
 
     ``feather`` is the Gaussian sigma of the edges, ``inset`` how far the oval edge is pulled in
     and ``exclude_margin`` how far the eyes/brows/lips holes are grown, all as fractions of the face size.
+    Given the ``image``, pixels whose colour is far from the cheeks' (hair, glasses) are also left out
+    (:func:`skin_colour_weight`).
     """
     size = landmarks.face_size()
     oval = _grow(polygon_mask(shape, landmarks.face_oval()), -inset * size)
@@ -59,6 +82,8 @@ def skin_mask(shape: tuple[int, ...], landmarks: FaceLandmarks, feather: float =
     holes = _grow(holes, margin)
     # the holes' feather is half their margin: the regions themselves stay (almost) untouched
     mask = _blur(oval, feather * size) - _blur(holes, 0.45 * margin)
+    if image is not None:
+        mask = mask * skin_colour_weight(image, landmarks)
     return np.clip(mask, 0.0, 1.0)
 
 

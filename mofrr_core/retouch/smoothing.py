@@ -22,8 +22,8 @@ from mofrr_core.retouch.masks import skin_mask
 from mofrr_core.spec import RetouchResult
 
 # Effect sizes at strength 1 (tuned so mean input PSNR lands near the paper's ~35.6 dB).
-OPACITY = 1.35
-EVENING = (0.4, 0.9)  # tone-evening amount (fraction of the mid-frequency skin shading removed)
+OPACITY = 1.5
+EVENING = (0.25, 0.6)  # tone-evening amount (fraction of the mid-frequency skin shading removed)
 
 
 def box(x: np.ndarray, radius: int) -> np.ndarray:
@@ -56,7 +56,7 @@ def even_tone(x: np.ndarray, mask: np.ndarray, sigma_fine: float, sigma_coarse: 
 
 def _skin(image: np.ndarray, landmarks: FaceLandmarks, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     feather = float(rng.uniform(0.025, 0.05))
-    return skin_mask(image.shape, landmarks, feather=feather), {"feather": feather}
+    return skin_mask(image.shape, landmarks, feather=feather, image=image), {"feather": feather}
 
 
 def _blend(x: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -69,8 +69,8 @@ def smooth_bilateral(image: np.ndarray, landmarks: FaceLandmarks, strength: floa
     """Bilateral filter + high-pass blend inside the skin mask."""
     size = landmarks.face_size()
     space = float(rng.uniform(0.025, 0.05))  # spatial sigma / face size
-    colour = float(rng.uniform(40.0, 90.0))  # colour sigma (0..255) at strength 1
-    highpass = float(rng.uniform(1.0, 2.0))  # how strongly the smoothed difference is applied
+    colour = float(rng.uniform(30.0, 70.0))  # colour sigma (0..255) at strength 1
+    highpass = float(rng.uniform(1.0, 1.6))  # how strongly the smoothed difference is applied
     detail_sigma = float(rng.uniform(0.002, 0.006))
     opacity_jitter = float(rng.uniform(0.8, 1.0))
     evening = float(rng.uniform(*EVENING))

@@ -39,7 +39,8 @@ def tone_curve(x: np.ndarray, kind: str, amount: float) -> np.ndarray:
 def _mask(image: np.ndarray, landmarks: FaceLandmarks, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     feather = float(rng.uniform(0.03, 0.07))
     opacity = float(rng.uniform(0.85, 1.0))
-    return skin_mask(image.shape, landmarks, feather=feather) * opacity, {"feather": feather, "opacity": opacity}
+    mask = skin_mask(image.shape, landmarks, feather=feather, image=image) * opacity
+    return mask, {"feather": feather, "opacity": opacity}
 
 
 def _blend(image: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:

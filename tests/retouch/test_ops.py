@@ -108,7 +108,7 @@ def test_smoothing_removes_blemish_detail_and_keeps_the_mean(data_face):
     for api in ("bilateral", "guided"):
         out = op_fn("smooth", api)(image, landmarks, 1.0, np.random.default_rng(0)).image
         after = blemish_detail(out)
-        assert after < 0.6 * before, f"smooth/{api}: blemish-scale detail {before:.2f} -> {after:.2f}"
+        assert after < 0.7 * before, f"smooth/{api}: blemish-scale detail {before:.2f} -> {after:.2f}"
         assert abs(out[mask].astype(float).mean() - image[mask].astype(float).mean()) < 6  # not a whitening (> 8)
 
 
