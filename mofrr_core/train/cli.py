@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import warnings
 from collections.abc import Sequence
@@ -221,7 +222,9 @@ def finished(config: Any) -> bool:
     return int(json.loads(summary.read_text()).get("steps", 0)) >= config.max_steps
 
 
-def run_plan(runs: list[tuple[Any, tuple[str, ...]]], export: str | None = None) -> list[Any]:
+def run_plan(runs: list[tuple[Any, tuple[str, ...]]], export: str | None = None,
+             command: str | None = None) -> list[Any]:
+    """Train the planned runs in order (then export the last one if asked); returns their results."""
     from mofrr_core.train.export import export_run
     from mofrr_core.train.trainer import Trainer, list_checkpoints
 
@@ -234,16 +237,16 @@ def run_plan(runs: list[tuple[Any, tuple[str, ...]]], export: str | None = None)
             if not list_checkpoints(Path(config.output_dir)):
                 config = config.replace(resume=None)
         print(f"== {config.stage}{' ' + config.expert if config.expert else ''} -> {config.output_dir}")
-        result = Trainer(config, allow_existing=allow).train()
+        result = Trainer(config, command=command, allow_existing=allow).train()
         results.append(result)
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.val_metrics.items())
         print(f"   {result.step} steps in {result.wall_time:.1f} s; final val: {metrics}; weights: {result.final_dir}")
-    if export:
+    from accelerate import PartialState
+
+    if export and PartialState().is_main_process:
         if len(runs) > 1 and runs[-1][0].stage != "expert":
             raise ValueError("--export needs a single-run command (use `mofrr-train export RUN DIR` per run)")
-        from mofrr_core.train.trainer import command_line
-
-        dest = export_run(runs[-1][0].output_dir, export, overwrite=runs[-1][0].overwrite, command=command_line())
+        dest = export_run(runs[-1][0].output_dir, export, overwrite=runs[-1][0].overwrite, command=command)
         print(f"exported to {dest}")
     return results
 
@@ -252,32 +255,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         return list_experts()
+    command = shlex.join(["mofrr-train", *argv])
     exporting = argv[0] == "export"
     parser = build_export_parser() if exporting else build_parser()
     args = parser.parse_args(argv[1:] if exporting else argv)
-    if not args.verbose:
-        warnings.simplefilter("ignore")
-        warnings.simplefilter("default", UserWarning)
-        warnings.formatwarning = lambda message, *_a, **_k: f"warning: {message}\n"
-    try:
-        if exporting:
-            from mofrr_core.train.export import export_run
-            from mofrr_core.train.trainer import command_line
+    format_warning = warnings.formatwarning
+    with warnings.catch_warnings():
+        if not args.verbose:
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("default", UserWarning)
+            warnings.formatwarning = lambda message, *_a, **_k: f"warning: {message}\n"
+        try:
+            if exporting:
+                from mofrr_core.train.export import export_run
 
-            dest = export_run(args.run, args.destination, overwrite=args.overwrite, command=command_line())
-            print(f"exported {args.run}/final to {dest} (+ TRAINING.md, training.json)")
+                dest = export_run(args.run, args.destination, overwrite=args.overwrite, command=command)
+                print(f"exported {args.run}/final to {dest} (+ TRAINING.md, training.json)")
+                return 0
+            run_plan(plan(args), export=args.export, command=command)
             return 0
-        run_plan(plan(args), export=args.export)
-        return 0
-    except KeyboardInterrupt:
-        print("interrupted (resume with --resume latest)", file=sys.stderr)
-        return 130
-    except Exception as error:  # noqa: BLE001 - one clear line, the traceback with -v
-        if args.verbose:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-
+        except KeyboardInterrupt:
+            print("interrupted (resume with --resume latest)", file=sys.stderr)
+            return 130
+        except Exception as error:  # noqa: BLE001 - one clear line, the traceback with -v
+            if args.verbose:
+                raise
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        finally:
+            warnings.formatwarning = format_warning
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -91,7 +91,7 @@ class SyntheticPairs(Dataset):
         self.num_faces = len(self.images) if self.images is not None else self.length
 
     def _prepare(self, image: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 127.5 - 1
+        tensor = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float() / 127.5 - 1
         return F.interpolate(tensor[None], size=(self.resolution,) * 2, mode="bilinear", antialias=True,
                              align_corners=False)[0]
 

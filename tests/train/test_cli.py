@@ -1,0 +1,96 @@
+"""``mofrr-train`` CLI: listing, plugin experts by name, refusing a used folder, export with provenance."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+
+from mofrr_core.plugins import get_experts
+from mofrr_core.registry import sha256_of
+from mofrr_core.train.cli import main, plan_all
+from mofrr_core.train.config import make_config
+from mofrr_core.train.stages import make_stage
+
+
+@pytest.fixture
+def nose():
+    if "nose" not in get_experts():
+        pytest.skip("fixture plugin not installed: pip install -e tests/fixtures/mofrr-plugin-fixture")
+    return get_experts()["nose"]
+
+
+def run(argv):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return main(argv)
+
+
+def test_no_arguments_lists_trainable_experts(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    for name, spec in get_experts().items():
+        assert name in out and spec.distribution in out
+    assert "mofrr-train --expert NAME" in out
+
+
+def test_plugin_expert_trains_by_name(tmp_path, nose, capsys):
+    out = tmp_path / "nose"
+    assert run(["--preset", "tiny", "--expert", "nose", "--output-dir", str(out)]) == 0
+    # no trained degree estimator yet: the degree stage ran first, then the expert on top of it
+    from mofrr_core.models import DegreeEstimator, WaveFRR
+
+    degree = DegreeEstimator.from_pretrained(out / "degree" / "final")
+    expert = WaveFRR.from_pretrained(out / "final")
+    for name, value in degree.state_dict().items():  # the expert carries the trained (frozen) DE
+        assert (expert.degree_estimator.state_dict()[name] == value).all()
+    run_info = json.loads((out / "run.json").read_text())
+    assert (run_info["stage"], run_info["expert"]) == ("expert", "nose")
+    stage = make_stage(make_config("tiny", stage="expert", expert="nose", output_dir=str(out)))
+    data = stage.train_dataset()
+    assert data.ops == ["nose"] and data.types == ["nose"]  # the plugin's own retouch type
+    assert all(data[i]["labels"].tolist() == [1.0] for i in range(3))
+
+
+def test_refuses_a_used_output_dir(tmp_path, capsys):
+    out = tmp_path / "used"
+    out.mkdir()
+    (out / "something.txt").write_text("x")
+    assert run(["--preset", "tiny", "--stage", "router", "--output-dir", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "not empty" in err and str(out) in err and "--overwrite" in err
+    assert not (out / "final").exists()
+
+
+def test_export_writes_weights_and_training_record(tmp_path, capsys):
+    out, package = tmp_path / "run", tmp_path / "pkg" / "weights"
+    argv = ["--preset", "tiny", "--stage", "expert", "--expert", "eye", "--train-degree", "--max-steps", "1",
+            "--output-dir", str(out), "--export", str(package)]
+    assert run(argv) == 0
+    weights = package / "diffusion_pytorch_model.safetensors"
+    assert weights.is_file() and (package / "config.json").is_file()
+    record = json.loads((package / "training.json").read_text())
+    assert record["command"] == "mofrr-train " + " ".join(argv)
+    assert record["sha256"] == sha256_of(weights) == sha256_of(out / "final" / weights.name)
+    assert record["steps"] == 1 and record["stage"] == "expert" and record["expert"] == "eye"
+    assert "psnr_input" in record["final_val"]
+    markdown = (package / "TRAINING.md").read_text()
+    assert record["command"] in markdown and record["sha256"] in markdown
+    capsys.readouterr()
+    assert run(["export", str(out), str(package)]) == 1  # existing weights are not overwritten silently
+    assert "--overwrite" in capsys.readouterr().err
+    assert run(["export", str(out), str(package), "--overwrite"]) == 0
+
+
+def test_stage_all_plan_wires_the_stages(tmp_path):
+    runs = plan_all(make_config("tiny"), str(tmp_path))
+    stages = [(c.stage, c.expert) for c, _ in runs]
+    assert stages[0] == ("router", None) and stages[-1] == ("combine", None)
+    assert stages.index(("degree", "eye")) < stages.index(("expert", "eye")) < stages.index(("shared", "shared"))
+    expert_eye = next(c for c, _ in runs if (c.stage, c.expert) == ("expert", "eye"))
+    assert expert_eye.degree_weights == str(tmp_path / "degree-eye" / "final")
+    combine = runs[-1][0]
+    assert combine.router_weights == str(tmp_path / "router" / "final")
+    assert combine.expert_weights["eye"] == str(tmp_path / "expert-eye" / "final")
+    assert combine.shared_weights == str(tmp_path / "shared" / "final")

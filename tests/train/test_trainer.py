@@ -1,0 +1,153 @@
+"""Training loop: every stage trains 2 tiny steps into a loadable checkpoint; resume is bit-identical."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from mofrr_core.train.config import make_config
+from mofrr_core.train.ema import EMA
+from mofrr_core.train.stages import make_stage
+from mofrr_core.train.synthetic import SyntheticPairs
+from mofrr_core.train.trainer import EpochSampler, OutputDirError, Trainer
+
+EXPECTED_CLASS = {"router": "Router", "degree": "DegreeEstimator", "expert": "WaveFRR", "shared": "SharedExpert",
+                  "gate": "GateHead", "combine": "CombineModule"}
+
+
+def tiny(output_dir: Path, **overrides):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return make_config("tiny", output_dir=str(output_dir), **overrides)
+
+
+def train(config, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Trainer(config, command="pytest", **kwargs).train()
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(next(folder.glob("*.safetensors")))
+
+
+@pytest.mark.parametrize("stage,expert", [("router", None), ("degree", "eye"), ("expert", "eye"),
+                                          ("shared", None), ("gate", "eye"), ("combine", None)])
+def test_two_steps_per_stage_write_loadable_weights(tmp_path, stage, expert):
+    from mofrr_core.plugins import resolve_model_type
+
+    result = train(tiny(tmp_path / stage, stage=stage, expert=expert))
+    assert result.step == 2
+    config = json.loads((result.final_dir / "config.json").read_text())
+    assert config["_class_name"] == EXPECTED_CLASS[stage]
+    model = resolve_model_type(config["_class_name"]).from_pretrained(result.final_dir)
+    loaded = model.state_dict()
+    saved = weights(result.final_dir)
+    assert set(saved) == set(loaded) and all(torch.equal(saved[k], loaded[k]) for k in saved)
+
+    records = [json.loads(line) for line in (result.output_dir / "metrics.jsonl").read_text().splitlines()]
+    train_records = [r for r in records if r["kind"] == "train"]
+    assert [r["step"] for r in train_records] == [1, 2]
+    assert all(math.isfinite(r["loss"]) and r["loss"] > 0 for r in train_records)
+    val = [r for r in records if r["kind"] == "val"]
+    assert [r["step"] for r in val] == [1, 2]
+    if stage in ("expert", "shared", "combine"):
+        assert {"val_psnr", "val_ssim", "val_psnr_input", "val_ssim_input"} <= set(val[-1])
+        assert 0 < val[-1]["val_ssim"] <= 1
+    else:
+        assert 0 <= val[-1]["val_accuracy"] <= 1 and 0 <= val[-1]["val_f1"] <= 1
+    for name in ("metrics.csv", "curves.png", "run.json", "training.json"):
+        assert (result.output_dir / name).stat().st_size > 0
+    assert (result.output_dir / "best" / "config.json").is_file()
+    assert [p.name for p in sorted((result.output_dir / "checkpoints").iterdir())] == ["checkpoint-1",
+                                                                                     "checkpoint-2"]
+
+
+def test_training_changes_weights_and_ema_lags(tmp_path):
+    result = train(tiny(tmp_path / "run", stage="shared", max_steps=3, val_every=10))
+    init = make_stage(tiny(tmp_path / "x", stage="shared"))
+    ema = weights(result.final_dir)
+    raw = weights(result.output_dir / "checkpoints" / "checkpoint-3")  # the accelerate-saved (raw) model
+    raw = {k.removeprefix("net."): v for k, v in raw.items()}
+    out_conv = "unet.conv_out.weight"
+    assert init.build_model().state_dict()[out_conv].abs().max() == 0  # zero-initialised: identity at init
+    assert raw[out_conv].abs().max() > 0 and ema[out_conv].abs().max() > 0
+    assert not torch.equal(raw[out_conv], ema[out_conv])  # EMA weights are not the raw weights
+
+
+def test_resume_after_step_one_is_bit_identical(tmp_path):
+    common = {"stage": "expert", "expert": "eye", "max_steps": 3, "val_every": 100,
+              "data": {"type": "SyntheticPairs", "length": 4}}  # 2 batches/epoch: resume crosses an epoch
+    straight = train(tiny(tmp_path / "a", **common))
+    train(tiny(tmp_path / "b", **{**common, "max_steps": 1}))
+    resumed = train(tiny(tmp_path / "b", **common, resume="latest"))
+    assert resumed.step == straight.step == 3
+    a, b = weights(straight.final_dir), weights(resumed.final_dir)
+    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+    raw_a = weights(straight.output_dir / "checkpoints" / "checkpoint-3")
+    raw_b = weights(resumed.output_dir / "checkpoints" / "checkpoint-3")
+    assert all(torch.equal(raw_a[k], raw_b[k]) for k in raw_a)
+    losses = [[r["loss"] for r in map(json.loads, (d / "metrics.jsonl").read_text().splitlines())
+               if r["kind"] == "train"] for d in (straight.output_dir, resumed.output_dir)]
+    assert losses[0] == losses[1] and len(losses[0]) == 3
+
+
+def test_refuses_a_non_empty_output_dir(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("someone else's")
+    with pytest.raises(OutputDirError, match="not empty"):
+        train(tiny(out, stage="degree", expert="eye"))
+    result = train(tiny(out, stage="degree", expert="eye", max_steps=1, overwrite=True))
+    assert result.step == 1 and (out / "notes.txt").is_file()  # only run outputs are replaced
+    with pytest.raises(OutputDirError, match="cannot resume it as stage"):
+        train(tiny(out, stage="router", resume="latest"))
+
+
+def test_astronaut_pairs_and_gradient_accumulation(tmp_path, astronaut_face):
+    data = SyntheticPairs(types=["white"], num_ops=(1, 1), resolution=32, length=4, images=[astronaut_face])
+    sample = data[0]
+    assert sample["retouched"].shape == (3, 32, 32) and sample["labels"].tolist() == [1.0]
+    assert 1 <= int(sample["degrees"][0]) <= 5
+    assert (sample["retouched"] - sample["original"]).abs().mean() > 0.01  # whitening changed the face
+    result = train(tiny(tmp_path / "acc", stage="expert", expert="white", gradient_accumulation_steps=2,
+                        max_steps=1), train_dataset=data, val_dataset=data)
+    records = [json.loads(line) for line in (result.output_dir / "metrics.jsonl").read_text().splitlines()]
+    assert result.step == 1 and [r["step"] for r in records if r["kind"] == "train"] == [1]
+    assert json.loads((result.output_dir / "training.json").read_text())["train_data"]["faces"] == 1
+
+
+def test_ema_and_sampler():
+    model = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    ema = EMA(model, decay=0.5, warmup=False)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema.update(model)
+    ema.update(model)
+    assert torch.allclose(ema.shadow["weight"], torch.full((1, 2), 0.75))
+    warm = EMA(model, decay=0.999)
+    assert warm.current_decay() == pytest.approx(0.1)
+    sampler = EpochSampler(10, seed=3)
+    first = list(sampler)
+    assert sorted(first) == list(range(10)) and list(sampler) == first
+    sampler.set_epoch(1)
+    assert list(sampler) != first
+
+
+def test_config_overrides_and_errors():
+    config = make_config("tiny", lr=3e-4, batch_size=5, stage="router")
+    assert config.lr == 3e-4 and config.batch_size == 5 and config.optimizer["type"] == "Adam"
+    with pytest.raises(ValueError, match="--resolution"):
+        make_config("tiny", resolution=30)
+    with pytest.raises(ValueError, match="unknown training preset"):
+        make_config("huge")
+    with pytest.raises(ValueError, match="mixed-precision"):
+        make_config("tiny", mixed_precision="fp8")
