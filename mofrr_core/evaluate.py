@@ -89,6 +89,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--degrees", default="auto",
                       help="shards only: degree labels: auto (the paper's PSNR thresholds fitted on the train "
                            "split, cached), none (strength fallback), or a thresholds JSON (default: auto)")
+    data.add_argument("--fit-n", type=int, default=1000,
+                      help="shards only: training samples per type when fitting degree thresholds (default: 1000)")
     data.add_argument("--data-seed", type=int, default=0, help="shards only: seed of the pair generator")
     methods = parser.add_argument_group("what to evaluate")
     methods.add_argument("--pipeline", type=Path, default=None, metavar="REGISTRY_OR_DIR",
@@ -136,13 +138,13 @@ def _is_shards(path: Path | None) -> bool:
     return path is None or (path.is_dir() and any(path.glob("*.tar")))
 
 
-def _degree_thresholds(choice: str, root: Path | None, resolution: int, quiet: bool):
+def _degree_thresholds(choice: str, root: Path | None, resolution: int, quiet: bool, fit_n: int = 1000):
     if choice == "none":
         return None
     if choice == "auto":
         from mofrr_core.data.degrees import fit_degree_thresholds
 
-        return fit_degree_thresholds(root, resolution=resolution, progress=not quiet)
+        return fit_degree_thresholds(root, n=fit_n, resolution=resolution, progress=not quiet)
     from mofrr_core.data.degrees import DegreeThresholds
 
     return DegreeThresholds.load(choice)
@@ -150,7 +152,8 @@ def _degree_thresholds(choice: str, root: Path | None, resolution: int, quiet: b
 
 def load_samples(data: Path | None, split: str = "test", n: int = 200, resolution: int = 256,
                  ops: str = "balanced", apis: Mapping[str, str] | None = None, degrees: str = "auto",
-                 seed: int = 0, quiet: bool = False) -> tuple[Sequence[Mapping[str, Any]], list[str], str]:
+                 seed: int = 0, quiet: bool = False, fit_n: int = 1000,
+                 ) -> tuple[Sequence[Mapping[str, Any]], list[str], str]:
     """The test samples (a lazy sequence of sample dicts), their type axis, and a description."""
     open_dataset = _open_dataset()
 
@@ -164,7 +167,7 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
                           "unavailable", stacklevel=2)
         count = min(n, len(dataset))
         return _Head(dataset, count), list(getattr(dataset, "types", DEFAULT_TYPES)), repr(dataset)
-    thresholds = _degree_thresholds(degrees, data, resolution, quiet)
+    thresholds = _degree_thresholds(degrees, data, resolution, quiet, fit_n)
     common = {"split": split, "resolution": resolution, "seed": seed, "apis": dict(apis) if apis else None,
               "degree_thresholds": thresholds}
     if ops == "balanced":
@@ -515,7 +518,7 @@ def run(args: argparse.Namespace) -> int:
                       stacklevel=1)
     resolution = args.resolution or pipeline.resolution
     samples, types, description = load_samples(args.data, args.split, args.n, resolution, args.ops, apis,
-                                               args.degrees, args.data_seed, args.quiet)
+                                               args.degrees, args.data_seed, args.quiet, args.fit_n)
     methods = build_methods(pipeline, args.ablation, args.baseline, args.single_expert)
     result = evaluate(pipeline, methods, samples, types, steps=args.steps, seed=args.seed,
                       batch_size=args.batch_size, identity=not args.no_identity, montage=args.montage,
