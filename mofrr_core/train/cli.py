@@ -146,6 +146,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
                                     "../shared/data/faces/README.md)")
         overrides["data_root"] = args.data
     config = make_config(args.preset, stage=args.stage or "expert", **overrides)
+    if args.data and args.data != "synthetic" and config.data.get("type") != "RetouchPairs":
+        config.data = {"type": "RetouchPairs"}  # a data folder means real pairs, whatever the preset's default
     return config
 
 

@@ -93,6 +93,14 @@ def build_dataset(config: TrainConfig, split: str, *, types: list[str], ops: lis
     if length is None:
         length = options.pop("length", None)
     options.pop("length", None)
+    thresholds = options.pop("degree_thresholds", None)
+    fit_n = int(options.pop("degree_fit_n", 300))
+    if thresholds == "auto":  # the paper's PSNR-based degree labels, fitted once on train (cached)
+        from mofrr_core.data import fit_degree_thresholds
+
+        thresholds = fit_degree_thresholds(config.data_root, n=fit_n, resolution=config.resolution,
+                                           ops=list(ops or types), exclude_apis=options.get("exclude_apis"))
+    options["degree_thresholds"] = thresholds
     return RetouchPairs(root=config.data_root, split=split, resolution=config.resolution, ops=ops,
                         num_ops=num_ops, types=types, seed=seed, length=length, p_clean=p_clean, **options)
 
@@ -231,11 +239,11 @@ class RouterStage(Stage):
         return net
 
     def train_dataset(self) -> Dataset:
-        return build_dataset(self.config, "train", types=self.types, ops=self.types, num_ops=(0, 4),
+        return build_dataset(self.config, "train", types=self.types, ops=None, num_ops=(0, 4),
                              p_clean=self.config.p_clean)
 
     def val_dataset(self) -> Dataset:
-        return self._val(types=self.types, ops=self.types, num_ops=(0, 4), p_clean=self.config.p_clean)
+        return self._val(types=self.types, ops=None, num_ops=(0, 4), p_clean=self.config.p_clean)
 
     def loss(self, net, batch, generator):
         return net.compute_loss(batch["retouched"], batch["labels"])
@@ -345,11 +353,11 @@ class SharedStage(RestorationStage):
                              **{**self.spec.config, **self.config.model_overrides})
 
     def train_dataset(self) -> Dataset:
-        return build_dataset(self.config, "train", types=self.types, ops=self.types,
+        return build_dataset(self.config, "train", types=self.types, ops=None,
                              num_ops=(2, min(4, len(self.types))))
 
     def val_dataset(self) -> Dataset:
-        return self._val(types=self.types, ops=self.types, num_ops=(2, min(4, len(self.types))))
+        return self._val(types=self.types, ops=None, num_ops=(2, min(4, len(self.types))))
 
     def loss(self, net, batch, generator):
         return net.compute_loss(batch["retouched"], batch["original"], generator=generator)
@@ -392,11 +400,11 @@ class GateStage(Stage):
         self.router.to(accelerator.device)
 
     def train_dataset(self) -> Dataset:
-        return build_dataset(self.config, "train", types=self.types, ops=self.types,
+        return build_dataset(self.config, "train", types=self.types, ops=None,
                              num_ops=(0, min(4, len(self.types))), p_clean=self.config.p_clean)
 
     def val_dataset(self) -> Dataset:
-        return self._val(types=self.types, ops=self.types, num_ops=(0, min(4, len(self.types))),
+        return self._val(types=self.types, ops=None, num_ops=(0, min(4, len(self.types))),
                          p_clean=self.config.p_clean)
 
     def _labels(self, batch: dict) -> torch.Tensor:
@@ -490,7 +498,7 @@ class CombineStage(Stage):
             sizes = {"train": self.config.combine_cache_samples, "val": self.config.val_samples}
             for split, file in files.items():
                 seed = self.config.seed if split == "train" else self.config.val_seed
-                source = build_dataset(self.config, split, types=self.types, ops=self.types,
+                source = build_dataset(self.config, split, types=self.types, ops=None,
                                        num_ops=(0, min(4, len(self.types))), p_clean=self.config.p_clean,
                                        length=sizes[split], seed=seed)
                 tensors = self.compute_cache(pipeline, source, sizes[split], seed, accelerator.device)

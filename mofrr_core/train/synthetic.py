@@ -62,8 +62,8 @@ class SyntheticPairs(Dataset):
 
     Args:
         types: retouching types of the ``labels``/``degrees`` vectors.
-        ops: types that may be applied (default: all ``types``).
-        num_ops: ``(min, max)`` number of ops per sample.
+        ops: fixed ops applied to every sample (as ``RetouchPairs``), or ``None`` to draw them from ``types``.
+        num_ops: ``(min, max)`` number of ops per sample when ``ops`` is ``None``.
         resolution: square image size.
         length: number of samples.
         seed: sample ``i`` is a pure function of ``(seed, i)``.
@@ -75,11 +75,8 @@ class SyntheticPairs(Dataset):
                  num_ops: tuple[int, int] = (1, 1), resolution: int = 64, length: int = 64, seed: int = 0,
                  p_clean: float = 0.0, images: Sequence[np.ndarray] | None = None, split: str = "train",
                  **_: object) -> None:
-        self.types = list(types)
-        self.ops = list(ops) if ops is not None else list(self.types)
-        unknown = set(self.ops) - set(self.types)
-        if unknown:
-            raise ValueError(f"SyntheticPairs: ops {sorted(unknown)} are not in types {self.types}")
+        self.types = list(types) + [op for op in (ops or ()) if op not in types]
+        self.ops = list(ops) if ops is not None else None
         self.num_ops = (int(num_ops[0]), int(num_ops[1]))
         self.resolution = resolution
         self.length = int(length)
@@ -115,10 +112,14 @@ class SyntheticPairs(Dataset):
         degrees = torch.zeros(len(self.types), dtype=torch.long)
         retouched = original
         low, high = self.num_ops
-        count = 0 if rng.random() < self.p_clean else int(rng.integers(low, high + 1))
-        chosen = rng.choice(len(self.ops), size=min(count, len(self.ops)), replace=False) if count else []
-        for op_index in sorted(int(i) for i in chosen):
-            op = self.ops[op_index]
+        if self.p_clean > 0 and rng.random() < self.p_clean:
+            chosen: list[str] = []
+        elif self.ops is not None:
+            chosen = list(self.ops)
+        else:
+            count = min(int(rng.integers(low, high + 1)), len(self.types))
+            chosen = [self.types[int(i)] for i in sorted(rng.choice(len(self.types), size=count, replace=False))]
+        for op in chosen:
             strength = float(rng.uniform(0.2, 1.0))
             retouched = synthetic_retouch(retouched, op, strength)
             column = self.types.index(op)
