@@ -1,0 +1,50 @@
+"""Fixtures for the robustness tests: a saved tiny pipeline and a CLI runner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from tests.conftest import make_tiny_pipeline
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The tiny 32 px networks run fastest on one thread (and do not fight the other CI jobs)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def pipeline_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("tiny-pipeline")
+    make_tiny_pipeline().save_pretrained(directory)
+    return directory
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys, pipeline_dir):
+    """``cli(*args, pipeline=True)`` runs ``mofrr restore ...`` in-process and returns code, stdout, stderr."""
+    from mofrr_core.cli import main
+
+    def run(*args, pipeline: bool = True, command: str = "restore") -> CliResult:
+        argv = [command, *map(str, args)]
+        if pipeline:
+            argv += ["--pipeline", str(pipeline_dir)]
+        capsys.readouterr()
+        code = main(argv)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run

@@ -1,0 +1,158 @@
+"""Alignment to the training template and feathered paste-back (mofrr_core.faces)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mofrr_core.faces import (
+    TEMPLATE_224,
+    align_face,
+    alignment_scale,
+    estimate_alignment,
+    face_mask,
+    full_paste_mask,
+    measure_template,
+    paste_back,
+    points5_from_landmarks,
+    template_points,
+)
+from mofrr_core.utils.image import to_uint8, uint8_to_tensor
+from tests.robustness.helpers import astronaut_with_landmarks
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    image, landmarks = astronaut_with_landmarks()
+    return image, landmarks, estimate_alignment(points5_from_landmarks(landmarks), SIZE)
+
+
+def similarity(angle_deg: float, scale: float, tx: float, ty: float) -> np.ndarray:
+    a = np.deg2rad(angle_deg)
+    return np.array([[scale * np.cos(a), -scale * np.sin(a), tx], [scale * np.sin(a), scale * np.cos(a), ty]])
+
+
+def test_template_is_the_mean_of_the_shared_data_landmarks():
+    folder = Path(os.environ["MOFRR_DATA"])
+    shards = sorted(folder.glob("*.tar"))
+    if not shards:
+        pytest.skip(f"shared face data not found in {folder} (set MOFRR_DATA)")
+    arrays = []
+    for shard in shards:
+        with tarfile.open(shard) as tar:
+            arrays += [np.load(io.BytesIO(tar.extractfile(m).read())) for m in tar if m.name.endswith(".landmarks.npy")]
+    assert len(arrays) > 1000
+    np.testing.assert_allclose(measure_template(arrays), TEMPLATE_224, atol=0.006)
+
+
+def test_alignment_recovers_a_known_similarity():
+    truth = similarity(-23.0, 0.37, 12.0, -5.0)  # photo -> crop
+    inverse = cv2.invertAffineTransform(truth)
+    photo_points = template_points(SIZE) @ inverse[:, :2].T + inverse[:, 2]
+    matrix = estimate_alignment(photo_points, SIZE)
+    np.testing.assert_allclose(matrix, truth, atol=1e-9)
+    assert alignment_scale(matrix) == pytest.approx(0.37)
+
+
+def test_alignment_rejects_degenerate_points():
+    with pytest.raises(ValueError, match="collapsed"):
+        estimate_alignment(np.full((5, 2), 10.0), SIZE)
+    with pytest.raises(ValueError, match="finite"):
+        estimate_alignment(np.array([[np.nan, 0]] * 5), SIZE)
+
+
+def test_points5_from_each_landmark_scheme(astronaut):
+    _, landmarks, _ = astronaut
+    five = points5_from_landmarks(landmarks)
+    np.testing.assert_allclose(five, landmarks[[468, 473, 1, 61, 291]], atol=1e-5)
+    no_iris = points5_from_landmarks(landmarks[:468])  # eye-contour centres instead of the iris
+    assert np.abs(no_iris[:2] - five[:2]).max() < 4.0 and np.array_equal(no_iris[2:], five[2:])
+    dlib = np.zeros((68, 2))
+    dlib[36:42], dlib[42:48], dlib[30], dlib[48], dlib[54] = (10, 20), (50, 20), (30, 40), (15, 55), (45, 55)
+    np.testing.assert_allclose(points5_from_landmarks(dlib), [[10, 20], [50, 20], [30, 40], [15, 55], [45, 55]])
+    with pytest.raises(ValueError, match="17 landmarks"):
+        points5_from_landmarks(np.zeros((17, 2)))
+
+
+def test_aligned_astronaut_lands_on_the_template(astronaut):
+    _, landmarks, matrix = astronaut
+    mapped = points5_from_landmarks(landmarks) @ matrix[:, :2].T + matrix[:, 2]
+    # a real face fits the mean template up to its own proportions: a few percent of the crop
+    assert np.abs(mapped - template_points(SIZE)).max() < 0.05 * SIZE
+
+
+def test_upside_down_photo_gives_the_same_crop(astronaut):
+    image, landmarks, matrix = astronaut
+    h, w = image.shape[:2]
+    flipped = np.ascontiguousarray(image[::-1, ::-1])
+    flipped_points = np.array([w - 1, h - 1]) - landmarks  # 180 degree rotation keeps point order
+    upside = align_face(flipped, estimate_alignment(points5_from_landmarks(flipped_points), SIZE), SIZE)
+    upright = align_face(image, matrix, SIZE)
+    assert np.abs(upside.astype(int) - upright).mean() < 1.0
+
+
+def test_shrinking_a_large_photo_matches_the_small_one(astronaut):
+    image, landmarks, matrix = astronaut
+    large = cv2.resize(image, (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    large_points = (landmarks + 0.5) * 4 - 0.5
+    from_large = align_face(large, estimate_alignment(points5_from_landmarks(large_points), SIZE), SIZE)
+    from_small = align_face(image, matrix, SIZE)
+    assert np.abs(from_large.astype(int) - from_small).mean() < 2.5
+
+
+def test_face_mask_is_feathered_and_zero_at_the_border():
+    mask = face_mask(SIZE)
+    assert mask.dtype == np.float32 and mask.shape == (SIZE, SIZE)
+    assert mask[SIZE // 2, SIZE // 2] == pytest.approx(1.0, abs=1e-3)
+    assert mask[0].max() == 0 and mask[-1].max() == 0 and mask[:, 0].max() == 0 and mask[:, -1].max() == 0
+    assert ((mask > 0.05) & (mask < 0.95)).sum() > 2 * SIZE  # a soft edge, not a hard cut-out
+
+
+def test_paste_back_changes_nothing_outside_the_mask(astronaut):
+    image, _, matrix = astronaut
+    crop = align_face(image, matrix, SIZE)
+    out = paste_back(image, 255 - crop, matrix, crop=crop)  # a restorer that changes everything
+    mask = full_paste_mask(matrix, SIZE, image.shape)
+    change = np.abs(out.astype(int) - image).max(axis=2)
+    assert (mask == 0).mean() > 0.8
+    assert change[mask == 0].max() == 0  # < 1/255: bit-identical
+    assert change[mask > 0.9].mean() > 60  # and the face itself did change
+    assert out.dtype == np.uint8 and out.shape == image.shape
+
+
+def test_identity_restorer_round_trip_changes_nothing(astronaut):
+    image, _, matrix = astronaut
+    crop = align_face(image, matrix, SIZE)
+    assert np.array_equal(paste_back(image, crop, matrix), image)  # crop recomputed, residual 0
+    through_tensors = to_uint8(uint8_to_tensor(crop))  # what the pipeline's conversions do
+    out = paste_back(image, through_tensors, matrix, crop=crop)
+    assert np.abs(out.astype(int) - image).max() <= 1
+
+
+def test_paste_back_puts_the_residual_where_the_face_is(astronaut):
+    image, landmarks, matrix = astronaut
+    crop = align_face(image, matrix, SIZE)
+    restored = crop.astype(np.int16)
+    nose_x, nose_y = np.round(template_points(SIZE)[2]).astype(int)
+    restored[nose_y - 1:nose_y + 2, nose_x - 1:nose_x + 2] += 100  # a bright dot on the template nose tip
+    out = paste_back(image, np.clip(restored, 0, 255).astype(np.uint8), matrix, crop=crop)
+    change = np.abs(out.astype(int) - image).sum(axis=2)
+    y, x = np.unravel_index(np.argmax(change), change.shape)
+    nose = landmarks[1]
+    # the template nose tip is ~3 crop px from this face's own nose tip: 1 crop px = 1/scale photo px
+    assert np.hypot(x - nose[0], y - nose[1]) < 4 / alignment_scale(matrix)
+
+
+def test_face_outside_the_image_is_refused():
+    image = np.zeros((100, 100, 3), np.uint8)
+    matrix = estimate_alignment(template_points(SIZE) + 5000, SIZE)
+    with pytest.raises(ValueError, match="outside"):
+        align_face(image, matrix, SIZE)
