@@ -13,6 +13,7 @@ from mofrr_core.retouch.landmarks import FaceLandmarks
 
 FALLOFFS = ("cosine", "quartic", "smoothstep", "gauss")
 SHIFT = 4  # sub-pixel bits for cv2.fillPoly
+MASK_SIZE = 320  # skin masks of bigger faces are computed at this face size and upsampled
 
 
 def polygon_mask(shape: tuple[int, ...], polygon: np.ndarray, convex: bool = True) -> np.ndarray:
@@ -71,8 +72,21 @@ def skin_mask(shape: tuple[int, ...], landmarks: FaceLandmarks, feather: float =
     ``feather`` is the Gaussian sigma of the edges, ``inset`` how far the oval edge is pulled in
     and ``exclude_margin`` how far the eyes/brows/lips holes are grown, all as fractions of the face size.
     Given the ``image``, pixels whose colour is far from the cheeks' (hair, glasses) are also left out
-    (:func:`skin_colour_weight`).
+    (:func:`skin_colour_weight`). Faces bigger than ``MASK_SIZE`` px are masked downscaled (the
+    mask is smooth) and the mask is upsampled.
     """
+    scale = MASK_SIZE / landmarks.face_size()
+    if scale < 1.0:
+        h, w = shape[:2]
+        sw, sh = max(int(round(w * scale)), 1), max(int(round(h * scale)), 1)
+        small = _skin_mask((sh, sw), landmarks.scaled(sw / w, sh / h), feather, inset, exclude_margin,
+                           None if image is None else cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA))
+        return np.clip(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+    return _skin_mask(shape, landmarks, feather, inset, exclude_margin, image)
+
+
+def _skin_mask(shape: tuple[int, ...], landmarks: FaceLandmarks, feather: float, inset: float,
+               exclude_margin: float, image: np.ndarray | None) -> np.ndarray:
     size = landmarks.face_size()
     oval = _grow(polygon_mask(shape, landmarks.face_oval()), -inset * size)
     holes = np.zeros_like(oval)

@@ -14,6 +14,8 @@ Filter sizes scale with the face size; eyes, brows, lips, hair and background ar
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -24,6 +26,8 @@ from mofrr_core.spec import RetouchResult
 # Effect sizes at strength 1 (tuned so mean input PSNR lands near the paper's ~35.6 dB).
 OPACITY = 1.5
 EVENING = (0.25, 0.6)  # tone-evening amount (fraction of the mid-frequency skin shading removed)
+FINE = (0.3, 0.8)  # share of the finest (sub-working-scale) texture removed on big faces
+WORKING_SIZE = 320  # faces larger than this (px) are filtered downscaled
 
 
 def box(x: np.ndarray, radius: int) -> np.ndarray:
@@ -64,59 +68,86 @@ def _blend(x: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+def at_working_scale(image: np.ndarray, landmarks: FaceLandmarks, mask: np.ndarray, fine: float,
+                     target_fn: Callable[[np.ndarray, FaceLandmarks, np.ndarray], np.ndarray]) -> np.ndarray:
+    """``target_fn(image, landmarks, mask) -> float target`` run where the face is at most WORKING_SIZE px.
+
+    Big faces are filtered downscaled (filter cost does not grow with the resolution); the change
+    is upsampled and the finest band the small image cannot hold (pore-level texture) is reduced
+    by ``fine``. At the working size or below this is exactly ``target_fn`` at full resolution.
+    """
+    scale = min(1.0, WORKING_SIZE / landmarks.face_size())
+    x = image.astype(np.float32)
+    if scale >= 1.0:
+        return target_fn(image, landmarks, mask)
+    h, w = image.shape[:2]
+    sw, sh = max(int(round(w * scale)), 1), max(int(round(h * scale)), 1)
+    small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+    small_mask = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
+    small_face = landmarks.scaled(sw / w, sh / h)
+    change = target_fn(small, small_face, small_mask) - small.astype(np.float32)
+    base = cv2.resize(small.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    return x + cv2.resize(change, (w, h), interpolation=cv2.INTER_LINEAR) - fine * (x - base)
+
+
 def smooth_bilateral(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                      rng: np.random.Generator) -> RetouchResult:
     """Bilateral filter + high-pass blend inside the skin mask."""
-    size = landmarks.face_size()
     space = float(rng.uniform(0.025, 0.05))  # spatial sigma / face size
     colour = float(rng.uniform(30.0, 70.0))  # colour sigma (0..255) at strength 1
     highpass = float(rng.uniform(1.0, 1.6))  # how strongly the smoothed difference is applied
     detail_sigma = float(rng.uniform(0.002, 0.006))
     opacity_jitter = float(rng.uniform(0.8, 1.0))
     evening = float(rng.uniform(*EVENING))
+    fine = float(rng.uniform(*FINE))
     mask, record = _skin(image, landmarks, rng)
-    if strength <= 0:
-        return RetouchResult(image.copy(), {"op": "smooth", "strength": 0.0})
-
-    sigma_space = max(space * size, 0.8)
-    diameter = int(2 * round(2 * sigma_space) + 1)
-    x = image.astype(np.float32)
-    smooth = cv2.bilateralFilter(image, diameter, colour * (0.5 + 0.5 * strength), sigma_space)
-    difference = smooth.astype(np.float32) - x
-    difference = cv2.GaussianBlur(difference, (0, 0), max(detail_sigma * size, 0.5))
-    target = x + highpass * difference
-    target = even_tone(target, mask, 0.01 * size, 0.045 * size, evening)
     opacity = float(np.clip(OPACITY * strength * opacity_jitter, 0.0, 1.0))
-    out = _blend(x, target, mask * opacity)
-    return RetouchResult(out, {"op": "smooth", "strength": float(strength), "filter": "bilateral",
-                               "sigma_space": sigma_space / size, "sigma_colour": colour, "highpass": highpass,
-                               "evening": evening, "opacity": opacity, **record})
+    record = {"op": "smooth", "strength": float(strength), "filter": "bilateral", "sigma_space": space,
+              "sigma_colour": colour, "highpass": highpass, "evening": evening, "fine": fine, "opacity": opacity,
+              **record}
+    if strength <= 0:
+        return RetouchResult(image.copy(), record)
+
+    def target_fn(img: np.ndarray, face: FaceLandmarks, skin: np.ndarray) -> np.ndarray:
+        size = face.face_size()
+        sigma_space = max(space * size, 0.8)
+        diameter = int(2 * round(2 * sigma_space) + 1)
+        x = img.astype(np.float32)
+        smooth = cv2.bilateralFilter(img, diameter, colour * (0.5 + 0.5 * strength), sigma_space)
+        difference = cv2.GaussianBlur(smooth.astype(np.float32) - x, (0, 0), max(detail_sigma * size, 0.5))
+        return even_tone(x + highpass * difference, skin, 0.01 * size, 0.045 * size, evening)
+
+    target = at_working_scale(image, landmarks, mask, fine, target_fn)
+    return RetouchResult(_blend(image.astype(np.float32), target, mask * opacity), record)
 
 
 def smooth_guided(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                   rng: np.random.Generator) -> RetouchResult:
     """Self-guided filter (per channel or luminance guide) inside the skin mask."""
-    size = landmarks.face_size()
     radius_frac = float(rng.uniform(0.03, 0.06))
     eps_base = float(rng.uniform(0.02, 0.06))  # (0..1 intensity)^2 at strength 1
     luminance_guide = bool(rng.random() < 0.5)
     opacity_jitter = float(rng.uniform(0.8, 1.0))
     evening = float(rng.uniform(*EVENING))
+    fine = float(rng.uniform(*FINE))
     mask, record = _skin(image, landmarks, rng)
-    if strength <= 0:
-        return RetouchResult(image.copy(), {"op": "smooth", "strength": 0.0})
-
-    radius = max(int(round(radius_frac * size)), 1)
-    x = image.astype(np.float32) / 255.0
     eps = eps_base * (0.3 + 0.7 * strength)
-    if luminance_guide:
-        grey = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)
-        target = np.stack([guided_filter(grey, x[..., c], radius, eps) for c in range(3)], axis=2)
-    else:
-        target = guided_filter(x, x, radius, eps)
-    target = even_tone(target, mask, 0.01 * size, 0.045 * size, evening)
     opacity = float(np.clip(OPACITY * strength * opacity_jitter, 0.0, 1.0))
-    out = _blend(x * 255.0, target * 255.0, mask * opacity)
-    return RetouchResult(out, {"op": "smooth", "strength": float(strength), "filter": "guided",
-                               "radius": radius_frac, "eps": eps, "luminance_guide": luminance_guide,
-                               "evening": evening, "opacity": opacity, **record})
+    record = {"op": "smooth", "strength": float(strength), "filter": "guided", "radius": radius_frac, "eps": eps,
+              "luminance_guide": luminance_guide, "evening": evening, "fine": fine, "opacity": opacity, **record}
+    if strength <= 0:
+        return RetouchResult(image.copy(), record)
+
+    def target_fn(img: np.ndarray, face: FaceLandmarks, skin: np.ndarray) -> np.ndarray:
+        size = face.face_size()
+        radius = max(int(round(radius_frac * size)), 1)
+        x = img.astype(np.float32) / 255.0
+        if luminance_guide:
+            grey = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)
+            target = np.stack([guided_filter(grey, x[..., c], radius, eps) for c in range(3)], axis=2)
+        else:
+            target = guided_filter(x, x, radius, eps)
+        return even_tone(target * 255.0, skin, 0.01 * size, 0.045 * size, evening)
+
+    target = at_working_scale(image, landmarks, mask, fine, target_fn)
+    return RetouchResult(_blend(image.astype(np.float32), target, mask * opacity), record)
