@@ -1,0 +1,129 @@
+"""Whole-photo mode: detect -> align -> restore -> paste back, with a fake landmark provider."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mofrr_core.faces import estimate_alignment, full_paste_mask, points5_from_landmarks
+from mofrr_core.pipeline import Pipeline
+from mofrr_core.restore import NoFaceError, restore_photo
+from tests.robustness.helpers import FakeDetector, astronaut_with_landmarks, install_fake_provider, two_face_photo
+
+RESOLUTION = 32  # make_tiny_pipeline
+
+
+def union_mask(faces, shape) -> np.ndarray:
+    masks = [full_paste_mask(estimate_alignment(points5_from_landmarks(f), RESOLUTION), RESOLUTION, shape)
+             for f in faces]
+    return np.maximum.reduce(masks), masks
+
+
+@pytest.fixture(scope="module")
+def pipeline(pipeline_dir):
+    return Pipeline.from_pretrained(pipeline_dir)
+
+
+class Recording:
+    """Wraps a pipeline and records the size of every image sent to the networks."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline, self.shapes = pipeline, []
+
+    def __getattr__(self, name):
+        return getattr(self.pipeline, name)
+
+    def __call__(self, images, **kwargs):
+        self.shapes += [np.asarray(image).shape for image in images]
+        return self.pipeline(images, **kwargs)
+
+
+def test_cli_restores_both_faces_and_nothing_else(tmp_path, cli, monkeypatch):
+    photo, faces = two_face_photo()
+    install_fake_provider(monkeypatch, FakeDetector({photo.shape[:2]: faces}))
+    Image.fromarray(photo).save(tmp_path / "group.png")
+    result = cli(tmp_path / "group.png", "-o", tmp_path / "out", "--report", tmp_path / "report", "--seed", "3")
+    assert result.code == 0, result.err
+    assert "2 faces" in result.out
+    restored = np.asarray(Image.open(tmp_path / "out" / "group.png")).astype(int)
+    assert restored.shape == photo.shape
+    everywhere, masks = union_mask(faces, photo.shape)
+    change = np.abs(restored - photo).max(axis=2)
+    assert change[everywhere == 0].max() == 0  # outside both face masks: bit-identical
+    for mask in masks:  # each face was restored (the tiny random networks change every crop)
+        assert change[mask > 0.5].mean() > 0.5
+    report = json.loads((tmp_path / "report" / "group.json").read_text())
+    assert report["mode"] == "whole-photo" and len(report["faces"]) == 2
+    big, small = report["faces"]
+    assert (big["box"][2] - big["box"][0]) > (small["box"][2] - small["box"][0])  # largest face first
+    np.testing.assert_allclose(big["points5"], points5_from_landmarks(faces[0]), atol=0.06)
+
+
+def test_max_faces_keeps_the_largest(pipeline):
+    photo, faces = two_face_photo()
+    result = restore_photo(pipeline, photo, aligned=False, detector=FakeDetector({photo.shape[:2]: faces[::-1]}),
+                           max_faces=1)
+    _, (big_mask, small_mask) = union_mask(faces, photo.shape)
+    change = np.abs(result.image.astype(int) - photo).max(axis=2)
+    assert len(result.faces) == 1
+    assert change[big_mask > 0.5].mean() > 0.5
+    assert change[(small_mask > 0) & (big_mask == 0)].max() == 0
+
+
+def test_no_face_is_a_clear_failure(tmp_path, cli, monkeypatch):
+    install_fake_provider(monkeypatch, FakeDetector({}))
+    Image.fromarray(np.full((96, 128, 3), 120, np.uint8)).save(tmp_path / "wall.png")
+    result = cli(tmp_path / "wall.png", "-o", tmp_path / "out")
+    assert result.code == 1
+    assert "wall.png" in result.err and "no face found" in result.err and "--aligned" in result.err
+    assert "Traceback" not in result.err and not (tmp_path / "out" / "wall.png").exists()
+
+
+def test_unusable_detections_are_skipped(pipeline):
+    image, landmarks = astronaut_with_landmarks()
+    garbage = [np.full((478, 2), np.nan, np.float32), landmarks + 10_000, np.zeros((478, 2), np.float32)]
+    with pytest.raises(NoFaceError, match="3 face"):
+        restore_photo(pipeline, image, aligned=False, detector=lambda _: garbage)
+    result = restore_photo(pipeline, image, aligned=False, detector=lambda _: garbage + [landmarks])
+    assert len(result.faces) == 1
+
+
+def test_without_a_landmark_provider_it_says_how_to_get_one(tmp_path, cli, monkeypatch, astronaut_face):
+    from mofrr_core.plugins import get_state
+    from mofrr_core.spec import LandmarkProviderSpec
+
+    def not_installed():
+        raise ImportError("No module named 'mediapipe'")
+
+    monkeypatch.setattr(get_state(), "landmark_providers",
+                        {"mediapipe": LandmarkProviderSpec(name="mediapipe", factory=not_installed)})
+    Image.fromarray(astronaut_face).save(tmp_path / "a.png")
+    result = cli(tmp_path / "a.png", "-o", tmp_path / "out")
+    assert result.code == 2
+    assert "pip install 'mofrr[landmarks]'" in result.err and "--aligned" in result.err and "mediapipe" in result.err
+    assert not (tmp_path / "out").exists()
+    assert cli(tmp_path / "a.png", "-o", tmp_path / "out", "--aligned").code == 0
+
+
+def test_large_photo_only_sends_crops_through_the_networks(pipeline):
+    image, landmarks = astronaut_with_landmarks()
+    photo = np.full((3000, 4000, 3), 90, np.uint8)
+    photo[1000:1512, 2000:2512] = image
+    face = landmarks + [2000, 1000]
+    recording = Recording(pipeline)
+    tracemalloc.start()
+    try:
+        result = restore_photo(recording, photo, aligned=False, detector=lambda _: [face])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert recording.shapes == [(RESOLUTION, RESOLUTION, 3)]
+    assert result.image.shape == photo.shape
+    assert peak < 1.5 * photo.nbytes  # the output copy plus crop-sized buffers; a float copy would be 4x
+    rows, cols = np.nonzero((result.image != photo).any(axis=2))
+    assert rows.size > 1000  # the face changed, and only inside the pasted face area
+    assert rows.min() >= 1000 and rows.max() < 1512 and cols.min() >= 2000 and cols.max() < 2512
