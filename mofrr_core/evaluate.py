@@ -11,7 +11,7 @@ Restores every test image with each method and writes to --out:
                   (needs dlib: pip install 'mofrr[eval]'; otherwise skipped with the reason)
 
 Data (--data): a folder of face shards (*.tar: pairs are synthesised on the fly, deterministic
-per --seed), a `mofrr synth` output, original/ + retouched/ folders, or the authors'
+per --data-seed), a `mofrr synth` output, original/ + retouched/ folders, or the authors'
 RetouchingFFHQ++ layout. Metrics are computed on uint8 RGB at the evaluation resolution.
 
 Ablations (--ablation, paper Table 4): no-router and no-shared are options of the pipeline;
@@ -172,11 +172,9 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
               "degree_thresholds": thresholds}
     if ops == "balanced":
         types = list(DEFAULT_TYPES)
-        share = [n // (len(types) + 1) + (1 if i < n % (len(types) + 1) else 0) for i in range(len(types) + 1)]
-        parts = [open_dataset(data, ops=[t], length=max(share[i], 1), **common) for i, t in enumerate(types)]
-        parts.append(open_dataset(data, num_ops=OPS_MODES["multi"], length=max(share[-1], 1), **common))
-        parts = [p for p, k in zip(parts, share) if k > 0]
-        dataset = _Interleaved(parts)
+        parts = [open_dataset(data, ops=[t], length=n, **common) for t in types]
+        parts.append(open_dataset(data, num_ops=OPS_MODES["multi"], length=n, **common))
+        dataset = _Interleaved(parts, n)
         types = list(parts[0].types)
     else:
         if ops in OPS_MODES:
@@ -202,18 +200,19 @@ def _open_dataset():
 
 
 class _Interleaved:
-    """Round-robin over datasets (white, smooth, face, eye, multi, white, ...), so any prefix is balanced."""
+    """Item ``i`` is item ``i`` of part ``i % len(parts)``: types take turns (white, smooth, face, eye,
+    multi, white, ...) so any prefix is balanced, and item ``i`` uses face ``i``, so faces differ."""
 
-    def __init__(self, parts: Sequence[Any]) -> None:
-        self.parts = list(parts)
-        self.order = [(k, i) for i in range(max(len(p) for p in parts)) for k, p in enumerate(parts) if i < len(p)]
+    def __init__(self, parts: Sequence[Any], n: int) -> None:
+        self.parts, self.n = list(parts), n
 
     def __len__(self) -> int:
-        return len(self.order)
+        return self.n
 
     def __getitem__(self, index: int) -> Mapping[str, Any]:
-        k, i = self.order[index]
-        return self.parts[k][i]
+        if not 0 <= index < self.n:
+            raise IndexError(index)
+        return self.parts[index % len(self.parts)][index]
 
 
 class _Head:

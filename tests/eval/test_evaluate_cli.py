@@ -157,3 +157,26 @@ def test_eval_errors_name_the_culprit(paired_folder, pipeline_dir, tmp_path, cap
                  "--out", str(out)]) == 1
     assert "unknown baseline 'nope'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_balanced_protocol_on_the_shards():
+    """Shards: item i is single-op of type i % 5 (or multi-op), each on its own face; --apis reaches the engine."""
+    import os
+    from pathlib import Path
+
+    from mofrr_core.eval.tables import group_of
+    from mofrr_core.evaluate import load_samples
+
+    root = Path(os.environ["MOFRR_DATA"])
+    if not any(root.glob("*.tar")):
+        pytest.skip(f"no face shards in MOFRR_DATA={root} (see ../shared/data/faces/README.md)")
+    samples, types, description = load_samples(root, n=5, resolution=64, degrees="none", apis={"smooth": "guided"})
+    items = [samples[i] for i in range(len(samples))]
+    assert types[:4] == TYPES and "apis {'smooth': 'guided'}" in description
+    assert [group_of(s["labels"].tolist(), types) for s in items] == [*TYPES, "Multi"]
+    assert len({s["key"] for s in items}) == 5  # five different faces
+    assert all(s["retouched"].shape == (3, 64, 64) for s in items)
+    for s in items:  # degrees are set exactly where an op was applied
+        assert ((s["degrees"] > 0) == (s["labels"] > 0.5)).all()
+    smooth_ops = samples.dataset.parts[1].generate(1).ops
+    assert [(o["op"], o["api"]) for o in smooth_ops] == [("smooth", "guided")]
