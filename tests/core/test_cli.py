@@ -87,3 +87,12 @@ def test_version_and_help(capsys):
     with pytest.raises(SystemExit):
         main(["restore", "--help"])
     assert "--overwrite" in capsys.readouterr().out
+
+
+def test_restore_help_explains_modes_report_and_exit_codes(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["restore", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for text in ("--aligned", "--report", "--no-timings", "--skip-existing", "mofrr[landmarks]", "exit codes"):
+        assert text in out, text
