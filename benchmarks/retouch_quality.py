@@ -36,8 +36,9 @@ def default_data() -> Path:
     return Path(os.environ.get("MOFRR_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "faces"))
 
 
-def iter_faces(root: Path, n: int, min_sharpness: float = 0.0) -> Iterator[tuple[str, np.ndarray, FaceLandmarks]]:
-    """The first ``n`` complete samples (image, landmarks) of the shards under ``root``."""
+def iter_faces(root: Path, n: int, min_sharpness: float = 0.0
+               ) -> Iterator[tuple[str, np.ndarray, FaceLandmarks, float]]:
+    """The first ``n`` complete samples (key, image, landmarks, sharpness) of the shards under ``root``."""
     shards = sorted(root.glob("faces-*.tar"))
     if not shards:
         raise SystemExit(f"error: no faces-*.tar shards in {root} (pass --data or set MOFRR_DATA)")
@@ -54,11 +55,12 @@ def iter_faces(root: Path, n: int, min_sharpness: float = 0.0) -> Iterator[tuple
                 if not {"jpg", "json", "landmarks.npy"} <= set(sample):
                     continue
                 del pending[key]
-                if json.loads(sample["json"]).get("sharpness", 0.0) < min_sharpness:
+                sharpness = float(json.loads(sample["json"]).get("sharpness", 0.0))
+                if sharpness < min_sharpness:
                     continue
                 image = np.asarray(Image.open(io.BytesIO(sample["jpg"])).convert("RGB"))
                 points = np.load(io.BytesIO(sample["landmarks.npy"])).astype(np.float32)
-                yield key, image, FaceLandmarks(points)
+                yield key, image, FaceLandmarks(points), sharpness
                 count += 1
                 if count >= n:
                     return
@@ -67,6 +69,18 @@ def iter_faces(root: Path, n: int, min_sharpness: float = 0.0) -> Iterator[tuple
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def caption(image: np.ndarray, text: str) -> np.ndarray:
+    """``image`` with ``text`` written in its bottom-left corner (white on a dark box)."""
+    import cv2
+
+    out = image.copy()
+    scale = image.shape[0] / 448
+    (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.rectangle(out, (0, out.shape[0] - h - 8), (w + 8, out.shape[0]), (0, 0, 0), -1)
+    cv2.putText(out, text, (4, out.shape[0] - 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
 
 
 def montage(rows: list[list[np.ndarray]], labels: list[str], tile: int = 224) -> np.ndarray:
@@ -92,6 +106,8 @@ def main() -> int:
     parser.add_argument("--min-sharpness", type=float, default=0.0, help="only faces with sharpness >= this")
     parser.add_argument("--montage", type=Path, help="write a montage PNG (original | each op | multi)")
     parser.add_argument("--montage-rows", type=int, default=4, help="faces in the montage (default 4)")
+    parser.add_argument("--montage-sharpness", type=float, default=2.0,
+                        help="montage faces need at least this sharpness (default 2.0: visible skin detail)")
     parser.add_argument("--strength", type=float, default=None,
                         help="montage strength (default: 0.8, a clearly visible but typical edit)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing montage")
@@ -106,7 +122,8 @@ def main() -> int:
     seconds: dict[str, float] = defaultdict(float)
     rows = []
     faces = iter_faces(args.data, args.n, args.min_sharpness)
-    for index, (key, image, landmarks) in enumerate(tqdm(faces, total=args.n, desc="faces", unit="face")):
+    for index, (key, image, landmarks, sharpness) in enumerate(tqdm(faces, total=args.n, desc="faces", unit="face")):
+        shown = len(rows) < args.montage_rows and sharpness >= args.montage_sharpness
         rng = np.random.default_rng([args.seed, index])
         row = [image]
         for op in TYPES:
@@ -117,16 +134,19 @@ def main() -> int:
             value = psnr(image, result.image)
             scores[op].append(value)
             per_api[(op, result.record["ops"][0]["api"])].append(value)
-            if len(rows) < args.montage_rows:
-                shown = args.strength if args.strength is not None else 0.8
-                row.append(retouch(image, landmarks, [op], np.random.default_rng(index), [shown]).image)
+            if shown:
+                strength_shown = args.strength if args.strength is not None else 0.8
+                row.append(retouch(image, landmarks, [op], np.random.default_rng(index), [strength_shown]).image)
         multi_ops = random_ops(rng)
         start = time.perf_counter()
         result = retouch(image, landmarks, multi_ops, rng, where=key)
         seconds["multi"] += time.perf_counter() - start
         scores["multi"].append(psnr(image, result.image))
-        if len(rows) < args.montage_rows:
-            row.append(result.image)
+        if shown:
+            montage_rng = np.random.default_rng([index, 1])
+            shown_ops = random_ops(montage_rng)
+            multi = retouch(image, landmarks, shown_ops, montage_rng, [strength_shown] * len(shown_ops)).image
+            row.append(caption(multi, "+".join(shown_ops)))
             rows.append(row)
 
     count = len(scores["multi"])

@@ -24,8 +24,8 @@ from mofrr_core.retouch.masks import skin_mask
 from mofrr_core.spec import RetouchResult
 
 # Effect sizes at strength 1 (tuned so mean input PSNR lands near the paper's ~35.6 dB).
-OPACITY = 1.5
-EVENING = (0.25, 0.6)  # tone-evening amount (fraction of the mid-frequency skin shading removed)
+OPACITY = 1.45
+EVENING = (0.25, 0.55)  # tone-evening amount (fraction of the mid-frequency skin shading removed)
 FINE = (0.3, 0.8)  # share of the finest (sub-working-scale) texture removed on big faces
 WORKING_SIZE = 320  # faces larger than this (px) are filtered downscaled
 
@@ -94,8 +94,8 @@ def smooth_bilateral(image: np.ndarray, landmarks: FaceLandmarks, strength: floa
                      rng: np.random.Generator) -> RetouchResult:
     """Bilateral filter + high-pass blend inside the skin mask."""
     space = float(rng.uniform(0.025, 0.05))  # spatial sigma / face size
-    colour = float(rng.uniform(30.0, 70.0))  # colour sigma (0..255) at strength 1
-    highpass = float(rng.uniform(1.0, 1.6))  # how strongly the smoothed difference is applied
+    colour = float(rng.uniform(40.0, 80.0))  # colour sigma (0..255) at strength 1
+    highpass = float(rng.uniform(1.2, 1.8))  # how strongly the smoothed difference is applied
     detail_sigma = float(rng.uniform(0.002, 0.006))
     opacity_jitter = float(rng.uniform(0.8, 1.0))
     evening = float(rng.uniform(*EVENING))
@@ -124,8 +124,8 @@ def smooth_bilateral(image: np.ndarray, landmarks: FaceLandmarks, strength: floa
 def smooth_guided(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                   rng: np.random.Generator) -> RetouchResult:
     """Self-guided filter (per channel or luminance guide) inside the skin mask."""
-    radius_frac = float(rng.uniform(0.03, 0.06))
-    eps_base = float(rng.uniform(0.02, 0.06))  # (0..1 intensity)^2 at strength 1
+    radius_frac = float(rng.uniform(0.025, 0.05))
+    eps_base = float(rng.uniform(0.01, 0.035))  # (0..1 intensity)^2 at strength 1
     luminance_guide = bool(rng.random() < 0.5)
     opacity_jitter = float(rng.uniform(0.8, 1.0))
     evening = float(rng.uniform(*EVENING))

@@ -56,7 +56,7 @@ def whiten_curve(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
     tint_name = str(rng.choice(list(TINTS), p=[0.4, 0.25, 0.2, 0.15]))
     amount_jitter = float(rng.uniform(0.75, 1.25))
     tint_amount = float(rng.uniform(0.02, 0.05))
-    desaturate = float(rng.uniform(0.0, 0.25))
+    desaturate = float(rng.uniform(0.0, 0.15))
     mask, record = _mask(image, landmarks, rng)
     amount = float(np.clip(GAIN * strength * amount_jitter, 0.0, 1.0))
 
