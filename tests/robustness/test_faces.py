@@ -13,6 +13,7 @@ import pytest
 
 from mofrr_core.faces import (
     TEMPLATE_224,
+    TEMPLATE_SIZE,
     align_face,
     alignment_scale,
     estimate_alignment,
@@ -156,3 +157,22 @@ def test_face_outside_the_image_is_refused():
     matrix = estimate_alignment(template_points(SIZE) + 5000, SIZE)
     with pytest.raises(ValueError, match="outside"):
         align_face(image, matrix, SIZE)
+
+
+def test_training_crops_align_to_almost_a_plain_resize():
+    """On FairFace crops (what the networks saw) the alignment is close to resizing the crop as it is."""
+    shard = Path(os.environ["MOFRR_DATA"]) / "faces-00000.tar"
+    if not shard.is_file():
+        pytest.skip(f"shared face data not found: {shard} (set MOFRR_DATA)")
+    with tarfile.open(shard) as tar:
+        arrays = [np.load(io.BytesIO(tar.extractfile(m).read())) for m in tar if m.name.endswith(".landmarks.npy")]
+    scales, angles, shifts = [], [], []
+    for landmarks in arrays[:300]:
+        matrix = estimate_alignment(points5_from_landmarks(landmarks.astype(np.float32)), TEMPLATE_SIZE)
+        scales.append(alignment_scale(matrix))
+        angles.append(np.degrees(np.arctan2(matrix[1, 0], matrix[0, 0])))
+        centre = np.array([111.5, 111.5])
+        shifts.append(np.hypot(*(matrix[:, :2] @ centre + matrix[:, 2] - centre)))
+    assert abs(np.median(scales) - 1) < 0.05
+    assert abs(np.median(angles)) < 2 and np.percentile(np.abs(angles), 90) < 15
+    assert np.median(shifts) < 0.05 * TEMPLATE_SIZE
