@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import warnings
 from pathlib import Path
 
@@ -151,3 +152,20 @@ def test_config_overrides_and_errors():
         make_config("huge")
     with pytest.raises(ValueError, match="mixed-precision"):
         make_config("tiny", mixed_precision="fp8")
+
+
+def test_real_face_shards_train_the_eye_expert(tmp_path):
+    root = Path(os.environ.get("MOFRR_DATA", ""))
+    if not root.is_dir() or not list(root.glob("*.tar")):
+        pytest.skip(f"shared face data not found (MOFRR_DATA={root})")
+    config = tiny(tmp_path / "real", stage="expert", expert="eye", data={"type": "RetouchPairs", "length": 4},
+                  data_root=str(root), resolution=64, max_steps=1, val_samples=2, train_degree=True)
+    data = make_stage(config).train_dataset()
+    sample = data[0]
+    assert type(data).__name__ == "RetouchPairs" and list(data.types) == ["eye"]
+    assert sample["labels"].tolist() == [1.0] and 1 <= int(sample["degrees"][0]) <= 5
+    assert (sample["retouched"] - sample["original"]).abs().max() > 0.05  # eyes were enlarged
+    result = train(config)
+    summary = json.loads((result.output_dir / "training.json").read_text())
+    assert summary["data_root"] == str(root.resolve()) and summary["val_data"]["faces"] > 100
+    assert 15 < result.val_metrics["psnr_input"] < 100 and math.isfinite(result.val_metrics["psnr"])
