@@ -2,7 +2,7 @@
 
 Inside an ellipse aligned with the eye (radius from the eye's width) the image is sampled
 closer to the centre, ``src = c + (x - c) * (1 - a * f(r))`` with a compact falloff ``f``; the
-map stays monotone (no fold-over) for ``a < 0.5``.
+map stays monotone (no fold-over) for ``a < 1`` (here ``a <= 0.45``).
 """
 
 from __future__ import annotations
