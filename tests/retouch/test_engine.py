@@ -123,3 +123,20 @@ def test_dlib68_landmarks_drive_the_same_ops(data_face):
     for op in TYPES:
         result = retouch(image, dlib, [op], np.random.default_rng(0), strengths=[0.8])
         assert psnr(image, result.image) < 45
+
+
+def test_check_face_and_choose_api_helpers(astronaut_crop):
+    """The helpers the data engine (mofrr_core/data/pairs.py) calls directly."""
+    from mofrr_core.retouch.engine import check_face, choose_api
+
+    image, landmarks = astronaut_crop
+    assert check_face(image, landmarks.points).scheme == "mediapipe478"
+    with pytest.raises(NoFaceError, match="no face found in face 7"):
+        check_face(image, landmarks.translated(0, 500), where="face 7")
+    apis = get_retouch_ops()["smooth"]
+    picks = {choose_api("smooth", apis, np.random.default_rng(seed)).api for seed in range(10)}
+    assert picks == {"bilateral", "guided"}
+    assert choose_api("smooth", apis, np.random.default_rng(0), excluded={"bilateral"}).api == "guided"
+    assert choose_api("smooth", apis, np.random.default_rng(0), wanted="bilateral").api == "bilateral"
+    with pytest.raises(ValueError, match="both requested and excluded"):
+        choose_api("smooth", apis, np.random.default_rng(0), wanted="guided", excluded={"guided"})
