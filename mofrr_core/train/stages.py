@@ -101,8 +101,14 @@ def build_dataset(config: TrainConfig, split: str, *, types: list[str], ops: lis
         thresholds = fit_degree_thresholds(config.data_root, n=fit_n, resolution=config.resolution,
                                            ops=list(ops or types), exclude_apis=options.get("exclude_apis"))
     options["degree_thresholds"] = thresholds
-    return RetouchPairs(root=config.data_root, split=split, resolution=config.resolution, ops=ops,
-                        num_ops=num_ops, types=types, seed=seed, length=length, p_clean=p_clean, **options)
+    cache = options.pop("cache", None)  # train on N pairs retouched once (+ mirrors) instead of new pairs per step
+    pairs = RetouchPairs(root=config.data_root, split=split, resolution=config.resolution, ops=ops,
+                         num_ops=num_ops, types=types, seed=seed, length=length, p_clean=p_clean, **options)
+    if cache and split == "train":
+        from mofrr_core.data.cache import CachedPairs
+
+        return CachedPairs(pairs, int(cache), num_workers=config.num_workers, desc=f"retouching {split} pairs")
+    return pairs
 
 
 def psnr_per_image(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
