@@ -7,7 +7,7 @@ from mofrr_core.spec import RetouchOpSpec
 @hookimpl
 def register_retouch_ops(register):
     from mofrr_core.retouch.eye import enlarge_eyes
-    from mofrr_core.retouch.lifting import lift_face
+    from mofrr_core.retouch.lifting import lift_face, lift_face_rbf
     from mofrr_core.retouch.smoothing import smooth_bilateral, smooth_guided
     from mofrr_core.retouch.whitening import whiten_curve, whiten_lab
 
@@ -21,5 +21,7 @@ def register_retouch_ops(register):
                            description="skin smoothing: guided filter in the skin mask"))
     register(RetouchOpSpec(name="face", fn=lift_face, api="liquify",
                            description="face lifting: liquify push of jaw and cheeks towards the face centre"))
+    register(RetouchOpSpec(name="face", fn=lift_face_rbf, api="rbf",
+                           description="face lifting: jaw contour moved, features pinned, Wendland RBF field"))
     register(RetouchOpSpec(name="eye", fn=enlarge_eyes, api="bulge",
                            description="eye enlarging: radial magnification around each eye centre"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 BUILTIN_APIS = [("white", "curve"), ("white", "lab"), ("smooth", "bilateral"), ("smooth", "guided"),
-                ("face", "liquify"), ("eye", "bulge")]
+                ("face", "liquify"), ("face", "rbf"), ("eye", "bulge")]
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

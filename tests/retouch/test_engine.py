@@ -16,6 +16,7 @@ def test_builtin_ops_are_registered_through_the_plugin_manager():
     ops = get_retouch_ops()
     assert set(TYPES) <= set(ops)
     assert {"curve", "lab"} <= set(ops["white"]) and {"bilateral", "guided"} <= set(ops["smooth"])
+    assert set(ops["face"]) == {"liquify", "rbf"} and set(ops["eye"]) == {"bulge"}
     assert ops["eye"]["bulge"].fn is enlarge_eyes
     assert all(spec.distribution == "mofrr" for op in TYPES for spec in ops[op].values())
 
@@ -40,7 +41,7 @@ def test_retouch_applies_ops_in_order_and_records_them(data_face):
 
 def test_default_strengths_come_from_sample_strength(data_face):
     _, image, landmarks = data_face
-    result = retouch(image, landmarks, ["face"], np.random.default_rng(4))
+    result = retouch(image, landmarks, ["eye"], np.random.default_rng(4))
     rng = np.random.default_rng(4)
     rng.integers(1)  # the api draw (one registered api)
     assert result.record["ops"][0]["strength"] == pytest.approx(sample_strength(rng))
