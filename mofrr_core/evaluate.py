@@ -471,7 +471,7 @@ def write_report(result: EvalResult, out: Path, meta: Mapping[str, Any], overwri
                "router": result.router, "router_skipped": result.router_reason, "degree": result.degree,
                "seconds_per_image": result.seconds, "weights": result.weights}
     path = out / "summary.json"
-    _write_text(path, json.dumps(summary, indent=1, default=lambda v: None) + "\n")
+    _write_text(path, json.dumps(_finite(summary), indent=1, default=str) + "\n")
     written.append(path)
     if result.montage_rows:
         written.append(plots.montage(result.montage_rows, result.montage_titles, out / "montage.png"))
@@ -485,6 +485,17 @@ def write_report(result: EvalResult, out: Path, meta: Mapping[str, Any], overwri
     for path in written:  # temporary files are created private; reports are meant to be shared
         path.chmod(mode)
     return written
+
+
+def _finite(value: Any) -> Any:
+    """NaN / inf -> ``None`` everywhere (strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _umask() -> int:

@@ -113,7 +113,12 @@ def test_eval_writes_every_output(paired_folder, pipeline_dir, tmp_path, capsys)
     assert f"| Input | {white['psnr']:.2f} / {white['ssim']:.3f} |" in table
 
     # router and degree sections are filled from the labels
-    summary = json.loads((out / "summary.json").read_text())
+    def strict(constant):
+        raise ValueError(f"summary.json is not strict JSON: {constant}")
+
+    summary = json.loads((out / "summary.json").read_text(), parse_constant=strict)
+    assert summary["fidelity"]["Input"]["smooth"] == {"n": 0.0, "psnr": None, "ssim": None, "psnr_gain": None,
+                                                      "ssim_gain": None}
     assert summary["router"]["white"]["support"] == 2 and summary["router"]["face"]["support"] == 1
     assert summary["degree"]["white"]["n"] == 2 and summary["degree"]["eye"]["n"] == 1
     assert re.search(r"\| white \| 2/4 \|", table)
