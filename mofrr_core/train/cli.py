@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--num-workers", type=int, help="DataLoader workers (retouching runs in them)")
     add("--seed", type=int, help="training seed (data order, noise)")
     add("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    add("--channels-last", action="store_true", default=None, help="channels_last memory format (opt-in)")
     add("--val-every", type=int, help="validate every N steps")
     add("--val-samples", type=int, help="size of the fixed validation subset")
     add("--log-every", type=int, help="write metrics.jsonl every N steps")
@@ -131,7 +132,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "expert": args.expert, "model_preset": args.model_preset, "resolution": args.resolution,
         "batch_size": args.batch_size, "max_steps": args.max_steps, "lr": args.lr,
         "gradient_accumulation_steps": args.gradient_accumulation_steps, "mixed_precision": args.mixed_precision,
-        "num_workers": args.num_workers, "seed": args.seed, "threads": args.threads, "val_every": args.val_every,
+        "num_workers": args.num_workers, "seed": args.seed, "threads": args.threads,
+        "channels_last": args.channels_last, "val_every": args.val_every,
         "val_samples": args.val_samples, "log_every": args.log_every, "checkpoint_every": args.checkpoint_every,
         "checkpoints_keep": args.checkpoints_keep, "resume": args.resume, "overwrite": args.overwrite or None,
         "train_degree": args.train_degree, "router_weights": args.router_weights,

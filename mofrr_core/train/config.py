@@ -60,6 +60,7 @@ class TrainConfig:
     resume: str | None = None
     overwrite: bool = False
     threads: int | None = None
+    channels_last: bool = False
     router_weights: str | None = None
     degree_weights: str | None = None
     shared_weights: str | None = None

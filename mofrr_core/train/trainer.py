@@ -302,6 +302,8 @@ class Trainer:
 
         stage = self.stage
         net = stage.build_model()
+        if cfg.channels_last:  # opt-in: within noise on the 2-core machine (docs/training.md)
+            net = net.to(memory_format=torch.channels_last)
         stage.setup(accelerator, self.output_dir)
         train_ds = self._train_dataset if self._train_dataset is not None else stage.train_dataset()
         val_ds = self._val_dataset if self._val_dataset is not None else stage.val_dataset()
