@@ -236,7 +236,8 @@ def run_plan(runs: list[tuple[Any, tuple[str, ...]]], export: str | None = None,
     for config, allow in runs:
         if config.resume and len(runs) > 1:  # a plan: finished sub-runs are kept, started ones continue
             if finished(config):
-                print(f"[{config.stage} {config.expert or ''}] already finished: {config.output_dir}")
+                print(f"== {config.stage}{' ' + config.expert if config.expert else ''}: already finished "
+                      f"({config.output_dir})")
                 continue
             if not list_checkpoints(Path(config.output_dir)):
                 config = config.replace(resume=None)
