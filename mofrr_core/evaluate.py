@@ -546,14 +546,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _argv_of(args: argparse.Namespace) -> list[str]:
-    """A readable reconstruction of the command line (for the report)."""
-    parts = [f"--data {args.data}" if args.data else "", f"--split {args.split}", f"-n {args.n}",
-             f"--pipeline {args.pipeline}" if args.pipeline else "",
-             "--baseline " + " ".join(args.baseline) if args.baseline else "",
-             "--ablation " + " ".join(args.ablation) if args.ablation != ["none"] else "",
-             "--apis " + " ".join(args.apis) if args.apis else "", f"--steps {args.steps}" if args.steps else "",
-             f"--seed {args.seed}", f"--out {args.out}"]
-    return [p for p in parts if p]
+    """The options of this run that differ from the defaults, as command-line text (for the report)."""
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    parts = []
+    for action in parser._actions:
+        if not action.option_strings or action.dest in ("help", "quiet", "overwrite"):
+            continue
+        value = getattr(args, action.dest, action.default)
+        if value == action.default and action.dest != "out":
+            continue
+        flag = max(action.option_strings, key=len)
+        if isinstance(value, bool):
+            parts.append(flag)
+        elif isinstance(value, (list, tuple)):
+            parts.append(f"{flag} {' '.join(map(str, value))}")
+        else:
+            parts.append(f"{flag} {value}")
+    return parts
 
 
 def _headline(result: EvalResult) -> str:

@@ -43,7 +43,7 @@ def identity_density_plot(values: Mapping[str, Sequence[float]], path: str | Pat
     plt = _pyplot()
     path = Path(path)
     finite = [v for vs in values.values() for v in vs]
-    low = min(0.5, float(np.min(finite)) - 0.02) if finite else 0.5
+    low = max(-1.0, float(np.min(finite)) - 0.03) if finite else 0.5
     grid = np.linspace(low, 1.0, 400)
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, vs in values.items():

@@ -87,6 +87,8 @@ def test_eval_writes_every_output(paired_folder, pipeline_dir, tmp_path, capsys)
             if line.startswith("| ")][:4]
     assert rows == ["Input", "Shared expert alone", "MoFRR no-router", "MoFRR"]
     assert "data_range 255" in table and "64x64" in table
+    command = next(line for line in table.splitlines() if line.startswith("Command: "))
+    assert "--baseline shared" in command and "--ablation none no-router" in command and "--steps 2" in command
 
     # per_image.json: 4 entries, input PSNR/SSIM equal what skimage gives on the files
     records = json.loads((out / "per_image.json").read_text())
