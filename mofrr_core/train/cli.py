@@ -229,26 +229,28 @@ def finished(config: Any) -> bool:
 def run_plan(runs: list[tuple[Any, tuple[str, ...]]], export: str | None = None,
              command: str | None = None) -> list[Any]:
     """Train the planned runs in order (then export the last one if asked); returns their results."""
+    from accelerate import PartialState
+
     from mofrr_core.train.export import export_run
     from mofrr_core.train.trainer import Trainer, list_checkpoints
 
+    main_process = PartialState().is_main_process
+    say = print if main_process else (lambda *_a, **_k: None)
     results = []
     for config, allow in runs:
         if config.resume and len(runs) > 1:  # a plan: finished sub-runs are kept, started ones continue
             if finished(config):
-                print(f"== {config.stage}{' ' + config.expert if config.expert else ''}: already finished "
+                say(f"== {config.stage}{' ' + config.expert if config.expert else ''}: already finished "
                       f"({config.output_dir})")
                 continue
             if not list_checkpoints(Path(config.output_dir)):
                 config = config.replace(resume=None)
-        print(f"== {config.stage}{' ' + config.expert if config.expert else ''} -> {config.output_dir}")
+        say(f"== {config.stage}{' ' + config.expert if config.expert else ''} -> {config.output_dir}")
         result = Trainer(config, command=command, allow_existing=allow).train()
         results.append(result)
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.val_metrics.items())
-        print(f"   {result.step} steps in {result.wall_time:.1f} s; final val: {metrics}; weights: {result.final_dir}")
-    from accelerate import PartialState
-
-    if export and PartialState().is_main_process:
+        say(f"   {result.step} steps in {result.wall_time:.1f} s; final val: {metrics}; weights: {result.final_dir}")
+    if export and main_process:
         if len(runs) > 1 and runs[-1][0].stage != "expert":
             raise ValueError("--export needs a single-run command (use `mofrr-train export RUN DIR` per run)")
         dest = export_run(runs[-1][0].output_dir, export, overwrite=runs[-1][0].overwrite, command=command)

@@ -169,3 +169,29 @@ def test_real_face_shards_train_the_eye_expert(tmp_path):
     summary = json.loads((result.output_dir / "training.json").read_text())
     assert summary["data_root"] == str(root.resolve()) and summary["val_data"]["faces"] > 100
     assert 15 < result.val_metrics["psnr_input"] < 100 and math.isfinite(result.val_metrics["psnr"])
+
+
+def test_gate_stage_leaves_the_router_untouched(tmp_path):
+    from mofrr_core.models import GateHead, Router
+
+    router_run = train(tiny(tmp_path / "router", stage="router"))
+    before = weights(router_run.final_dir)
+    gate_run = train(tiny(tmp_path / "gate", stage="gate", expert="eye", router_weights=str(router_run.final_dir)))
+    assert all(torch.equal(before[k], v) for k, v in weights(router_run.final_dir).items())
+    router = Router.from_pretrained(router_run.final_dir)
+    old_logits = router(torch.zeros(1, 3, 32, 32))
+    router.gates.pop("eye")  # a router without this type, as when a plugin expert joins
+    router.add_gate("eye", GateHead.from_pretrained(gate_run.final_dir))
+    new_logits = router(torch.zeros(1, 3, 32, 32))
+    assert torch.equal(new_logits[:, :3], old_logits[:, :3])  # the other gates did not move
+
+
+def test_stage_datasets_follow_the_paper():
+    shared = make_stage(tiny("unused", stage="shared")).train_dataset()
+    assert shared.ops is None and all(2 <= int(shared[i]["labels"].sum()) <= 4 for i in range(6))
+    router = make_stage(tiny("unused", stage="router"))
+    router.build_model()
+    data = router.train_dataset()
+    assert data.ops is None and data.num_ops == (0, 4) and data.types == ["white", "smooth", "face", "eye"]
+    degree = make_stage(tiny("unused", stage="degree", expert="face")).train_dataset()
+    assert degree.ops == ["face"] and all(int(degree[i]["degrees"][0]) >= 1 for i in range(4))
