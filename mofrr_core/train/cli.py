@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import warnings
@@ -229,12 +230,11 @@ def finished(config: Any) -> bool:
 def run_plan(runs: list[tuple[Any, tuple[str, ...]]], export: str | None = None,
              command: str | None = None) -> list[Any]:
     """Train the planned runs in order (then export the last one if asked); returns their results."""
-    from accelerate import PartialState
-
     from mofrr_core.train.export import export_run
     from mofrr_core.train.trainer import Trainer, list_checkpoints
 
-    main_process = PartialState().is_main_process
+    # rank from the launcher's environment: creating accelerate's state here would fix it too early
+    main_process = os.environ.get("RANK", "0") == "0"
     say = print if main_process else (lambda *_a, **_k: None)
     results = []
     for config, allow in runs:
