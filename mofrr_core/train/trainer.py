@@ -314,7 +314,7 @@ class Trainer:
         sampler = EpochSampler(len(train_ds), cfg.seed)
         workers = {"num_workers": cfg.num_workers, "persistent_workers": cfg.num_workers > 0}
         train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, drop_last=True, **workers)
-        val_loader = DataLoader(val_ds, batch_size=cfg.batch_size, shuffle=False, **workers)
+        val_loader = DataLoader(val_ds, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.num_workers)
         wrapper = LossModule(stage, net)
         params = [p for p in net.parameters() if p.requires_grad]
         optimizer = self._optimizer(params)
