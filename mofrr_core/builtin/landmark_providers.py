@@ -11,6 +11,9 @@ import numpy as np
 from mofrr_core.hookspecs import hookimpl
 from mofrr_core.spec import LandmarkProviderSpec
 
+# MediaPipe declares jax & co. as dependencies; the face mesh needs none of them.
+MEDIAPIPE_INSTALL = "pip install 'mofrr[landmarks]' && pip install --no-deps mediapipe==0.10.21"
+
 
 def _rgb(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
@@ -24,7 +27,7 @@ def mediapipe_factory(max_faces: int = 8):
     try:
         import mediapipe as mp
     except ImportError as error:
-        raise ImportError("mediapipe is not installed (pip install 'mofrr[landmarks]')") from error
+        raise ImportError(f"mediapipe is not installed ({MEDIAPIPE_INSTALL})") from error
     from mofrr_core.retouch.landmarks import FaceLandmarks
 
     mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True,
@@ -72,6 +75,6 @@ def register_landmark_providers(register):
     register(LandmarkProviderSpec(name="mediapipe", factory=mediapipe_factory, scheme="mediapipe478",
                                   priority=10,
                                   description="MediaPipe 0.10.21 face mesh, 478 points "
-                                              "(pip install 'mofrr[landmarks]')"))
+                                              f"({MEDIAPIPE_INSTALL})"))
     register(LandmarkProviderSpec(name="dlib", factory=dlib_factory, scheme="dlib68", priority=5,
                                   description="dlib HOG detector + 68-point predictor (pip install 'mofrr[eval]')"))
