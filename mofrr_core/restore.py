@@ -2,8 +2,9 @@
 
 By default every face is detected by a landmark provider (MediaPipe: pip install
 'mofrr[landmarks]' && pip install --no-deps mediapipe==0.10.21), aligned to the training
-geometry, restored and pasted back with a feathered mask (only the restoration residual inside the face mask changes the photo); --aligned treats each input as
-one pre-aligned face crop. Outputs are written atomically (PNG by default) and an existing
+geometry, restored and pasted back with a feathered mask (only the restoration residual
+inside the face mask changes the photo); --aligned treats each input as one pre-aligned
+face crop. Outputs are written atomically (PNG by default) and an existing
 output is never replaced without --overwrite; --skip-existing resumes an interrupted batch.
 
 exit codes: 0 every input restored (or skipped), 1 some inputs failed (each named on one
