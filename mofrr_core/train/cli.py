@@ -96,6 +96,8 @@ def build_export_parser() -> argparse.ArgumentParser:
                                                  "steps, metrics, git commit, sha256).")
     parser.add_argument("run", help="run folder written by mofrr-train")
     parser.add_argument("destination", help="weights folder, or 'package' for the expert package's own folder")
+    parser.add_argument("--which", choices=("final", "best"), default="final",
+                        help="the EMA weights of the last step (final) or of the best validation step (best)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing weights there")
     parser.add_argument("-v", "--verbose", action="store_true", help="full tracebacks")
     return parser
@@ -276,8 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if exporting:
                 from mofrr_core.train.export import export_run
 
-                dest = export_run(args.run, args.destination, overwrite=args.overwrite, command=command)
-                print(f"exported {args.run}/final to {dest} (+ TRAINING.md, training.json)")
+                dest = export_run(args.run, args.destination, overwrite=args.overwrite, command=command,
+                                  which=args.which)
+                print(f"exported {args.run}/{args.which} to {dest} (+ TRAINING.md, training.json)")
                 return 0
             run_plan(plan(args), export=args.export, command=command)
             return 0

@@ -32,10 +32,21 @@ def package_folder(summary: dict[str, Any]) -> Path:
     return spec.weights.parent / "gate" if stage == "gate" else spec.weights
 
 
+def best_val_metrics(run_dir: Path, step: int | None) -> dict[str, float]:
+    """The validation metrics logged at ``step`` (from ``metrics.jsonl``)."""
+    metrics = run_dir / "metrics.jsonl"
+    if step is None or not metrics.is_file():
+        return {}
+    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    return {k: v for row in rows if row.get("step") == step for k, v in row.items()
+            if k.startswith("val_") and isinstance(v, float)}
+
+
 def render_markdown(info: dict[str, Any]) -> str:
     """``TRAINING.md``: how these weights were made, human-readable."""
     val = info.get("final_val") or {}
     metrics = "\n".join(f"| {k} | {v:.4f} |" for k, v in val.items()) or "| (none) | |"
+    best = "\n".join(f"| {k} | {v:.4f} |" for k, v in (info.get("best_val_metrics") or {}).items())
     data = info.get("train_data") or {}
     lines = [
         f"# Training record: {info.get('stage')} {info.get('expert') or ''}".rstrip(),
@@ -59,6 +70,8 @@ def render_markdown(info: dict[str, Any]) -> str:
         f"| training data | {data.get('type')}: {data.get('samples')} samples, {data.get('faces', '?')} faces |",
         f"| validation data | {(info.get('val_data') or {}).get('samples')} samples (fixed seed) |",
         f"| steps | {info.get('steps')} |",
+        f"| exported weights | {info.get('exported_weights', 'final')} (best step {info.get('best_step')}, "
+        f"{info.get('best_metric')} {info.get('best_val')}) |",
         f"| wall time | {info.get('wall_time_s')} s on {info.get('num_processes')} process(es) |",
         f"| git commit | {info.get('git_commit')} |",
         f"| mofrr version | {info.get('mofrr_version')} |",
@@ -72,22 +85,30 @@ def render_markdown(info: dict[str, Any]) -> str:
         metrics,
         "",
     ]
+    if best:
+        lines += ["Validation metrics at the best step (the exported weights):", "", "| metric | value |", "|---|---|",
+                  best, ""]
     return "\n".join(lines)
 
 
 def export_run(run_dir: str | Path, destination: str | Path, overwrite: bool = False,
-               command: str | None = None) -> Path:
-    """Copy ``run_dir/final`` (EMA weights) to ``destination`` and write ``training.json`` + ``TRAINING.md``.
+               command: str | None = None, which: str = "final") -> Path:
+    """Copy ``run_dir/<which>`` (EMA weights) to ``destination`` and write ``training.json`` + ``TRAINING.md``.
 
-    ``destination="package"`` means the expert package's own ``weights/`` (``gate/`` for a gate run).
-    Existing weights are refused unless ``overwrite``. Returns the destination folder.
+    ``which`` is ``final`` (last step) or ``best`` (best validation step). ``destination="package"``
+    means the expert package's own ``weights/`` (``gate/`` for a gate run). Existing weights are
+    refused unless ``overwrite``. Returns the destination folder.
     """
+    if which not in ("final", "best"):
+        raise ExportError(f"which: expected 'final' or 'best', got {which!r}")
     run_dir = Path(run_dir)
-    final = run_dir / "final"
+    final = run_dir / which
     summary_file = run_dir / SUMMARY_FILE
     if not (final / "config.json").is_file() or not summary_file.is_file():
-        raise ExportError(f"{run_dir}: not a finished mofrr-train run (needs final/config.json and {SUMMARY_FILE})")
-    summary = json.loads(summary_file.read_text())
+        raise ExportError(f"{run_dir}: not a finished mofrr-train run (needs {which}/config.json and {SUMMARY_FILE})")
+    summary = {**json.loads(summary_file.read_text()), "exported_weights": which}
+    if which == "best":
+        summary["best_val_metrics"] = best_val_metrics(run_dir, summary.get("best_step"))
     dest = package_folder(summary) if str(destination) == "package" else Path(destination)
     if dest.resolve() == final.resolve():
         raise ExportError(f"{dest}: is the run's own final/ folder")

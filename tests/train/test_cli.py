@@ -81,6 +81,11 @@ def test_export_writes_weights_and_training_record(tmp_path, capsys):
     assert run(["export", str(out), str(package)]) == 1  # existing weights are not overwritten silently
     assert "--overwrite" in capsys.readouterr().err
     assert run(["export", str(out), str(package), "--overwrite"]) == 0
+    assert run(["export", str(out), str(package), "--overwrite", "--which", "best"]) == 0
+    record = json.loads((package / "training.json").read_text())
+    assert record["exported_weights"] == "best"
+    assert record["sha256"] == sha256_of(out / "best" / weights.name)
+    assert record["best_val_metrics"] and "best step" in (package / "TRAINING.md").read_text()
 
 
 def test_stage_all_plan_wires_the_stages(tmp_path):
