@@ -116,11 +116,14 @@ def steps_plot(table: Mapping[int, Mapping[str, float]], path: str | Path, title
     ax.set_xlabel("DDIM steps")
     ax.set_ylabel("PSNR (dB)")
     ax.set_xscale("log")
+    ax.minorticks_off()
     ax.set_xticks(steps, [str(s) for s in steps])
     ax2 = ax.twinx()
     ax2.plot(steps, [table[s]["seconds"] for s in steps], "s:", color="tab:orange", label="s / image")
     ax2.set_ylabel("seconds per image", color="tab:orange")
-    ax.legend(loc="lower right", fontsize=8)
+    ax2.set_ylim(bottom=0)
+    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], loc="lower right", fontsize=8)
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     try:
