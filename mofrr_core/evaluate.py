@@ -272,7 +272,7 @@ def evaluate(pipeline: Pipeline | None, methods: Sequence[Method], samples: Sequ
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     types = list(types)
     reason = metrics.identity_unavailable_reason() if identity else "disabled (--no-identity)"
-    embed = (lambda image: metrics.identity_embedding(image)) if reason is None else None
+    embed = metrics.identity_embedding if reason is None else None
     records: list[dict[str, Any]] = []
     probabilities: list[list[float]] = []
     labels: list[list[float]] = []
