@@ -108,6 +108,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     methods.add_argument("--single-expert", metavar="NAME_OR_DIR",
                          help="the WaveFRR of --ablation single-expert (default: the pipeline's first expert)")
     sampling = parser.add_argument_group("sampling")
+    sampling.add_argument("--working-resolution", type=int, default=None,
+                          help="run the networks at this size (default: the pipeline's; e.g. the training size)")
     sampling.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the pipeline's)")
     sampling.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     sampling.add_argument("--batch-size", type=int, default=4, help="images per forward pass (default: 4)")
@@ -526,6 +528,8 @@ def run(args: argparse.Namespace) -> int:
     if not pipeline.experts and "none" in args.ablation:
         warnings.warn("the pipeline has no specialised expert (no weights installed? try --allow-untrained)",
                       stacklevel=1)
+    if args.working_resolution:
+        pipeline.resolution = args.working_resolution
     resolution = args.resolution or pipeline.resolution
     samples, types, description = load_samples(args.data, args.split, args.n, resolution, args.ops, apis,
                                                args.degrees, args.data_seed, args.quiet, args.fit_n)
