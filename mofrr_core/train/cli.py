@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--log-every", type=int, help="write metrics.jsonl every N steps")
     add("--checkpoint-every", type=int, help="accelerate save_state every N steps")
     add("--checkpoints-keep", type=int, help="keep the last K checkpoints")
+    add("--combine-cache-samples", type=int,
+        help="combine stage: training samples whose frozen expert outputs are computed once")
     add("--resume", nargs="?", const="latest", metavar="latest|PATH", help="continue from a checkpoint")
     add("--overwrite", action="store_true", help="replace an existing run in --output-dir (and weights on --export)")
     add("--train-degree", action=argparse.BooleanOptionalAction, default=None,
@@ -138,7 +140,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "num_workers": args.num_workers, "seed": args.seed, "threads": args.threads,
         "channels_last": args.channels_last, "val_every": args.val_every,
         "val_samples": args.val_samples, "log_every": args.log_every, "checkpoint_every": args.checkpoint_every,
-        "checkpoints_keep": args.checkpoints_keep, "resume": args.resume, "overwrite": args.overwrite or None,
+        "checkpoints_keep": args.checkpoints_keep, "combine_cache_samples": args.combine_cache_samples,
+        "resume": args.resume, "overwrite": args.overwrite or None,
         "train_degree": args.train_degree, "router_weights": args.router_weights,
         "degree_weights": args.degree_weights, "shared_weights": args.shared_weights,
         "expert_weights": dict(args.expert_weights) or None, "registry": args.registry,
