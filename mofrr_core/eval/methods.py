@@ -147,7 +147,7 @@ def load_baseline(spec: str, pipeline: Pipeline | None = None, preset: str = "cp
     if spec in ("shared", "shared-expert"):
         if pipeline is None or pipeline.shared is None:
             raise ValueError("baseline 'shared': the pipeline has no shared expert")
-        weights = {"shared": pipeline.weights.get("shared", "unknown")}
+        weights = {"shared": pipeline.weights.get("experts.shared", pipeline.weights.get("shared", "unknown"))}
         return Method("Shared expert alone", "baseline",
                       SingleModelPipeline(pipeline.shared, "shared", resolution, steps, weights=weights),
                       weights=weights, description="the pipeline's shared expert without router or combine")
