@@ -10,7 +10,7 @@ import pytest
 import torch
 
 os.environ.setdefault("MOFRR_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"))
-torch.set_num_threads(min(2, torch.get_num_threads()))
+torch.set_num_threads(1)  # tiny networks: one thread is fastest, and 2 threads on a loaded CPU are ~100x slower
 
 TYPES = ["white", "smooth", "face", "eye"]
 
