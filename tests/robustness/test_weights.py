@@ -29,7 +29,7 @@ sampling: {{num_inference_steps: 1}}
 router: {{type: Router, weights: {router_dir}, sha256: {sha256}}}
 combine: {{type: CombineModule, preset: tiny}}
 experts:
-  - {{name: white, preset: tiny}}
+  - {{name: nose, preset: tiny}}
 """)
     return path
 
@@ -40,7 +40,7 @@ def test_tampered_or_truncated_registry_weights_are_refused(tmp_path, photo, pip
     shutil.copytree(pipeline_dir / "router", router)
     file = weight_file(router)
     registry = write_registry(tmp_path / "registry.yaml", router, hashlib.sha256(file.read_bytes()).hexdigest())
-    with pytest.warns(UserWarning, match="experts.white: skipped"):  # its package ships no weights here
+    with pytest.warns(UserWarning, match="experts.nose: skipped"):  # the fixture plugin ships no weights
         assert cli(photo, "-o", tmp_path / "ok", "--aligned", "--registry", registry, pipeline=False).code == 0
 
     data = bytearray(file.read_bytes())
