@@ -90,7 +90,7 @@ def test_expert_without_weights_is_listed_and_skipped(tmp_path, photo, pipeline_
     router = tmp_path / "router"
     shutil.copytree(pipeline_dir / "router", router)
     registry = write_registry(tmp_path / "registry.yaml", router, "")
-    registry.write_text(registry.read_text().replace("name: white", "name: ghost"))
+    registry.write_text(registry.read_text().replace("name: nose", "name: ghost"))
     with pytest.warns(UserWarning) as caught:
         result = cli(photo, "-o", tmp_path / "out", "--aligned", "--registry", registry, pipeline=False)
     messages = [str(w.message) for w in caught]
