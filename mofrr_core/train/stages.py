@@ -504,8 +504,12 @@ class CombineStage(Stage):
             sizes = {"train": self.config.combine_cache_samples, "val": self.config.val_samples}
             for split, file in files.items():
                 seed = self.config.seed if split == "train" else self.config.val_seed
+                # train on 0-4 ops; validate on retouched images only: an untouched image's PSNR is
+                # unbounded (capped at 100 dB) and a few of them would dominate the mean
+                train = split == "train"
                 source = build_dataset(self.config, split, types=self.types, ops=None,
-                                       num_ops=(0, min(4, len(self.types))), p_clean=self.config.p_clean,
+                                       num_ops=(0 if train else 1, min(4, len(self.types))),
+                                       p_clean=self.config.p_clean if train else 0.0,
                                        length=sizes[split], seed=seed)
                 tensors = self.compute_cache(pipeline, source, sizes[split], seed, accelerator.device)
                 torch.save(tensors, file.with_suffix(".tmp"))
