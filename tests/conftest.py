@@ -42,6 +42,14 @@ def make_tiny_pipeline(experts=("white", "eye"), seed: int = 0, resolution: int 
     )
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Every test starts on one torch thread, and a test that changes it (e.g. ``--threads``) can't leak it."""
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(1)
+
+
 @pytest.fixture
 def tiny_pipeline():
     return make_tiny_pipeline()

@@ -12,17 +12,6 @@ from mofrr_core.cli import main
 from tests.conftest import make_tiny_pipeline
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny networks run fastest on one thread; two threads on a busy 2-core machine thrash (5-10x slower)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def pipeline_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("pipeline")

@@ -5,18 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-import torch
 
 from tests.conftest import make_tiny_pipeline
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The tiny 32 px networks run fastest on one thread (and do not fight the other CI jobs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
