@@ -188,9 +188,7 @@ class Pipeline:
             generator = torch.Generator(self.device).manual_seed(self.seed if seed is None else seed)
 
         # 1. Bring the inputs to the working resolution.
-        originals = [t.to(self.device) for t in to_tensor_list(images)]
-        size = (self.resolution, self.resolution)
-        x = torch.cat([resize(t[None], size) for t in originals]).clamp(-1, 1)
+        originals, x = to_working_resolution(images, self.resolution, self.device)
 
         # 2. Router: which retouching types are present (eq. 1).
         probabilities = self.route(x)
@@ -217,8 +215,7 @@ class Pipeline:
         restored = self.combine(x, shared, expert_images, mask).clamp(-1, 1)
 
         # 6. Add the restoration residual back at each input's own size.
-        outputs = [(original + resize((restored[i] - x[i])[None], original.shape[-2:])[0]).clamp(-1, 1)
-                   for i, original in enumerate(originals)]
+        outputs = add_residual(originals, x, restored)
         types = router_types(self.router)
         return PipelineOutput(
             images=[self._convert(o, output_type) for o in outputs],
@@ -258,6 +255,20 @@ class Pipeline:
         if output_type == "pt":
             return image.cpu()
         return tensor_to_pil(image) if output_type == "pil" else to_uint8(image)
+
+
+def to_working_resolution(images: ImageLike | Sequence[ImageLike], resolution: int,
+                          device: torch.device) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The inputs as ``[3, H, W]`` tensors on ``device`` and as one ``[B, 3, r, r]`` batch at the working size."""
+    originals = [t.to(device) for t in to_tensor_list(images)]
+    x = torch.cat([resize(t[None], (resolution, resolution)) for t in originals]).clamp(-1, 1)
+    return originals, x
+
+
+def add_residual(originals: Sequence[torch.Tensor], x: torch.Tensor, restored: torch.Tensor) -> list[torch.Tensor]:
+    """Each input plus its restoration residual ``restored - x``, resized to the input's own size."""
+    return [(original + resize((restored[i] - x[i])[None], original.shape[-2:])[0]).clamp(-1, 1)
+            for i, original in enumerate(originals)]
 
 
 def with_available_experts(config: RegistryConfig, allow_untrained: bool) -> RegistryConfig:

@@ -19,8 +19,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from mofrr_core.pipeline import INDEX_FILE, Pipeline, PipelineOutput
-from mofrr_core.utils.image import ImageLike, resize, tensor_to_pil, to_tensor_list, to_uint8
+from mofrr_core.pipeline import INDEX_FILE, Pipeline, PipelineOutput, add_residual, to_working_resolution
+from mofrr_core.utils.image import ImageLike, tensor_to_pil, to_uint8
 
 ABLATIONS = ("none", "no-router", "no-shared", "no-idem", "no-degree", "no-hfcam", "single-expert")
 ABLATION_HELP = {
@@ -69,13 +69,9 @@ class SingleModelPipeline:
         steps = num_inference_steps or self.num_inference_steps
         if generator is None:
             generator = torch.Generator(self.device).manual_seed(self.seed if seed is None else seed)
-        originals = [t.to(self.device) for t in to_tensor_list(images)]
-        size = (self.resolution, self.resolution)
-        x = torch.cat([resize(t[None], size) for t in originals]).clamp(-1, 1)
+        originals, x = to_working_resolution(images, self.resolution, self.device)
         out = self.model.restore(x, num_inference_steps=steps, generator=generator)
-        restored = out.image.clamp(-1, 1)
-        outputs = [(o + resize((restored[i] - x[i])[None], o.shape[-2:])[0]).clamp(-1, 1)
-                   for i, o in enumerate(originals)]
+        outputs = add_residual(originals, x, out.image.clamp(-1, 1))
         degrees = ([{self.name: round(float(d), 3)} for d in out.degree.tolist()] if out.degree is not None
                    else [{} for _ in originals])
         convert = {"pt": lambda t: t.cpu(), "pil": tensor_to_pil, "np": to_uint8}[output_type]
