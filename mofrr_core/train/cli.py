@@ -73,12 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
     add("--log-every", type=int, help="write metrics.jsonl every N steps")
     add("--checkpoint-every", type=int, help="accelerate save_state every N steps")
     add("--checkpoints-keep", type=int, help="keep the last K checkpoints")
+    add("--cache", type=int, metavar="N",
+        help="retouch N training pairs once and train on them and their mirrors (0: a new pair every sample); "
+             "default: the preset's data.cache")
     add("--combine-cache-samples", type=int,
         help="combine stage: training samples whose frozen expert outputs are computed once")
     add("--resume", nargs="?", const="latest", metavar="latest|PATH", help="continue from a checkpoint")
     add("--overwrite", action="store_true", help="replace an existing run in --output-dir (and weights on --export)")
     add("--train-degree", action=argparse.BooleanOptionalAction, default=None,
         help="expert stage: train the degree estimator jointly (L_class); default: only without --degree-weights")
+    add("--foreign", type=float, metavar="FRACTION",
+        help="expert stage: share of training images that carry another type's retouching or none, with the "
+             "input itself as target, so the expert learns to leave them alone (default 0: the paper's "
+             "own-type images only)")
+    add("--init-weights", metavar="DIR", help="start from these trained weights (fine-tuning) instead of from "
+                                              "scratch; an expert then keeps its degree estimator frozen")
     add("--router-weights", metavar="DIR", help="trained router (gate and combine stages)")
     add("--degree-weights", metavar="DIR", help="trained degree estimator (expert stage)")
     add("--shared-weights", metavar="DIR", help="trained shared expert (combine stage)")
@@ -142,6 +151,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "val_samples": args.val_samples, "log_every": args.log_every, "checkpoint_every": args.checkpoint_every,
         "checkpoints_keep": args.checkpoints_keep, "combine_cache_samples": args.combine_cache_samples,
         "resume": args.resume, "overwrite": args.overwrite or None,
+        "foreign": args.foreign, "init_weights": args.init_weights,
         "train_degree": args.train_degree, "router_weights": args.router_weights,
         "degree_weights": args.degree_weights, "shared_weights": args.shared_weights,
         "expert_weights": dict(args.expert_weights) or None, "registry": args.registry,
@@ -156,6 +166,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
     config = make_config(args.preset, stage=args.stage or "expert", **overrides)
     if args.data and args.data != "synthetic" and config.data.get("type") != "RetouchPairs":
         config.data = {"type": "RetouchPairs"}  # a data folder means real pairs, whatever the preset's default
+    if args.cache is not None:
+        if args.cache < 0:
+            raise ValueError(f"--cache must be >= 0, got {args.cache}")
+        config.data = {**config.data, "cache": args.cache or None}
     return config
 
 
@@ -178,7 +192,8 @@ def plan(args: argparse.Namespace) -> list[tuple[Any, tuple[str, ...]]]:
         stage = "shared" if spec.kind == "shared" else "expert"
     out = args.output_dir or default_dir(base, stage, args.expert)
     config = base.replace(stage=stage, output_dir=out)
-    if args.stage is None and stage == "expert" and config.degree_weights is None and config.train_degree is None:
+    if (args.stage is None and stage == "expert" and config.degree_weights is None and config.train_degree is None
+            and config.init_weights is None):
         # the paper's order: this expert's degree estimator first (kept in <out>/degree), then the expert
         degree_dir = Path(out) / "degree"
         runs: list[tuple[Any, tuple[str, ...]]] = []

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 TRAIN_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "train"
-TRAIN_PRESETS = ("tiny", "cpu", "cpu128", "paper")
-STAGES = ("router", "degree", "expert", "shared", "combine", "gate", "all")
+TRAIN_PRESETS = ("tiny", "cpu", "cpu128", "router128", "paper")
+STAGES = ("router", "degree", "expert", "shared", "combine", "gate", "baseline", "all")
 
 
 @dataclass
@@ -55,6 +55,8 @@ class TrainConfig:
     checkpoints_keep: int = 3
     combine_cache_samples: int = 256
     p_clean: float = 0.1
+    foreign: float = 0.0
+    init_weights: str | None = None
     train_degree: bool | None = None
     output_dir: str = "runs/mofrr"
     resume: str | None = None
@@ -128,5 +130,7 @@ def validate(config: TrainConfig) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
     if config.mixed_precision not in ("no", "fp16", "bf16"):
         raise ValueError(f"--mixed-precision must be no, fp16 or bf16, got {config.mixed_precision!r}")
+    if not 0.0 <= config.foreign < 1.0:
+        raise ValueError(f"--foreign must be in [0, 1), got {config.foreign}")
     if "type" not in config.optimizer:
         raise ValueError("optimizer: needs a 'type:' (e.g. Adam)")

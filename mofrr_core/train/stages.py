@@ -7,6 +7,7 @@
 ``combine`` : the Combine Module on 0-4-op images, router and experts frozen; their outputs are
               computed once for a fixed set of samples (a cache) and the module trains on it.
 ``gate``    : a new plugin expert's GateHead on the frozen router backbone.
+``baseline``: the plain-UNet regression baseline of the evaluation (not part of the pipeline).
 
 A stage builds the trainable network, the datasets and any frozen helper networks, and defines
 ``loss`` (training) and ``evaluate``/``summarize`` (validation metrics, gathered across processes).
@@ -76,8 +77,11 @@ def has_weights(path: str | Path | None) -> bool:
 
 def build_dataset(config: TrainConfig, split: str, *, types: list[str], ops: list[str] | None,
                   num_ops: tuple[int, int], p_clean: float = 0.0, length: int | None = None,
-                  seed: int | None = None) -> Dataset:
-    """The dataset of ``config.data`` (``type: RetouchPairs`` or ``SyntheticPairs``) for one stage."""
+                  seed: int | None = None, cache: int | None = None) -> Dataset:
+    """The dataset of ``config.data`` (``type: RetouchPairs`` or ``SyntheticPairs``) for one stage.
+
+    ``cache`` overrides ``data.cache`` (the number of training pairs retouched once).
+    """
     options = dict(config.data)
     type_name = options.pop("type", "RetouchPairs")
     seed = config.seed if seed is None else seed
@@ -101,7 +105,9 @@ def build_dataset(config: TrainConfig, split: str, *, types: list[str], ops: lis
         thresholds = fit_degree_thresholds(config.data_root, n=fit_n, resolution=config.resolution,
                                            ops=list(ops or types), exclude_apis=options.get("exclude_apis"))
     options["degree_thresholds"] = thresholds
-    cache = options.pop("cache", None)  # train on N pairs retouched once (+ mirrors) instead of new pairs per step
+    # train on N pairs retouched once (+ mirrors) instead of a new pair per sample
+    configured = options.pop("cache", None)
+    cache = configured if cache is None else cache
     pairs = RetouchPairs(root=config.data_root, split=split, resolution=config.resolution, ops=ops,
                          num_ops=num_ops, types=types, seed=seed, length=length, p_clean=p_clean, **options)
     if cache and split == "train":
@@ -302,17 +308,45 @@ class DegreeStage(Stage):
                 "mae": float((pred - label).abs().float().mean())}
 
 
+class NotOfType(Dataset):
+    """Samples of other types, with a leading all-zero ``labels``/``degrees`` column for the expert's own type."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        item = dict(self.dataset[index])
+        for key in ("labels", "degrees"):
+            item[key] = torch.cat([item[key].new_zeros(1), item[key]])
+        return item
+
+
 class ExpertStage(RestorationStage):
-    """One WaveFRR expert on single-op images of its retouching type."""
+    """One WaveFRR expert on single-op images of its retouching type.
+
+    With ``foreign > 0`` that share of the training (and validation) images carries one operation of
+    another type, or none, and its target is the input itself: the expert learns to leave alone what
+    is not its job, so a router false positive costs little. The paper trains on own-type images only.
+    """
 
     name = "expert"
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
         self.spec = specialised_spec(config.expert)
-        self.types = [self.spec.retouch_type]
+        own = self.spec.retouch_type
+        builtin = component_kwargs("router", self.model_preset).get("types") or ["white", "smooth", "face", "eye"]
+        self.others = [t for t in builtin if t != own] if config.foreign > 0 else []
+        self.types = [own, *self.others]  # own type first: labels[:, 0] / degrees[:, 0] are its own
+        fine_tune = config.init_weights is not None
         self.train_degree = (config.train_degree if config.train_degree is not None
-                             else not has_weights(config.degree_weights))
+                             else not (has_weights(config.degree_weights) or fine_tune))
+        if self.others and self.train_degree:
+            raise ValueError(f"--foreign {config.foreign}: foreign images have no degree label of type {own!r}; "
+                             "give a trained degree estimator (--degree-weights or --init-weights)")
 
     def build_model(self) -> ModelMixin:
         overrides = {**self.spec.config, **self.config.model_overrides, "train_degree": self.train_degree}
@@ -324,6 +358,8 @@ class ExpertStage(RestorationStage):
                 raise ValueError(f"--degree-weights {self.config.degree_weights}: its config {theirs} does not "
                                  f"match the expert's degree_config {ours} (train it with the same --model-preset)")
             net.degree_estimator.load_state_dict(degree.state_dict())
+        elif self.config.init_weights is not None:
+            pass  # the trained expert's own degree estimator comes with --init-weights
         elif not self.train_degree:
             raise ValueError(f"expert {self.spec.name!r}: no trained degree estimator (--degree-weights) and "
                              "--no-train-degree; run mofrr-train --stage degree first")
@@ -332,15 +368,79 @@ class ExpertStage(RestorationStage):
                           "(L_class); the paper trains it first: mofrr-train --stage degree", stacklevel=2)
         return net
 
+    def _mixture(self, own: Dataset, split: str, **kwargs: Any) -> Dataset:
+        """``own`` plus a ``foreign`` share of images of the other types (or untouched), if configured."""
+        if not self.others:
+            return own
+        f = self.config.foreign
+        n = max(1, round(len(own) * f / (1 - f)))
+        cache = self.config.data.get("cache") if split == "train" else None
+        if cache:  # cached pairs are mirrored: size the cache, not the length
+            kwargs["cache"] = max(1, round(int(cache) * f / (1 - f)))
+        else:
+            kwargs["length"] = n
+        foreign = build_dataset(self.config, split, types=self.others, ops=None, num_ops=(1, 1),
+                                p_clean=self.config.p_clean if split == "train" else 0.0, **kwargs)
+        return torch.utils.data.ConcatDataset([own, NotOfType(foreign)])
+
     def train_dataset(self) -> Dataset:
-        return build_dataset(self.config, "train", types=self.types, ops=self.types, num_ops=(1, 1))
+        own = build_dataset(self.config, "train", types=self.types, ops=self.types[:1], num_ops=(1, 1))
+        return self._mixture(own, "train", seed=self.config.seed + 1)
 
     def val_dataset(self) -> Dataset:
-        return self._val(types=self.types, ops=self.types, num_ops=(1, 1))
+        own = self._val(types=self.types, ops=self.types[:1], num_ops=(1, 1))
+        return self._mixture(own, "val", seed=self.config.val_seed + 1)
 
     def loss(self, net, batch, generator):
+        x, y = batch["retouched"], batch["original"]
+        if self.others:  # foreign retouching is not this expert's job: its target is the input
+            y = torch.where(batch["labels"][:, :1, None, None] > 0.5, y, x)
         degree = batch["degrees"][:, 0].clamp(min=1) if self.train_degree else None
-        return net.compute_loss(batch["retouched"], batch["original"], generator=generator, degree=degree)
+        return net.compute_loss(x, y, generator=generator, degree=degree)
+
+    def evaluate(self, net, batch, generator):
+        values = super().evaluate(net, batch, generator)
+        values["own"] = (batch["labels"][:, 0] > 0.5).float()
+        return values
+
+    def summarize(self, values):
+        values = dict(values)
+        own = values.pop("own").bool()
+        out = summarize_restoration(values)
+        if self.others and (~own).any():  # the two halves: own-type gain, and harm on foreign images
+            for tag, rows in (("own", own), ("foreign", ~own)):
+                part = summarize_restoration({k: v[rows] for k, v in values.items()})
+                out[f"psnr_gain_{tag}"] = part["psnr_gain"]
+        return out
+
+
+class BaselineStage(RestorationStage):
+    """The plain-UNet regression baseline (``UNetBaseline``, L1 + SSIM) on 0-4-op images of every type.
+
+    The evaluation's "same data, same CPU budget as one expert" comparison: train it with the expert's
+    preset, batch and steps, then ``mofrr eval --baseline <its weights folder>``.
+    """
+
+    name = "baseline"
+    export_folder = "baseline"
+
+    def __init__(self, config: TrainConfig) -> None:
+        super().__init__(config)
+        self.types = list(component_kwargs("router", self.model_preset).get("types") or
+                          ["white", "smooth", "face", "eye"])
+
+    def build_model(self) -> ModelMixin:
+        return build_network("UNetBaseline", self.model_preset, **self.config.model_overrides)
+
+    def train_dataset(self) -> Dataset:
+        return build_dataset(self.config, "train", types=self.types, ops=None, num_ops=(0, len(self.types)),
+                             p_clean=self.config.p_clean)
+
+    def val_dataset(self) -> Dataset:  # retouched images only (an untouched image's PSNR is unbounded)
+        return self._val(types=self.types, ops=None, num_ops=(1, len(self.types)))
+
+    def loss(self, net, batch, generator):
+        return net.compute_loss(batch["retouched"], batch["original"])
 
 
 class SharedStage(RestorationStage):
@@ -566,6 +666,7 @@ STAGE_CLASSES: dict[str, type[Stage]] = {
     "shared": SharedStage,
     "combine": CombineStage,
     "gate": GateStage,
+    "baseline": BaselineStage,
 }
 
 

@@ -33,7 +33,7 @@ from mofrr_core import __version__
 from mofrr_core.train.config import TrainConfig
 from mofrr_core.train.ema import EMA, GeneratorState
 from mofrr_core.train.plots import plot_curves, read_jsonl, truncate_jsonl, write_csv
-from mofrr_core.train.stages import Stage, make_stage, nan_guard
+from mofrr_core.train.stages import Stage, load_network, make_stage, nan_guard, public_config
 
 RUN_FILE = "run.json"
 SUMMARY_FILE = "training.json"
@@ -149,6 +149,23 @@ def dataset_info(dataset: Dataset) -> dict[str, Any]:
         elif value is not None and hasattr(value, "__len__"):
             info["faces"] = len(value)
     return info
+
+
+TRAINING_ONLY_KEYS = {"train_degree"}  # config keys that do not change the weights' shapes
+
+
+def init_from(net: nn.Module, path: str | Path) -> None:
+    """Load the trained weights of ``path`` (a ``save_pretrained`` folder of the same class and config)."""
+    try:
+        trained = load_network(path, type(net).__name__)
+    except (ValueError, FileNotFoundError) as error:
+        raise ValueError(f"--init-weights: {error}") from error
+    theirs, ours = ({k: v for k, v in public_config(m).items() if k not in TRAINING_ONLY_KEYS} for m in (trained, net))
+    if theirs != ours:
+        differ = sorted(k for k in theirs.keys() | ours.keys() if theirs.get(k) != ours.get(k))
+        raise ValueError(f"--init-weights {path}: its config differs from the network being trained in "
+                         f"{', '.join(differ)} (same --model-preset?)")
+    net.load_state_dict(trained.state_dict())
 
 
 def default_threads(num_workers: int, num_processes: int = 1) -> int:
@@ -302,6 +319,8 @@ class Trainer:
 
         stage = self.stage
         net = stage.build_model()
+        if cfg.init_weights and not cfg.resume:
+            init_from(net, cfg.init_weights)
         if cfg.channels_last:  # opt-in: within noise on the 2-core machine (docs/training.md)
             net = net.to(memory_format=torch.channels_last)
         stage.setup(accelerator, self.output_dir)

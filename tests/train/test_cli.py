@@ -99,3 +99,15 @@ def test_stage_all_plan_wires_the_stages(tmp_path):
     assert combine.router_weights == str(tmp_path / "router" / "final")
     assert combine.expert_weights["eye"] == str(tmp_path / "expert-eye" / "final")
     assert combine.shared_weights == str(tmp_path / "shared" / "final")
+
+
+def test_cache_and_fine_tuning_flags_reach_the_config():
+    from mofrr_core.train.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args(["--expert", "eye", "--preset", "cpu128", "--cache", "64", "--foreign", "0.25",
+                                      "--init-weights", "some/weights"])
+    config = config_from_args(args)
+    assert config.data["cache"] == 64 and config.foreign == 0.25 and config.init_weights == "some/weights"
+    assert config_from_args(build_parser().parse_args(["--preset", "cpu128", "--cache", "0"])).data["cache"] is None
+    with pytest.raises(ValueError, match="--foreign"):
+        config_from_args(build_parser().parse_args(["--expert", "eye", "--foreign", "1.5"]))

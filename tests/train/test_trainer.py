@@ -19,7 +19,7 @@ from mofrr_core.train.synthetic import SyntheticPairs
 from mofrr_core.train.trainer import EpochSampler, OutputDirError, Trainer
 
 EXPECTED_CLASS = {"router": "Router", "degree": "DegreeEstimator", "expert": "WaveFRR", "shared": "SharedExpert",
-                  "gate": "GateHead", "combine": "CombineModule"}
+                  "gate": "GateHead", "combine": "CombineModule", "baseline": "UNetBaseline"}
 
 
 def tiny(output_dir: Path, **overrides):
@@ -39,7 +39,8 @@ def weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("stage,expert", [("router", None), ("degree", "eye"), ("expert", "eye"),
-                                          ("shared", None), ("gate", "eye"), ("combine", None)])
+                                          ("shared", None), ("gate", "eye"), ("combine", None),
+                                          ("baseline", None)])
 def test_two_steps_per_stage_write_loadable_weights(tmp_path, stage, expert):
     from mofrr_core.plugins import resolve_model_type
 
@@ -58,7 +59,7 @@ def test_two_steps_per_stage_write_loadable_weights(tmp_path, stage, expert):
     assert all(math.isfinite(r["loss"]) and r["loss"] > 0 for r in train_records)
     val = [r for r in records if r["kind"] == "val"]
     assert [r["step"] for r in val] == [1, 2]
-    if stage in ("expert", "shared", "combine"):
+    if stage in ("expert", "shared", "combine", "baseline"):
         assert {"val_psnr", "val_ssim", "val_psnr_input", "val_ssim_input"} <= set(val[-1])
         assert 0 < val[-1]["val_ssim"] <= 1
     else:
@@ -195,3 +196,41 @@ def test_stage_datasets_follow_the_paper():
     assert data.ops is None and data.num_ops == (0, 4) and data.types == ["white", "smooth", "face", "eye"]
     degree = make_stage(tiny("unused", stage="degree", expert="face")).train_dataset()
     assert degree.ops == ["face"] and all(int(degree[i]["degrees"][0]) >= 1 for i in range(4))
+
+
+def test_foreign_images_teach_the_expert_to_leave_them_alone():
+    stage = make_stage(tiny("unused", stage="expert", expert="eye", foreign=0.5, init_weights="unused"))
+    assert stage.types[0] == "eye" and set(stage.types[1:]) == {"white", "smooth", "face"}
+    data = stage.train_dataset()
+    own = [bool(data[i]["labels"][0] > 0.5) for i in range(len(data))]
+    assert 0.4 <= sum(own) / len(own) <= 0.6  # half own-type, half foreign or untouched
+    assert all(int(data[i]["labels"].sum()) <= 1 for i in range(len(data)))
+    batch = {k: torch.stack([data[i][k] for i in (own.index(True), own.index(False))])
+             for k in ("retouched", "original", "labels", "degrees")}
+    targets = []
+
+    class Spy(torch.nn.Module):
+        def compute_loss(self, x, y, generator=None, degree=None):
+            targets.append(y)
+            return y.sum(), {}
+
+    stage.loss(Spy(), batch, torch.Generator())
+    assert torch.equal(targets[0][0], batch["original"][0])  # own type: restore to the original
+    assert torch.equal(targets[0][1], batch["retouched"][1])  # foreign: keep the input
+    values = {"psnr": torch.tensor([30.0, 40.0]), "psnr_input": torch.tensor([28.0, 41.0]),
+              "ssim": torch.ones(2), "ssim_input": torch.ones(2), "own": torch.tensor([1.0, 0.0])}
+    summary = stage.summarize(values)
+    assert summary["psnr_gain_own"] == pytest.approx(2.0) and summary["psnr_gain_foreign"] == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="degree"):  # foreign images carry no degree label for L_class
+        make_stage(tiny("unused", stage="expert", expert="eye", foreign=0.5, train_degree=True))
+
+
+def test_init_weights_fine_tunes_from_a_trained_network(tmp_path):
+    first = train(tiny(tmp_path / "a", stage="shared", max_steps=2))
+    second = train(tiny(tmp_path / "b", stage="shared", max_steps=1, init_weights=str(first.final_dir),
+                        optimizer={"type": "SGD", "lr": 0.0}))  # lr 0: the weights stay those loaded
+    a, b = weights(first.final_dir), weights(second.final_dir)
+    assert all(torch.allclose(a[k], b[k]) for k in a)
+    router = train(tiny(tmp_path / "r", stage="router", max_steps=1))
+    with pytest.raises(ValueError, match="init-weights"):
+        train(tiny(tmp_path / "c", stage="shared", max_steps=1, init_weights=str(router.final_dir)))
