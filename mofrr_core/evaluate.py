@@ -20,7 +20,7 @@ constant degree 3, HFCAM skipped); the paper retrains a model per ablation inste
 
 examples:
   mofrr eval --data ../shared/data/faces -n 200 --out report/
-  mofrr eval --data pairs/test --pipeline trained/ --baseline shared runs/unet/ --out report/
+  mofrr eval --data pairs/test --pipeline trained/ --baseline shared unet runs/unet/final --out report/
   mofrr eval --data ../shared/data/faces --apis smooth=guided --out report-xapi/     (Table 3)
   mofrr eval --data ../shared/data/faces --ablation none no-router no-shared no-idem --out ablate/
 """
@@ -101,7 +101,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     methods.add_argument("--baseline", nargs="+", default=[], metavar="NAME_OR_DIR",
                          help="baselines: a save_pretrained folder (e.g. a trained UNetBaseline or another "
                               "pipeline), 'shared' (the shared expert alone), an expert name (that WaveFRR "
-                              "alone), or 'unet' (untrained UNetBaseline)")
+                              "alone), 'unet' (the shipped UNetBaseline trained with one expert's budget) or "
+                              "'unet-untrained' (identity, for wiring checks)")
     methods.add_argument("--ablation", nargs="+", default=["none"], choices=ABLATIONS, metavar="NAME",
                          help="one or more of: " + "; ".join(f"{k}: {v}" for k, v in ABLATION_HELP.items())
                               + " (default: none)")

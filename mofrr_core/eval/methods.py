@@ -91,6 +91,8 @@ class Method:
 
 
 # -- baselines ---------------------------------------------------------------------------------------
+SHIPPED_BASELINE = Path(__file__).resolve().parent.parent / "weights" / "baseline"  # mofrr-train --stage baseline
+
 def _folder_weights(folder: Path) -> dict[str, str]:
     from mofrr_core.registry import sha256_of, weight_file
 
@@ -121,7 +123,9 @@ def load_baseline(spec: str, pipeline: Pipeline | None = None, preset: str = "cp
     - a ``save_pretrained`` folder of a restorer (e.g. a trained :class:`UNetBaseline`);
     - ``shared``: the pipeline's shared expert alone;
     - the name of one of the pipeline's specialised experts: that WaveFRR alone;
-    - ``unet``: an *untrained* UNetBaseline from ``preset`` (the identity; for wiring checks).
+    - ``unet``: the shipped trained UNetBaseline (``mofrr_core/weights/baseline``, same data and CPU
+      budget as one expert, docs/weights.md);
+    - ``unet-untrained``: an untrained UNetBaseline from ``preset`` (the identity; for wiring checks).
     """
     path = Path(spec)
     resolution = pipeline.resolution if pipeline is not None else 256
@@ -153,18 +157,22 @@ def load_baseline(spec: str, pipeline: Pipeline | None = None, preset: str = "cp
         return Method(f"{type(slot.model).__name__} '{spec}' alone", "baseline",
                       SingleModelPipeline(slot.model, spec, resolution, steps, weights=weights),
                       weights=weights, description=f"the pipeline's {spec} expert on every image")
-    if spec in ("unet", "UNetBaseline"):
+    if spec in ("unet", "UNetBaseline") and (SHIPPED_BASELINE / "config.json").is_file():
+        method = load_baseline(str(SHIPPED_BASELINE), pipeline, preset)
+        method.name = "UNet baseline (trained, same budget)"
+        return method
+    if spec in ("unet", "UNetBaseline", "unet-untrained"):
         from mofrr_core.models.presets import build_model
 
-        warnings.warn(f"baseline 'unet': untrained UNetBaseline (preset {preset!r}) = the identity; "
-                      "pass the folder of a trained one (mofrr-train --expert baseline)", stacklevel=2)
+        warnings.warn(f"baseline {spec!r}: untrained UNetBaseline (preset {preset!r}) = the identity; "
+                      "train one with mofrr-train --stage baseline and pass its folder", stacklevel=2)
         model = build_model("baseline", preset)
         if pipeline is not None:
             model.to(pipeline.device)
         return Method("UNetBaseline (untrained)", "baseline",
                       SingleModelPipeline(model, "unet", resolution, steps, weights={"unet": "untrained"}),
                       weights={"unet": "untrained"}, description="untrained UNetBaseline (identity)")
-    known = ["shared", "unet"] + ([s.name for s in pipeline.experts] if pipeline is not None else [])
+    known = ["shared", "unet", "unet-untrained"] + ([s.name for s in pipeline.experts] if pipeline is not None else [])
     raise ValueError(f"unknown baseline {spec!r}: give a save_pretrained folder or one of {', '.join(known)}")
 
 

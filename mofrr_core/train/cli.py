@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--cache", type=int, metavar="N",
         help="retouch N training pairs once and train on them and their mirrors (0: a new pair every sample); "
              "default: the preset's data.cache")
+    add("--exclude-apis", nargs="+", type=_key_value, default=[], metavar="OP=API",
+        help="never retouch with these implementations (the cross-implementation protocol, paper Table 3; "
+             "evaluate with mofrr eval --apis OP=API), e.g. --exclude-apis white=lab")
     add("--combine-cache-samples", type=int,
         help="combine stage: training samples whose frozen expert outputs are computed once")
     add("--resume", nargs="?", const="latest", metavar="latest|PATH", help="continue from a checkpoint")
@@ -166,6 +169,11 @@ def config_from_args(args: argparse.Namespace) -> Any:
     config = make_config(args.preset, stage=args.stage or "expert", **overrides)
     if args.data and args.data != "synthetic" and config.data.get("type") != "RetouchPairs":
         config.data = {"type": "RetouchPairs"}  # a data folder means real pairs, whatever the preset's default
+    if args.exclude_apis:
+        excluded: dict[str, list[str]] = {}
+        for op, api in args.exclude_apis:
+            excluded.setdefault(op, []).append(api)
+        config.data = {**config.data, "exclude_apis": excluded}
     if args.cache is not None:
         if args.cache < 0:
             raise ValueError(f"--cache must be >= 0, got {args.cache}")

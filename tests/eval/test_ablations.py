@@ -90,7 +90,7 @@ def test_baselines_by_name_and_folder(pipeline, astronaut_face, tmp_path):
     restored = restore(method.restore, astronaut_face).images[0]
     assert np.abs(restored.astype(int) - astronaut_face.astype(int)).max() > 0
     with pytest.warns(UserWarning, match="untrained UNetBaseline"):
-        identity = load_baseline("unet", pipeline)
+        identity = load_baseline("unet-untrained", pipeline)
     assert np.array_equal(restore(identity.restore, astronaut_face).images[0], astronaut_face)
     pipeline.save_pretrained(tmp_path / "pipe")
     other = load_baseline(str(tmp_path / "pipe"), pipeline)

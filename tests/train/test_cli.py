@@ -105,8 +105,9 @@ def test_cache_and_fine_tuning_flags_reach_the_config():
     from mofrr_core.train.cli import build_parser, config_from_args
 
     args = build_parser().parse_args(["--expert", "eye", "--preset", "cpu128", "--cache", "64", "--foreign", "0.25",
-                                      "--init-weights", "some/weights"])
+                                      "--init-weights", "some/weights", "--exclude-apis", "white=lab", "smooth=guided"])
     config = config_from_args(args)
+    assert config.data["exclude_apis"] == {"white": ["lab"], "smooth": ["guided"]}
     assert config.data["cache"] == 64 and config.foreign == 0.25 and config.init_weights == "some/weights"
     assert config_from_args(build_parser().parse_args(["--preset", "cpu128", "--cache", "0"])).data["cache"] is None
     with pytest.raises(ValueError, match="--foreign"):
