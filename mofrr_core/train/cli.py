@@ -44,6 +44,13 @@ def _key_value(text: str) -> tuple[str, str]:
     return name, path
 
 
+def _ops_range(text: str) -> tuple[int, int]:
+    lo, sep, hi = text.partition("-")
+    if not (sep and lo.isdigit() and hi.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected LO-HI (e.g. 0-4), got {text!r}")
+    return int(lo), int(hi)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mofrr_core.train.config import STAGES, TRAIN_PRESETS
 
@@ -89,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="expert stage: share of training images that carry another type's retouching or none, with the "
              "input itself as target, so the expert learns to leave them alone (default 0: the paper's "
              "own-type images only)")
+    add("--num-ops", type=_ops_range, metavar="LO-HI",
+        help="shared stage: operations per training image (default 2-4, the paper's multi-op images; 0-4 "
+             "also teaches it single-op and untouched faces, with p_clean)")
     add("--init-weights", metavar="DIR", help="start from these trained weights (fine-tuning) instead of from "
                                               "scratch; an expert then keeps its degree estimator frozen")
     add("--router-weights", metavar="DIR", help="trained router (gate and combine stages)")
@@ -154,7 +164,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "val_samples": args.val_samples, "log_every": args.log_every, "checkpoint_every": args.checkpoint_every,
         "checkpoints_keep": args.checkpoints_keep, "combine_cache_samples": args.combine_cache_samples,
         "resume": args.resume, "overwrite": args.overwrite or None,
-        "foreign": args.foreign, "init_weights": args.init_weights,
+        "foreign": args.foreign, "num_ops": args.num_ops, "init_weights": args.init_weights,
         "train_degree": args.train_degree, "router_weights": args.router_weights,
         "degree_weights": args.degree_weights, "shared_weights": args.shared_weights,
         "expert_weights": dict(args.expert_weights) or None, "registry": args.registry,

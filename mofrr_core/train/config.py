@@ -56,6 +56,7 @@ class TrainConfig:
     combine_cache_samples: int = 256
     p_clean: float = 0.1
     foreign: float = 0.0
+    num_ops: tuple[int, int] | None = None
     init_weights: str | None = None
     train_degree: bool | None = None
     output_dir: str = "runs/mofrr"
@@ -132,5 +133,9 @@ def validate(config: TrainConfig) -> None:
         raise ValueError(f"--mixed-precision must be no, fp16 or bf16, got {config.mixed_precision!r}")
     if not 0.0 <= config.foreign < 1.0:
         raise ValueError(f"--foreign must be in [0, 1), got {config.foreign}")
+    if config.num_ops is not None:
+        lo, hi = config.num_ops
+        if not 0 <= lo <= hi:
+            raise ValueError(f"--num-ops must be LO-HI with 0 <= LO <= HI, got {lo}-{hi}")
     if "type" not in config.optimizer:
         raise ValueError("optimizer: needs a 'type:' (e.g. Adam)")

@@ -444,7 +444,7 @@ class BaselineStage(RestorationStage):
 
 
 class SharedStage(RestorationStage):
-    """The shared expert on multi-operation images (2-4 ops over the built-in types)."""
+    """The shared expert on multi-operation images (2-4 ops over the built-in types; ``num_ops`` overrides)."""
 
     name = "shared"
 
@@ -458,12 +458,17 @@ class SharedStage(RestorationStage):
         return build_network(self.spec.model_type, self.model_preset,
                              **{**self.spec.config, **self.config.model_overrides})
 
-    def train_dataset(self) -> Dataset:
-        return build_dataset(self.config, "train", types=self.types, ops=None,
-                             num_ops=(2, min(4, len(self.types))))
+    @property
+    def num_ops(self) -> tuple[int, int]:
+        lo, hi = self.config.num_ops or (2, 4)
+        return lo, min(hi, len(self.types))
 
-    def val_dataset(self) -> Dataset:
-        return self._val(types=self.types, ops=None, num_ops=(2, min(4, len(self.types))))
+    def train_dataset(self) -> Dataset:
+        p_clean = self.config.p_clean if self.num_ops[0] == 0 else 0.0
+        return build_dataset(self.config, "train", types=self.types, ops=None, num_ops=self.num_ops, p_clean=p_clean)
+
+    def val_dataset(self) -> Dataset:  # retouched images only (an untouched image's PSNR is unbounded)
+        return self._val(types=self.types, ops=None, num_ops=(max(1, self.num_ops[0]), self.num_ops[1]))
 
     def loss(self, net, batch, generator):
         return net.compute_loss(batch["retouched"], batch["original"], generator=generator)

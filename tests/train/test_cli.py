@@ -110,5 +110,10 @@ def test_cache_and_fine_tuning_flags_reach_the_config():
     assert config.data["exclude_apis"] == {"white": ["lab"], "smooth": ["guided"]}
     assert config.data["cache"] == 64 and config.foreign == 0.25 and config.init_weights == "some/weights"
     assert config_from_args(build_parser().parse_args(["--preset", "cpu128", "--cache", "0"])).data["cache"] is None
+    shared = make_stage(config_from_args(build_parser().parse_args(["--stage", "shared", "--preset", "tiny",
+                                                                     "--num-ops", "0-4"])))
+    assert shared.num_ops == (0, 4) and shared.val_dataset().num_ops == (1, 4)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--num-ops", "two"])
     with pytest.raises(ValueError, match="--foreign"):
         config_from_args(build_parser().parse_args(["--expert", "eye", "--foreign", "1.5"]))
