@@ -88,7 +88,21 @@ def render_markdown(info: dict[str, Any]) -> str:
     if best:
         lines += ["Validation metrics at the best step (the exported weights):", "", "| metric | value |", "|---|---|",
                   best, ""]
+    init = (info.get("config") or {}).get("init_weights")
+    if init:
+        lines += [f"Fine-tuned from `{init}` (`--init-weights`); the record of those weights follows.", ""]
+        previous = info.get("started_from")
+        if previous:
+            lines += ["#" + line if line.startswith("#") else line for line in render_markdown(previous).splitlines()]
+            lines.append("")
     return "\n".join(lines)
+
+
+def previous_record(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``training.json`` of the weights a fine-tuning run started from (``--init-weights``), if any."""
+    init = (summary.get("config") or {}).get("init_weights")
+    record = Path(init) / EXPORT_JSON if init else None
+    return json.loads(record.read_text()) if record is not None and record.is_file() else None
 
 
 def export_run(run_dir: str | Path, destination: str | Path, overwrite: bool = False,
@@ -117,6 +131,9 @@ def export_run(run_dir: str | Path, destination: str | Path, overwrite: bool = F
     if existing and not overwrite:
         raise ExportError(f"{dest} already holds weights ({', '.join(sorted(p.name for p in existing))}); "
                           "pass --overwrite to replace them")
+    started_from = previous_record(summary)  # read before ``dest`` (often the same folder) is replaced
+    if started_from is not None:
+        summary["started_from"] = started_from
     dest.mkdir(parents=True, exist_ok=True)
     for old in dest.glob("*.safetensors"):
         old.unlink()

@@ -86,6 +86,15 @@ def test_export_writes_weights_and_training_record(tmp_path, capsys):
     assert record["exported_weights"] == "best"
     assert record["sha256"] == sha256_of(out / "best" / weights.name)
     assert record["best_val_metrics"] and "best step" in (package / "TRAINING.md").read_text()
+    # fine-tune from the exported weights into the same folder: the new record keeps the old one
+    tuned = tmp_path / "tuned"
+    assert run(["--preset", "tiny", "--stage", "expert", "--expert", "eye", "--foreign", "0.5", "--init-weights",
+                str(package), "--max-steps", "1", "--output-dir", str(tuned)]) == 0
+    assert run(["export", str(tuned), str(package), "--overwrite"]) == 0
+    chained = json.loads((package / "training.json").read_text())
+    assert chained["started_from"]["sha256"] == record["sha256"] and chained["config"]["foreign"] == 0.5
+    markdown = (package / "TRAINING.md").read_text()
+    assert "Fine-tuned from" in markdown and record["command"] in markdown and chained["command"] in markdown
 
 
 def test_stage_all_plan_wires_the_stages(tmp_path):
