@@ -47,6 +47,54 @@ class UpBlock(nn.Module):
         return self.fuse(torch.cat([self.up(x), skip], dim=1))
 
 
+def build_unet(module: nn.Module, in_channels: int, out_channels: int, channels: tuple[int, ...], groups: int) -> None:
+    """Give ``module`` a pix2pix UNet: ``conv_in``, ``down``/``up`` blocks and a zero-initialised ``conv_out``."""
+    module.conv_in = nn.Sequential(nn.Conv2d(in_channels, channels[0], 3, 1, 1), nn.LeakyReLU(0.2))
+    module.down = nn.ModuleList([DownBlock(c_in, c_out, groups) for c_in, c_out in zip(channels[:-1], channels[1:])])
+    module.up = nn.ModuleList([UpBlock(c_in, c_skip, c_skip, groups)
+                               for c_in, c_skip in zip(reversed(channels[1:]), reversed(channels[:-1]))])
+    module.conv_out = nn.Conv2d(channels[0], out_channels, 3, 1, 1)
+    nn.init.zeros_(module.conv_out.weight)
+    nn.init.zeros_(module.conv_out.bias)
+
+
+def run_unet(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The forward pass of a :func:`build_unet` module (encoder with skips, decoder)."""
+    feat = module.conv_in(x)
+    skips = []
+    for block in module.down:
+        skips.append(feat)
+        feat = block(feat)
+    for block in module.up:
+        feat = block(feat, skips.pop())
+    return module.conv_out(feat)
+
+
+class PackedUNet(nn.Module):
+    """A pix2pix UNet on the space-to-depth packed image: ``[B, C_in, H, W] -> [B, C_out, H, W]``, zero at init.
+
+    Any ``H, W``: the input is reflect-padded to a multiple of ``downscale * 2**(levels - 1)`` and the
+    output cropped back. Used by the Combine Module's UNet refinement.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, downscale: int = 4,
+                 block_out_channels: tuple[int, ...] = (32, 64), norm_num_groups: int = 8) -> None:
+        super().__init__()
+        self.downscale = downscale
+        self.multiple = downscale * 2 ** (len(block_out_channels) - 1)
+        build_unet(self, in_channels * downscale**2, out_channels * downscale**2, tuple(block_out_channels),
+                   norm_num_groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        pad_h, pad_w = -h % self.multiple, -w % self.multiple
+        if pad_h or pad_w:
+            x = torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+        s = self.downscale
+        out = run_unet(self, rearrange(x, "b c (h p1) (w p2) -> b (c p1 p2) h w", p1=s, p2=s))
+        return rearrange(out, "b (c p1 p2) h w -> b c (h p1) (w p2)", p1=s, p2=s)[..., :h, :w]
+
+
 class UNetBaseline(ModelMixin, ConfigMixin):
     """Plain UNet regression ``Y = X + UNet(X)`` (the "Pix2pix" row of the paper's tables, no GAN).
 
@@ -76,19 +124,8 @@ class UNetBaseline(ModelMixin, ConfigMixin):
             raise ValueError(f"downscale must be >= 1, got {downscale}")
         if len(block_out_channels) < 1:
             raise ValueError("block_out_channels needs at least one width")
-        chs = tuple(block_out_channels)
-        packed = in_channels * downscale**2
-        self.conv_in = nn.Sequential(nn.Conv2d(packed, chs[0], 3, 1, 1), nn.LeakyReLU(0.2))
-        self.down = nn.ModuleList(
-            [DownBlock(c_in, c_out, norm_num_groups) for c_in, c_out in zip(chs[:-1], chs[1:])]
-        )
-        self.up = nn.ModuleList(
-            [UpBlock(c_in, c_skip, c_skip, norm_num_groups)
-             for c_in, c_skip in zip(reversed(chs[1:]), reversed(chs[:-1]))]
-        )
-        self.conv_out = nn.Conv2d(chs[0], packed, 3, 1, 1)
-        nn.init.zeros_(self.conv_out.weight)
-        nn.init.zeros_(self.conv_out.bias)
+        build_unet(self, in_channels * downscale**2, in_channels * downscale**2, tuple(block_out_channels),
+                   norm_num_groups)
 
     @property
     def size_multiple(self) -> int:
@@ -109,14 +146,7 @@ class UNetBaseline(ModelMixin, ConfigMixin):
         m = self.size_multiple
         if h % m or w % m:
             raise ValueError(f"UNetBaseline: input {h}x{w} must be a multiple of {m} (downscale x 2**levels)")
-        feat = self.conv_in(self.pack(x))
-        skips = []
-        for block in self.down:
-            skips.append(feat)
-            feat = block(feat)
-        for block in self.up:
-            feat = block(feat, skips.pop())
-        return x + self.unpack(self.conv_out(feat))
+        return x + self.unpack(run_unet(self, self.pack(x)))
 
     @torch.no_grad()
     def restore(

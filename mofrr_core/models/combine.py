@@ -10,6 +10,7 @@ from einops import rearrange, repeat
 from torch import nn
 
 from . import losses
+from .baseline import PackedUNet
 
 ROLES = 3  # input X, shared expert, specialised expert
 
@@ -24,7 +25,9 @@ class CombineModule(ModelMixin, ConfigMixin):
         Y = X + gate * (fused - X) + refine([X, fused])
 
     with ``gate`` a learnable scalar initialised to 0 and ``refine`` a light conv net with a
-    zero-initialised last conv, so a fresh module returns exactly ``X``. Shared weights + a softmax
+    zero-initialised last conv, so a fresh module returns exactly ``X``. With ``refine_unet`` the
+    refinement is a pix2pix UNet on ``[X, fused]`` packed by ``refine_downscale`` (the paper's
+    Combine Module is a UNet): it can also correct what no expert removed. Shared weights + a softmax
     over a set make it invariant to the order and the number ``K`` of experts (``K`` may be 0):
     adding an expert retrains nothing (optionally fine-tune on all images with the experts frozen).
 
@@ -35,6 +38,8 @@ class CombineModule(ModelMixin, ConfigMixin):
         score_stride: the encoder works at this down-sampling factor.
         refine_channels: width of the refinement net (0 disables it).
         gate_init: initial value of the mixing gate (0 = identity at init).
+        refine_unet: widths of a UNet refinement (e.g. ``(64, 96, 128)``) instead of the light conv net.
+        refine_downscale: space-to-depth factor of the UNet refinement.
     """
 
     @register_to_config
@@ -46,6 +51,8 @@ class CombineModule(ModelMixin, ConfigMixin):
         score_stride: int = 2,
         refine_channels: int = 16,
         gate_init: float = 0.0,
+        refine_unet: tuple[int, ...] | None = None,
+        refine_downscale: int = 4,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = [
@@ -58,7 +65,9 @@ class CombineModule(ModelMixin, ConfigMixin):
         self.encoder = nn.Sequential(*layers)
         self.gate = nn.Parameter(torch.tensor(float(gate_init)))
         self.refine: nn.Module | None = None
-        if refine_channels > 0:
+        if refine_unet:
+            self.refine = PackedUNet(2 * in_channels, in_channels, refine_downscale, tuple(refine_unet))
+        elif refine_channels > 0:
             self.refine = nn.Sequential(
                 nn.Conv2d(2 * in_channels, refine_channels, 3, 1, 1),
                 nn.SiLU(),

@@ -71,8 +71,9 @@ def test_shared_expert_shapes_and_identity(batch):
     assert psnr(out.image, x) > 40
 
 
-def test_combine_identity_any_k_and_permutation_invariance():
-    model = build_model("combine", "tiny").eval()
+@pytest.mark.parametrize("refine_unet", [None, (8, 16)])
+def test_combine_identity_any_k_and_permutation_invariance(refine_unet):
+    model = build_model("combine", "tiny", refine_unet=refine_unet).eval()
     x, y = images(3)
     experts = torch.stack([y, -y, y * 0.5], dim=1)
     mask = torch.tensor([[True, False, True], [False, False, False], [True, True, True]])
@@ -307,3 +308,13 @@ def test_restore_is_batch_invariant(component):
     both = model.restore(torch.cat([x[:1], x[:1]]), num_inference_steps=2, generator=gen(4)).image
     alone = model.restore(x[:1], num_inference_steps=2, generator=gen(4)).image
     assert torch.allclose(both[0], both[1], atol=1e-5) and torch.allclose(both[:1], alone, atol=1e-5)
+
+
+def test_packed_unet_any_size_zero_at_init():
+    from mofrr_core.models.baseline import PackedUNet
+
+    net = PackedUNet(6, 3, downscale=4, block_out_channels=(8, 16))
+    x = torch.randn(2, 6, 36, 40)
+    assert net(x).shape == (2, 3, 36, 40) and net(x).abs().max() == 0  # zero-initialised output conv
+    jitter(net)
+    assert net(x).abs().max() > 0
