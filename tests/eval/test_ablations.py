@@ -89,6 +89,9 @@ def test_baselines_by_name_and_folder(pipeline, astronaut_face, tmp_path):
     assert method.name == "UNetBaseline (unet)" and len(next(iter(method.weights.values()))) == 64  # sha256
     restored = restore(method.restore, astronaut_face).images[0]
     assert np.abs(restored.astype(int) - astronaut_face.astype(int)).max() > 0
+    shipped = load_baseline("unet", pipeline)  # mofrr_core/weights/baseline, trained by mofrr-train --stage baseline
+    assert shipped.name == "UNet baseline (trained, same budget)" and len(shipped.weights["baseline"]) == 64
+    assert np.abs(restore(shipped.restore, astronaut_face).images[0].astype(int) - astronaut_face.astype(int)).max() > 0
     with pytest.warns(UserWarning, match="untrained UNetBaseline"):
         identity = load_baseline("unet-untrained", pipeline)
     assert np.array_equal(restore(identity.restore, astronaut_face).images[0], astronaut_face)
