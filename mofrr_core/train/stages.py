@@ -537,18 +537,26 @@ class GateStage(Stage):
 
 
 class CachedCombinePairs(Dataset):
-    """Frozen router/expert outputs for a fixed set of samples (what the Combine Module trains on)."""
+    """Frozen router/expert outputs for a fixed set of samples (what the Combine Module trains on).
 
-    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+    With ``mirror`` index ``i >= n`` is sample ``i - n`` flipped left-right (every image of it alike).
+    """
+
+    def __init__(self, tensors: dict[str, torch.Tensor], mirror: bool = False) -> None:
         self.tensors = tensors
+        self.size = int(tensors["retouched"].shape[0])
+        self.mirror = mirror
 
     def __len__(self) -> int:
-        return int(self.tensors["retouched"].shape[0])
+        return self.size * (2 if self.mirror else 1)
 
     def __getitem__(self, index: int) -> dict:
-        item = {key: value[index] for key, value in self.tensors.items()}
+        flip = index >= self.size
+        item = {key: value[index % self.size] for key, value in self.tensors.items()}
         item["experts"] = item["experts"].float()
         item["shared"] = item["shared"].float()
+        if flip:
+            item = {key: value if key == "mask" else value.flip(-1) for key, value in item.items()}
         return item
 
 
@@ -649,7 +657,7 @@ class CombineStage(Stage):
         return {key: torch.cat(value) for key, value in chunks.items()}
 
     def train_dataset(self) -> Dataset:
-        return CachedCombinePairs(self.cache["train"])
+        return CachedCombinePairs(self.cache["train"], mirror=True)
 
     def val_dataset(self) -> Dataset:
         return CachedCombinePairs(self.cache["val"])

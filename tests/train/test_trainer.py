@@ -234,3 +234,18 @@ def test_init_weights_fine_tunes_from_a_trained_network(tmp_path):
     router = train(tiny(tmp_path / "r", stage="router", max_steps=1))
     with pytest.raises(ValueError, match="init-weights"):
         train(tiny(tmp_path / "c", stage="shared", max_steps=1, init_weights=str(router.final_dir)))
+
+
+def test_combine_cache_serves_mirrored_samples():
+    from mofrr_core.train.stages import CachedCombinePairs
+
+    g = torch.Generator().manual_seed(0)
+    tensors = {"retouched": torch.randn(3, 3, 8, 8, generator=g), "original": torch.randn(3, 3, 8, 8, generator=g),
+               "shared": torch.randn(3, 3, 8, 8, generator=g).half(),
+               "experts": torch.randn(3, 2, 3, 8, 8, generator=g).half(), "mask": torch.tensor([[1, 0]] * 3).bool()}
+    data = CachedCombinePairs(tensors, mirror=True)
+    assert len(data) == 6 and len(CachedCombinePairs(tensors)) == 3
+    a, b = data[1], data[4]
+    for key in ("retouched", "original", "shared", "experts"):
+        assert torch.equal(b[key], a[key].flip(-1))
+    assert torch.equal(a["mask"], b["mask"]) and b["experts"].dtype == torch.float32
