@@ -91,6 +91,7 @@ class Method:
 
 
 # -- baselines ---------------------------------------------------------------------------------------
+GENERIC_FOLDERS = {"final", "best", "weights"}  # name a baseline by its run folder too: "WaveFRR (run/final)"
 SHIPPED_BASELINE = Path(__file__).resolve().parent.parent / "weights" / "baseline"  # mofrr-train --stage baseline
 
 def _folder_weights(folder: Path) -> dict[str, str]:
@@ -138,7 +139,8 @@ def load_baseline(spec: str, pipeline: Pipeline | None = None, preset: str = "cp
         model = load_model_folder(path)
         if pipeline is not None:
             model.to(pipeline.device)
-        name = f"{type(model).__name__} ({path.name})"
+        label = path.name if path.name not in GENERIC_FOLDERS else f"{path.resolve().parent.name}/{path.name}"
+        name = f"{type(model).__name__} ({label})"
         return Method(name, "baseline", SingleModelPipeline(model, name, resolution, steps,
                                                             weights=_folder_weights(path)),
                       weights=_folder_weights(path), description=f"{type(model).__name__} from {path}")

@@ -87,6 +87,8 @@ def test_baselines_by_name_and_folder(pipeline, astronaut_face, tmp_path):
     unet.save_pretrained(tmp_path / "unet")
     method = load_baseline(str(tmp_path / "unet"), pipeline)
     assert method.name == "UNetBaseline (unet)" and len(next(iter(method.weights.values()))) == 64  # sha256
+    unet.save_pretrained(tmp_path / "run" / "final")  # mofrr-train's run/final: named after the run
+    assert load_baseline(str(tmp_path / "run" / "final"), pipeline).name == "UNetBaseline (run/final)"
     restored = restore(method.restore, astronaut_face).images[0]
     assert np.abs(restored.astype(int) - astronaut_face.astype(int)).max() > 0
     shipped = load_baseline("unet", pipeline)  # mofrr_core/weights/baseline, trained by mofrr-train --stage baseline
