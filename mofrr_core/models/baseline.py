@@ -5,11 +5,10 @@ from __future__ import annotations
 import torch
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
-from einops import rearrange
 from torch import nn
 
 from . import losses
-from .blocks import group_norm
+from .blocks import depth_to_space, group_norm, space_to_depth
 from .outputs import ExpertOutput
 
 
@@ -47,7 +46,8 @@ class UpBlock(nn.Module):
         return self.fuse(torch.cat([self.up(x), skip], dim=1))
 
 
-def build_unet(module: nn.Module, in_channels: int, out_channels: int, channels: tuple[int, ...], groups: int) -> None:
+def build_pix2pix_unet(module: nn.Module, in_channels: int, out_channels: int, channels: tuple[int, ...],
+                       groups: int) -> None:
     """Give ``module`` a pix2pix UNet: ``conv_in``, ``down``/``up`` blocks and a zero-initialised ``conv_out``."""
     module.conv_in = nn.Sequential(nn.Conv2d(in_channels, channels[0], 3, 1, 1), nn.LeakyReLU(0.2))
     module.down = nn.ModuleList([DownBlock(c_in, c_out, groups) for c_in, c_out in zip(channels[:-1], channels[1:])])
@@ -58,8 +58,8 @@ def build_unet(module: nn.Module, in_channels: int, out_channels: int, channels:
     nn.init.zeros_(module.conv_out.bias)
 
 
-def run_unet(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The forward pass of a :func:`build_unet` module (encoder with skips, decoder)."""
+def run_pix2pix_unet(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The forward pass of a :func:`build_pix2pix_unet` module (encoder with skips, decoder)."""
     feat = module.conv_in(x)
     skips = []
     for block in module.down:
@@ -82,7 +82,7 @@ class PackedUNet(nn.Module):
         super().__init__()
         self.downscale = downscale
         self.multiple = downscale * 2 ** (len(block_out_channels) - 1)
-        build_unet(self, in_channels * downscale**2, out_channels * downscale**2, tuple(block_out_channels),
+        build_pix2pix_unet(self, in_channels * downscale**2, out_channels * downscale**2, tuple(block_out_channels),
                    norm_num_groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -90,9 +90,8 @@ class PackedUNet(nn.Module):
         pad_h, pad_w = -h % self.multiple, -w % self.multiple
         if pad_h or pad_w:
             x = torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
-        s = self.downscale
-        out = run_unet(self, rearrange(x, "b c (h p1) (w p2) -> b (c p1 p2) h w", p1=s, p2=s))
-        return rearrange(out, "b (c p1 p2) h w -> b c (h p1) (w p2)", p1=s, p2=s)[..., :h, :w]
+        out = run_pix2pix_unet(self, space_to_depth(x, self.downscale))
+        return depth_to_space(out, self.downscale)[..., :h, :w]
 
 
 class UNetBaseline(ModelMixin, ConfigMixin):
@@ -124,7 +123,7 @@ class UNetBaseline(ModelMixin, ConfigMixin):
             raise ValueError(f"downscale must be >= 1, got {downscale}")
         if len(block_out_channels) < 1:
             raise ValueError("block_out_channels needs at least one width")
-        build_unet(self, in_channels * downscale**2, in_channels * downscale**2, tuple(block_out_channels),
+        build_pix2pix_unet(self, in_channels * downscale**2, in_channels * downscale**2, tuple(block_out_channels),
                    norm_num_groups)
 
     @property
@@ -133,12 +132,10 @@ class UNetBaseline(ModelMixin, ConfigMixin):
         return self.config.downscale * 2 ** (len(self.config.block_out_channels) - 1)
 
     def pack(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.config.downscale
-        return rearrange(x, "b c (h p1) (w p2) -> b (c p1 p2) h w", p1=s, p2=s)
+        return space_to_depth(x, self.config.downscale)
 
     def unpack(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.config.downscale
-        return rearrange(x, "b (c p1 p2) h w -> b c (h p1) (w p2)", p1=s, p2=s)
+        return depth_to_space(x, self.config.downscale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x [B, 3, H, W]`` in ``[-1, 1]`` -> restored image (not clamped)."""
@@ -146,7 +143,7 @@ class UNetBaseline(ModelMixin, ConfigMixin):
         m = self.size_multiple
         if h % m or w % m:
             raise ValueError(f"UNetBaseline: input {h}x{w} must be a multiple of {m} (downscale x 2**levels)")
-        return x + self.unpack(run_unet(self, self.pack(x)))
+        return x + self.unpack(run_pix2pix_unet(self, self.pack(x)))
 
     @torch.no_grad()
     def restore(

@@ -6,7 +6,18 @@ import math
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
+
+
+def space_to_depth(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """``[B, C, H, W] -> [B, C * factor**2, H / factor, W / factor]`` (``pixel_unshuffle``)."""
+    return rearrange(x, "b c (h p1) (w p2) -> b (c p1 p2) h w", p1=factor, p2=factor)
+
+
+def depth_to_space(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """The inverse of :func:`space_to_depth` (``pixel_shuffle``)."""
+    return rearrange(x, "b (c p1 p2) h w -> b c (h p1) (w p2)", p1=factor, p2=factor)
 
 
 def group_norm(channels: int, max_groups: int = 8) -> nn.GroupNorm:

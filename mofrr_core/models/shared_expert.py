@@ -7,9 +7,9 @@ from typing import Any
 import torch
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
-from einops import rearrange
 
 from . import losses
+from .blocks import depth_to_space, space_to_depth
 from .diffusion import ResidualDDIM, make_scheduler
 from .outputs import ExpertOutput
 from .unet import build_unet
@@ -59,12 +59,10 @@ class SharedExpert(ModelMixin, ConfigMixin):
         )
 
     def pack(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.config.downscale
-        return rearrange(x, "b c (h p1) (w p2) -> b (c p1 p2) h w", p1=s, p2=s)
+        return space_to_depth(x, self.config.downscale)
 
     def unpack(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.config.downscale
-        return rearrange(x, "b (c p1 p2) h w -> b c (h p1) (w p2)", p1=s, p2=s)
+        return depth_to_space(x, self.config.downscale)
 
     def denoise(self, xp: torch.Tensor, r_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Packed input and noisy residual -> predicted clean residual (packed)."""

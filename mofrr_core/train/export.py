@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mofrr_core.registry import sha256_of, weight_file
+from mofrr_core.train.plots import read_jsonl
 from mofrr_core.train.trainer import SUMMARY_FILE
 
 EXPORT_JSON = "training.json"
@@ -34,10 +35,7 @@ def package_folder(summary: dict[str, Any]) -> Path:
 
 def best_val_metrics(run_dir: Path, step: int | None) -> dict[str, float]:
     """The validation metrics logged at ``step`` (from ``metrics.jsonl``)."""
-    metrics = run_dir / "metrics.jsonl"
-    if step is None or not metrics.is_file():
-        return {}
-    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    rows = read_jsonl(run_dir / "metrics.jsonl") if step is not None else []
     return {k: v for row in rows if row.get("step") == step for k, v in row.items()
             if k.startswith("val_") and isinstance(v, float)}
 

@@ -372,13 +372,12 @@ class ExpertStage(RestorationStage):
         """``own`` plus a ``foreign`` share of images of the other types (or untouched), if configured."""
         if not self.others:
             return own
-        f = self.config.foreign
-        n = max(1, round(len(own) * f / (1 - f)))
+        ratio = self.config.foreign / (1 - self.config.foreign)  # foreign samples per own-type sample
         cache = self.config.data.get("cache") if split == "train" else None
         if cache:  # cached pairs are mirrored: size the cache, not the length
-            kwargs["cache"] = max(1, round(int(cache) * f / (1 - f)))
+            kwargs["cache"] = max(1, round(int(cache) * ratio))
         else:
-            kwargs["length"] = n
+            kwargs["length"] = max(1, round(len(own) * ratio))
         foreign = build_dataset(self.config, split, types=self.others, ops=None, num_ops=(1, 1),
                                 p_clean=self.config.p_clean if split == "train" else 0.0, **kwargs)
         return torch.utils.data.ConcatDataset([own, NotOfType(foreign)])
