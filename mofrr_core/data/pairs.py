@@ -14,6 +14,9 @@ Which ops:
 - ``num_ops=(0, 4)``: ``k`` uniform in ``0..4`` (router/combine stages; 20 % untouched).
   If ``p_clean > 0`` the share of untouched images is exactly ``p_clean`` and the others get
   ``k`` uniform in ``max(1, lo)..hi``.
+- ``p_single=0.8``: of the retouched images, this share gets exactly one op and the rest ``k``
+  uniform in ``max(2, lo)..hi``: the op mix of ``mofrr eval --ops balanced`` (80 % single-op
+  images, one type each in equal shares, 20 % 2-4-op images) instead of ``k`` uniform.
 
 Degrees: with ``degree_thresholds`` every applied op gets the paper's PSNR degree, computed
 from the PSNR of that op applied *alone* (same API and strength) to the original, so the label
@@ -116,6 +119,7 @@ class RetouchPairs(Dataset):
         length: virtual epoch size (default: number of faces in the split); may exceed it.
         min_sharpness: keep only faces whose metadata ``sharpness`` is at least this.
         p_clean: share of untouched samples (see module docstring).
+        p_single: share of single-op samples among the retouched ones (``None``: ``k`` uniform).
         apis / exclude_apis: passed to the engine (cross-implementation protocol, e.g.
             ``exclude_apis={"smooth": ["guided"]}`` for training, ``apis={"smooth": "guided"}`` for testing).
         degree_thresholds: fitted :class:`DegreeThresholds` (or a JSON path); ``None``: strength fallback.
@@ -125,7 +129,7 @@ class RetouchPairs(Dataset):
     def __init__(self, root: str | Path | None = None, split: str = "train", resolution: int | None = 256,
                  ops: Sequence[str] | None = None, num_ops: tuple[int, int] = (1, 1),
                  types: Sequence[str] = DEFAULT_TYPES, seed: int = 0, length: int | None = None,
-                 min_sharpness: float | None = None, p_clean: float = 0.0,
+                 min_sharpness: float | None = None, p_clean: float = 0.0, p_single: float | None = None,
                  apis: Mapping[str, str] | None = None, exclude_apis: Mapping[str, Sequence[str]] | None = None,
                  degree_thresholds: DegreeThresholds | str | Path | None = None,
                  records: Sequence[FaceRecord] | None = None) -> None:
@@ -145,6 +149,9 @@ class RetouchPairs(Dataset):
         if not 0.0 <= p_clean <= 1.0:
             raise ValueError(f"p_clean must be in [0, 1], got {p_clean}")
         self.p_clean = float(p_clean)
+        if p_single is not None and not 0.0 <= p_single <= 1.0:
+            raise ValueError(f"p_single must be in [0, 1], got {p_single}")
+        self.p_single = None if p_single is None else float(p_single)
         self.apis = dict(apis) if apis else None
         self.exclude_apis = {k: list(v) for k, v in exclude_apis.items()} if exclude_apis else None
         if isinstance(degree_thresholds, (str, Path)):
@@ -200,7 +207,11 @@ class RetouchPairs(Dataset):
             return []
         if self.ops is not None:
             return list(self.ops)
-        k = int(rng.integers(max(lo, 1) if self.p_clean > 0 else lo, hi + 1))
+        lo = max(lo, 1) if self.p_clean > 0 else lo
+        if self.p_single is not None and lo <= 1 < hi:  # one op with p_single, else 2..hi
+            k = 1 if rng.random() < self.p_single else int(rng.integers(2, hi + 1))
+        else:
+            k = int(rng.integers(lo, hi + 1))
         return [self.types[j] for j in rng.permutation(len(self.types))[:k]]  # random order, as the engine
 
     def generate(self, index: int) -> PairSample:

@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--num-ops", type=_ops_range, metavar="LO-HI",
         help="shared stage: operations per training image (default 2-4, the paper's multi-op images; 0-4 "
              "also teaches it single-op and untouched faces, with p_clean)")
+    add("--p-single", type=float, metavar="FRACTION",
+        help="router/shared/combine/baseline stages: share of single-op images among the retouched ones, the "
+             "rest 2-4 ops (default: the number of ops uniform; 0.8 is the op mix of mofrr eval --ops balanced)")
     add("--init-weights", metavar="DIR", help="start from these trained weights (fine-tuning) instead of from "
                                               "scratch; an expert then keeps its degree estimator frozen")
     add("--router-weights", metavar="DIR", help="trained router (gate and combine stages)")
@@ -164,7 +167,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "val_samples": args.val_samples, "log_every": args.log_every, "checkpoint_every": args.checkpoint_every,
         "checkpoints_keep": args.checkpoints_keep, "combine_cache_samples": args.combine_cache_samples,
         "resume": args.resume, "overwrite": args.overwrite or None,
-        "foreign": args.foreign, "num_ops": args.num_ops, "init_weights": args.init_weights,
+        "foreign": args.foreign, "num_ops": args.num_ops, "p_single": args.p_single, "init_weights": args.init_weights,
         "train_degree": args.train_degree, "router_weights": args.router_weights,
         "degree_weights": args.degree_weights, "shared_weights": args.shared_weights,
         "expert_weights": dict(args.expert_weights) or None, "registry": args.registry,

@@ -55,6 +55,7 @@ class TrainConfig:
     checkpoints_keep: int = 3
     combine_cache_samples: int = 256
     p_clean: float = 0.1
+    p_single: float | None = None
     foreign: float = 0.0
     num_ops: tuple[int, int] | None = None
     init_weights: str | None = None
@@ -133,6 +134,8 @@ def validate(config: TrainConfig) -> None:
         raise ValueError(f"--mixed-precision must be no, fp16 or bf16, got {config.mixed_precision!r}")
     if not 0.0 <= config.foreign < 1.0:
         raise ValueError(f"--foreign must be in [0, 1), got {config.foreign}")
+    if config.p_single is not None and not 0.0 <= config.p_single <= 1.0:
+        raise ValueError(f"--p-single must be in [0, 1], got {config.p_single}")
     if config.num_ops is not None:
         lo, hi = config.num_ops
         if not 0 <= lo <= hi:

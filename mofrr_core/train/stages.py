@@ -109,7 +109,8 @@ def build_dataset(config: TrainConfig, split: str, *, types: list[str], ops: lis
     configured = options.pop("cache", None)
     cache = configured if cache is None else cache
     pairs = RetouchPairs(root=config.data_root, split=split, resolution=config.resolution, ops=ops,
-                         num_ops=num_ops, types=types, seed=seed, length=length, p_clean=p_clean, **options)
+                         num_ops=num_ops, types=types, seed=seed, length=length, p_clean=p_clean,
+                         p_single=config.p_single, **options)
     if cache and split == "train":
         from mofrr_core.data.cache import CachedPairs
 

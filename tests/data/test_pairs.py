@@ -75,6 +75,23 @@ def test_clean_share_and_default_collate(shard_root):
     assert 10 <= rng_clean <= 30
 
 
+def test_single_op_share(shard_root):
+    def counts(ds):
+        sizes = [len(ds._choose_ops(ds._rng(i))) for i in range(400)]
+        return {k: sizes.count(k) for k in range(5)}
+
+    kw = dict(split="test", resolution=32, num_ops=(0, 4), p_clean=0.1, length=400)
+    uniform = counts(RetouchPairs(shard_root, **kw))
+    balanced = counts(RetouchPairs(shard_root, p_single=0.8, **kw))
+    assert 60 <= uniform[1] <= 120 and 40 <= uniform[0] <= 80  # k uniform in 1..4 after 10 % clean
+    assert 250 <= balanced[1] <= 320 and 40 <= balanced[0] <= 80  # 0.9 * 0.8 = 72 % single-op
+    assert sum(balanced[k] for k in (2, 3, 4)) < sum(uniform[k] for k in (2, 3, 4)) / 2
+    only_single = RetouchPairs(shard_root, p_single=0.2, **{**kw, "num_ops": (1, 1), "p_clean": 0.0})
+    assert counts(only_single)[1] == 400  # p_single never adds ops beyond num_ops
+    with pytest.raises(ValueError, match="p_single"):
+        RetouchPairs(shard_root, p_single=1.5, **kw)
+
+
 def test_cross_api_protocol(shard_root):
     train = RetouchPairs(shard_root, split="train", resolution=32, ops=["smooth"], length=8,
                          exclude_apis={"smooth": ["guided"]})
