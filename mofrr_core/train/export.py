@@ -55,6 +55,7 @@ def render_markdown(info: dict[str, Any]) -> str:
         "",
         "```bash",
         str(info.get("command")),
+        *(f"{r['command']}  # resumed at step {r['step']}" for r in info.get("resumed") or ()),
         "```",
         "",
         "| field | value |",

@@ -358,6 +358,12 @@ class Trainer:
                     "train_data": dataset_info(train_ds), "val_data": dataset_info(val_ds)}
         if accelerator.is_main_process and not cfg.resume:
             (self.output_dir / RUN_FILE).write_text(json.dumps({**run_info, "expert": cfg.expert}, indent=2) + "\n")
+        elif accelerator.is_main_process and (self.output_dir / RUN_FILE).is_file():  # record how it was continued
+            record = json.loads((self.output_dir / RUN_FILE).read_text())
+            record.setdefault("resumed", []).append({"command": self.command, "step": progress.step,
+                                                     "max_steps": cfg.max_steps})
+            (self.output_dir / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n")
+            run_info.update(command=record.get("command", self.command), resumed=record["resumed"])
 
         unwrapped = accelerator.unwrap_model(wrapper).net
         eval_net = ema.averaged_model(unwrapped).requires_grad_(False)

@@ -98,6 +98,9 @@ def test_resume_after_step_one_is_bit_identical(tmp_path):
     losses = [[r["loss"] for r in map(json.loads, (d / "metrics.jsonl").read_text().splitlines())
                if r["kind"] == "train"] for d in (straight.output_dir, resumed.output_dir)]
     assert losses[0] == losses[1] and len(losses[0]) == 3
+    record = json.loads((resumed.output_dir / "run.json").read_text())  # how the run was continued
+    assert [(r["step"], r["max_steps"]) for r in record["resumed"]] == [(1, 3)]
+    assert json.loads((resumed.output_dir / "training.json").read_text())["resumed"] == record["resumed"]
 
 
 def test_refuses_a_non_empty_output_dir(tmp_path):
