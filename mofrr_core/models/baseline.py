@@ -82,8 +82,8 @@ class PackedUNet(nn.Module):
         super().__init__()
         self.downscale = downscale
         self.multiple = downscale * 2 ** (len(block_out_channels) - 1)
-        build_pix2pix_unet(self, in_channels * downscale**2, out_channels * downscale**2, tuple(block_out_channels),
-                   norm_num_groups)
+        build_pix2pix_unet(self, in_channels * downscale**2, out_channels * downscale**2,
+                           tuple(block_out_channels), norm_num_groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
@@ -123,8 +123,8 @@ class UNetBaseline(ModelMixin, ConfigMixin):
             raise ValueError(f"downscale must be >= 1, got {downscale}")
         if len(block_out_channels) < 1:
             raise ValueError("block_out_channels needs at least one width")
-        build_pix2pix_unet(self, in_channels * downscale**2, in_channels * downscale**2, tuple(block_out_channels),
-                   norm_num_groups)
+        build_pix2pix_unet(self, in_channels * downscale**2, in_channels * downscale**2,
+                           tuple(block_out_channels), norm_num_groups)
 
     @property
     def size_multiple(self) -> int:

@@ -31,7 +31,7 @@ from mofrr_core.models.presets import COMPONENTS, load_preset
 from mofrr_core.plugins import get_expert, get_experts, resolve_model_type
 from mofrr_core.spec import ExpertSpec
 from mofrr_core.train.config import TrainConfig
-from mofrr_core.train.synthetic import SyntheticPairs
+from mofrr_core.train.synthetic import DEFAULT_TYPES, SyntheticPairs
 
 SECTION_OF_TYPE = {cls: section for section, cls in COMPONENTS.items()}
 
@@ -69,6 +69,11 @@ def load_network(path: str | Path, expected: str | None = None) -> ModelMixin:
 def public_config(model: ModelMixin) -> dict[str, Any]:
     """A model's constructor config without diffusers' bookkeeping keys, lists for tuples."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dict(model.config).items() if not k.startswith("_")}
+
+
+def builtin_types(model_preset: str) -> list[str]:
+    """The router's label axis in ``model_preset`` (the built-in retouching types)."""
+    return list(component_kwargs("router", model_preset).get("types") or DEFAULT_TYPES)
 
 
 def has_weights(path: str | Path | None) -> bool:
@@ -339,8 +344,7 @@ class ExpertStage(RestorationStage):
         super().__init__(config)
         self.spec = specialised_spec(config.expert)
         own = self.spec.retouch_type
-        builtin = component_kwargs("router", self.model_preset).get("types") or ["white", "smooth", "face", "eye"]
-        self.others = [t for t in builtin if t != own] if config.foreign > 0 else []
+        self.others = [t for t in builtin_types(self.model_preset) if t != own] if config.foreign > 0 else []
         self.types = [own, *self.others]  # own type first: labels[:, 0] / degrees[:, 0] are its own
         fine_tune = config.init_weights is not None
         self.train_degree = (config.train_degree if config.train_degree is not None
@@ -426,8 +430,7 @@ class BaselineStage(RestorationStage):
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
-        self.types = list(component_kwargs("router", self.model_preset).get("types") or
-                          ["white", "smooth", "face", "eye"])
+        self.types = builtin_types(self.model_preset)
 
     def build_model(self) -> ModelMixin:
         return build_network("UNetBaseline", self.model_preset, **self.config.model_overrides)
@@ -451,8 +454,7 @@ class SharedStage(RestorationStage):
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
         self.spec = shared_spec(config.expert)
-        self.types = list(component_kwargs("router", self.model_preset).get("types") or
-                          ["white", "smooth", "face", "eye"])
+        self.types = builtin_types(self.model_preset)
 
     def build_model(self) -> ModelMixin:
         return build_network(self.spec.model_type, self.model_preset,
