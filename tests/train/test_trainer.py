@@ -252,3 +252,14 @@ def test_combine_cache_serves_mirrored_samples():
     for key in ("retouched", "original", "shared", "experts"):
         assert torch.equal(b[key], a[key].flip(-1))
     assert torch.equal(a["mask"], b["mask"]) and b["experts"].dtype == torch.float32
+
+
+def test_combine_cache_is_not_the_router_training_data(tmp_path):
+    result = train(tiny(tmp_path / "c", stage="combine", max_steps=1))
+    cached = torch.load(result.output_dir / "cache" / "combine-train.pt", weights_only=True)["retouched"].float()
+    router = make_stage(tiny(tmp_path / "r", stage="router"))
+    router.build_model()
+    data = router.train_dataset()
+    seen = torch.stack([data[i]["retouched"] for i in range(len(data))])
+    distance = (cached[:, None] - seen[None]).abs().flatten(2).amax(-1)  # every cached pair vs every router pair
+    assert distance.min() > 1e-2  # the combine trains on pairs the router never saw
