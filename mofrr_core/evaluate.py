@@ -247,6 +247,7 @@ class EvalResult:
     router: dict[str, dict[str, float]] | None
     router_reason: str | None
     degree: dict[str, dict[str, float]]
+    routing: str | None = None
     montage_rows: list[list[np.ndarray]] = field(default_factory=list)
     montage_titles: list[str] = field(default_factory=list)
     weights: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -356,11 +357,13 @@ def evaluate(pipeline: Pipeline | None, methods: Sequence[Method], samples: Sequ
     else:
         router = metrics.classification_report(np.asarray(probabilities), np.asarray(labels), scored_types,
                                                 pipeline.threshold)
+    routing = None if main is None or pipeline is None else tables.routing_table(
+        records, main.name, columns, {slot.name: slot.retouch_type for slot in pipeline.experts})
     titles = ["input", *(m.name for m in methods), "original"] + ([f"|{main.name}-orig|x4"] if main else [])
     return EvalResult(
         records=records, types=types, columns=columns, summary=tables.summarize(records, columns),
         identity=tables.identity_values(records) if reason is None else None, identity_reason=reason,
-        router=router, router_reason=router_reason,
+        router=router, router_reason=router_reason, routing=routing,
         degree={name: metrics.degree_report(np.asarray(p), np.asarray(t)) for name, (p, t) in degree_pairs.items()},
         montage_rows=montage_rows, montage_titles=titles, weights={m.name: m.weights for m in methods},
         seconds={name: s / max(len(records), 1) for name, s in seconds.items()},
@@ -435,6 +438,11 @@ def render_table(result: EvalResult, meta: Mapping[str, Any]) -> str:
         lines += [tables.router_table(result.router, meta.get("threshold", 0.5))]
     else:
         lines += [f"Not measured: {result.router_reason}."]
+    if result.routing is not None:
+        lines += ["", "### Gain by routing outcome", "",
+                  "Mean PSNR gain (dB) of the pipeline on single-op images, by which specialised experts ran "
+                  "(number of images in brackets): where the column's gain or loss comes from.", "",
+                  result.routing]
     lines += ["", "## Degree estimators", ""]
     if result.degree:
         lines += ["Predicted degree (the estimator's expected degree, rounded) against the label, on the images "

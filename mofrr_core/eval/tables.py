@@ -151,6 +151,38 @@ def router_table(report: Mapping[str, Mapping[str, float]], threshold: float) ->
     return "\n".join(lines)
 
 
+ROUTING_OUTCOMES = ("own expert only", "own + other experts", "other experts only", "no expert")
+
+
+def routing_outcome(applied: str, ran: Sequence[str]) -> str:
+    """Which experts ran on a single-op image of type ``applied`` (``ran``: the types of the experts run)."""
+    own, other = applied in ran, any(t != applied for t in ran)
+    return ROUTING_OUTCOMES[0 if own and not other else 1 if own else 2 if other else 3]
+
+
+def routing_table(records: Sequence[Mapping[str, Any]], method: str, columns: Sequence[str],
+                  expert_types: Mapping[str, str]) -> str:
+    """Mean PSNR gain of ``method`` on single-op images, split by which experts the router ran on them.
+
+    ``expert_types`` maps an expert's name (``experts_run``) to its retouching type; others (the shared
+    expert) are ignored. Cells: mean gain (dB) and, in brackets, the number of images.
+    """
+    gains: dict[tuple[str, str], list[float]] = {}
+    for record in records:
+        entry = record["methods"].get(method)
+        if entry is None or record["group"] in (MULTI, NONE) or "experts_run" not in entry:
+            continue
+        ran = [expert_types[e] for e in entry["experts_run"] if e in expert_types]
+        gains.setdefault((routing_outcome(record["group"], ran), record["group"]), []).append(entry["psnr_gain"])
+    single = [c for c in columns if c not in (MULTI, NONE)]
+    lines = ["| experts run | " + " | ".join(title(c) for c in single) + " |", "|---|" + "---|" * len(single)]
+    for outcome in ROUTING_OUTCOMES:
+        cells = [f"{_mean(gains[(outcome, c)]):+.2f} ({len(gains[(outcome, c)])})" if (outcome, c) in gains else "–"
+                 for c in single]
+        lines.append(f"| {outcome} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def degree_table(reports: Mapping[str, Mapping[str, float]]) -> str:
     """Per expert: degree-estimator accuracy on the images where its op was applied."""
     lines = ["| expert | n | accuracy | within ±1 | MAE |", "|---|---|---|---|---|"]

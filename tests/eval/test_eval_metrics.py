@@ -70,6 +70,27 @@ def test_grouping_and_columns():
                                                              "None"]
 
 
+def test_gain_by_routing_outcome():
+    assert tables.routing_outcome("smooth", ["smooth"]) == "own expert only"
+    assert tables.routing_outcome("smooth", ["white", "smooth"]) == "own + other experts"
+    assert tables.routing_outcome("smooth", ["white"]) == "other experts only"
+    assert tables.routing_outcome("smooth", []) == "no expert"
+
+    def record(group, gain, run):
+        return {"group": group, "methods": {"M": {"psnr_gain": gain, "experts_run": run}}}
+
+    records = [record("smooth", 1.0, ["smooth-expert", "shared"]), record("smooth", 0.0, ["smooth-expert"]),
+               record("smooth", -2.0, ["white-expert", "shared"]), record("eye", 0.5, ["shared"]),
+               record("Multi", 9.0, ["white-expert"])]
+    names = {"smooth-expert": "smooth", "white-expert": "white"}  # expert name -> its retouching type
+    table = tables.routing_table(records, "M", tables.columns_for(TYPES, ["smooth", "eye", "Multi"]), names)
+    lines = table.splitlines()
+    assert lines[0] == "| experts run | White | Smooth | Face | Eye |"
+    assert lines[2] == "| own expert only | – | +0.50 (2) | – | – |"
+    assert lines[4] == "| other experts only | – | -2.00 (1) | – | – |"
+    assert lines[5] == "| no expert | – | – | – | +0.50 (1) |"  # Multi images are not in this table
+
+
 def test_summary_means_and_gains():
     def record(group, inp, out):
         return {"group": group, "input": {"psnr": inp, "ssim": 0.9}, "methods": {"M": {"psnr": out, "ssim": 0.95}}}

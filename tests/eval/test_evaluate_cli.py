@@ -87,6 +87,7 @@ def test_eval_writes_every_output(paired_folder, pipeline_dir, tmp_path, capsys)
             if line.startswith("| ")][:4]
     assert rows == ["Input", "Shared expert alone", "MoFRR no-router", "MoFRR"]
     assert "data_range 255" in table and "64x64" in table
+    assert "### Gain by routing outcome" in table and "| other experts only |" in table
     command = next(line for line in table.splitlines() if line.startswith("Command: "))
     assert "--baseline shared" in command and "--ablation none no-router" in command and "--steps 2" in command
 
