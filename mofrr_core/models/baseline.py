@@ -161,10 +161,17 @@ class UNetBaseline(ModelMixin, ConfigMixin):
         y: torch.Tensor,
         generator: torch.Generator | None = None,
         degree: torch.Tensor | None = None,
+        psnr_weight: float = 0.0,
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """L_hyb = L1 + (1 - SSIM) between ``self(x)`` and ``y`` (``generator``/``degree`` unused)."""
+        """L_hyb = L1 + (1 - SSIM) between ``self(x)`` and ``y``, plus ``psnr_weight`` x
+        :func:`losses.log_mse_loss` if given (``generator``/``degree`` unused)."""
         restored = self(x)
         l1 = torch.nn.functional.l1_loss(restored, y)
         ssim = losses.ssim(restored, y)
         loss = losses.hybrid_loss(restored, y)
-        return loss, {"loss": loss.item(), "loss_l1": l1.item(), "ssim": ssim.item()}
+        logs = {"loss_l1": l1.item(), "ssim": ssim.item()}
+        if psnr_weight:
+            log_mse = losses.log_mse_loss(restored, y)
+            loss = loss + psnr_weight * log_mse
+            logs["loss_log_mse"] = log_mse.item()
+        return loss, {"loss": loss.item(), **logs}

@@ -123,7 +123,15 @@ class CombineModule(ModelMixin, ConfigMixin):
         experts: torch.Tensor | None,
         mask: torch.Tensor | None,
         y: torch.Tensor,
+        psnr_weight: float = 0.0,
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """L_hyb(Y, Y_hat) on the fused image."""
-        loss = losses.hybrid_loss(self(x, shared, experts, mask), y)
-        return loss, {"loss": loss.item(), "loss_hyb": loss.item()}
+        """L_hyb(Y, Y_hat) on the fused image, plus ``psnr_weight`` x :func:`losses.log_mse_loss` if given."""
+        restored = self(x, shared, experts, mask)
+        hyb = losses.hybrid_loss(restored, y)
+        logs = {"loss_hyb": hyb.item()}
+        loss = hyb
+        if psnr_weight:
+            log_mse = losses.log_mse_loss(restored, y)
+            loss = loss + psnr_weight * log_mse
+            logs["loss_log_mse"] = log_mse.item()
+        return loss, {"loss": loss.item(), **logs}

@@ -97,6 +97,17 @@ def hybrid_loss(prediction: torch.Tensor, target: torch.Tensor, data_range: floa
     return F.l1_loss(prediction, target) + 1 - ssim(prediction, target, data_range=data_range)
 
 
+def log_mse_loss(prediction: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Mean over images of ``log10(MSE_i + eps)``: minus the mean per-image PSNR / 10, up to a constant.
+
+    The evaluation averages PSNR per image, so a small error on a lightly retouched image (high PSNR)
+    costs as much as a large one on a heavily retouched image; this loss weighs them the same way.
+    ``eps`` (about the 8-bit quantisation error on [-1, 1]) keeps the gradient of near-perfect images finite.
+    """
+    per_image = (prediction - target).pow(2).flatten(1).mean(1)
+    return torch.log10(per_image + eps).mean()
+
+
 def class_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """L_class: cross entropy ``-sum_i c_i log c_hat_i`` (``target`` class indices from 0)."""
     return F.cross_entropy(logits, target)

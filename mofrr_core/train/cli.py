@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="expert stage: share of training images that carry another type's retouching or none, with the "
              "input itself as target, so the expert learns to leave them alone (default 0: the paper's "
              "own-type images only)")
+    add("--psnr-loss", type=float, metavar="WEIGHT",
+        help="combine/baseline stages: add WEIGHT x mean per-image log10(MSE) to L_hyb, i.e. train for the "
+             "evaluation's mean per-image PSNR, which punishes harm on lightly retouched faces (default 0: the "
+             "paper's L_hyb only)")
     add("--num-ops", type=_ops_range, metavar="LO-HI",
         help="shared stage: operations per training image (default 2-4, the paper's multi-op images; 0-4 "
              "also teaches it single-op and untouched faces, with p_clean)")
@@ -167,7 +171,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "val_samples": args.val_samples, "log_every": args.log_every, "checkpoint_every": args.checkpoint_every,
         "checkpoints_keep": args.checkpoints_keep, "combine_cache_samples": args.combine_cache_samples,
         "resume": args.resume, "overwrite": args.overwrite or None,
-        "foreign": args.foreign, "num_ops": args.num_ops, "p_single": args.p_single, "init_weights": args.init_weights,
+        "foreign": args.foreign, "psnr_loss": args.psnr_loss, "num_ops": args.num_ops, "p_single": args.p_single,
+        "init_weights": args.init_weights,
         "train_degree": args.train_degree, "router_weights": args.router_weights,
         "degree_weights": args.degree_weights, "shared_weights": args.shared_weights,
         "expert_weights": dict(args.expert_weights) or None, "registry": args.registry,

@@ -443,7 +443,7 @@ class BaselineStage(RestorationStage):
         return self._val(types=self.types, ops=None, num_ops=(1, len(self.types)))
 
     def loss(self, net, batch, generator):
-        return net.compute_loss(batch["retouched"], batch["original"])
+        return net.compute_loss(batch["retouched"], batch["original"], psnr_weight=self.config.psnr_loss)
 
 
 class SharedStage(RestorationStage):
@@ -673,7 +673,7 @@ class CombineStage(Stage):
 
     def loss(self, net, batch, generator):
         return net.compute_loss(batch["retouched"], batch["shared"], batch["experts"], batch["mask"],
-                                batch["original"])
+                                batch["original"], psnr_weight=self.config.psnr_loss)
 
     def evaluate(self, net, batch, generator):
         x = batch["retouched"]

@@ -44,3 +44,34 @@ def test_hybrid_loss_step_decreases():
     with torch.no_grad():
         pred -= 0.5 * pred.grad / pred.grad.abs().max()
     assert losses.hybrid_loss(pred, y).item() < before.item()
+
+
+def test_log_mse_loss_is_minus_the_mean_per_image_psnr():
+    torch.manual_seed(0)
+    y = torch.rand(3, 3, 16, 16) * 2 - 1
+    x = y + torch.randn_like(y) * torch.tensor([0.01, 0.1, 0.3])[:, None, None, None]
+    per_image = [losses.psnr(x[i], y[i]) for i in range(3)]
+    expected = np.log10(4.0) - np.mean(per_image) / 10  # PSNR_i = 10 log10(4 / MSE_i) on [-1, 1]
+    assert abs(losses.log_mse_loss(x, y, eps=0).item() - expected) < 1e-5
+    # unlike the MSE, it weighs the same relative error on a near-perfect image as on a poor one
+    x.requires_grad_(True)
+    losses.log_mse_loss(x, y).backward()
+    grad = x.grad.flatten(1).norm(dim=1)
+    assert grad[0] > 5 * grad[2]
+
+
+def test_combine_and_baseline_add_the_psnr_term_only_when_asked():
+    from mofrr_core.models.baseline import UNetBaseline
+    from mofrr_core.models.combine import CombineModule
+
+    torch.manual_seed(0)
+    x, y = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1
+    combine = CombineModule()
+    plain, logs = combine.compute_loss(x, None, None, None, y)
+    weighted, logs_w = combine.compute_loss(x, None, None, None, y, psnr_weight=0.5)
+    assert "loss_log_mse" not in logs
+    assert torch.allclose(weighted, plain + 0.5 * losses.log_mse_loss(x, y))  # a fresh combine returns x
+    baseline = UNetBaseline(block_out_channels=(8, 16), norm_num_groups=4)
+    plain, _ = baseline.compute_loss(x, y)
+    weighted, logs_w = baseline.compute_loss(x, y, psnr_weight=2.0)
+    assert logs_w["loss_log_mse"] < 0 and weighted.item() == pytest.approx(plain.item() + 2 * logs_w["loss_log_mse"])

@@ -126,3 +126,7 @@ def test_cache_and_fine_tuning_flags_reach_the_config():
         build_parser().parse_args(["--num-ops", "two"])
     with pytest.raises(ValueError, match="--foreign"):
         config_from_args(build_parser().parse_args(["--expert", "eye", "--foreign", "1.5"]))
+    combine = config_from_args(build_parser().parse_args(["--stage", "combine", "--psnr-loss", "0.1"]))
+    assert combine.psnr_loss == 0.1
+    with pytest.raises(ValueError, match="--psnr-loss"):
+        config_from_args(build_parser().parse_args(["--stage", "combine", "--psnr-loss", "-1"]))
