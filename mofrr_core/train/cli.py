@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
              "evaluate with mofrr eval --apis OP=API), e.g. --exclude-apis white=lab")
     add("--combine-cache-samples", type=int,
         help="combine stage: training samples whose frozen expert outputs are computed once")
+    add("--combine-cache-from", metavar="RUN",
+        help="combine stage: train on the frozen outputs cached by an earlier combine run (RUN/cache/) instead "
+             "of computing them again; its weights, data and cache settings must be the same (checked "
+             "against RUN/run.json: paths, not file contents)")
     add("--resume", nargs="?", const="latest", metavar="latest|PATH", help="continue from a checkpoint")
     add("--overwrite", action="store_true", help="replace an existing run in --output-dir (and weights on --export)")
     add("--train-degree", action=argparse.BooleanOptionalAction, default=None,
@@ -170,6 +174,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "channels_last": args.channels_last, "val_every": args.val_every,
         "val_samples": args.val_samples, "log_every": args.log_every, "checkpoint_every": args.checkpoint_every,
         "checkpoints_keep": args.checkpoints_keep, "combine_cache_samples": args.combine_cache_samples,
+        "combine_cache_from": args.combine_cache_from,
         "resume": args.resume, "overwrite": args.overwrite or None,
         "foreign": args.foreign, "psnr_loss": args.psnr_loss, "num_ops": args.num_ops, "p_single": args.p_single,
         "init_weights": args.init_weights,

@@ -54,6 +54,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     checkpoints_keep: int = 3
     combine_cache_samples: int = 256
+    combine_cache_from: str | None = None
     p_clean: float = 0.1
     p_single: float | None = None
     foreign: float = 0.0

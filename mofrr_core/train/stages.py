@@ -15,6 +15,7 @@ A stage builds the trainable network, the datasets and any frozen helper network
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from pathlib import Path
@@ -567,6 +568,29 @@ class CachedCombinePairs(Dataset):
 # against 0.76 on other pairs of the same faces), so the module would learn to trust every activated
 # expert and amplify the router's test-time false positives.
 COMBINE_SEED_OFFSET = 7919
+# what decides the content of a combine cache: another run may lend its cache only if these match
+CACHE_KEYS = ("registry", "router_weights", "expert_weights", "shared_weights", "combine_cache_samples", "seed",
+              "val_samples", "val_seed", "val_inference_steps", "resolution", "p_clean", "p_single", "data",
+              "data_root")
+
+
+def borrowed_cache(config: TrainConfig) -> dict[str, Path]:
+    """The cache files of ``config.combine_cache_from``, after checking that run cached the same thing."""
+    run = Path(config.combine_cache_from)
+    files = {split: run / "cache" / f"combine-{split}.pt" for split in ("train", "val")}
+    missing = [str(f) for f in files.values() if not f.is_file()]
+    run_file = run / "run.json"
+    if missing or not run_file.is_file():
+        raise FileNotFoundError(f"--combine-cache-from {run}: not a combine run with a cache "
+                                f"(missing: {', '.join(missing) or run_file})")
+    theirs = json.loads(run_file.read_text()).get("config", {})
+    ours = config.to_dict()
+    differ = [f"{key}: {theirs.get(key)!r} there, {ours.get(key)!r} here" for key in CACHE_KEYS
+              if json.dumps(theirs.get(key), sort_keys=True) != json.dumps(ours.get(key), sort_keys=True)]
+    if theirs.get("stage") != "combine" or differ:
+        raise ValueError(f"--combine-cache-from {run}: its cache was made with other settings; "
+                         + "; ".join(differ or [f"stage {theirs.get('stage')!r}"]))
+    return files
 
 
 class CombineStage(Stage):
@@ -620,6 +644,8 @@ class CombineStage(Stage):
         self.model_stub = nn.Identity()
         cache_dir = output_dir / "cache"
         files = {split: cache_dir / f"combine-{split}.pt" for split in ("train", "val")}
+        if self.config.combine_cache_from:
+            files = borrowed_cache(self.config)
         if accelerator.is_main_process and not all(f.is_file() for f in files.values()):
             pipeline = self._pipeline().to(accelerator.device)
             cache_dir.mkdir(parents=True, exist_ok=True)

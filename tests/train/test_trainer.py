@@ -254,8 +254,15 @@ def test_combine_cache_serves_mirrored_samples():
     assert torch.equal(a["mask"], b["mask"]) and b["experts"].dtype == torch.float32
 
 
-def test_combine_cache_is_not_the_router_training_data(tmp_path):
+def test_combine_cache_is_not_the_router_training_data_and_can_be_borrowed(tmp_path):
     result = train(tiny(tmp_path / "c", stage="combine", max_steps=1))
+    borrowed = train(tiny(tmp_path / "b", stage="combine", max_steps=1, psnr_loss=0.1,
+                          combine_cache_from=str(result.output_dir)))
+    assert borrowed.step == 1 and not (borrowed.output_dir / "cache").exists()
+    with pytest.raises(ValueError, match="seed: 0 there, 5 here"):
+        train(tiny(tmp_path / "s", stage="combine", max_steps=1, seed=5, combine_cache_from=str(result.output_dir)))
+    with pytest.raises(FileNotFoundError, match="not a combine run with a cache"):
+        train(tiny(tmp_path / "n", stage="combine", max_steps=1, combine_cache_from=str(tmp_path / "b")))
     cached = torch.load(result.output_dir / "cache" / "combine-train.pt", weights_only=True)["retouched"].float()
     router = make_stage(tiny(tmp_path / "r", stage="router"))
     router.build_model()
