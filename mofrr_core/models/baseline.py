@@ -168,10 +168,6 @@ class UNetBaseline(ModelMixin, ConfigMixin):
         restored = self(x)
         l1 = torch.nn.functional.l1_loss(restored, y)
         ssim = losses.ssim(restored, y)
-        loss = losses.hybrid_loss(restored, y)
         logs = {"loss_l1": l1.item(), "ssim": ssim.item()}
-        if psnr_weight:
-            log_mse = losses.log_mse_loss(restored, y)
-            loss = loss + psnr_weight * log_mse
-            logs["loss_log_mse"] = log_mse.item()
+        loss = losses.add_log_mse(losses.hybrid_loss(restored, y), restored, y, psnr_weight, logs)
         return loss, {"loss": loss.item(), **logs}

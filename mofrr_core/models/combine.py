@@ -129,9 +129,5 @@ class CombineModule(ModelMixin, ConfigMixin):
         restored = self(x, shared, experts, mask)
         hyb = losses.hybrid_loss(restored, y)
         logs = {"loss_hyb": hyb.item()}
-        loss = hyb
-        if psnr_weight:
-            log_mse = losses.log_mse_loss(restored, y)
-            loss = loss + psnr_weight * log_mse
-            logs["loss_log_mse"] = log_mse.item()
+        loss = losses.add_log_mse(hyb, restored, y, psnr_weight, logs)
         return loss, {"loss": loss.item(), **logs}

@@ -108,6 +108,16 @@ def log_mse_loss(prediction: torch.Tensor, target: torch.Tensor, eps: float = 1e
     return torch.log10(per_image + eps).mean()
 
 
+def add_log_mse(loss: torch.Tensor, prediction: torch.Tensor, target: torch.Tensor, weight: float,
+                logs: dict[str, float]) -> torch.Tensor:
+    """``loss + weight x log_mse_loss`` (logged as ``loss_log_mse``), or ``loss`` itself when ``weight`` is 0."""
+    if not weight:
+        return loss
+    term = log_mse_loss(prediction, target)
+    logs["loss_log_mse"] = term.item()
+    return loss + weight * term
+
+
 def class_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """L_class: cross entropy ``-sum_i c_i log c_hat_i`` (``target`` class indices from 0)."""
     return F.cross_entropy(logits, target)
