@@ -58,6 +58,7 @@ class TrainConfig:
     p_clean: float = 0.1
     p_single: float | None = None
     foreign: float = 0.0
+    hard_negatives: str | None = None
     psnr_loss: float = 0.0
     num_ops: tuple[int, int] | None = None
     init_weights: str | None = None
@@ -136,6 +137,8 @@ def validate(config: TrainConfig) -> None:
         raise ValueError(f"--mixed-precision must be no, fp16 or bf16, got {config.mixed_precision!r}")
     if config.psnr_loss < 0:
         raise ValueError(f"--psnr-loss must be >= 0, got {config.psnr_loss}")
+    if config.hard_negatives and not config.foreign:
+        raise ValueError("--hard-negatives picks among the foreign images: give --foreign too")
     if not 0.0 <= config.foreign < 1.0:
         raise ValueError(f"--foreign must be in [0, 1), got {config.foreign}")
     if config.p_single is not None and not 0.0 <= config.p_single <= 1.0:

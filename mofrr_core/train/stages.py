@@ -386,7 +386,32 @@ class ExpertStage(RestorationStage):
             kwargs["length"] = max(1, round(len(own) * ratio))
         foreign = build_dataset(self.config, split, types=self.others, ops=None, num_ops=(1, 1),
                                 p_clean=self.config.p_clean if split == "train" else 0.0, **kwargs)
+        if split == "train" and self.config.hard_negatives:
+            foreign = self._router_positives(foreign, self.config.hard_negatives)
         return torch.utils.data.ConcatDataset([own, NotOfType(foreign)])
+
+    @torch.no_grad()
+    def _router_positives(self, data: Dataset, router_path: str, threshold: float = 0.5) -> Dataset:
+        """The images of ``data`` on which the router at ``router_path`` runs this expert, cycled to ``len(data)``."""
+        router = load_network(router_path, "Router").eval()
+        own = self.spec.retouch_type
+        if own not in router.types:
+            raise ValueError(f"--hard-negatives {router_path}: the router has no gate for {own!r} "
+                             f"(its types: {', '.join(router.types)})")
+        column = router.types.index(own)
+        keep: list[int] = []
+        for start in tqdm(range(0, len(data), 64), desc=f"router positives among foreign images ({own})",
+                          leave=False):
+            rows = range(start, min(len(data), start + 64))
+            x = torch.stack([data[i]["retouched"] for i in rows])
+            hits = torch.sigmoid(router(x))[:, column] > threshold
+            keep += [i for i, hit in zip(rows, hits.tolist()) if hit]
+        if not keep:
+            raise ValueError(f"--hard-negatives {router_path}: the router sends none of the {len(data)} foreign "
+                             f"images to the {own!r} expert; drop the flag or use more images (--cache)")
+        tqdm.write(f"hard negatives: the router sends {len(keep)} of {len(data)} foreign images to the {own!r} "
+                   "expert; they are repeated to keep the --foreign share")
+        return torch.utils.data.Subset(data, [keep[i % len(keep)] for i in range(len(data))])
 
     def train_dataset(self) -> Dataset:
         own = build_dataset(self.config, "train", types=self.types, ops=self.types[:1], num_ops=(1, 1))

@@ -228,6 +228,30 @@ def test_foreign_images_teach_the_expert_to_leave_them_alone():
         make_stage(tiny("unused", stage="expert", expert="eye", foreign=0.5, train_degree=True))
 
 
+def test_hard_negatives_keep_the_foreign_images_the_router_sends_to_the_expert(tmp_path):
+    from mofrr_core.train.stages import build_network
+
+    stage = make_stage(tiny("unused", stage="expert", expert="eye", foreign=0.5, init_weights="unused"))
+    bright, dark = torch.full((3, 32, 32), 0.8), torch.full((3, 32, 32), -0.8)
+    data = [{"retouched": image, "key": key} for key, image in enumerate([bright, dark, dark, bright, dark])]
+    router = build_network("Router", "tiny").eval()
+    with torch.no_grad():  # an "eye" gate that fires on bright images only
+        f_bright, f_dark = router.features(torch.stack([bright, dark]))
+        gate = router.get_gate("eye").net
+        gate.weight.copy_((f_bright - f_dark)[None])
+        gate.bias.fill_(-float((f_bright - f_dark) @ (f_bright + f_dark)) / 2)
+    router.save_pretrained(tmp_path / "router")
+    hard = stage._router_positives(data, str(tmp_path / "router"))
+    assert [item["key"] for item in hard] == [0, 3, 0, 3, 0]  # the bright ones, cycled to the same length
+    with torch.no_grad():
+        gate.bias.fill_(-1e6)
+    router.save_pretrained(tmp_path / "none")
+    with pytest.raises(ValueError, match="sends none of the 5"):
+        stage._router_positives(data, str(tmp_path / "none"))
+    with pytest.raises(ValueError, match="--hard-negatives picks among the foreign images"):
+        tiny("unused", stage="expert", expert="eye", hard_negatives=str(tmp_path / "router"))
+
+
 def test_init_weights_fine_tunes_from_a_trained_network(tmp_path):
     first = train(tiny(tmp_path / "a", stage="shared", max_steps=2))
     second = train(tiny(tmp_path / "b", stage="shared", max_steps=1, init_weights=str(first.final_dir),
