@@ -55,8 +55,6 @@ def build_network(type_name: str, preset: str, **overrides: Any) -> ModelMixin:
 
 def load_network(path: str | Path, expected: str | None = None) -> ModelMixin:
     """``from_pretrained`` of a ``save_pretrained`` folder, its class read from ``config.json``."""
-    import json
-
     folder = Path(path)
     config_file = folder / "config.json"
     if not config_file.is_file():
@@ -599,10 +597,15 @@ CACHE_KEYS = ("registry", "router_weights", "expert_weights", "shared_weights", 
               "data_root")
 
 
+def combine_cache_files(run: Path) -> dict[str, Path]:
+    """Where a combine run in folder ``run`` keeps its frozen-output cache, per split."""
+    return {split: run / "cache" / f"combine-{split}.pt" for split in ("train", "val")}
+
+
 def borrowed_cache(config: TrainConfig) -> dict[str, Path]:
     """The cache files of ``config.combine_cache_from``, after checking that run cached the same thing."""
     run = Path(config.combine_cache_from)
-    files = {split: run / "cache" / f"combine-{split}.pt" for split in ("train", "val")}
+    files = combine_cache_files(run)
     missing = [str(f) for f in files.values() if not f.is_file()]
     run_file = run / "run.json"
     if missing or not run_file.is_file():
@@ -667,13 +670,10 @@ class CombineStage(Stage):
 
     def setup(self, accelerator, output_dir):
         self.model_stub = nn.Identity()
-        cache_dir = output_dir / "cache"
-        files = {split: cache_dir / f"combine-{split}.pt" for split in ("train", "val")}
-        if self.config.combine_cache_from:
-            files = borrowed_cache(self.config)
+        files = borrowed_cache(self.config) if self.config.combine_cache_from else combine_cache_files(output_dir)
         if accelerator.is_main_process and not all(f.is_file() for f in files.values()):
             pipeline = self._pipeline().to(accelerator.device)
-            cache_dir.mkdir(parents=True, exist_ok=True)
+            (output_dir / "cache").mkdir(parents=True, exist_ok=True)
             sizes = {"train": self.config.combine_cache_samples, "val": self.config.val_samples}
             for split, file in files.items():
                 seed = self.config.seed + COMBINE_SEED_OFFSET if split == "train" else self.config.val_seed
