@@ -112,6 +112,8 @@ def build_dataset(config: TrainConfig, split: str, *, types: list[str], ops: lis
     # train on N pairs retouched once (+ mirrors) instead of a new pair per sample
     configured = options.pop("cache", None)
     cache = configured if cache is None else cache
+    if cache and split == "train" and length is None:  # more pairs than faces: each face retouched again
+        length = int(cache)
     pairs = RetouchPairs(root=config.data_root, split=split, resolution=config.resolution, ops=ops,
                          num_ops=num_ops, types=types, seed=seed, length=length, p_clean=p_clean,
                          p_single=config.p_single, **options)

@@ -135,3 +135,16 @@ def test_default_types_follow_the_engine():
     from mofrr_core.retouch.engine import TYPES
 
     assert DEFAULT_TYPES == TYPES
+
+
+def test_training_cache_larger_than_the_split_retouches_faces_again(shard_root):
+    from mofrr_core.train.config import make_config
+    from mofrr_core.train.stages import build_dataset
+
+    config = make_config("tiny", stage="router", data={"type": "RetouchPairs"}, data_root=str(shard_root),
+                         resolution=32, seed=3)
+    types = ["white", "smooth", "face", "eye"]
+    cached = build_dataset(config, "train", types=types, ops=None, num_ops=(1, 1), cache=10)
+    assert len(cached) == 2 * 10  # 10 pairs of the 4 train faces (+ mirrors), not capped at 4
+    assert len(set(cached.keys)) == 4 and cached.keys[0] == cached.keys[4]
+    assert not torch.equal(cached.images["retouched"][0], cached.images["retouched"][4])  # retouched anew
