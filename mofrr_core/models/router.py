@@ -7,6 +7,9 @@ Plug-in experts bring their own :class:`GateHead` (saved/loaded on its own) and 
 
 from __future__ import annotations
 
+import hashlib
+import warnings
+
 import torch
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
@@ -22,10 +25,12 @@ class GateHead(ModelMixin, ConfigMixin):
     Args:
         in_features: router feature size (``Router.feature_dim``).
         hidden_features: hidden width of a 2-layer MLP (0: a single linear layer).
+        backbone: fingerprint of the router backbone it was trained on (``Router.backbone_fingerprint``;
+            ``None``: unknown). A gate reads that backbone's features; on another backbone it is meaningless.
     """
 
     @register_to_config
-    def __init__(self, in_features: int = 128, hidden_features: int = 0) -> None:
+    def __init__(self, in_features: int = 128, hidden_features: int = 0, backbone: str | None = None) -> None:
         super().__init__()
         if hidden_features > 0:
             self.net: nn.Module = nn.Sequential(
@@ -68,7 +73,7 @@ class Router(ModelMixin, ConfigMixin):
         self.backbone = ResNetEncoder(in_channels, base_channels, tuple(stage_blocks), input_size)
         self.gates = nn.ModuleDict()
         for name in types:
-            self.gates[name] = self.new_gate()
+            self.gates[name] = GateHead(in_features=self.feature_dim, hidden_features=gate_hidden)
 
     @property
     def types(self) -> list[str]:
@@ -79,9 +84,18 @@ class Router(ModelMixin, ConfigMixin):
     def feature_dim(self) -> int:
         return self.backbone.out_features
 
+    def backbone_fingerprint(self) -> str:
+        """Short sha256 of the backbone's weights: which features a plug-in gate was trained on."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.backbone.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
     def new_gate(self) -> GateHead:
-        """A fresh gate head compatible with this backbone (train it with :meth:`features`)."""
-        return GateHead(in_features=self.feature_dim, hidden_features=self.config.gate_hidden)
+        """A fresh gate head for this backbone, fingerprinted with it (train it with :meth:`features`)."""
+        return GateHead(in_features=self.feature_dim, hidden_features=self.config.gate_hidden,
+                        backbone=self.backbone_fingerprint())
 
     def add_gate(self, name: str, head: GateHead) -> None:
         """Attach a (separately trained) gate head for a new type; other heads are untouched."""
@@ -97,6 +111,11 @@ class Router(ModelMixin, ConfigMixin):
                 f"gate {name!r} ({dict(head.config)}) does not fit this router "
                 f"(in_features={self.feature_dim}, gate_hidden={self.config.gate_hidden})"
             )
+        trained_on, ours = head.config.get("backbone"), self.backbone_fingerprint()
+        if trained_on is not None and trained_on != ours:
+            warnings.warn(f"gate {name!r} was trained on another router backbone (fingerprint {trained_on}, this "
+                          f"router's {ours}): its decisions are unreliable. Retrain it on this router: "
+                          f"mofrr-train --stage gate --expert {name}", stacklevel=2)
         self.gates[name] = head.to(next(self.parameters()).device)
         self.register_to_config(types=tuple(self.gates.keys()))
 

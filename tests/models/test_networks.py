@@ -132,6 +132,25 @@ def test_router_add_gate_trains_only_the_new_head(tmp_path):
         router.add_gate("other", GateHead(in_features=3))
 
 
+
+def test_a_gate_on_another_router_backbone_warns(tmp_path, recwarn):
+    import warnings
+
+    router = build_model("router", "tiny")
+    router.new_gate().save_pretrained(tmp_path / "gate")
+    gate = GateHead.from_pretrained(tmp_path / "gate")
+    assert gate.config.backbone == router.backbone_fingerprint()
+    router.add_gate("lips", gate)  # its own backbone: silent
+    assert not [w for w in recwarn.list if "backbone" in str(w.message)]
+    retrained = build_model("router", "tiny")
+    with torch.no_grad():
+        next(retrained.backbone.parameters()).add_(0.01)  # the same architecture, other weights
+    with pytest.warns(UserWarning, match="trained on another router backbone.*--stage gate --expert lips"):
+        retrained.add_gate("lips", GateHead.from_pretrained(tmp_path / "gate"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_model("router", "tiny").add_gate("old", GateHead(in_features=router.feature_dim))  # no fingerprint
+
 # -- IDEM / HFCAM ----------------------------------------------------------------------------------------
 def test_idem_shapes_and_gradients_reach_every_parameter():
     idem = IDEM(channels=3, hidden_channels=8)
