@@ -81,3 +81,13 @@ def test_third_party_plugin_is_discovered_and_runs(astronaut_face):
     x = torch.from_numpy(astronaut_face).permute(2, 0, 1)[None].float() / 127.5 - 1
     restored = model.restore(x, num_inference_steps=2, generator=torch.Generator().manual_seed(0)).image
     assert restored.shape == x.shape and torch.isfinite(restored).all()
+
+
+def test_plugin_gate_was_trained_on_the_shipped_router():
+    from mofrr_core.models import GateHead, Router
+
+    spec = plugins.get_expert("lips")
+    router = Router.from_pretrained(weight_file(load_registry().router.weights).parent)
+    gate = GateHead.from_pretrained(spec.gate)
+    # a new router release must come with its plug-in gates retrained on its backbone (docs/networks.md)
+    assert gate.config.backbone == router.backbone_fingerprint()
