@@ -85,11 +85,12 @@ class Router(ModelMixin, ConfigMixin):
         return self.backbone.out_features
 
     def backbone_fingerprint(self) -> str:
-        """Short sha256 of the backbone's weights: which features a plug-in gate was trained on."""
+        """Short sha256 of the backbone's weights (at bfloat16 precision): which features a gate reads."""
         digest = hashlib.sha256()
         for name, tensor in sorted(self.backbone.state_dict().items()):
             digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+            # rounded to bfloat16, so a router cast to bfloat16 keeps the fingerprint of its float32 weights
+            digest.update(tensor.detach().cpu().to(torch.bfloat16).contiguous().view(torch.int16).numpy().tobytes())
         return digest.hexdigest()[:16]
 
     def new_gate(self) -> GateHead:

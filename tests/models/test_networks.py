@@ -132,7 +132,6 @@ def test_router_add_gate_trains_only_the_new_head(tmp_path):
         router.add_gate("other", GateHead(in_features=3))
 
 
-
 def test_a_gate_on_another_router_backbone_warns(tmp_path, recwarn):
     import warnings
 
