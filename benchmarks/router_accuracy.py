@@ -6,7 +6,9 @@ Two sets of ``-n`` validation-split pairs each, retouched by the engine with the
 pairs a training run validates on): single-operation pairs of the four built-in types in equal
 shares, and the evaluation's op mix (80 % single-op, 20 % 2-4 ops, 10 % untouched, as
 ``--p-single 0.8``). Per router and set, at the pipeline's threshold 0.5: exact label-set match,
-macro F1, and per-type precision / recall. docs/weights.md (fifth session) quotes its output.
+macro F1, and per-type precision / recall; and how often each type is called present on the
+untouched originals of the single-op pairs (false-positive rate on clean faces). docs/weights.md
+(fifth session) and docs/results.md quote its output.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ TYPES = ["white", "smooth", "face", "eye"]
 
 
 def pair_sets(root: str, n: int, resolution: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """``{name: (retouched images [n, 3, H, W], labels [n, 4] bool)}`` of the two validation sets."""
+    """``{name: (images [n, 3, H, W], labels [n, 4] bool)}``: the two validation sets and the untouched originals."""
     datasets = {
         "single-op": RetouchPairs(root, "val", resolution, num_ops=(1, 1), types=TYPES, seed=98, length=n),
         "eval mix": RetouchPairs(root, "val", resolution, num_ops=(1, 4), types=TYPES, seed=97, length=n,
@@ -35,12 +37,18 @@ def pair_sets(root: str, n: int, resolution: int) -> dict[str, tuple[torch.Tenso
         cached = CachedPairs(dataset, n, mirror=False, desc=f"retouching {name} pairs")
         x = torch.stack([cached[i]["retouched"] for i in range(n)])
         sets[name] = (x, torch.stack([cached[i]["labels"] for i in range(n)]) > 0.5)
+        if name == "single-op":
+            originals = torch.stack([cached[i]["original"] for i in range(n)])
+            sets["untouched"] = (originals, torch.zeros(n, len(TYPES), dtype=torch.bool))
     return sets
 
 
 @torch.no_grad()
 def scores(router: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> str:
     p = torch.cat([router(x[i:i + 64]) for i in range(0, len(x), 64)]) > 0
+    if not y.any():  # untouched faces: every positive is a false one
+        rates = p.float().mean(0).tolist()
+        return "called present: " + " ".join(f"{t} {r:.3f}" for t, r in zip(TYPES, rates))
     tp, fp, fn = (p & y).sum(0), (p & ~y).sum(0), (~p & y).sum(0)
     precision, recall = tp / (tp + fp).clamp(min=1), tp / (tp + fn).clamp(min=1)
     f1 = 2 * tp / (2 * tp + fp + fn).clamp(min=1)
