@@ -25,30 +25,30 @@ from mofrr_core.train.stages import load_network
 TYPES = ["white", "smooth", "face", "eye"]
 
 
-def pair_sets(root: str, n: int, resolution: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """``{name: (images [n, 3, H, W], labels [n, 4] bool)}``: the two validation sets and the untouched originals."""
+def pair_sets(root: str, n: int, resolution: int) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+    """``({name: (retouched [n, 3, H, W], labels [n, 4] bool)}, untouched originals of the single-op pairs)``."""
     datasets = {
         "single-op": RetouchPairs(root, "val", resolution, num_ops=(1, 1), types=TYPES, seed=98, length=n),
         "eval mix": RetouchPairs(root, "val", resolution, num_ops=(1, 4), types=TYPES, seed=97, length=n,
                                  p_single=0.8, p_clean=0.1),
     }
-    sets = {}
+    sets, originals = {}, None
     for name, dataset in datasets.items():
-        cached = CachedPairs(dataset, n, mirror=False, desc=f"retouching {name} pairs")
-        x = torch.stack([cached[i]["retouched"] for i in range(n)])
-        sets[name] = (x, torch.stack([cached[i]["labels"] for i in range(n)]) > 0.5)
-        if name == "single-op":
-            originals = torch.stack([cached[i]["original"] for i in range(n)])
-            sets["untouched"] = (originals, torch.zeros(n, len(TYPES), dtype=torch.bool))
-    return sets
+        pairs = CachedPairs(dataset, n, mirror=False, desc=f"retouching {name} pairs")
+        cached = [pairs[i] for i in range(n)]
+        sets[name] = (torch.stack([c["retouched"] for c in cached]), torch.stack([c["labels"] for c in cached]) > 0.5)
+        if originals is None:
+            originals = torch.stack([c["original"] for c in cached])
+    return sets, originals
 
 
 @torch.no_grad()
-def scores(router: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> str:
-    p = torch.cat([router(x[i:i + 64]) for i in range(0, len(x), 64)]) > 0
-    if not y.any():  # untouched faces: every positive is a false one
-        rates = p.float().mean(0).tolist()
-        return "called present: " + " ".join(f"{t} {r:.3f}" for t, r in zip(TYPES, rates))
+def predict(router: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Router decisions at the pipeline's threshold 0.5 (logit > 0): ``[n, types]`` bool."""
+    return torch.cat([router(x[i:i + 64]) for i in range(0, len(x), 64)]) > 0
+
+
+def scores(p: torch.Tensor, y: torch.Tensor) -> str:
     tp, fp, fn = (p & y).sum(0), (p & ~y).sum(0), (~p & y).sum(0)
     precision, recall = tp / (tp + fp).clamp(min=1), tp / (tp + fn).clamp(min=1)
     f1 = 2 * tp / (2 * tp + fp + fn).clamp(min=1)
@@ -65,11 +65,14 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=128, help="router input size (default 128)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    sets = pair_sets(args.data, args.n, args.resolution)
+    sets, originals = pair_sets(args.data, args.n, args.resolution)
     for path in args.routers:
         router = load_network(path, "Router").eval()
         for name, (x, y) in sets.items():
-            print(f"{path:40s} {name:9s} {scores(router, x, y)}", flush=True)
+            print(f"{path:40s} {name:9s} {scores(predict(router, x), y)}", flush=True)
+        rates = predict(router, originals).float().mean(0).tolist()  # untouched: every call is a false one
+        print(f"{path:40s} untouched called present: " + " ".join(f"{t} {r:.3f}" for t, r in zip(TYPES, rates)),
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -675,7 +675,7 @@ class CombineStage(Stage):
         files = borrowed_cache(self.config) if self.config.combine_cache_from else combine_cache_files(output_dir)
         if accelerator.is_main_process and not all(f.is_file() for f in files.values()):
             pipeline = self._pipeline().to(accelerator.device)
-            (output_dir / "cache").mkdir(parents=True, exist_ok=True)
+            files["train"].parent.mkdir(parents=True, exist_ok=True)
             sizes = {"train": self.config.combine_cache_samples, "val": self.config.val_samples}
             for split, file in files.items():
                 seed = self.config.seed + COMBINE_SEED_OFFSET if split == "train" else self.config.val_seed
