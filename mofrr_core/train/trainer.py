@@ -203,6 +203,15 @@ def list_checkpoints(output_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("-", 1)[1]))
 
 
+def continued_record(run_file: Path, checkpoint: Path, fresh: dict[str, Any]) -> dict[str, Any]:
+    """The run record a resumed run extends: its own ``run.json``, else that of the run the checkpoint
+    comes from (``--resume RUN/checkpoints/checkpoint-N`` into a new folder), else ``fresh``."""
+    origin = run_file if run_file.is_file() else checkpoint.parent.parent / RUN_FILE
+    record = json.loads(origin.read_text()) if origin.is_file() else fresh
+    record.setdefault("resumed", [])
+    return record
+
+
 def prepare_output_dir(output_dir: Path, config: TrainConfig, allow: tuple[str, ...] = ()) -> None:
     """Refuse a non-empty output folder unless resuming (same stage/expert) or ``overwrite``."""
     existing = [p for p in output_dir.iterdir() if p.name not in allow] if output_dir.is_dir() else []
@@ -345,6 +354,7 @@ class Trainer:
         accelerator.register_for_checkpointing(ema, noise, progress)
 
         jsonl = self.output_dir / "metrics.jsonl"
+        checkpoint = None
         if cfg.resume:
             checkpoint = find_checkpoint(self.output_dir, cfg.resume)
             accelerator.load_state(str(checkpoint))
@@ -356,12 +366,12 @@ class Trainer:
                     "model_preset": stage.model_preset, "config": cfg.to_dict(),
                     "num_processes": accelerator.num_processes, "data_root": data_root(cfg),
                     "train_data": dataset_info(train_ds), "val_data": dataset_info(val_ds)}
-        if accelerator.is_main_process and not cfg.resume:
+        if accelerator.is_main_process and checkpoint is None:
             (self.output_dir / RUN_FILE).write_text(json.dumps({**run_info, "expert": cfg.expert}, indent=2) + "\n")
-        elif accelerator.is_main_process and (self.output_dir / RUN_FILE).is_file():  # record how it was continued
-            record = json.loads((self.output_dir / RUN_FILE).read_text())
-            record.setdefault("resumed", []).append({"command": self.command, "step": progress.step,
-                                                     "max_steps": cfg.max_steps})
+        elif accelerator.is_main_process:  # record how it was continued (from this run or another run's checkpoint)
+            record = continued_record(self.output_dir / RUN_FILE, checkpoint, {**run_info, "expert": cfg.expert})
+            record["resumed"].append({"command": self.command, "step": progress.step, "max_steps": cfg.max_steps,
+                                      "checkpoint": str(checkpoint)})
             (self.output_dir / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n")
             run_info.update(command=record.get("command", self.command), resumed=record["resumed"])
 

@@ -31,7 +31,7 @@ def tiny(output_dir: Path, **overrides):
 def train(config, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return Trainer(config, command="pytest", **kwargs).train()
+        return Trainer(config, **{"command": "pytest", **kwargs}).train()
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -101,6 +101,21 @@ def test_resume_after_step_one_is_bit_identical(tmp_path):
     record = json.loads((resumed.output_dir / "run.json").read_text())  # how the run was continued
     assert [(r["step"], r["max_steps"]) for r in record["resumed"]] == [(1, 3)]
     assert json.loads((resumed.output_dir / "training.json").read_text())["resumed"] == record["resumed"]
+
+
+def test_resume_from_another_runs_checkpoint_keeps_its_record(tmp_path):
+    common = {"stage": "expert", "expert": "eye", "max_steps": 1, "val_every": 100,
+              "data": {"type": "SyntheticPairs", "length": 4}}
+    first = train(tiny(tmp_path / "a", **common), command="mofrr-train --first")
+    checkpoint = first.output_dir / "checkpoints" / "checkpoint-1"
+    longer = train(tiny(tmp_path / "b", **{**common, "max_steps": 2}, resume=str(checkpoint)),
+                   command="mofrr-train --longer")
+    assert longer.step == 2
+    record = json.loads((longer.output_dir / "run.json").read_text())
+    assert record["command"] == "mofrr-train --first"  # the chain starts with the run the checkpoint came from
+    assert [(r["command"], r["step"], r["checkpoint"]) for r in record["resumed"]] == [
+        ("mofrr-train --longer", 1, str(checkpoint))]
+    assert json.loads((longer.output_dir / "training.json").read_text())["resumed"] == record["resumed"]
 
 
 def test_refuses_a_non_empty_output_dir(tmp_path):
