@@ -1,6 +1,15 @@
 """Helpers of ``mofrr eval``: methods (baselines, ablations), tables and figures."""
 
-from .methods import ABLATIONS, AblatedPipeline, Method, SingleModelPipeline, ablation, load_baseline, wavefrr_ablation
+from .methods import (
+    ABLATIONS,
+    AblatedPipeline,
+    Method,
+    SingleModelPipeline,
+    ablation,
+    load_baseline,
+    wavefrr_ablation,
+    without_refinement,
+)
 
 __all__ = ["ABLATIONS", "AblatedPipeline", "Method", "SingleModelPipeline", "ablation", "load_baseline",
-           "wavefrr_ablation"]
+           "wavefrr_ablation", "without_refinement"]

@@ -22,7 +22,7 @@ from torch import nn
 from mofrr_core.pipeline import INDEX_FILE, Pipeline, PipelineOutput, add_residual, to_working_resolution
 from mofrr_core.utils.image import ImageLike, tensor_to_pil, to_uint8
 
-ABLATIONS = ("none", "no-router", "no-shared", "no-idem", "no-degree", "no-hfcam", "single-expert")
+ABLATIONS = ("none", "no-router", "no-shared", "no-idem", "no-degree", "no-hfcam", "no-refine", "single-expert")
 ABLATION_HELP = {
     "none": "the full pipeline (router-activated experts + shared expert + combine)",
     "no-router": "every specialised expert runs on every image (active='all')",
@@ -30,6 +30,7 @@ ABLATION_HELP = {
     "no-idem": "inference-time: WaveFRR's IDEM distortion map R is zeroed",
     "no-degree": "inference-time: WaveFRR's degree is the constant 3 instead of the estimator's",
     "no-hfcam": "inference-time: WaveFRR's high bands are passed through unrefined (HFCAM skipped)",
+    "no-refine": "inference-time: the Combine Module's refinement net is skipped (output = X + gate * (fused - X))",
     "single-expert": "one WaveFRR restores every image alone (no router, shared expert or combine)",
 }
 CONSTANT_DEGREE = 3.0  # the middle of 1..5: "degree unknown"
@@ -223,6 +224,20 @@ def wavefrr_ablation(model: nn.Module, name: str) -> Iterator[None]:
         raise ValueError(f"not a WaveFRR ablation: {name!r} (no-idem, no-degree, no-hfcam)")
 
 
+@contextmanager
+def without_refinement(combine: nn.Module) -> Iterator[None]:
+    """Skip a :class:`~mofrr_core.models.combine.CombineModule`'s refinement net for the block (ablation
+    ``no-refine``); the net is put back when the block exits."""
+    refine = getattr(combine, "refine", None)
+    if refine is None:
+        raise ValueError(f"ablation no-refine: the Combine Module ({type(combine).__name__}) has no refinement net")
+    combine.refine = None
+    try:
+        yield
+    finally:
+        combine.refine = refine
+
+
 class AblatedPipeline:
     """A pipeline called under an ablation: fixed call options and/or WaveFRR patches during each call."""
 
@@ -248,6 +263,8 @@ class AblatedPipeline:
         with ExitStack() as stack:
             for model in self.targets:
                 stack.enter_context(wavefrr_ablation(model, self.name))
+            if self.name == "no-refine":
+                stack.enter_context(without_refinement(self.pipeline.combine))
             return self.pipeline(images, **{**kwargs, **self.call_kwargs})
 
 
@@ -257,6 +274,7 @@ def ablation(pipeline: Pipeline, name: str, single_expert: str | None = None) ->
     ``no-router`` / ``no-shared`` are call options of the pipeline (``active="all"`` /
     ``use_shared=False``); ``no-idem`` / ``no-degree`` / ``no-hfcam`` patch every WaveFRR expert
     during each call (inference-time ablations of the trained model: the paper retrains instead);
+    ``no-refine`` skips the Combine Module's refinement net during each call (not in the paper);
     ``single-expert`` runs one WaveFRR alone (``single_expert``: an expert name or a
     ``save_pretrained`` folder; default the pipeline's first specialised expert).
     """

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from mofrr_core.eval import ABLATIONS, SingleModelPipeline, ablation, load_baseline, wavefrr_ablation
+from mofrr_core.eval import (
+    ABLATIONS,
+    SingleModelPipeline,
+    ablation,
+    load_baseline,
+    wavefrr_ablation,
+    without_refinement,
+)
 from mofrr_core.models.presets import build_model
 
 from ..conftest import make_tiny_pipeline, perturb
@@ -56,6 +63,27 @@ def test_wavefrr_switches_change_the_experts_and_are_undone(name, pipeline, astr
     assert np.array_equal(after, before)  # the patch is gone after the call
     if name == "no-degree":
         assert set(ablated.degrees[0].values()) == {3.0}
+
+
+def test_no_refine_skips_the_combine_refinement_and_puts_it_back(pipeline, astronaut_face):
+    refine = pipeline.combine.refine
+    before = restore(pipeline, astronaut_face)
+    ablated = restore(ablation(pipeline, "no-refine").restore, astronaut_face)
+    assert ablated.experts_run == before.experts_run  # same routing, only the fusion differs
+    assert np.abs(ablated.images[0].astype(int) - before.images[0].astype(int)).max() > 0
+    assert pipeline.combine.refine is refine  # put back after the call
+    assert np.array_equal(restore(pipeline, astronaut_face).images[0], before.images[0])
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with without_refinement(pipeline.combine):  # the output is then exactly the gated fusion
+        fused = pipeline.combine(x, x.flip(-1), None)
+    weights = pipeline.combine.weights(x, torch.stack([x, x.flip(-1)], 1), torch.tensor([0, 1]),
+                                       torch.ones(1, 2, dtype=torch.bool))
+    mix = (weights * torch.stack([x, x.flip(-1)], 1)).sum(1)
+    assert torch.allclose(fused, x + pipeline.combine.gate * (mix - x), atol=1e-6)
+    bare = build_model("combine", "tiny", refine_channels=0)
+    with pytest.raises(ValueError, match="no refinement net"):
+        with without_refinement(bare):
+            pass
 
 
 def test_wavefrr_ablation_context_manager():
