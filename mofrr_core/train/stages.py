@@ -208,6 +208,9 @@ class Stage:
     def setup(self, accelerator: Any, output_dir: Path) -> None:
         """Build frozen helpers (moved to ``accelerator.device``); called before the datasets."""
 
+    def after_init(self, net: ModelMixin) -> None:
+        """Called after ``--init-weights`` was loaded into ``net``: re-apply the parts other options name."""
+
     def train_dataset(self) -> Dataset:
         raise NotImplementedError
 
@@ -358,12 +361,7 @@ class ExpertStage(RestorationStage):
         overrides = {**self.spec.config, **self.config.model_overrides, "train_degree": self.train_degree}
         net = build_network(self.spec.model_type, self.model_preset, **overrides)
         if has_weights(self.config.degree_weights):
-            degree = load_network(self.config.degree_weights, "DegreeEstimator")
-            theirs, ours = public_config(degree), public_config(net.degree_estimator)
-            if theirs != ours:
-                raise ValueError(f"--degree-weights {self.config.degree_weights}: its config {theirs} does not "
-                                 f"match the expert's degree_config {ours} (train it with the same --model-preset)")
-            net.degree_estimator.load_state_dict(degree.state_dict())
+            self._load_degree(net)
         elif self.config.init_weights is not None:
             pass  # the trained expert's own degree estimator comes with --init-weights
         elif not self.train_degree:
@@ -373,6 +371,19 @@ class ExpertStage(RestorationStage):
             warnings.warn(f"expert {self.spec.name!r}: no --degree-weights, its degree estimator trains jointly "
                           "(L_class); the paper trains it first: mofrr-train --stage degree", stacklevel=2)
         return net
+
+    def _load_degree(self, net: ModelMixin) -> None:
+        degree = load_network(self.config.degree_weights, "DegreeEstimator")
+        theirs, ours = public_config(degree), public_config(net.degree_estimator)
+        if theirs != ours:
+            raise ValueError(f"--degree-weights {self.config.degree_weights}: its config {theirs} does not "
+                             f"match the expert's degree_config {ours} (train it with the same --model-preset)")
+        net.degree_estimator.load_state_dict(degree.state_dict())
+
+    def after_init(self, net: ModelMixin) -> None:
+        """``--degree-weights`` wins over the degree estimator that came with ``--init-weights``."""
+        if has_weights(self.config.degree_weights):
+            self._load_degree(net)
 
     def _mixture(self, own: Dataset, split: str, **kwargs: Any) -> Dataset:
         """``own`` plus a ``foreign`` share of images of the other types (or untouched), if configured."""

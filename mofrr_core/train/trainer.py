@@ -330,6 +330,7 @@ class Trainer:
         net = stage.build_model()
         if cfg.init_weights and not cfg.resume:
             init_from(net, cfg.init_weights)
+            stage.after_init(net)
         if cfg.channels_last:  # opt-in: within noise on the 2-core machine (docs/training.md)
             net = net.to(memory_format=torch.channels_last)
         stage.setup(accelerator, self.output_dir)

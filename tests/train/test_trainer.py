@@ -278,6 +278,19 @@ def test_init_weights_fine_tunes_from_a_trained_network(tmp_path):
         train(tiny(tmp_path / "c", stage="shared", max_steps=1, init_weights=str(router.final_dir)))
 
 
+def test_degree_weights_win_over_the_estimator_of_init_weights(tmp_path):
+    degree = train(tiny(tmp_path / "d", stage="degree", expert="eye", max_steps=1))
+    expert = train(tiny(tmp_path / "e", stage="expert", expert="eye", max_steps=1))
+    tuned = train(tiny(tmp_path / "f", stage="expert", expert="eye", max_steps=1, init_weights=str(expert.final_dir),
+                       degree_weights=str(degree.final_dir), optimizer={"type": "SGD", "lr": 0.0}))
+    d, e, f = weights(degree.final_dir), weights(expert.final_dir), weights(tuned.final_dir)
+    ours = {k.removeprefix("degree_estimator."): v for k, v in f.items() if k.startswith("degree_estimator.")}
+    assert set(ours) == set(d) and all(torch.equal(ours[k], d[k]) for k in d)  # the estimator asked for
+    assert any(not torch.equal(ours[k], e["degree_estimator." + k]) for k in d)  # not the one init came with
+    rest = [k for k in f if not k.startswith("degree_estimator.")]
+    assert rest and all(torch.allclose(f[k], e[k]) for k in rest)  # everything else from --init-weights
+
+
 def test_combine_cache_serves_mirrored_samples():
     from mofrr_core.train.stages import CachedCombinePairs
 
