@@ -14,7 +14,6 @@ untouched originals of the single-op pairs (false-positive rate on clean faces).
 from __future__ import annotations
 
 import argparse
-import os
 
 import torch
 
@@ -25,7 +24,8 @@ from mofrr_core.train.stages import load_network
 TYPES = ["white", "smooth", "face", "eye"]
 
 
-def pair_sets(root: str, n: int, resolution: int) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+def pair_sets(root: str | None, n: int,
+              resolution: int) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
     """``({name: (retouched [n, 3, H, W], labels [n, 4] bool)}, untouched originals of the single-op pairs)``."""
     datasets = {
         "single-op": RetouchPairs(root, "val", resolution, num_ops=(1, 1), types=TYPES, seed=98, length=n),
@@ -59,8 +59,8 @@ def scores(p: torch.Tensor, y: torch.Tensor) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("routers", nargs="+", help="Router weight folders (save_pretrained / mofrr-train runs' best)")
-    parser.add_argument("--data", default=os.environ.get("MOFRR_DATA", "../shared/data/faces"),
-                        help="face shards folder (default: $MOFRR_DATA or ../shared/data/faces)")
+    parser.add_argument("--data", default=None,
+                        help="face shards folder (default: $MOFRR_DATA or ../shared/data/faces beside the checkout)")
     parser.add_argument("-n", type=int, default=800, help="pairs per set (default 800)")
     parser.add_argument("--resolution", type=int, default=128, help="router input size (default 128)")
     args = parser.parse_args()

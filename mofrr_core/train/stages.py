@@ -360,10 +360,10 @@ class ExpertStage(RestorationStage):
     def build_model(self) -> ModelMixin:
         overrides = {**self.spec.config, **self.config.model_overrides, "train_degree": self.train_degree}
         net = build_network(self.spec.model_type, self.model_preset, **overrides)
-        if has_weights(self.config.degree_weights):
+        if self.config.init_weights is not None:
+            pass  # the estimator comes with --init-weights, or --degree-weights replaces it after (after_init)
+        elif has_weights(self.config.degree_weights):
             self._load_degree(net)
-        elif self.config.init_weights is not None:
-            pass  # the trained expert's own degree estimator comes with --init-weights
         elif not self.train_degree:
             raise ValueError(f"expert {self.spec.name!r}: no trained degree estimator (--degree-weights) and "
                              "--no-train-degree; run mofrr-train --stage degree first")
