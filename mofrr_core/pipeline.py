@@ -212,7 +212,8 @@ class Pipeline:
         shared = self.shared.restore(x, num_inference_steps=steps, generator=generator).image if use_shared else x
 
         # 5. Combine Module fuses X, Y_se and the activated Y_M (eq. 2).
-        restored = self.combine(x, shared, expert_images, mask).clamp(-1, 1)
+        confidence = self.expert_confidence(probabilities) if active == "router" else mask.to(x.dtype)
+        restored = self.combine(x, shared, expert_images, mask, confidence).clamp(-1, 1)
 
         # 6. Add the restoration residual back at each input's own size.
         outputs = add_residual(originals, x, restored)
@@ -244,11 +245,15 @@ class Pipeline:
                 raise ValueError(f"active: unknown expert(s) {sorted(unknown)}")
             row = torch.tensor([s.name in active for s in self.experts], device=probabilities.device)
             return row[None].repeat(batch, 1)
+        return self.expert_confidence(probabilities) > self.threshold
+
+    def expert_confidence(self, probabilities: torch.Tensor) -> torch.Tensor:
+        """``[B, K]``: the router probability of each specialised expert's gate (1 for an expert with no gate)."""
         types = router_types(self.router)
-        columns = [probabilities[:, types.index(s.retouch_type)] > self.threshold if s.retouch_type in types
-                   else torch.ones(batch, dtype=torch.bool, device=probabilities.device)  # no gate: always on
+        columns = [probabilities[:, types.index(s.retouch_type)] if s.retouch_type in types
+                   else probabilities.new_ones(probabilities.shape[0])  # no gate: always on
                    for s in self.experts]
-        return torch.stack(columns, dim=1) if columns else probabilities.new_zeros(batch, 0, dtype=torch.bool)
+        return torch.stack(columns, dim=1) if columns else probabilities.new_zeros(probabilities.shape[0], 0)
 
     @staticmethod
     def _convert(image: torch.Tensor, output_type: str) -> Image.Image | np.ndarray | torch.Tensor:

@@ -24,7 +24,9 @@ class CombineModule(ModelMixin, ConfigMixin):
 
         Y = X + gate * (fused - X) + refine([X, fused])
 
-    with ``gate`` a learnable scalar initialised to 0 and ``refine`` a light conv net with a
+    With ``confidence_input`` the encoder also reads a constant map of each candidate's confidence: the router
+    probability of a specialised expert's gate (1 for ``X`` and ``Y_se``), so an expert the router was
+    unsure about can be trusted less. ``gate`` is a learnable scalar initialised to 0 and ``refine`` a light conv net with a
     zero-initialised last conv, so a fresh module returns exactly ``X``. With ``refine_unet`` the
     refinement is a pix2pix UNet on ``[X, fused]`` packed by ``refine_downscale`` (the paper's
     Combine Module is a UNet): it can also correct what no expert removed. Shared weights + a softmax
@@ -40,7 +42,11 @@ class CombineModule(ModelMixin, ConfigMixin):
         gate_init: initial value of the mixing gate (0 = identity at init).
         refine_unet: widths of a UNet refinement (e.g. ``(64, 96, 128)``) instead of the light conv net.
         refine_downscale: space-to-depth factor of the UNet refinement.
+        confidence_input: the encoder reads each candidate's router confidence (one more input channel).
     """
+
+    # config keys a trained module without them can be widened to (see :meth:`widen_state_dict`)
+    WIDENING_KEYS = ("confidence_input",)
 
     @register_to_config
     def __init__(
@@ -53,10 +59,11 @@ class CombineModule(ModelMixin, ConfigMixin):
         gate_init: float = 0.0,
         refine_unet: tuple[int, ...] | None = None,
         refine_downscale: int = 4,
+        confidence_input: bool = False,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = [
-            nn.Conv2d(3 * in_channels + ROLES, hidden_channels, 3, score_stride, 1),
+            nn.Conv2d(3 * in_channels + ROLES + int(confidence_input), hidden_channels, 3, score_stride, 1),
             nn.SiLU(),
         ]
         for _ in range(encoder_layers - 1):
@@ -77,15 +84,18 @@ class CombineModule(ModelMixin, ConfigMixin):
             nn.init.zeros_(self.refine[-1].bias)
 
     def weights(
-        self, x: torch.Tensor, candidates: torch.Tensor, roles: torch.Tensor, valid: torch.Tensor
+        self, x: torch.Tensor, candidates: torch.Tensor, roles: torch.Tensor, valid: torch.Tensor,
+        confidence: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Per-pixel softmax weights ``[B, M, 1, H, W]`` over the candidates ``[B, M, 3, H, W]``."""
         b, m, _, h, w = candidates.shape
         xs = repeat(x, "b c h w -> b m c h w", m=m)
-        role_maps = repeat(F.one_hot(roles, ROLES).to(x.dtype), "m r -> b m r h w", b=b, h=h, w=w)
-        inp = rearrange(
-            torch.cat([candidates, xs, candidates - xs, role_maps], dim=2), "b m c h w -> (b m) c h w"
-        )
+        maps = [candidates, xs, candidates - xs,
+                repeat(F.one_hot(roles, ROLES).to(x.dtype), "m r -> b m r h w", b=b, h=h, w=w)]
+        if self.config.confidence_input:
+            confidence = x.new_ones(b, m) if confidence is None else confidence.to(x.dtype)
+            maps.append(repeat(confidence, "b m -> b m 1 h w", h=h, w=w))
+        inp = rearrange(torch.cat(maps, dim=2), "b m c h w -> (b m) c h w")
         scores = self.encoder(inp)
         if scores.shape[-2:] != (h, w):
             scores = F.interpolate(scores, size=(h, w), mode="bilinear", align_corners=False)
@@ -99,8 +109,13 @@ class CombineModule(ModelMixin, ConfigMixin):
         shared: torch.Tensor | None,
         experts: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
+        confidence: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Fuse ``x``, ``shared [B, 3, H, W]``, ``experts [B, K, 3, H, W]``, ``mask [B, K]`` (bool)."""
+        """Fuse ``x``, ``shared [B, 3, H, W]``, ``experts [B, K, 3, H, W]``, ``mask [B, K]`` (bool).
+
+        ``confidence [B, K]`` is each expert's router probability (read only with ``confidence_input``;
+        default 1).
+        """
         b = x.shape[0]
         shared = x if shared is None else shared
         if experts is None:
@@ -110,7 +125,9 @@ class CombineModule(ModelMixin, ConfigMixin):
         candidates = torch.cat([x[:, None], shared[:, None], experts], dim=1)
         roles = torch.tensor([0, 1] + [2] * k, device=x.device)
         valid = torch.cat([torch.ones(b, 2, dtype=torch.bool, device=x.device), mask], dim=1)
-        fused = (self.weights(x, candidates, roles, valid) * candidates).sum(dim=1)
+        if confidence is not None:
+            confidence = torch.cat([confidence.new_ones(b, 2), confidence], dim=1)
+        fused = (self.weights(x, candidates, roles, valid, confidence) * candidates).sum(dim=1)
         out = x + self.gate * (fused - x)
         if self.refine is not None:
             out = out + self.refine(torch.cat([x, fused], dim=1))
@@ -124,10 +141,25 @@ class CombineModule(ModelMixin, ConfigMixin):
         mask: torch.Tensor | None,
         y: torch.Tensor,
         psnr_weight: float = 0.0,
+        confidence: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """L_hyb(Y, Y_hat) on the fused image, plus ``psnr_weight`` x :func:`losses.log_mse_loss` if given."""
-        restored = self(x, shared, experts, mask)
+        restored = self(x, shared, experts, mask, confidence)
         hyb = losses.hybrid_loss(restored, y)
         logs = {"loss_hyb": hyb.item()}
         loss = losses.add_log_mse(hyb, restored, y, psnr_weight, logs)
         return loss, {"loss": loss.item(), **logs}
+
+    def widen_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A state dict of a module trained without ``confidence_input``, made to fit this one.
+
+        The new input channel starts with zero weights, so the widened module computes exactly what the
+        trained one did until fine-tuning teaches it to use the confidence.
+        """
+        key = "encoder.0.weight"
+        ours = self.state_dict()[key]
+        if state[key].shape != ours.shape:
+            extra = ours.shape[1] - state[key].shape[1]
+            state = {**state, key: torch.cat([state[key], state[key].new_zeros(ours.shape[0], extra,
+                                                                                 *ours.shape[2:])], dim=1)}
+        return state

@@ -595,7 +595,7 @@ class CachedCombinePairs(Dataset):
         item["experts"] = item["experts"].float()
         item["shared"] = item["shared"].float()
         if flip:
-            item = {key: value if key == "mask" else value.flip(-1) for key, value in item.items()}
+            item = {key: value if value.ndim < 3 else value.flip(-1) for key, value in item.items()}
         return item
 
 
@@ -710,13 +710,14 @@ class CombineStage(Stage):
         size = min(size, len(source))
         generator = torch.Generator(device).manual_seed(seed)
         chunks: dict[str, list[torch.Tensor]] = {k: [] for k in ("retouched", "original", "shared", "experts",
-                                                                  "mask")}
+                                                                  "mask", "confidence")}
         step = max(1, self.config.batch_size)
         for start in tqdm(range(0, size, step), desc=f"combine cache ({size} samples)", leave=False):
             items = [source[i] for i in range(start, min(size, start + step))]
             x = torch.stack([it["retouched"] for it in items]).to(device)
             y = torch.stack([it["original"] for it in items]).to(device)
-            mask = pipeline.activation_mask(pipeline.route(x), "router")
+            probabilities = pipeline.route(x)
+            mask = pipeline.activation_mask(probabilities, "router")
             experts = x[:, None].repeat(1, len(pipeline.experts), 1, 1, 1)
             for k, slot in enumerate(pipeline.experts):
                 rows = mask[:, k].nonzero().flatten()
@@ -725,7 +726,8 @@ class CombineStage(Stage):
             shared = (pipeline.shared.restore(x, pipeline.num_inference_steps, generator).image
                       if pipeline.shared is not None else x)
             for key, value in (("retouched", x), ("original", y), ("shared", shared.half()),
-                               ("experts", experts.half()), ("mask", mask)):
+                               ("experts", experts.half()), ("mask", mask),
+                               ("confidence", pipeline.expert_confidence(probabilities))):
                 chunks[key].append(value.cpu())
         return {key: torch.cat(value) for key, value in chunks.items()}
 
@@ -737,11 +739,12 @@ class CombineStage(Stage):
 
     def loss(self, net, batch, generator):
         return net.compute_loss(batch["retouched"], batch["shared"], batch["experts"], batch["mask"],
-                                batch["original"], psnr_weight=self.config.psnr_loss)
+                                batch["original"], psnr_weight=self.config.psnr_loss,
+                                confidence=batch.get("confidence"))
 
     def evaluate(self, net, batch, generator):
         x = batch["retouched"]
-        out = net(x, batch["shared"], batch["experts"], batch["mask"])
+        out = net(x, batch["shared"], batch["experts"], batch["mask"], batch.get("confidence"))
         return restoration_metrics(out, x, batch["original"])
 
 

@@ -161,11 +161,13 @@ def init_from(net: nn.Module, path: str | Path) -> None:
     except (ValueError, FileNotFoundError) as error:
         raise ValueError(f"--init-weights: {error}") from error
     theirs, ours = ({k: v for k, v in public_config(m).items() if k not in TRAINING_ONLY_KEYS} for m in (trained, net))
-    if theirs != ours:
-        differ = sorted(k for k in theirs.keys() | ours.keys() if theirs.get(k) != ours.get(k))
+    differ = sorted(k for k in theirs.keys() | ours.keys() if theirs.get(k) != ours.get(k))
+    widening = [k for k in differ if k in getattr(net, "WIDENING_KEYS", ()) and not theirs.get(k)]
+    if len(widening) < len(differ):
         raise ValueError(f"--init-weights {path}: its config differs from the network being trained in "
                          f"{', '.join(differ)} (same --model-preset?)")
-    net.load_state_dict(trained.state_dict())
+    state = trained.state_dict()
+    net.load_state_dict(net.widen_state_dict(state) if widening else state)
 
 
 def default_threads(num_workers: int, num_processes: int = 1) -> int:

@@ -336,3 +336,23 @@ def test_packed_unet_any_size_zero_at_init():
     assert net(x).shape == (2, 3, 36, 40) and net(x).abs().max() == 0  # zero-initialised output conv
     jitter(net)
     assert net(x).abs().max() > 0
+
+
+def test_a_widened_combine_reads_the_router_confidence_only_once_trained_to():
+    narrow = build_model("combine", "tiny", refine_unet=(8, 16)).eval()
+    jitter(narrow)
+    with torch.no_grad():
+        narrow.gate.fill_(1.0)
+    wide = build_model("combine", "tiny", refine_unet=(8, 16), confidence_input=True).eval()
+    wide.load_state_dict(wide.widen_state_dict(narrow.state_dict()))
+    x, y = images(2)
+    experts, mask = torch.stack([y, -y], dim=1), torch.tensor([[True, True], [True, False]])
+    low, high = torch.full((2, 2), 0.1), torch.full((2, 2), 0.9)
+    reference = narrow(x, y, experts, mask)
+    assert torch.allclose(narrow(x, y, experts, mask, low), reference)  # a narrow module ignores the confidence
+    assert torch.allclose(wide(x, y, experts, mask, low), reference, atol=1e-6)  # the new channel starts at zero
+    with torch.no_grad():
+        wide.encoder[0].weight[:, -1].fill_(0.5)
+    a, b = wide(x, y, experts, mask, low), wide(x, y, experts, mask, high)
+    assert (a - b).abs().max() > 1e-3  # once its weights are not zero, the confidence changes the fusion
+    assert torch.allclose(wide(x, y, experts, mask), wide(x, y, experts, mask, torch.ones(2, 2)))  # default 1

@@ -297,13 +297,32 @@ def test_combine_cache_serves_mirrored_samples():
     g = torch.Generator().manual_seed(0)
     tensors = {"retouched": torch.randn(3, 3, 8, 8, generator=g), "original": torch.randn(3, 3, 8, 8, generator=g),
                "shared": torch.randn(3, 3, 8, 8, generator=g).half(),
-               "experts": torch.randn(3, 2, 3, 8, 8, generator=g).half(), "mask": torch.tensor([[1, 0]] * 3).bool()}
+               "experts": torch.randn(3, 2, 3, 8, 8, generator=g).half(), "mask": torch.tensor([[1, 0]] * 3).bool(),
+               "confidence": torch.tensor([[0.9, 0.2]] * 3)}
     data = CachedCombinePairs(tensors, mirror=True)
     assert len(data) == 6 and len(CachedCombinePairs(tensors)) == 3
     a, b = data[1], data[4]
     for key in ("retouched", "original", "shared", "experts"):
         assert torch.equal(b[key], a[key].flip(-1))
-    assert torch.equal(a["mask"], b["mask"]) and b["experts"].dtype == torch.float32
+    assert torch.equal(a["mask"], b["mask"]) and torch.equal(b["confidence"], a["confidence"])
+    assert b["experts"].dtype == torch.float32
+
+
+def test_a_combine_fine_tuned_to_read_the_confidence_starts_from_the_trained_one(tmp_path):
+    plain = train(tiny(tmp_path / "p", stage="combine", max_steps=1))
+    cache = torch.load(plain.output_dir / "cache" / "combine-train.pt", weights_only=True)
+    assert cache["confidence"].shape == cache["mask"].shape  # the router probability of every expert's gate
+    assert torch.equal(cache["mask"], cache["confidence"] > 0.5) and cache["confidence"].unique().numel() > 2
+    wide = train(tiny(tmp_path / "w", stage="combine", max_steps=1, init_weights=str(plain.final_dir),
+                      model_overrides={"confidence_input": True}, optimizer={"type": "SGD", "lr": 0.0},
+                      combine_cache_from=str(plain.output_dir)))
+    a, b = weights(plain.final_dir), weights(wide.final_dir)
+    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a if k != "encoder.0.weight")
+    assert torch.equal(b["encoder.0.weight"][:, :-1], a["encoder.0.weight"])
+    assert not b["encoder.0.weight"][:, -1].any()  # the confidence channel starts at zero
+    with pytest.raises(ValueError, match="differs from the network being trained in hidden_channels"):
+        train(tiny(tmp_path / "h", stage="combine", max_steps=1, init_weights=str(plain.final_dir),
+                   model_overrides={"hidden_channels": 3}, combine_cache_from=str(plain.output_dir)))
 
 
 def test_combine_cache_is_not_the_router_training_data_and_can_be_borrowed(tmp_path):
