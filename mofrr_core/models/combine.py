@@ -24,14 +24,16 @@ class CombineModule(ModelMixin, ConfigMixin):
 
         Y = X + gate * (fused - X) + refine([X, fused])
 
-    With ``confidence_input`` the encoder also reads a constant map of each candidate's confidence: the router
-    probability of a specialised expert's gate (1 for ``X`` and ``Y_se``), so an expert the router was
-    unsure about can be trusted less. ``gate`` is a learnable scalar initialised to 0 and ``refine`` a light conv net with a
+    with ``gate`` a learnable scalar initialised to 0 and ``refine`` a light conv net with a
     zero-initialised last conv, so a fresh module returns exactly ``X``. With ``refine_unet`` the
     refinement is a pix2pix UNet on ``[X, fused]`` packed by ``refine_downscale`` (the paper's
     Combine Module is a UNet): it can also correct what no expert removed. Shared weights + a softmax
     over a set make it invariant to the order and the number ``K`` of experts (``K`` may be 0):
     adding an expert retrains nothing (optionally fine-tune on all images with the experts frozen).
+
+    With ``confidence_input`` (not in the paper) the encoder also reads a constant map of each
+    candidate's confidence: the router probability of a specialised expert's gate (1 for ``X`` and
+    ``Y_se``), so an expert the router was unsure about can be trusted less.
 
     Args:
         in_channels: image channels.
