@@ -31,9 +31,13 @@ class CombineModule(ModelMixin, ConfigMixin):
     over a set make it invariant to the order and the number ``K`` of experts (``K`` may be 0):
     adding an expert retrains nothing (optionally fine-tune on all images with the experts frozen).
 
-    With ``confidence_input`` (not in the paper) the encoder also reads a constant map of each
-    candidate's confidence: the router probability of a specialised expert's gate (1 for ``X`` and
-    ``Y_se``), so an expert the router was unsure about can be trusted less.
+    Two options, not in the paper:
+    - ``fusion="sum"`` adds every candidate's change with its own sigmoid weight,
+      ``fused = X + sum_k w_k (c_k - X)``. On an image with several retouchings each expert undoes its
+      own; the softmax makes those changes compete at every pixel.
+    - ``confidence_input`` lets the encoder read a constant map of each candidate's confidence: the
+      router probability of a specialised expert's gate (1 for ``X`` and ``Y_se``), so an expert the
+      router was unsure about can be trusted less.
 
     Args:
         in_channels: image channels.
@@ -45,10 +49,13 @@ class CombineModule(ModelMixin, ConfigMixin):
         refine_unet: widths of a UNet refinement (e.g. ``(64, 96, 128)``) instead of the light conv net.
         refine_downscale: space-to-depth factor of the UNet refinement.
         confidence_input: the encoder reads each candidate's router confidence (one more input channel).
+        fusion: ``"softmax"`` (weights over the candidates sum to 1 at every pixel) or ``"sum"`` (each
+            candidate's change ``c - X`` is added with its own sigmoid weight, so the changes of several
+            experts add up; not in the paper).
     """
 
-    # config keys a trained module without them can be widened to (see :meth:`widen_state_dict`)
-    WIDENING_KEYS = ("confidence_input",)
+    # config keys in which a module may differ from the trained one it starts from (see :meth:`adapt_state_dict`)
+    FINE_TUNE_KEYS = ("confidence_input", "fusion")
 
     @register_to_config
     def __init__(
@@ -62,8 +69,11 @@ class CombineModule(ModelMixin, ConfigMixin):
         refine_unet: tuple[int, ...] | None = None,
         refine_downscale: int = 4,
         confidence_input: bool = False,
+        fusion: str = "softmax",
     ) -> None:
         super().__init__()
+        if fusion not in ("softmax", "sum"):
+            raise ValueError(f"fusion must be 'softmax' or 'sum', got {fusion!r}")
         layers: list[nn.Module] = [
             nn.Conv2d(3 * in_channels + ROLES + int(confidence_input), hidden_channels, 3, score_stride, 1),
             nn.SiLU(),
@@ -89,7 +99,7 @@ class CombineModule(ModelMixin, ConfigMixin):
         self, x: torch.Tensor, candidates: torch.Tensor, roles: torch.Tensor, valid: torch.Tensor,
         confidence: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Per-pixel softmax weights ``[B, M, 1, H, W]`` over the candidates ``[B, M, 3, H, W]``."""
+        """Per-pixel weights ``[B, M, 1, H, W]`` of the candidates ``[B, M, 3, H, W]`` (0 where not ``valid``)."""
         b, m, _, h, w = candidates.shape
         xs = repeat(x, "b c h w -> b m c h w", m=m)
         maps = [candidates, xs, candidates - xs,
@@ -103,7 +113,7 @@ class CombineModule(ModelMixin, ConfigMixin):
             scores = F.interpolate(scores, size=(h, w), mode="bilinear", align_corners=False)
         scores = rearrange(scores, "(b m) 1 h w -> b m 1 h w", b=b, m=m)
         scores = scores.masked_fill(~valid[:, :, None, None, None], float("-inf"))
-        return scores.softmax(dim=1)
+        return scores.softmax(dim=1) if self.config.fusion == "softmax" else scores.sigmoid()
 
     def forward(
         self,
@@ -129,7 +139,8 @@ class CombineModule(ModelMixin, ConfigMixin):
         valid = torch.cat([torch.ones(b, 2, dtype=torch.bool, device=x.device), mask], dim=1)
         if confidence is not None:
             confidence = torch.cat([confidence.new_ones(b, 2), confidence], dim=1)
-        fused = (self.weights(x, candidates, roles, valid, confidence) * candidates).sum(dim=1)
+        weights = self.weights(x, candidates, roles, valid, confidence)
+        fused = x + (weights * (candidates - x[:, None])).sum(dim=1)  # = sum_k w_k c_k when the weights sum to 1
         out = x + self.gate * (fused - x)
         if self.refine is not None:
             out = out + self.refine(torch.cat([x, fused], dim=1))
@@ -152,16 +163,19 @@ class CombineModule(ModelMixin, ConfigMixin):
         loss = losses.add_log_mse(hyb, restored, y, psnr_weight, logs)
         return loss, {"loss": loss.item(), **logs}
 
-    def widen_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """A state dict of a module trained without ``confidence_input``, made to fit this one.
+    def adapt_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A state dict of a module differing from this one only in :attr:`FINE_TUNE_KEYS`, made to fit it.
 
-        The new input channel starts with zero weights, so the widened module computes exactly what the
-        trained one did until fine-tuning teaches it to use the confidence.
+        ``fusion`` changes no weight. A module trained without ``confidence_input`` is widened: the new
+        input channel starts with zero weights, so it reads the same scores as the trained one did until
+        fine-tuning teaches it to use the confidence.
         """
         key = "encoder.0.weight"
         ours = self.state_dict()[key]
         if state[key].shape != ours.shape:
             extra = ours.shape[1] - state[key].shape[1]
+            if extra < 0:
+                raise ValueError("cannot drop the confidence input of a module trained with it")
             state = {**state, key: torch.cat([state[key], state[key].new_zeros(ours.shape[0], extra,
                                                                                  *ours.shape[2:])], dim=1)}
         return state

@@ -162,12 +162,14 @@ def init_from(net: nn.Module, path: str | Path) -> None:
         raise ValueError(f"--init-weights: {error}") from error
     theirs, ours = ({k: v for k, v in public_config(m).items() if k not in TRAINING_ONLY_KEYS} for m in (trained, net))
     differ = sorted(k for k in theirs.keys() | ours.keys() if theirs.get(k) != ours.get(k))
-    widening = [k for k in differ if k in getattr(net, "WIDENING_KEYS", ()) and not theirs.get(k)]
-    if len(widening) < len(differ):
+    if set(differ) - set(getattr(net, "FINE_TUNE_KEYS", ())):
         raise ValueError(f"--init-weights {path}: its config differs from the network being trained in "
                          f"{', '.join(differ)} (same --model-preset?)")
     state = trained.state_dict()
-    net.load_state_dict(net.widen_state_dict(state) if widening else state)
+    try:
+        net.load_state_dict(net.adapt_state_dict(state) if differ else state)
+    except (ValueError, RuntimeError) as error:
+        raise ValueError(f"--init-weights {path}: {error}") from error
 
 
 def default_threads(num_workers: int, num_processes: int = 1) -> int:

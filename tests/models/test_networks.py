@@ -344,7 +344,7 @@ def test_a_widened_combine_reads_the_router_confidence_only_once_trained_to():
     with torch.no_grad():
         narrow.gate.fill_(1.0)
     wide = build_model("combine", "tiny", refine_unet=(8, 16), confidence_input=True).eval()
-    wide.load_state_dict(wide.widen_state_dict(narrow.state_dict()))
+    wide.load_state_dict(wide.adapt_state_dict(narrow.state_dict()))
     x, y = images(2)
     experts, mask = torch.stack([y, -y], dim=1), torch.tensor([[True, True], [True, False]])
     low, high = torch.full((2, 2), 0.1), torch.full((2, 2), 0.9)
@@ -356,3 +356,25 @@ def test_a_widened_combine_reads_the_router_confidence_only_once_trained_to():
     a, b = wide(x, y, experts, mask, low), wide(x, y, experts, mask, high)
     assert (a - b).abs().max() > 1e-3  # once its weights are not zero, the confidence changes the fusion
     assert torch.allclose(wide(x, y, experts, mask), wide(x, y, experts, mask, torch.ones(2, 2)))  # default 1
+
+
+def test_sum_fusion_adds_the_changes_of_every_active_expert():
+    x, y = images(2)
+    shared = x + 0.01
+    experts = torch.stack([x + 0.1, x - 0.3, x + 0.05], dim=1)
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    fused = {}
+    for fusion in ("softmax", "sum"):
+        model = build_model("combine", "tiny", refine_channels=0, fusion=fusion).eval()
+        with torch.no_grad():  # every score +20: sigmoid weights 1, softmax weights equal
+            last = model.encoder[-1]
+            last.weight.zero_()
+            last.bias.fill_(20.0)
+            model.gate.fill_(1.0)
+        fused[fusion] = model(x, shared, experts, mask)
+    changes = torch.tensor([0.01 + 0.1 - 0.3, 0.01 + 0.1])  # shared + the active experts
+    assert torch.allclose(fused["sum"], x + changes[:, None, None, None], atol=1e-5)
+    means = torch.tensor([(0.01 + 0.1 - 0.3) / 4, (0.01 + 0.1) / 3])  # softmax: the mean of X, shared, experts
+    assert torch.allclose(fused["softmax"], x + means[:, None, None, None], atol=1e-5)
+    with pytest.raises(ValueError, match="fusion must be 'softmax' or 'sum'"):
+        build_model("combine", "tiny", fusion="max")

@@ -320,6 +320,14 @@ def test_a_combine_fine_tuned_to_read_the_confidence_starts_from_the_trained_one
     assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a if k != "encoder.0.weight")
     assert torch.equal(b["encoder.0.weight"][:, :-1], a["encoder.0.weight"])
     assert not b["encoder.0.weight"][:, -1].any()  # the confidence channel starts at zero
+    summed = train(tiny(tmp_path / "s", stage="combine", max_steps=1, init_weights=str(wide.final_dir),
+                        model_overrides={"confidence_input": True, "fusion": "sum"},
+                        optimizer={"type": "SGD", "lr": 0.0}, combine_cache_from=str(plain.output_dir)))
+    c = weights(summed.final_dir)
+    assert all(torch.equal(b[k], c[k]) for k in b)  # the fusion changes no weight
+    with pytest.raises(ValueError, match="cannot drop the confidence input"):
+        train(tiny(tmp_path / "n", stage="combine", max_steps=1, init_weights=str(wide.final_dir),
+                   combine_cache_from=str(plain.output_dir)))
     with pytest.raises(ValueError, match="differs from the network being trained in hidden_channels"):
         train(tiny(tmp_path / "h", stage="combine", max_steps=1, init_weights=str(plain.final_dir),
                    model_overrides={"hidden_channels": 3}, combine_cache_from=str(plain.output_dir)))
