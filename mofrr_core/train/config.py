@@ -86,7 +86,11 @@ class TrainConfig:
 
 
 def load_train_preset(name: str | Path = "cpu") -> dict[str, Any]:
-    """The training preset ``name`` (``tiny``/``cpu``/``paper``) or a YAML path, as a flat mapping."""
+    """The training preset ``name`` (``tiny``/``cpu``/``paper``) or a YAML path, as a flat mapping.
+
+    A preset with ``base: OTHER`` starts from preset ``OTHER``; its own keys replace the base's, and
+    mapping values (``model_overrides``, ``optimizer``, ``data``...) are merged key by key.
+    """
     path = Path(name)
     if not (path.suffix in (".yaml", ".yml") and path.is_file()):
         path = TRAIN_CONFIG_DIR / f"{name}.yaml"
@@ -97,7 +101,14 @@ def load_train_preset(name: str | Path = "cpu") -> dict[str, Any]:
         raw = yaml.safe_load(handle) or {}
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
-    return raw
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    if Path(str(base)).stem == path.stem:
+        raise ValueError(f"{path}: a preset cannot be its own base")
+    parent = load_train_preset(base)
+    return {**parent, **{key: {**parent[key], **value} if isinstance(value, dict) and isinstance(parent.get(key), dict)
+                         else value for key, value in raw.items()}}
 
 
 def make_config(preset: str | Path = "cpu", **overrides: Any) -> TrainConfig:

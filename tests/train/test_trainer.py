@@ -173,6 +173,25 @@ def test_config_overrides_and_errors():
         make_config("tiny", mixed_precision="fp8")
 
 
+def test_a_preset_can_start_from_a_base_preset(tmp_path):
+    from mofrr_core.train.config import load_train_preset
+
+    child = tmp_path / "child.yaml"
+    child.write_text("base: combine128\nmax_steps: 7\nmodel_overrides: {fusion: sum}\noptimizer: {lr: 1.0e-5}\n")
+    base, ours = load_train_preset("combine128"), load_train_preset(child)
+    assert ours["max_steps"] == 7 and base["max_steps"] != 7
+    assert ours["model_overrides"] == {**base["model_overrides"], "fusion": "sum"}  # mappings merge key by key
+    assert ours["optimizer"] == {**base["optimizer"], "lr": 1e-5} and "base" not in ours
+    assert {k: v for k, v in ours.items() if k not in ("max_steps", "model_overrides", "optimizer")} == {
+        k: v for k, v in base.items() if k not in ("max_steps", "model_overrides", "optimizer")}
+    shipped = load_train_preset("combine128-sum-confidence")  # a base that has a base itself
+    assert shipped["model_overrides"] == {**base["model_overrides"], "fusion": "sum", "confidence_input": True}
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("base: loop.yaml\n")
+    with pytest.raises(ValueError, match="cannot be its own base"):
+        load_train_preset(loop)
+
+
 def test_real_face_shards_train_the_eye_expert(tmp_path):
     root = Path(os.environ.get("MOFRR_DATA", ""))
     if not root.is_dir() or not list(root.glob("*.tar")):
