@@ -1,4 +1,4 @@
-"""WaveFRR: one specialised expert (DE -> DWT -> conditional residual DDIM on LL -> HFCAM -> IDWT)."""
+"""WaveFRR: one specialised expert (DE -> [FlowWarp] -> DWT -> conditional residual DDIM on LL -> HFCAM -> IDWT)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from .hfcam import HFCAM
 from .idem import IDEM
 from .outputs import ExpertOutput
 from .unet import build_unet
+from .warp import FlowWarp
 from .wavelet import dwt, idwt
 
 
@@ -28,6 +29,11 @@ class WaveFRR(ModelMixin, ConfigMixin):
     predicts the clean residual, turned into a noise prediction for ``DDIMScheduler`` and L_simple.
     Restored ``y_LL = x_LL + r_0``. With the UNet's and HFCAMs' output convs zero-initialised a
     fresh expert is the identity.
+
+    With ``warp`` (not in the paper; for the geometric types, face lifting) a :class:`~.warp.FlowWarp`
+    first resamples the input along a learnt smooth displacement field, trained by
+    ``lambda_warp x L_hyb(warped input, Y)``; the wavelet diffusion then restores the warped input.
+    The field starts at zero, so a trained expert fine-tuned with ``warp`` starts where it was.
 
     Args:
         in_channels: image channels.
@@ -44,7 +50,12 @@ class WaveFRR(ModelMixin, ConfigMixin):
         train_degree: also train the degree estimator with L_class (needs ``degree`` labels).
         lambda_high_l2, lambda_tv: L_high weights (0.1, 0.01).
         min_snr_gamma: optional Min-SNR weighting of L_simple (``None``: plain L_simple as the paper).
+        warp, warp_channels, warp_downscale, warp_max_shift, lambda_warp: the optional FlowWarp and
+            the weight of its loss.
     """
+
+    # --init-weights may come from an expert without the warp (its FlowWarp then starts at the identity)
+    FINE_TUNE_KEYS = ("warp", "warp_channels", "warp_downscale", "warp_max_shift", "lambda_warp")
 
     @register_to_config
     def __init__(
@@ -72,6 +83,11 @@ class WaveFRR(ModelMixin, ConfigMixin):
         lambda_high_l2: float = 0.1,
         lambda_tv: float = 0.01,
         min_snr_gamma: float | None = None,
+        warp: bool = False,
+        warp_channels: tuple[int, ...] = (16, 32, 64, 64),
+        warp_downscale: int = 2,
+        warp_max_shift: float = 4.0,
+        lambda_warp: float = 1.0,
     ) -> None:
         super().__init__()
         if levels not in (1, 2):
@@ -101,8 +117,29 @@ class WaveFRR(ModelMixin, ConfigMixin):
         self.ddim = ResidualDDIM(
             make_scheduler(num_train_timesteps, beta_start, beta_end, timestep_spacing=timestep_spacing)
         )
+        self.flow_warp = (
+            FlowWarp(in_channels, tuple(warp_channels), warp_downscale, norm_num_groups,
+                     self.degree_estimator.config.num_classes, warp_max_shift)
+            if warp else None
+        )
+
+    def adapt_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A state dict of an expert differing from this one only in :attr:`FINE_TUNE_KEYS`, made to fit it.
+
+        An expert trained without ``warp`` gains a FlowWarp at its (identity) initialisation.
+        """
+        ours = self.state_dict()
+        extra = sorted(set(state) - set(ours))
+        if extra:
+            raise ValueError(f"cannot drop the trained weights {', '.join(extra[:3])}, ... of an expert trained "
+                             "with warp: true")
+        return {**ours, **state}
 
     # -- pieces -----------------------------------------------------------------------------------
+    def unwarp(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The input resampled along the FlowWarp's field (``x`` itself without ``warp``)."""
+        return x if self.flow_warp is None else self.flow_warp(x, z)[0]
+
     def decompose(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """DWT with the low band normalised to the image range: ``(LL / 2**levels, highs)``."""
         ll, highs = dwt(x, self.config.levels)
@@ -167,7 +204,7 @@ class WaveFRR(ModelMixin, ConfigMixin):
         """Restore ``x [B, 3, H, W]`` (``H, W`` multiples of ``2**levels``); returns image and degree."""
         steps = num_inference_steps or self.config.num_inference_steps
         z = self.estimate_degree(x)
-        x_ll, highs = self.decompose(x)
+        x_ll, highs = self.decompose(self.unwarp(x, z))
         y_ll = self.sample_low(x_ll, z, steps, generator, batch_invariant=True)
         image = self.reconstruct(y_ll, self.refine_highs(y_ll, highs))
         return ExpertOutput(image=image, degree=z)
@@ -178,7 +215,8 @@ class WaveFRR(ModelMixin, ConfigMixin):
     ) -> dict[str, Any]:
         """Everything the losses need: eps pred/target, R and its target, refined/target highs, image."""
         z = self.estimate_degree(x)
-        x_ll, x_highs = self.decompose(x)
+        warped = self.unwarp(x, z)
+        x_ll, x_highs = self.decompose(warped.detach())  # the diffusion restores what the warp left
         y_ll, y_highs = self.decompose(y)
         r0 = y_ll - x_ll
         gen_device = generator.device if generator is not None else "cpu"
@@ -202,6 +240,7 @@ class WaveFRR(ModelMixin, ConfigMixin):
             "highs_hat": highs_hat,
             "y_highs": y_highs,
             "image": self.reconstruct(y_ll_hat, highs_hat),
+            "warped": warped,
         }
 
     def compute_loss(
@@ -211,7 +250,7 @@ class WaveFRR(ModelMixin, ConfigMixin):
         generator: torch.Generator | None = None,
         degree: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """L = L_freq (L_IDEM + L_simple + L_high) + L_space (L_hyb on the image) (+ L_class if DE trains)."""
+        """L = L_freq (L_IDEM + L_simple + L_high) + L_space (L_hyb on the image) (+ L_class, + L_warp)."""
         cfg = self.config
         out = self.training_outputs(x, y, generator)
         weights = None
@@ -226,6 +265,9 @@ class WaveFRR(ModelMixin, ConfigMixin):
         if cfg.train_degree and degree is not None:
             l_class, _ = self.degree_estimator.compute_loss(x, degree)
         loss = losses.wavefrr_total(l_idem, l_simple, l_high, l_space, l_class)
+        l_warp = losses.hybrid_loss(out["warped"], y) if self.flow_warp is not None else None
+        if l_warp is not None:
+            loss = loss + cfg.lambda_warp * l_warp
         logs = {
             "loss": loss.item(),
             "loss_idem": l_idem.item(),
@@ -235,4 +277,6 @@ class WaveFRR(ModelMixin, ConfigMixin):
         }
         if l_class is not None:
             logs["loss_class"] = l_class.item()
+        if l_warp is not None:
+            logs["loss_warp"] = l_warp.item()
         return loss, logs

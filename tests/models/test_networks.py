@@ -378,3 +378,65 @@ def test_sum_fusion_adds_the_changes_of_every_active_expert():
     assert torch.allclose(fused["softmax"], x + means[:, None, None, None], atol=1e-5)
     with pytest.raises(ValueError, match="fusion must be 'softmax' or 'sum'"):
         build_model("combine", "tiny", fusion="max")
+
+
+# -- FlowWarp (the optional displacement field of the geometric experts) ------------------------------
+def test_warp_with_an_integer_shift_moves_the_image_by_that_many_pixels():
+    from mofrr_core.models.warp import shift_field, warp
+
+    x, _ = images(2, size=16)
+    out = warp(x, shift_field((2, 16, 16), dx=2.0, dy=-1.0))
+    # out(p) = x(p + (2, -1)): away from the replicated border it is x rolled by (-2, +1)
+    expected = torch.roll(x, shifts=(1, -2), dims=(-2, -1))
+    assert torch.allclose(out[..., 1:, :-2], expected[..., 1:, :-2], atol=1e-5)
+    assert torch.allclose(warp(x, shift_field((2, 16, 16), 0.0, 0.0)), x, atol=1e-6)
+
+
+def test_wavefrr_with_warp_is_the_same_expert_at_init_and_fine_tunes_from_one_without(tmp_path):
+    from mofrr_core.train.trainer import init_from
+
+    plain = jitter(build_model("wavefrr", "tiny"), scale=0.02).eval()
+    plain.save_pretrained(tmp_path / "plain")
+    warped = build_model("wavefrr", "tiny", warp=True, warp_channels=(8, 8), warp_downscale=2).eval()
+    init_from(warped, tmp_path / "plain")
+    x, _ = images(2)
+    assert torch.equal(plain.restore(x, generator=gen()).image, warped.restore(x, generator=gen()).image)
+    with pytest.raises(ValueError, match="trained with warp"):
+        plain.adapt_state_dict(warped.state_dict())
+
+
+def test_flow_warp_learns_to_undo_a_shift():
+    """The warp loss alone moves the field the right way: a 1-px shifted image is pulled back."""
+    from mofrr_core.models.warp import FlowWarp, shift_field, warp
+
+    torch.manual_seed(0)
+    size = 32
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
+    target = torch.stack([torch.sin(3 * xx + 2 * yy), torch.cos(2 * xx - yy), xx * yy])[None].repeat(2, 1, 1, 1)
+    retouched = warp(target, shift_field((2, size, size), -1.0, 0.0))  # content moved 1 px to the right
+    net = FlowWarp(channels=(8, 8), downscale=2, max_shift=4.0)
+    degree = torch.full((2,), 3.0)
+    start = torch.nn.functional.l1_loss(net(retouched, degree)[0], target).item()
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for _ in range(60):
+        loss = torch.nn.functional.l1_loss(net(retouched, degree)[0], target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        out, flow = net(retouched, degree)
+    assert torch.nn.functional.l1_loss(out, target).item() < 0.5 * start
+    assert 0.5 < flow[:, 0, 4:-4, 4:-4].mean().item() < 1.5  # the field points 1 px to the right
+    assert abs(flow[:, 1, 4:-4, 4:-4].mean().item()) < 0.3
+
+
+def test_wavefrr_warp_loss_trains_the_field_and_not_through_the_diffusion():
+    model = build_model("wavefrr", "tiny", warp=True, warp_channels=(8, 8))
+    x, y = images(2)
+    loss, logs = model.compute_loss(x, y, gen(0))
+    assert "loss_warp" in logs
+    model.training_outputs(x, y, gen(0))["image"].sum().backward()  # the image loss alone
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.flow_warp.parameters())
+    model.zero_grad()
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.flow_warp.parameters())
