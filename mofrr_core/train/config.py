@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 TRAIN_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "train"
-TRAIN_PRESETS = ("tiny", "cpu", "cpu128", "router128", "combine128", "paper")
+TRAIN_PRESETS = ("tiny", "cpu", "cpu128", "cpu128-warp", "router128", "combine128", "paper")
 STAGES = ("router", "degree", "expert", "shared", "combine", "gate", "baseline", "all")
 
 
