@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import torch
-from diffusers import ConfigMixin, ModelMixin
+from diffusers import ConfigMixin
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
 from . import losses
 from .blocks import depth_to_space, group_norm, space_to_depth
+from .loading import MoFRRModel
 from .outputs import ExpertOutput
 
 
@@ -94,7 +95,7 @@ class PackedUNet(nn.Module):
         return depth_to_space(out, self.downscale)[..., :h, :w]
 
 
-class UNetBaseline(ModelMixin, ConfigMixin):
+class UNetBaseline(MoFRRModel, ConfigMixin):
     """Plain UNet regression ``Y = X + UNet(X)`` (the "Pix2pix" row of the paper's tables, no GAN).
 
     The image is space-to-depth'ed (``pixel_unshuffle`` by ``downscale`` via einops) so every heavy

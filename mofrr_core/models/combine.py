@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from diffusers import ConfigMixin, ModelMixin
+from diffusers import ConfigMixin
 from diffusers.configuration_utils import register_to_config
 from einops import rearrange, repeat
 from torch import nn
 
 from . import losses
 from .baseline import PackedUNet
+from .loading import MoFRRModel
 
 ROLES = 3  # input X, shared expert, specialised expert
 
 
-class CombineModule(ModelMixin, ConfigMixin):
+class CombineModule(MoFRRModel, ConfigMixin):
     """Set-based fusion of candidate images ``{X, Y_se, active Y_M}``.
 
     Every candidate ``c`` goes through the same small conv encoder on ``[c, X, c - X, role one-hot]``

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import torch
-from diffusers import ConfigMixin, ModelMixin
+from diffusers import ConfigMixin
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
 from .blocks import ResNetEncoder
+from .loading import MoFRRModel
 from .losses import class_loss
 
 
-class DegreeEstimator(ModelMixin, ConfigMixin):
+class DegreeEstimator(MoFRRModel, ConfigMixin):
     """ResNet-style degree classifier (paper: ResNet50; here depth and width are configurable).
 
     Args:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from diffusers import ConfigMixin, ModelMixin
+from diffusers import ConfigMixin
 from diffusers.configuration_utils import register_to_config
 from einops import rearrange
 from torch import nn
 
 from .blocks import DepthwiseSeparableConv
+from .loading import MoFRRModel
 
 
 class DilatedResidualBlock(nn.Module):
@@ -28,7 +29,7 @@ class DilatedResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-class HFCAM(ModelMixin, ConfigMixin):
+class HFCAM(MoFRRModel, ConfigMixin):
     """``y_H = x_H + Conv(CA(y_0, x_H))`` for one DWT level.
 
     Queries come from the high bands ``x_H`` (``3C`` channels), keys/values from the restored low

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import torch
-from diffusers import ConfigMixin, ModelMixin
+from diffusers import ConfigMixin
 from diffusers.configuration_utils import register_to_config
 from einops import repeat
 from torch import nn
 
 from .blocks import DepthwiseSeparableConv
+from .loading import MoFRRModel
 
 
-class MCA(ModelMixin, ConfigMixin):
+class MCA(MoFRRModel, ConfigMixin):
     """Multi-scale channel attention (iAFF/AFF): ``sigmoid(local(x) + global(x))``, same shape as ``x``.
 
     local: 1x1 conv -> ReLU -> 1x1 conv (pixel-wise); global: average pool -> the same MLP (per image).
@@ -33,7 +34,7 @@ class MCA(ModelMixin, ConfigMixin):
         return torch.sigmoid(self.local_branch(x) + self.global_branch(x))
 
 
-class IDEM(ModelMixin, ConfigMixin):
+class IDEM(MoFRRModel, ConfigMixin):
     """Interactive degree embedding (eqs. 3-5).
 
     The degree ``z`` (1..5) and the timestep ``t`` are broadcast to constant maps (normalised to

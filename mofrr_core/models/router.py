@@ -11,15 +11,16 @@ import hashlib
 import warnings
 
 import torch
-from diffusers import ConfigMixin, ModelMixin
+from diffusers import ConfigMixin
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
 from .blocks import ResNetEncoder
+from .loading import MoFRRModel
 from .losses import multilabel_loss
 
 
-class GateHead(ModelMixin, ConfigMixin):
+class GateHead(MoFRRModel, ConfigMixin):
     """Binary gate for one retouching type on the router's pooled features: ``[B, F] -> [B]`` logits.
 
     Args:
@@ -50,7 +51,7 @@ class GateHead(ModelMixin, ConfigMixin):
         return loss, {"loss_gate": loss.item()}
 
 
-class Router(ModelMixin, ConfigMixin):
+class Router(MoFRRModel, ConfigMixin):
     """Multi-label retouching-type classifier (paper: ResNet-MAM); eq. 1 thresholds ``sigmoid`` at 0.5.
 
     Args:

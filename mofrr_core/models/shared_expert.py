@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from diffusers import ConfigMixin, ModelMixin
+from diffusers import ConfigMixin
 from diffusers.configuration_utils import register_to_config
 
 from . import losses
 from .blocks import depth_to_space, space_to_depth
 from .diffusion import ResidualDDIM, make_scheduler
+from .loading import MoFRRModel
 from .outputs import ExpertOutput
 from .unet import build_unet
 
 
-class SharedExpert(ModelMixin, ConfigMixin):
+class SharedExpert(MoFRRModel, ConfigMixin):
     """Always-on expert capturing global retouching traces (trained on multi-operation images).
 
     For CPU cost the image is space-to-depth'ed (``pixel_unshuffle`` by ``downscale``, via einops)

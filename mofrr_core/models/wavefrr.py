@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from diffusers import ConfigMixin, ModelMixin
+from diffusers import ConfigMixin
 from diffusers.configuration_utils import register_to_config
 from einops import repeat
 
@@ -14,13 +14,14 @@ from .degree import DegreeEstimator
 from .diffusion import ResidualDDIM, make_scheduler
 from .hfcam import HFCAM
 from .idem import IDEM
+from .loading import MoFRRModel
 from .outputs import ExpertOutput
 from .unet import build_unet
 from .warp import FlowWarp
 from .wavelet import dwt, idwt
 
 
-class WaveFRR(ModelMixin, ConfigMixin):
+class WaveFRR(MoFRRModel, ConfigMixin):
     """Wavelet-based restoration expert for one retouching type.
 
     The low band ``LL`` (level ``levels``) is divided by ``2**levels`` so it lives in the image's

@@ -310,6 +310,20 @@ def test_degree_weights_win_over_the_estimator_of_init_weights(tmp_path):
     assert rest and all(torch.allclose(f[k], e[k]) for k in rest)  # everything else from --init-weights
 
 
+def test_an_expert_fine_tuned_with_warp_keeps_its_weights_and_gains_a_zero_field(tmp_path):
+    expert = train(tiny(tmp_path / "e", stage="expert", expert="eye", max_steps=1))
+    tuned = train(tiny(tmp_path / "w", stage="expert", expert="eye", max_steps=1, init_weights=str(expert.final_dir),
+                       model_overrides={"warp": True, "warp_channels": [8, 8]},
+                       optimizer={"type": "SGD", "lr": 0.0}))
+    e, w = weights(expert.final_dir), weights(tuned.final_dir)
+    field = [k for k in w if k.startswith("flow_warp.")]
+    assert field and set(w) - set(field) == set(e)
+    assert all(torch.allclose(w[k], e[k]) for k in e)
+    assert all(not w[k].any() for k in field if k.startswith("flow_warp.net.conv_out."))  # zero field at init
+    with pytest.raises(ValueError, match="trained with warp"):  # and no way back without the field
+        train(tiny(tmp_path / "x", stage="expert", expert="eye", max_steps=1, init_weights=str(tuned.final_dir)))
+
+
 def test_combine_cache_serves_mirrored_samples():
     from mofrr_core.train.stages import CachedCombinePairs
 
