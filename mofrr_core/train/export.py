@@ -98,10 +98,35 @@ def render_markdown(info: dict[str, Any]) -> str:
 
 
 def previous_record(summary: dict[str, Any]) -> dict[str, Any] | None:
-    """The ``training.json`` of the weights a fine-tuning run started from (``--init-weights``), if any."""
+    """The record of the weights a fine-tuning run started from (``--init-weights``), if any.
+
+    A run records it when it starts (``started_from``), while ``--init-weights`` still holds what was
+    loaded. Otherwise it is read now: exported weights carry their ``training.json``; a run's own
+    ``final/`` or ``best/`` folder has none, and its run's summary stands in for it (with the best
+    step's metrics for ``best/``), followed in turn by the record of the weights *that* run started from.
+    """
+    if summary.get("started_from"):
+        return summary["started_from"]
     init = (summary.get("config") or {}).get("init_weights")
-    record = Path(init) / EXPORT_JSON if init else None
-    return json.loads(record.read_text()) if record is not None and record.is_file() else None
+    if not init:
+        return None
+    folder = Path(init)
+    if (folder / EXPORT_JSON).is_file():
+        return json.loads((folder / EXPORT_JSON).read_text())
+    run_summary = folder.parent / SUMMARY_FILE
+    if folder.name not in ("final", "best") or not run_summary.is_file():
+        return None
+    record = {**json.loads(run_summary.read_text()), "exported_weights": folder.name,
+              "exported_from": str(folder.parent.resolve())}
+    if folder.name == "best":
+        record["best_val_metrics"] = best_val_metrics(folder.parent, record.get("best_step"))
+    weights = next(folder.glob("*.safetensors"), None)
+    if weights is not None:
+        record.update(weights_file=weights.name, sha256=sha256_of(weights))
+    earlier = previous_record(record)
+    if earlier is not None:
+        record["started_from"] = earlier
+    return record
 
 
 def export_run(run_dir: str | Path, destination: str | Path, overwrite: bool = False,

@@ -371,6 +371,12 @@ class Trainer:
                     "model_preset": stage.model_preset, "config": cfg.to_dict(),
                     "num_processes": accelerator.num_processes, "data_root": data_root(cfg),
                     "train_data": dataset_info(train_ds), "val_data": dataset_info(val_ds)}
+        if cfg.init_weights and checkpoint is None:  # what was loaded, before its folder can change
+            from mofrr_core.train.export import previous_record
+
+            started_from = previous_record(run_info)
+            if started_from is not None:
+                run_info["started_from"] = started_from
         if accelerator.is_main_process and checkpoint is None:
             (self.output_dir / RUN_FILE).write_text(json.dumps({**run_info, "expert": cfg.expert}, indent=2) + "\n")
         elif accelerator.is_main_process:  # record how it was continued (from this run or another run's checkpoint)

@@ -95,6 +95,15 @@ def test_export_writes_weights_and_training_record(tmp_path, capsys):
     assert chained["started_from"]["sha256"] == record["sha256"] and chained["config"]["foreign"] == 0.5
     markdown = (package / "TRAINING.md").read_text()
     assert "Fine-tuned from" in markdown and record["command"] in markdown and chained["command"] in markdown
+    # fine-tune from that run's own best/ folder (never exported): the chain goes through the run's summary
+    again = tmp_path / "again"
+    assert run(["--preset", "tiny", "--stage", "expert", "--expert", "eye", "--foreign", "0.5", "--init-weights",
+                str(tuned / "best"), "--max-steps", "1", "--output-dir", str(again)]) == 0
+    assert run(["export", str(again), str(package), "--overwrite"]) == 0
+    third = json.loads((package / "training.json").read_text())
+    assert third["started_from"]["exported_weights"] == "best"
+    assert third["started_from"]["sha256"] == sha256_of(tuned / "best" / weights.name)
+    assert third["started_from"]["started_from"]["sha256"] == record["sha256"]  # and on to the first record
 
 
 def test_stage_all_plan_wires_the_stages(tmp_path):
