@@ -22,7 +22,7 @@ from mofrr_core.retouch import FaceLandmarks, retouch
 
 HERE = Path(__file__).resolve().parent
 OPS = ["white", "face", "eye"]
-STRENGTHS = [0.6, 0.6, 0.6]  # the middle of the training range (engine.STRENGTH_RANGE)
+STRENGTHS = [0.8, 0.8, 0.8]  # within the training range (engine.STRENGTH_RANGE: 0.25-1.0)
 
 
 def astronaut_crop() -> tuple[np.ndarray, FaceLandmarks]:
