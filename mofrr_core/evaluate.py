@@ -15,9 +15,9 @@ per --data-seed), a `mofrr synth` output, original/ + retouched/ folders, or the
 RetouchingFFHQ++ layout. Metrics are computed on uint8 RGB at the evaluation resolution.
 
 Ablations (--ablation, paper Table 4): no-router and no-shared are options of the pipeline;
-no-idem, no-degree and no-hfcam patch the *trained* WaveFRR experts at inference time (R = 0,
-constant degree 3, HFCAM skipped), no-refine skips the Combine Module's refinement net; the paper
-retrains a model per ablation instead.
+no-idem, no-degree, no-hfcam and no-warp patch the *trained* WaveFRR experts at inference time
+(R = 0, constant degree 3, HFCAM skipped, FlowWarp skipped), no-refine skips the Combine Module's
+refinement net; the paper retrains a model per ablation instead.
 
 examples:
   mofrr eval --data ../shared/data/faces -n 200 --out report/
@@ -457,8 +457,9 @@ def render_table(result: EvalResult, meta: Mapping[str, Any]) -> str:
     lines += [f"- {name}: {desc}" for name, desc in result.descriptions.items() if desc]
     lines += ["", *tables.weights_lines(result.weights)]
     if any(name.startswith("MoFRR no-") for name in result.descriptions):
-        lines += ["", "Ablations no-idem / no-degree / no-hfcam / no-refine are inference-time switches of the "
-                      "trained model (R = 0, constant degree 3, HFCAM skipped, Combine Module refinement skipped); "
+        lines += ["", "Ablations no-idem / no-degree / no-hfcam / no-warp / no-refine are inference-time switches of "
+                      "the trained model (R = 0, constant degree 3, HFCAM skipped, FlowWarp skipped, Combine "
+                      "Module refinement skipped); "
                       "the paper fine-tunes a model per ablation, so these rows are a lower bound on what "
                       "retraining would give."]
     lines += ["", f"Command: `{meta.get('command')}`", ""]

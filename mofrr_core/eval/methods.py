@@ -22,7 +22,8 @@ from torch import nn
 from mofrr_core.pipeline import INDEX_FILE, Pipeline, PipelineOutput, add_residual, to_working_resolution
 from mofrr_core.utils.image import ImageLike, tensor_to_pil, to_uint8
 
-ABLATIONS = ("none", "no-router", "no-shared", "no-idem", "no-degree", "no-hfcam", "no-refine", "single-expert")
+ABLATIONS = ("none", "no-router", "no-shared", "no-idem", "no-degree", "no-hfcam", "no-warp", "no-refine",
+             "single-expert")
 ABLATION_HELP = {
     "none": "the full pipeline (router-activated experts + shared expert + combine)",
     "no-router": "every specialised expert runs on every image (active='all')",
@@ -30,6 +31,7 @@ ABLATION_HELP = {
     "no-idem": "inference-time: WaveFRR's IDEM distortion map R is zeroed",
     "no-degree": "inference-time: WaveFRR's degree is the constant 3 instead of the estimator's",
     "no-hfcam": "inference-time: WaveFRR's high bands are passed through unrefined (HFCAM skipped)",
+    "no-warp": "inference-time: the FlowWarp of the experts that have one is skipped (zero displacement field)",
     "no-refine": "inference-time: the Combine Module's refinement net is skipped (output = X + gate * (fused - X))",
     "single-expert": "one WaveFRR restores every image alone (no router, shared expert or combine)",
 }
@@ -207,7 +209,7 @@ def _zero_distortion(x_ll: torch.Tensor, y_t: torch.Tensor, z: torch.Tensor, t: 
 @contextmanager
 def wavefrr_ablation(model: nn.Module, name: str) -> Iterator[None]:
     """Inference-time ablation of one trained WaveFRR: ``no-idem`` (R = 0), ``no-degree`` (z = 3),
-    ``no-hfcam`` (high bands unrefined). The model is restored when the block exits."""
+    ``no-hfcam`` (high bands unrefined), ``no-warp`` (no FlowWarp). The model is restored when the block exits."""
     if name == "no-idem":
         with _patched(model.idem, "forward", _zero_distortion):
             yield
@@ -220,8 +222,11 @@ def wavefrr_ablation(model: nn.Module, name: str) -> Iterator[None]:
     elif name == "no-hfcam":
         with _patched(model, "refine_highs", lambda y_ll, highs: list(highs)):
             yield
+    elif name == "no-warp":
+        with _patched(model, "unwarp", lambda x, z: x):
+            yield
     else:
-        raise ValueError(f"not a WaveFRR ablation: {name!r} (no-idem, no-degree, no-hfcam)")
+        raise ValueError(f"not a WaveFRR ablation: {name!r} (no-idem, no-degree, no-hfcam, no-warp)")
 
 
 @contextmanager
@@ -245,9 +250,13 @@ class AblatedPipeline:
         self.pipeline = pipeline
         self.name = name
         self.call_kwargs = dict(call_kwargs or {})
-        patch = name in ("no-idem", "no-degree", "no-hfcam")
+        patch = name in ("no-idem", "no-degree", "no-hfcam", "no-warp")
         self.targets = [s.model for s in pipeline.experts if _is_wavefrr(s.model)] if patch else []
-        if patch:
+        if name == "no-warp":
+            self.targets = [m for m in self.targets if getattr(m, "flow_warp", None) is not None]
+            if not self.targets:
+                raise ValueError("ablation no-warp: no expert of the pipeline has a FlowWarp (warp: true)")
+        elif patch:
             skipped = [s.name for s in pipeline.experts if not _is_wavefrr(s.model)]
             if skipped:
                 warnings.warn(f"ablation {name}: expert(s) {', '.join(skipped)} are not WaveFRR; left unchanged",
@@ -272,7 +281,7 @@ def ablation(pipeline: Pipeline, name: str, single_expert: str | None = None) ->
     """The pipeline under ablation ``name`` (one of :data:`ABLATIONS`) as a :class:`Method`.
 
     ``no-router`` / ``no-shared`` are call options of the pipeline (``active="all"`` /
-    ``use_shared=False``); ``no-idem`` / ``no-degree`` / ``no-hfcam`` patch every WaveFRR expert
+    ``use_shared=False``); ``no-idem`` / ``no-degree`` / ``no-hfcam`` / ``no-warp`` patch every WaveFRR expert
     during each call (inference-time ablations of the trained model: the paper retrains instead);
     ``no-refine`` skips the Combine Module's refinement net during each call (not in the paper);
     ``single-expert`` runs one WaveFRR alone (``single_expert``: an expert name or a

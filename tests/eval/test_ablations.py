@@ -30,7 +30,7 @@ def restore(method_or_pipeline, image, **kwargs):
     return method_or_pipeline(image, num_inference_steps=2, seed=0, output_type="np", **kwargs)
 
 
-@pytest.mark.parametrize("name", ABLATIONS)
+@pytest.mark.parametrize("name", [a for a in ABLATIONS if a != "no-warp"])  # no-warp: its own test below
 def test_every_ablation_runs(name, pipeline, astronaut_face):
     method = ablation(pipeline, name)
     out = restore(method.restore, [astronaut_face, astronaut_face[::-1].copy()])
@@ -139,3 +139,18 @@ def test_single_model_pipeline_keeps_input_size_and_is_seeded(astronaut_face):
     b = wrapped([astronaut_face], seed=1, output_type="np").images[0]
     c = wrapped([astronaut_face], seed=2, output_type="np").images[0]
     assert a.shape == astronaut_face.shape and np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_no_warp_skips_the_field_of_the_experts_that_have_one_and_puts_it_back(pipeline, astronaut_face):
+    with pytest.raises(ValueError, match="FlowWarp"):
+        ablation(pipeline, "no-warp")  # the tiny pipeline's experts have none
+    model = perturb(build_model("wavefrr", "tiny", warp=True), seed=5, scale=0.05).eval()
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    reference = model.restore(x, 2, torch.Generator().manual_seed(0))
+    with wavefrr_ablation(model, "no-warp"):
+        plain = model.restore(x, 2, torch.Generator().manual_seed(0))
+    z = model.estimate_degree(x)
+    with torch.no_grad():
+        assert model.flow_warp.field(x, z).abs().max() > 1e-3  # the field is not zero: the switch matters
+    assert (plain.image - reference.image).abs().max() > 1e-5
+    assert torch.equal(model.restore(x, 2, torch.Generator().manual_seed(0)).image, reference.image)
