@@ -29,5 +29,5 @@ class MoFRRModel(ModelMixin):
     """
 
     @classmethod
-    def from_pretrained(cls, *args, **kwargs):  # noqa: D102 - diffusers' signature and docstring
+    def from_pretrained(cls, *args, **kwargs):  # diffusers' signature and docstring
         return own_memory(super().from_pretrained(*args, **kwargs))
