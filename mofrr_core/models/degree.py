@@ -5,11 +5,18 @@ from __future__ import annotations
 import torch
 from diffusers import ConfigMixin
 from diffusers.configuration_utils import register_to_config
+from einops import repeat
 from torch import nn
 
 from .blocks import ResNetEncoder
 from .loading import MoFRRModel
 from .losses import class_loss
+
+
+def degree_map(z: torch.Tensor, num_classes: int, like: torch.Tensor) -> torch.Tensor:
+    """Expected degrees ``z [B]`` (1..num_classes) as a ``[B, 1, H, W]`` map in ``[-1, 1]`` shaped like ``like``."""
+    scaled = (z.float() - 1) / (num_classes - 1) * 2 - 1
+    return repeat(scaled, "b -> b 1 h w", h=like.shape[-2], w=like.shape[-1]).to(like.dtype)
 
 
 class DegreeEstimator(MoFRRModel, ConfigMixin):

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange, repeat
 from torch import nn
 
+from .degree import degree_map
 from .unet import build_unet
 
 
@@ -69,10 +69,8 @@ class FlowWarp(nn.Module):
         """Displacement ``[B, 2, H, W]`` in pixels for ``image`` and expected ``degree [B]`` (1..num_classes)."""
         b, _, h, w = image.shape
         small = F.avg_pool2d(image, self.downscale) if self.downscale > 1 else image
-        z = (degree.float() - 1) / (self.num_classes - 1) * 2 - 1
-        z_map = repeat(z, "b -> b 1 h w", h=small.shape[-2], w=small.shape[-1]).to(image.dtype)
         t = torch.zeros(b, device=image.device, dtype=torch.long)
-        raw = self.net(torch.cat([small, z_map], dim=1), t).sample
+        raw = self.net(torch.cat([small, degree_map(degree, self.num_classes, small)], dim=1), t).sample
         raw = F.interpolate(raw, size=(h, w), mode="bilinear", align_corners=False)
         return raw * (self.max_shift * h / 128)
 
@@ -81,8 +79,3 @@ class FlowWarp(nn.Module):
         flow = self.field(image, degree)
         return warp(image, flow), flow
 
-
-def shift_field(shape: tuple[int, int, int], dx: float, dy: float) -> torch.Tensor:
-    """A constant field ``[B, 2, H, W]`` of ``(dx, dy)`` pixels (helper for tests and benchmarks)."""
-    b, h, w = shape
-    return rearrange(torch.tensor([dx, dy]), "c -> 1 c 1 1").expand(b, 2, h, w).clone()

@@ -7,10 +7,9 @@ from typing import Any
 import torch
 from diffusers import ConfigMixin
 from diffusers.configuration_utils import register_to_config
-from einops import repeat
 
 from . import losses
-from .degree import DegreeEstimator
+from .degree import DegreeEstimator, degree_map
 from .diffusion import ResidualDDIM, make_scheduler
 from .hfcam import HFCAM
 from .idem import IDEM
@@ -159,8 +158,7 @@ class WaveFRR(MoFRRModel, ConfigMixin):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One denoiser call: ``(r0_hat, R)`` for the noisy residual ``r_t`` at timesteps ``t [B]``."""
         _, distortion = self.idem(x_ll, r_t, z, t)
-        z_map = (z.float() - 1) / (self.degree_estimator.config.num_classes - 1) * 2 - 1
-        z_map = repeat(z_map, "b -> b 1 h w", h=x_ll.shape[-2], w=x_ll.shape[-1]).to(x_ll.dtype)
+        z_map = degree_map(z, self.degree_estimator.config.num_classes, x_ll)
         r0_hat = self.unet(torch.cat([x_ll, r_t, z_map, distortion], dim=1), t).sample
         return r0_hat, distortion
 
@@ -265,8 +263,8 @@ class WaveFRR(MoFRRModel, ConfigMixin):
         l_class = None
         if cfg.train_degree and degree is not None:
             l_class, _ = self.degree_estimator.compute_loss(x, degree)
-        loss = losses.wavefrr_total(l_idem, l_simple, l_high, l_space, l_class)
         l_warp = losses.hybrid_loss(out["warped"], y) if self.flow_warp is not None else None
+        loss = losses.wavefrr_total(l_idem, l_simple, l_high, l_space, l_class)
         if l_warp is not None:
             loss = loss + cfg.lambda_warp * l_warp
         logs = {

@@ -97,6 +97,14 @@ def render_markdown(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def run_record(run_dir: Path, which: str) -> dict[str, Any]:
+    """A run's summary as the record of its ``which`` folder (``final`` or ``best``, with the best step's metrics)."""
+    record = {**json.loads((run_dir / SUMMARY_FILE).read_text()), "exported_weights": which}
+    if which == "best":
+        record["best_val_metrics"] = best_val_metrics(run_dir, record.get("best_step"))
+    return record
+
+
 def previous_record(summary: dict[str, Any]) -> dict[str, Any] | None:
     """The record of the weights a fine-tuning run started from (``--init-weights``), if any.
 
@@ -116,10 +124,7 @@ def previous_record(summary: dict[str, Any]) -> dict[str, Any] | None:
     run_summary = folder.parent / SUMMARY_FILE
     if folder.name not in ("final", "best") or not run_summary.is_file():
         return None
-    record = {**json.loads(run_summary.read_text()), "exported_weights": folder.name,
-              "exported_from": str(folder.parent.resolve())}
-    if folder.name == "best":
-        record["best_val_metrics"] = best_val_metrics(folder.parent, record.get("best_step"))
+    record = {**run_record(folder.parent, folder.name), "exported_from": str(folder.parent.resolve())}
     weights = next(folder.glob("*.safetensors"), None)
     if weights is not None:
         record.update(weights_file=weights.name, sha256=sha256_of(weights))
@@ -144,9 +149,7 @@ def export_run(run_dir: str | Path, destination: str | Path, overwrite: bool = F
     summary_file = run_dir / SUMMARY_FILE
     if not (final / "config.json").is_file() or not summary_file.is_file():
         raise ExportError(f"{run_dir}: not a finished mofrr-train run (needs {which}/config.json and {SUMMARY_FILE})")
-    summary = {**json.loads(summary_file.read_text()), "exported_weights": which}
-    if which == "best":
-        summary["best_val_metrics"] = best_val_metrics(run_dir, summary.get("best_step"))
+    summary = run_record(run_dir, which)
     dest = package_folder(summary) if str(destination) == "package" else Path(destination)
     if dest.resolve() == final.resolve():
         raise ExportError(f"{dest}: is the run's own final/ folder")

@@ -381,8 +381,14 @@ def test_sum_fusion_adds_the_changes_of_every_active_expert():
 
 
 # -- FlowWarp (the optional displacement field of the geometric experts) ------------------------------
+def shift_field(shape: tuple[int, int, int], dx: float, dy: float) -> torch.Tensor:
+    """A constant field ``[B, 2, H, W]`` of ``(dx, dy)`` pixels."""
+    b, h, w = shape
+    return torch.tensor([dx, dy]).view(1, 2, 1, 1).expand(b, 2, h, w).clone()
+
+
 def test_warp_with_an_integer_shift_moves_the_image_by_that_many_pixels():
-    from mofrr_core.models.warp import shift_field, warp
+    from mofrr_core.models.warp import warp
 
     x, _ = images(2, size=16)
     out = warp(x, shift_field((2, 16, 16), dx=2.0, dy=-1.0))
@@ -407,7 +413,7 @@ def test_wavefrr_with_warp_is_the_same_expert_at_init_and_fine_tunes_from_one_wi
 
 def test_flow_warp_learns_to_undo_a_shift():
     """The warp loss alone moves the field the right way: a 1-px shifted image is pulled back."""
-    from mofrr_core.models.warp import FlowWarp, shift_field, warp
+    from mofrr_core.models.warp import FlowWarp, warp
 
     torch.manual_seed(0)
     size = 32
