@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--hard-negatives", metavar="ROUTER_DIR",
         help="expert stage, with --foreign: keep only the foreign training images on which this router runs the "
              "expert (its false positives), i.e. the images without its retouching that it will really get")
+    add("--routed", metavar="ROUTER_DIR",
+        help="expert stage: train and validate only on the images this router sends the expert, as the pipeline "
+             "does: the own-type images it finds and, with --foreign, the foreign ones it takes for its type")
     add("--psnr-loss", type=float, metavar="WEIGHT",
         help="combine/baseline stages: add WEIGHT x mean per-image log10(MSE) to L_hyb, i.e. train for the "
              "evaluation's mean per-image PSNR, which punishes harm on lightly retouched faces (default 0: the "
@@ -179,7 +182,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "checkpoints_keep": args.checkpoints_keep, "combine_cache_samples": args.combine_cache_samples,
         "combine_cache_from": args.combine_cache_from,
         "resume": args.resume, "overwrite": args.overwrite or None,
-        "foreign": args.foreign, "hard_negatives": args.hard_negatives, "psnr_loss": args.psnr_loss,
+        "foreign": args.foreign, "hard_negatives": args.hard_negatives, "routed": args.routed,
+        "psnr_loss": args.psnr_loss,
         "num_ops": args.num_ops, "p_single": args.p_single,
         "init_weights": args.init_weights,
         "train_degree": args.train_degree, "router_weights": args.router_weights,

@@ -59,6 +59,7 @@ class TrainConfig:
     p_single: float | None = None
     foreign: float = 0.0
     hard_negatives: str | None = None
+    routed: str | None = None
     psnr_loss: float = 0.0
     num_ops: tuple[int, int] | None = None
     init_weights: str | None = None
@@ -150,6 +151,10 @@ def validate(config: TrainConfig) -> None:
         raise ValueError(f"--psnr-loss must be >= 0, got {config.psnr_loss}")
     if config.hard_negatives and not config.foreign:
         raise ValueError("--hard-negatives picks among the foreign images: give --foreign too")
+    if config.routed and config.hard_negatives:
+        raise ValueError("--routed already keeps only the foreign images the router sends: drop --hard-negatives")
+    if config.routed and config.stage != "expert":
+        raise ValueError(f"--routed is an option of the expert stage, not of --stage {config.stage}")
     if not 0.0 <= config.foreign < 1.0:
         raise ValueError(f"--foreign must be in [0, 1), got {config.foreign}")
     if config.p_single is not None and not 0.0 <= config.p_single <= 1.0:

@@ -238,6 +238,9 @@ class Stage:
         return build_dataset(self.config, "val", length=self.config.val_samples, seed=self.config.val_seed, **kwargs)
 
 
+ROUTED_VAL_POOL = 8  # --routed validation: foreign images drawn per one kept (router FP rates are ~5-15 %)
+
+
 class RestorationStage(Stage):
     """Shared validation of the diffusion experts: restore the val subset, PSNR/SSIM vs the input's."""
 
@@ -391,46 +394,62 @@ class ExpertStage(RestorationStage):
             return own
         ratio = self.config.foreign / (1 - self.config.foreign)  # foreign samples per own-type sample
         cache = self.config.data.get("cache") if split == "train" else None
+        wanted = max(1, round(len(own) * ratio))
         if cache:  # cached pairs are mirrored: size the cache, not the length
             kwargs["cache"] = max(1, round(int(cache) * ratio))
-        else:
-            kwargs["length"] = max(1, round(len(own) * ratio))
+        else:  # routed validation draws a pool: the router sends the expert only a few foreign images
+            kwargs["length"] = wanted * (ROUTED_VAL_POOL if self.config.routed and split != "train" else 1)
         foreign = build_dataset(self.config, split, types=self.others, ops=None, num_ops=(1, 1),
                                 p_clean=self.config.p_clean if split == "train" else 0.0, **kwargs)
-        if split == "train" and self.config.hard_negatives:
+        if self.config.routed:
+            foreign = self._router_positives(foreign, self.config.routed, cycle=split == "train", flag="--routed")
+            if split != "train":
+                foreign = torch.utils.data.Subset(foreign, range(min(wanted, len(foreign))))
+        elif split == "train" and self.config.hard_negatives:
             foreign = self._router_positives(foreign, self.config.hard_negatives)
         return torch.utils.data.ConcatDataset([own, NotOfType(foreign)])
 
     @torch.no_grad()
-    def _router_positives(self, data: Dataset, router_path: str, threshold: float = 0.5) -> Dataset:
-        """The images of ``data`` on which the router at ``router_path`` runs this expert, cycled to ``len(data)``."""
+    def _router_positives(self, data: Dataset, router_path: str, threshold: float = 0.5, cycle: bool = True,
+                          flag: str = "--hard-negatives", which: str = "foreign") -> Dataset:
+        """The images of ``data`` on which the router at ``router_path`` runs this expert.
+
+        ``cycle`` repeats them to ``len(data)`` (so a mixture keeps its shares); otherwise each is kept once.
+        """
         router = load_network(router_path, "Router").eval()
         own = self.spec.retouch_type
         if own not in router.types:
-            raise ValueError(f"--hard-negatives {router_path}: the router has no gate for {own!r} "
+            raise ValueError(f"{flag} {router_path}: the router has no gate for {own!r} "
                              f"(its types: {', '.join(router.types)})")
         column = router.types.index(own)
         keep: list[int] = []
-        for start in tqdm(range(0, len(data), 64), desc=f"router positives among foreign images ({own})",
+        for start in tqdm(range(0, len(data), 64), desc=f"router positives among {which} images ({own})",
                           leave=False):
             rows = range(start, min(len(data), start + 64))
             x = torch.stack([data[i]["retouched"] for i in rows])
             hits = torch.sigmoid(router(x))[:, column] > threshold
             keep += [i for i, hit in zip(rows, hits.tolist()) if hit]
         if not keep:
-            raise ValueError(f"--hard-negatives {router_path}: the router sends none of the {len(data)} foreign "
+            raise ValueError(f"{flag} {router_path}: the router sends none of the {len(data)} {which} "
                              f"images to the {own!r} expert; drop the flag or use more images (--cache)")
-        tqdm.write(f"hard negatives: the router sends {len(keep)} of {len(data)} foreign images to the {own!r} "
-                   "expert; they are repeated to keep the --foreign share")
-        return torch.utils.data.Subset(data, [keep[i % len(keep)] for i in range(len(data))])
+        tqdm.write(f"{flag}: the router sends {len(keep)} of {len(data)} {which} images to the {own!r} expert"
+                   + ("; they are repeated to keep the mixture's shares" if cycle else ""))
+        return torch.utils.data.Subset(data, [keep[i % len(keep)] for i in range(len(data))] if cycle else keep)
+
+    def _routed_own(self, own: Dataset, split: str) -> Dataset:
+        """With ``--routed``: the own-type images the router finds (its true positives), as the pipeline sends."""
+        if not self.config.routed:
+            return own
+        return self._router_positives(own, self.config.routed, cycle=split == "train", flag="--routed",
+                                      which="own-type")
 
     def train_dataset(self) -> Dataset:
         own = build_dataset(self.config, "train", types=self.types, ops=self.types[:1], num_ops=(1, 1))
-        return self._mixture(own, "train", seed=self.config.seed + 1)
+        return self._mixture(self._routed_own(own, "train"), "train", seed=self.config.seed + 1)
 
     def val_dataset(self) -> Dataset:
         own = self._val(types=self.types, ops=self.types[:1], num_ops=(1, 1))
-        return self._mixture(own, "val", seed=self.config.val_seed + 1)
+        return self._mixture(self._routed_own(own, "val"), "val", seed=self.config.val_seed + 1)
 
     def loss(self, net, batch, generator):
         x, y = batch["retouched"], batch["original"]

@@ -286,6 +286,41 @@ def test_hard_negatives_keep_the_foreign_images_the_router_sends_to_the_expert(t
         tiny("unused", stage="expert", expert="eye", hard_negatives=str(tmp_path / "router"))
 
 
+def test_routed_keeps_what_the_router_sends_the_expert_own_and_foreign(tmp_path, monkeypatch):
+    from mofrr_core.train import stages as stages_module
+    from mofrr_core.train.stages import build_network
+
+    bright, dark = torch.full((3, 32, 32), 0.8), torch.full((3, 32, 32), -0.8)
+    router = build_network("Router", "tiny").eval()
+    with torch.no_grad():  # an "eye" gate that fires on bright images only
+        f_bright, f_dark = router.features(torch.stack([bright, dark]))
+        gate = router.get_gate("eye").net
+        gate.weight.copy_((f_bright - f_dark)[None])
+        gate.bias.fill_(-float((f_bright - f_dark) @ (f_bright + f_dark)) / 2)
+    router.save_pretrained(tmp_path / "router")
+
+    def fake_dataset(config, split, types, ops=None, length=None, cache=None, seed=0, **kwargs):
+        own = ops is not None  # own-type data names its op; foreign data draws among the other types
+        n = length or (2 * cache if cache else 24)
+        labels = torch.tensor([1.0, 0, 0, 0]) if own else torch.zeros(4)
+        return [{"retouched": bright if i % 3 == 0 else dark, "original": dark, "labels": labels,
+                 "degrees": labels * 3, "key": f"{'own' if own else 'foreign'}-{i}"} for i in range(n)]
+
+    monkeypatch.setattr(stages_module, "build_dataset", fake_dataset)
+    stage = make_stage(tiny("unused", stage="expert", expert="eye", foreign=0.5, init_weights="unused",
+                            routed=str(tmp_path / "router"), val_samples=12))
+    val = stage.val_dataset()
+    keys = [val[i]["key"] for i in range(len(val))]
+    # validation: each routed image once; own: the 4 bright of 12; foreign: as many, from a pool of 8x
+    assert keys == ["own-0", "own-3", "own-6", "own-9", "foreign-0", "foreign-3", "foreign-6", "foreign-9"]
+    train_keys = [item["key"] for item in stage.train_dataset()]
+    assert set(train_keys) <= {f"{kind}-{i}" for kind in ("own", "foreign") for i in range(0, 10_000, 3)}
+    with pytest.raises(ValueError, match="drop --hard-negatives"):
+        tiny("unused", stage="expert", expert="eye", foreign=0.5, routed="r", hard_negatives="r")
+    with pytest.raises(ValueError, match="--routed is an option of the expert stage"):
+        tiny("unused", stage="shared", routed="r")
+
+
 def test_init_weights_fine_tunes_from_a_trained_network(tmp_path):
     first = train(tiny(tmp_path / "a", stage="shared", max_steps=2))
     second = train(tiny(tmp_path / "b", stage="shared", max_steps=1, init_weights=str(first.final_dir),
