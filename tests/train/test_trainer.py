@@ -262,19 +262,29 @@ def test_foreign_images_teach_the_expert_to_leave_them_alone():
         make_stage(tiny("unused", stage="expert", expert="eye", foreign=0.5, train_degree=True))
 
 
-def test_hard_negatives_keep_the_foreign_images_the_router_sends_to_the_expert(tmp_path):
+BRIGHT, DARK = torch.full((3, 32, 32), 0.8), torch.full((3, 32, 32), -0.8)
+
+
+def bright_eye_router(folder: Path):
+    """A tiny router saved to ``folder`` whose "eye" gate fires on ``BRIGHT`` images only; returns it."""
     from mofrr_core.train.stages import build_network
 
-    stage = make_stage(tiny("unused", stage="expert", expert="eye", foreign=0.5, init_weights="unused"))
-    bright, dark = torch.full((3, 32, 32), 0.8), torch.full((3, 32, 32), -0.8)
-    data = [{"retouched": image, "key": key} for key, image in enumerate([bright, dark, dark, bright, dark])]
     router = build_network("Router", "tiny").eval()
-    with torch.no_grad():  # an "eye" gate that fires on bright images only
-        f_bright, f_dark = router.features(torch.stack([bright, dark]))
+    with torch.no_grad():
+        f_bright, f_dark = router.features(torch.stack([BRIGHT, DARK]))
         gate = router.get_gate("eye").net
         gate.weight.copy_((f_bright - f_dark)[None])
         gate.bias.fill_(-float((f_bright - f_dark) @ (f_bright + f_dark)) / 2)
-    router.save_pretrained(tmp_path / "router")
+    router.save_pretrained(folder)
+    return router
+
+
+def test_hard_negatives_keep_the_foreign_images_the_router_sends_to_the_expert(tmp_path):
+    stage = make_stage(tiny("unused", stage="expert", expert="eye", foreign=0.5, init_weights="unused"))
+    bright, dark = BRIGHT, DARK
+    data = [{"retouched": image, "key": key} for key, image in enumerate([bright, dark, dark, bright, dark])]
+    router = bright_eye_router(tmp_path / "router")
+    gate = router.get_gate("eye").net
     hard = stage._router_positives(data, str(tmp_path / "router"))
     assert [item["key"] for item in hard] == [0, 3, 0, 3, 0]  # the bright ones, cycled to the same length
     with torch.no_grad():
@@ -288,16 +298,9 @@ def test_hard_negatives_keep_the_foreign_images_the_router_sends_to_the_expert(t
 
 def test_routed_keeps_what_the_router_sends_the_expert_own_and_foreign(tmp_path, monkeypatch):
     from mofrr_core.train import stages as stages_module
-    from mofrr_core.train.stages import build_network
 
-    bright, dark = torch.full((3, 32, 32), 0.8), torch.full((3, 32, 32), -0.8)
-    router = build_network("Router", "tiny").eval()
-    with torch.no_grad():  # an "eye" gate that fires on bright images only
-        f_bright, f_dark = router.features(torch.stack([bright, dark]))
-        gate = router.get_gate("eye").net
-        gate.weight.copy_((f_bright - f_dark)[None])
-        gate.bias.fill_(-float((f_bright - f_dark) @ (f_bright + f_dark)) / 2)
-    router.save_pretrained(tmp_path / "router")
+    bright, dark = BRIGHT, DARK
+    bright_eye_router(tmp_path / "router")
 
     def fake_dataset(config, split, types, ops=None, length=None, cache=None, seed=0, **kwargs):
         own = ops is not None  # own-type data names its op; foreign data draws among the other types
