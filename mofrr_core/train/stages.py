@@ -238,7 +238,9 @@ class Stage:
         return build_dataset(self.config, "val", length=self.config.val_samples, seed=self.config.val_seed, **kwargs)
 
 
-ROUTED_VAL_POOL = 8  # --routed validation: foreign images drawn per one kept (router FP rates are ~5-15 %)
+# --routed validation: foreign images drawn per one wanted; the router sends an expert ~5-15 % of them, so
+# fewer than wanted may be kept (the face gate: 24 of 36 in the ninth session)
+ROUTED_VAL_POOL = 8
 
 
 class RestorationStage(Stage):
