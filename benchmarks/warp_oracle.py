@@ -20,12 +20,7 @@ import torch.nn.functional as F
 
 from mofrr_core.data import RetouchPairs
 from mofrr_core.models.warp import warp
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR (dB) of images in ``[-1, 1]``."""
-    mse = (a - b).pow(2).flatten(1).mean(1) / 4
-    return 10 * torch.log10(1 / mse.clamp(min=1e-12))
+from mofrr_core.train.stages import psnr_per_image
 
 
 def fit_fields(x: torch.Tensor, y: torch.Tensor, grid: int, steps: int) -> torch.Tensor:
@@ -62,7 +57,8 @@ def main() -> None:
     shift = field.norm(dim=1)
     print(f"{args.n} '{args.op}' validation pairs at {args.resolution} px, oracle {args.grid}x{args.grid} fields, "
           f"{args.steps} steps ({time.perf_counter() - start:.0f} s)")
-    print(f"input PSNR {psnr(x, y).mean():.2f} dB -> oracle-warped {psnr(restored, y).mean():.2f} dB; "
+    before, after = psnr_per_image(x, y).mean(), psnr_per_image(restored, y).mean()
+    print(f"input PSNR {before:.2f} dB -> oracle-warped {after:.2f} dB; "
           f"field: mean {shift.mean():.2f} px, max {shift.amax():.2f} px")
 
 

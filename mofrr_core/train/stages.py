@@ -355,6 +355,7 @@ class ExpertStage(RestorationStage):
         own = self.spec.retouch_type
         self.others = [t for t in builtin_types(self.model_preset) if t != own] if config.foreign > 0 else []
         self.types = [own, *self.others]  # own type first: labels[:, 0] / degrees[:, 0] are its own
+        self._routers: dict[str, nn.Module] = {}
         fine_tune = config.init_weights is not None
         self.train_degree = (config.train_degree if config.train_degree is not None
                              else not (has_weights(config.degree_weights) or fine_tune))
@@ -411,6 +412,12 @@ class ExpertStage(RestorationStage):
             foreign = self._router_positives(foreign, self.config.hard_negatives)
         return torch.utils.data.ConcatDataset([own, NotOfType(foreign)])
 
+    def _router(self, path: str) -> nn.Module:
+        """The router at ``path``, loaded once per stage (``--routed`` asks for it four times)."""
+        if path not in self._routers:
+            self._routers[path] = load_network(path, "Router").eval()
+        return self._routers[path]
+
     @torch.no_grad()
     def _router_positives(self, data: Dataset, router_path: str, threshold: float = 0.5, cycle: bool = True,
                           flag: str = "--hard-negatives", which: str = "foreign") -> Dataset:
@@ -418,7 +425,7 @@ class ExpertStage(RestorationStage):
 
         ``cycle`` repeats them to ``len(data)`` (so a mixture keeps its shares); otherwise each is kept once.
         """
-        router = load_network(router_path, "Router").eval()
+        router = self._router(router_path)
         own = self.spec.retouch_type
         if own not in router.types:
             raise ValueError(f"{flag} {router_path}: the router has no gate for {own!r} "
