@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from diffusers import ConfigMixin
 from diffusers.configuration_utils import register_to_config
 
@@ -32,7 +33,7 @@ class WaveFRR(MoFRRModel, ConfigMixin):
 
     With ``warp`` (not in the paper; for the geometric types, face lifting) a :class:`~.warp.FlowWarp`
     first resamples the input along a learnt smooth displacement field, trained by
-    ``lambda_warp x L_hyb(warped input, Y)``; the wavelet diffusion then restores the warped input.
+    ``lambda_warp x L_warp(warped input, Y)``; the wavelet diffusion then restores the warped input.
     The field starts at zero, so a trained expert fine-tuned with ``warp`` starts where it was.
 
     Args:
@@ -52,10 +53,15 @@ class WaveFRR(MoFRRModel, ConfigMixin):
         min_snr_gamma: optional Min-SNR weighting of L_simple (``None``: plain L_simple as the paper).
         warp, warp_channels, warp_downscale, warp_max_shift, lambda_warp: the optional FlowWarp and
             the weight of its loss.
+        warp_loss: the FlowWarp's loss: ``"hybrid"`` (L_hyb), ``"mse"`` or ``"log_mse"``
+            (:func:`~.losses.log_mse_loss`). Where the input alone cannot tell whether the face was
+            lifted, L1 (in L_hyb) learns the likelier field in full, the squared error its expected value
+            (a field shrunk by the doubt), and log-MSE, the loss of per-image PSNR, shrinks it further.
     """
 
     # --init-weights may come from an expert without the warp (its FlowWarp then starts at the identity)
-    FINE_TUNE_KEYS = ("warp", "warp_channels", "warp_downscale", "warp_max_shift", "lambda_warp")
+    FINE_TUNE_KEYS = ("warp", "warp_channels", "warp_downscale", "warp_max_shift", "lambda_warp", "warp_loss")
+    WARP_LOSSES = {"hybrid": losses.hybrid_loss, "mse": F.mse_loss, "log_mse": losses.log_mse_loss}
 
     @register_to_config
     def __init__(
@@ -88,8 +94,11 @@ class WaveFRR(MoFRRModel, ConfigMixin):
         warp_downscale: int = 2,
         warp_max_shift: float = 4.0,
         lambda_warp: float = 1.0,
+        warp_loss: str = "hybrid",
     ) -> None:
         super().__init__()
+        if warp_loss not in self.WARP_LOSSES:
+            raise ValueError(f"warp_loss must be one of {', '.join(self.WARP_LOSSES)}, got {warp_loss!r}")
         if levels not in (1, 2):
             raise ValueError(f"levels must be 1 or 2, got {levels}")
         if hfcam_condition not in ("resize", "reconstruct"):
@@ -136,6 +145,10 @@ class WaveFRR(MoFRRModel, ConfigMixin):
         return {**ours, **state}
 
     # -- pieces -----------------------------------------------------------------------------------
+    def warp_loss(self, warped: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """L_warp between the warped input and the target, as ``config.warp_loss`` names it."""
+        return self.WARP_LOSSES[self.config.warp_loss](warped, y)
+
     def unwarp(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The input resampled along the FlowWarp's field (``x`` itself without ``warp``)."""
         return x if self.flow_warp is None else self.flow_warp(x, z)[0]
@@ -263,7 +276,7 @@ class WaveFRR(MoFRRModel, ConfigMixin):
         l_class = None
         if cfg.train_degree and degree is not None:
             l_class, _ = self.degree_estimator.compute_loss(x, degree)
-        l_warp = losses.hybrid_loss(out["warped"], y) if self.flow_warp is not None else None
+        l_warp = self.warp_loss(out["warped"], y) if self.flow_warp is not None else None
         loss = losses.wavefrr_total(l_idem, l_simple, l_high, l_space, l_class)
         if l_warp is not None:
             loss = loss + cfg.lambda_warp * l_warp

@@ -446,3 +446,48 @@ def test_wavefrr_warp_loss_trains_the_field_and_not_through_the_diffusion():
     model.zero_grad()
     loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.flow_warp.parameters())
+
+
+def test_warp_losses_under_doubt_l1_undoes_the_likelier_lift_mse_its_expected_value():
+    """7 of 10 identical inputs were shifted 1 px (target: shifted back), 3 were not (target: the input).
+
+    The hybrid loss (L1 + SSIM) learns nearly the whole shift; the squared error learns its expected
+    value, 0.7 px; log-MSE (per-image PSNR) less still, since any move costs the untouched ones most.
+    """
+    from mofrr_core.models.warp import FlowWarp, warp
+    from mofrr_core.models.wavefrr import WaveFRR
+
+    size = 32
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
+    original = torch.stack([torch.sin(3 * xx + 2 * yy), torch.cos(2 * xx - yy), xx * yy])[None].repeat(10, 1, 1, 1)
+    retouched = warp(original, shift_field((10, size, size), -1.0, 0.0))
+    target = torch.where((torch.arange(10) < 7)[:, None, None, None], original, retouched)
+    degree = torch.full((10,), 3.0)
+    shift = {}
+    for kind in ("hybrid", "mse", "log_mse"):
+        torch.manual_seed(0)
+        net = FlowWarp(channels=(8, 8), downscale=2, max_shift=4.0)
+        opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+        for _ in range(150):
+            loss = WaveFRR.WARP_LOSSES[kind](net(retouched, degree)[0], target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            shift[kind] = net.field(retouched, degree)[:, 0, 4:-4, 4:-4].mean().item()
+    assert shift["hybrid"] > 0.85
+    assert 0.6 < shift["mse"] < 0.8
+    assert shift["log_mse"] < shift["mse"] - 0.2
+
+
+def test_wavefrr_warp_loss_is_chosen_by_config_and_checked():
+    from mofrr_core.models import losses
+
+    x, y = images(2)
+    expected = {"mse": lambda a, b: (a - b).pow(2).mean(), "log_mse": losses.log_mse_loss}
+    for kind, loss in expected.items():
+        model = build_model("wavefrr", "tiny", warp=True, warp_channels=(8, 8), warp_loss=kind)
+        warped = model.training_outputs(x, y, gen(0))["warped"]
+        assert torch.allclose(model.warp_loss(warped, y), loss(warped, y))
+    with pytest.raises(ValueError, match="warp_loss must be one of"):
+        build_model("wavefrr", "tiny", warp=True, warp_loss="l2")
