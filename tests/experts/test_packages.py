@@ -16,11 +16,11 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGES = {"white": "mofrr-expert-white", "smooth": "mofrr-expert-smooth", "face": "mofrr-expert-face",
             "eye": "mofrr-expert-eye", "shared": "mofrr-expert-shared"}
 # The default pipeline must beat the input on the bundled example (white + face + eye at strength 0.8) by at
-# least this much (dB). Measured with the shipped weights: 23.271 -> 23.667 dB (+0.40; the router finds eye
+# least this much (dB). Measured with the shipped weights: 23.271 -> 23.683 dB (+0.41; the router finds eye
 # enlarging, p = 0.81, so the eye expert, the shared expert and the Combine Module act; docs/results.md). The
 # margin is half of that, far above CPU/BLAS rounding differences (~1e-4 dB), so a pipeline that does nothing
 # or harms fails.
-MIN_GAIN_DB = 0.19
+MIN_GAIN_DB = 0.20
 
 
 def test_expert_packages_are_installed_and_discovered():
