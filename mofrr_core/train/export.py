@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,10 @@ EXPORT_MD = "TRAINING.md"
 
 class ExportError(RuntimeError):
     """The run cannot be exported there (missing run files, or existing weights without --overwrite)."""
+
+
+# where pip puts a package that is installed, not linked to its source (pip install -e)
+INSTALLED_DIRS = {"site-packages", "dist-packages"}
 
 
 def package_folder(summary: dict[str, Any]) -> Path:
@@ -151,6 +156,10 @@ def export_run(run_dir: str | Path, destination: str | Path, overwrite: bool = F
         raise ExportError(f"{run_dir}: not a finished mofrr-train run (needs {which}/config.json and {SUMMARY_FILE})")
     summary = run_record(run_dir, which)
     dest = package_folder(summary) if str(destination) == "package" else Path(destination)
+    if str(destination) == "package" and INSTALLED_DIRS & set(dest.resolve().parts):
+        warnings.warn(f"'package' is the installed copy of the expert package ({dest}); a source checkout's "
+                      "experts/ folder is not changed. Give that folder as the destination to update it, or "
+                      "install the package with pip install -e", stacklevel=2)
     if dest.resolve() == final.resolve():
         raise ExportError(f"{dest}: is the run's own final/ folder")
     existing = [p for p in (dest.glob("*.safetensors") if dest.is_dir() else [])] + \

@@ -106,6 +106,26 @@ def test_export_writes_weights_and_training_record(tmp_path, capsys):
     assert third["started_from"]["started_from"]["sha256"] == record["sha256"]  # and on to the first record
 
 
+def test_export_to_an_installed_package_warns_that_the_checkout_is_unchanged(tmp_path, monkeypatch):
+    from mofrr_core.train import export
+
+    out = tmp_path / "run"
+    assert run(["--preset", "tiny", "--stage", "expert", "--expert", "eye", "--max-steps", "1",
+                "--output-dir", str(out)]) == 0
+    installed = tmp_path / "lib" / "site-packages" / "mofrr_expert_eye" / "weights"
+    monkeypatch.setattr(export, "package_folder", lambda summary: installed)
+    with pytest.warns(UserWarning, match="installed copy") as caught:  # the CLI prints it as "warning: ..."
+        assert run(["export", str(out), "package"]) == 0
+    assert str(installed) in str(caught[0].message) and "pip install -e" in str(caught[0].message)
+    assert (installed / "config.json").is_file()  # it still exports, where it was asked to
+    source = tmp_path / "src" / "mofrr_expert_eye" / "weights"
+    monkeypatch.setattr(export, "package_folder", lambda summary: source)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert run(["export", str(out), "package"]) == 0
+    assert not [w for w in caught if "installed copy" in str(w.message)]
+
+
 def test_stage_all_plan_wires_the_stages(tmp_path):
     runs = plan_all(make_config("tiny"), str(tmp_path))
     stages = [(c.stage, c.expert) for c, _ in runs]
