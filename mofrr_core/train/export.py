@@ -155,11 +155,14 @@ def export_run(run_dir: str | Path, destination: str | Path, overwrite: bool = F
     if not (final / "config.json").is_file() or not summary_file.is_file():
         raise ExportError(f"{run_dir}: not a finished mofrr-train run (needs {which}/config.json and {SUMMARY_FILE})")
     summary = run_record(run_dir, which)
-    dest = package_folder(summary) if str(destination) == "package" else Path(destination)
-    if str(destination) == "package" and INSTALLED_DIRS & set(dest.resolve().parts):
-        warnings.warn(f"'package' is the installed copy of the expert package ({dest}); a source checkout's "
-                      "experts/ folder is not changed. Give that folder as the destination to update it, or "
-                      "install the package with pip install -e", stacklevel=2)
+    if str(destination) == "package":
+        dest = package_folder(summary)
+        if INSTALLED_DIRS & set(dest.resolve().parts):
+            warnings.warn(f"'package' is the installed copy of the expert package ({dest}); a source checkout's "
+                          "experts/ folder is not changed. Give that folder as the destination to update it, or "
+                          "install the package with pip install -e", stacklevel=2)
+    else:
+        dest = Path(destination)
     if dest.resolve() == final.resolve():
         raise ExportError(f"{dest}: is the run's own final/ folder")
     existing = [p for p in (dest.glob("*.safetensors") if dest.is_dir() else [])] + \

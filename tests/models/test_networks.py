@@ -411,24 +411,36 @@ def test_wavefrr_with_warp_is_the_same_expert_at_init_and_fine_tunes_from_one_wi
         plain.adapt_state_dict(warped.state_dict())
 
 
+def smooth_pattern(batch: int, size: int = 32) -> torch.Tensor:
+    """A smooth 3-channel test image ``[batch, 3, size, size]`` that a 1-px shift visibly changes."""
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
+    return torch.stack([torch.sin(3 * xx + 2 * yy), torch.cos(2 * xx - yy), xx * yy])[None].repeat(batch, 1, 1, 1)
+
+
+def train_field(net, retouched: torch.Tensor, target: torch.Tensor, loss, steps: int) -> torch.Tensor:
+    """``steps`` Adam steps (lr 3e-3) of ``net`` (a FlowWarp) on ``loss(warped, target)``; returns the degrees used."""
+    degree = torch.full((len(retouched),), 3.0)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for _ in range(steps):
+        value = loss(net(retouched, degree)[0], target)
+        opt.zero_grad()
+        value.backward()
+        opt.step()
+    return degree
+
+
 def test_flow_warp_learns_to_undo_a_shift():
     """The warp loss alone moves the field the right way: a 1-px shifted image is pulled back."""
     from mofrr_core.models.warp import FlowWarp, warp
 
     torch.manual_seed(0)
     size = 32
-    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
-    target = torch.stack([torch.sin(3 * xx + 2 * yy), torch.cos(2 * xx - yy), xx * yy])[None].repeat(2, 1, 1, 1)
+    target = smooth_pattern(2, size)
     retouched = warp(target, shift_field((2, size, size), -1.0, 0.0))  # content moved 1 px to the right
     net = FlowWarp(channels=(8, 8), downscale=2, max_shift=4.0)
     degree = torch.full((2,), 3.0)
     start = torch.nn.functional.l1_loss(net(retouched, degree)[0], target).item()
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    for _ in range(60):
-        loss = torch.nn.functional.l1_loss(net(retouched, degree)[0], target)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    train_field(net, retouched, target, torch.nn.functional.l1_loss, steps=60)
     with torch.no_grad():
         out, flow = net(retouched, degree)
     assert torch.nn.functional.l1_loss(out, target).item() < 0.5 * start
@@ -458,21 +470,14 @@ def test_warp_losses_under_doubt_l1_undoes_the_likelier_lift_mse_its_expected_va
     from mofrr_core.models.wavefrr import WaveFRR
 
     size = 32
-    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
-    original = torch.stack([torch.sin(3 * xx + 2 * yy), torch.cos(2 * xx - yy), xx * yy])[None].repeat(10, 1, 1, 1)
+    original = smooth_pattern(10, size)
     retouched = warp(original, shift_field((10, size, size), -1.0, 0.0))
     target = torch.where((torch.arange(10) < 7)[:, None, None, None], original, retouched)
-    degree = torch.full((10,), 3.0)
     shift = {}
     for kind in ("hybrid", "mse", "log_mse"):
         torch.manual_seed(0)
         net = FlowWarp(channels=(8, 8), downscale=2, max_shift=4.0)
-        opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-        for _ in range(150):
-            loss = WaveFRR.WARP_LOSSES[kind](net(retouched, degree)[0], target)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        degree = train_field(net, retouched, target, WaveFRR.WARP_LOSSES[kind], steps=150)
         with torch.no_grad():
             shift[kind] = net.field(retouched, degree)[:, 0, 4:-4, 4:-4].mean().item()
     assert shift["hybrid"] > 0.85

@@ -281,8 +281,7 @@ def bright_eye_router(folder: Path):
 
 def test_hard_negatives_keep_the_foreign_images_the_router_sends_to_the_expert(tmp_path):
     stage = make_stage(tiny("unused", stage="expert", expert="eye", foreign=0.5, init_weights="unused"))
-    bright, dark = BRIGHT, DARK
-    data = [{"retouched": image, "key": key} for key, image in enumerate([bright, dark, dark, bright, dark])]
+    data = [{"retouched": image, "key": key} for key, image in enumerate([BRIGHT, DARK, DARK, BRIGHT, DARK])]
     router = bright_eye_router(tmp_path / "router")
     gate = router.get_gate("eye").net
     hard = stage._router_positives(data, str(tmp_path / "router"))
@@ -299,14 +298,13 @@ def test_hard_negatives_keep_the_foreign_images_the_router_sends_to_the_expert(t
 def test_routed_keeps_what_the_router_sends_the_expert_own_and_foreign(tmp_path, monkeypatch):
     from mofrr_core.train import stages as stages_module
 
-    bright, dark = BRIGHT, DARK
     bright_eye_router(tmp_path / "router")
 
     def fake_dataset(config, split, types, ops=None, length=None, cache=None, seed=0, **kwargs):
         own = ops is not None  # own-type data names its op; foreign data draws among the other types
         n = length or (2 * cache if cache else 24)
         labels = torch.tensor([1.0, 0, 0, 0]) if own else torch.zeros(4)
-        return [{"retouched": bright if i % 3 == 0 else dark, "original": dark, "labels": labels,
+        return [{"retouched": BRIGHT if i % 3 == 0 else DARK, "original": DARK, "labels": labels,
                  "degrees": labels * 3, "key": f"{'own' if own else 'foreign'}-{i}"} for i in range(n)]
 
     monkeypatch.setattr(stages_module, "build_dataset", fake_dataset)
