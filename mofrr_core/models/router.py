@@ -16,6 +16,7 @@ from diffusers.configuration_utils import register_to_config
 from torch import nn
 
 from .blocks import ResNetEncoder
+from .forensics import ResidualEncoder
 from .loading import MoFRRModel
 from .losses import multilabel_loss
 
@@ -56,8 +57,12 @@ class Router(MoFRRModel, ConfigMixin):
 
     Args:
         types: retouching types, one gate each, in output order.
-        in_channels, base_channels, stage_blocks, input_size: backbone (see ``ResNetEncoder``).
+        in_channels, base_channels, stage_blocks, input_size: backbone (see ``ResNetEncoder``); it sees
+            the face resized to ``input_size``.
         gate_hidden: hidden width of every gate head (0: linear gates).
+        residual_view: add a second view, fixed SRM high-pass residuals of the face at the resolution
+            it is given (``residual_size``), encoded by its own small ResNet; the gates read both views.
+        residual_size: the face size the residual view expects (the pipeline resizes faces to it).
     """
 
     @register_to_config
@@ -69,9 +74,12 @@ class Router(MoFRRModel, ConfigMixin):
         stage_blocks: tuple[int, ...] = (1, 1, 1, 1),
         input_size: int | None = None,
         gate_hidden: int = 0,
+        residual_view: bool = False,
+        residual_size: int | None = None,
     ) -> None:
         super().__init__()
         self.backbone = ResNetEncoder(in_channels, base_channels, tuple(stage_blocks), input_size)
+        self.residual = ResidualEncoder(in_channels, base_channels, tuple(stage_blocks)) if residual_view else None
         self.gates = nn.ModuleDict()
         for name in types:
             self.gates[name] = GateHead(in_features=self.feature_dim, hidden_features=gate_hidden)
@@ -83,12 +91,20 @@ class Router(MoFRRModel, ConfigMixin):
 
     @property
     def feature_dim(self) -> int:
-        return self.backbone.out_features
+        return self.backbone.out_features + (self.residual.out_features if self.residual is not None else 0)
+
+    @property
+    def face_size(self) -> int | None:
+        """The face size the router wants (the residual view reads detail at that size), or ``None``."""
+        return self.config.residual_size if self.residual is not None else None
 
     def backbone_fingerprint(self) -> str:
         """Short sha256 of the backbone's weights (at bfloat16 precision): which features a gate reads."""
         digest = hashlib.sha256()
-        for name, tensor in sorted(self.backbone.state_dict().items()):
+        views = self.backbone.state_dict()
+        if self.residual is not None:
+            views.update({f"residual.{k}": v for k, v in self.residual.state_dict().items()})
+        for name, tensor in sorted(views.items()):
             digest.update(name.encode())
             # rounded to bfloat16, so a router cast to bfloat16 keeps the fingerprint of its float32 weights
             digest.update(tensor.detach().cpu().to(torch.bfloat16).contiguous().view(torch.int16).numpy().tobytes())
@@ -126,7 +142,9 @@ class Router(MoFRRModel, ConfigMixin):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled backbone features ``[B, feature_dim]`` (freeze the backbone to train a new gate)."""
-        return self.backbone(x)
+        if self.residual is None:
+            return self.backbone(x)
+        return torch.cat([self.backbone(x), self.residual(x)], dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x [B, 3, H, W]`` -> logits ``[B, len(types)]``."""
