@@ -125,8 +125,7 @@ def _warp_eyes(image: np.ndarray, landmarks: FaceLandmarks, strength: float, par
                                             gain * (1.0 + side * params["balance"]))
         r = params["reach"] * width
         field = make_field(moving, moves, fixed, width)
-        out, s = warp_box(out, (centre[0] - r, centre[1] - r, centre[0] + r, centre[1] + r), field,
-                          max(0.06 * width, 1.0), 0.25 * r)
+        out, s = warp_box(out, fixed[1:], field, max(0.06 * width, 1.0), 0.25 * r)
         shift = max(shift, s)
     record["max_shift"] = shift / landmarks.face_size()
     return RetouchResult(out, record)

@@ -71,9 +71,8 @@ def _warp(image: np.ndarray, landmarks: FaceLandmarks, strength: float, common: 
         return RetouchResult(image.copy(), record)
     moves = mesh_moves(landmarks, common["style"], push, common["upward"], common["asymmetry"])
     points, all_moves = lift_controls(landmarks, moves, common["support"], common["pin_mouth"])
-    (x0, y0), (x1, y1) = points.min(0), points.max(0)
     margin = 0.5 * common["support"] * size
-    out, shift = warp_box(image, (x0, y0, x1, y1), make_field(landmarks, points, all_moves), STEP * size, margin)
+    out, shift = warp_box(image, points, make_field(landmarks, points, all_moves), STEP * size, margin)
     record["max_shift"] = shift / size
     return RetouchResult(out, record)
 
@@ -158,8 +157,9 @@ def lift_face_squeeze(image: np.ndarray, landmarks: FaceLandmarks, strength: flo
         horizontal = np.clip(1.25 - np.abs(u) / (1.25 * half_width), 0.0, 1.0) ** 0.5
         return (-squeeze * u * vertical * horizontal)[:, None] * axis[None]
 
-    (x0, y0), (x1, y1) = jaw.min(0) - 0.12 * size, jaw.max(0) + 0.12 * size
-    y0 = min(y0, float(landmarks.eye_centres()[:, 1].min()))
-    out, shift = warp_box(image, (x0, y0, x1, y1), field, STEP * size, 0.1 * size)
+    outward = jaw - landmarks.face_centre()
+    outward /= np.maximum(np.linalg.norm(outward, axis=1, keepdims=True), 1e-6)
+    hull = np.concatenate([jaw + 0.15 * size * outward, landmarks.eye_centres()])
+    out, shift = warp_box(image, hull, field, STEP * size, 0.1 * size)
     record["max_shift"] = shift / size
     return RetouchResult(out, record)

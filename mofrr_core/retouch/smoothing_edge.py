@@ -47,8 +47,8 @@ def smooth_domain(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                   rng: np.random.Generator) -> RetouchResult:
     """Domain-transform recursive filter on the skin mask."""
     common = draw_common(rng)
-    sigma_s = float(rng.uniform(0.02, 0.04))
-    sigma_r = float(rng.uniform(0.3, 0.7))
+    sigma_s = float(rng.uniform(0.03, 0.05))
+    sigma_r = float(rng.uniform(0.4, 0.9))
 
     def filter_fn(x, face, mask):
         return domain_transform(x / 255.0, max(sigma_s * face.face_size(), 1.0), sigma_r) * 255.0

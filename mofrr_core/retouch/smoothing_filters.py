@@ -2,7 +2,7 @@
 
 - ``surface``: Photoshop-style surface blur (box window, each neighbour weighted by
   ``1 - |difference| / (2.5 threshold)``), on a sparse 5x5 window;
-- ``median``: a median filter, optionally with part of the fine detail re-injected;
+- ``median``: a median filter (softened), optionally with part of the fine detail re-injected;
 - ``morph``: grey closing + opening (dark spots and bright specks removed), softened;
 - ``freqsep``: frequency separation: the low band is blurred again (skin-only), the high band
   dropped or partly re-injected;
@@ -54,13 +54,20 @@ def smooth_median(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                   rng: np.random.Generator) -> RetouchResult:
     """Median filter on the skin mask, part of the finest detail put back."""
     common = draw_common(rng)
-    radius = float(rng.uniform(0.012, 0.028))
-    reinject = float(rng.uniform(0.0, 0.35))
+    radius = float(rng.uniform(0.018, 0.032))
+    reinject = float(rng.uniform(0.0, 0.2))
 
     def filter_fn(x, face, mask):
         size = face.face_size()
-        k = 2 * max(int(round(radius * size)), 1) + 1
-        median = cv2.medianBlur(np.clip(np.rint(x), 0, 255).astype(np.uint8), k).astype(np.float32)
+        pixels = max(radius * size, 1.0)
+        whole = int(np.floor(pixels))
+        frac = pixels - whole
+        x8 = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+        # two odd window sizes blended by the fractional radius: the same filter at every face size
+        median = (1.0 - frac) * cv2.medianBlur(x8, 2 * whole + 1).astype(np.float32)
+        if frac > 0:
+            median += frac * cv2.medianBlur(x8, 2 * whole + 3).astype(np.float32)
+        median = cv2.GaussianBlur(median, (0, 0), 0.5 * pixels)  # softens the median's flat patches
         detail = x - cv2.GaussianBlur(x, (0, 0), max(0.004 * size, 0.5))
         return median + reinject * detail
 
@@ -114,7 +121,7 @@ def smooth_softfocus(image: np.ndarray, landmarks: FaceLandmarks, strength: floa
                      rng: np.random.Generator) -> RetouchResult:
     """Whole image: a blurred copy blended in (normal or lighten), the "soft focus" filter of camera apps."""
     common = draw_common(rng)
-    sigma = float(rng.uniform(0.008, 0.02))
+    sigma = float(rng.uniform(0.012, 0.024))
     mode = str(rng.choice(["normal", "lighten"]))
 
     def filter_fn(x, face, mask):
@@ -122,4 +129,4 @@ def smooth_softfocus(image: np.ndarray, landmarks: FaceLandmarks, strength: floa
         return np.maximum(x, blurred) if mode == "lighten" else blurred
 
     return run_filter(image, landmarks, strength, "image", common, {"sigma": sigma, "mode": mode}, filter_fn,
-                      gain=0.6)
+                      gain=1.0)

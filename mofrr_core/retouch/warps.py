@@ -12,8 +12,9 @@ different algorithms, not parameter changes of one:
 - :func:`idw_field`: Shepard inverse-distance weighting;
 - :func:`lines_field`: Beier-Neely feature-line morphing (line pairs, a backward map by nature).
 
-Fields are evaluated on a coarse grid (step ``~1 %`` of the face), multiplied by a window that
-reaches 0 at the box edge (nothing outside the box moves) and upsampled bilinearly.
+Fields are evaluated on a coarse grid (step ``~1 %`` of the face), upsampled bilinearly and
+multiplied by a window that reaches 0 at the edge of the controls' convex hull (nothing outside
+the hull moves).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
-from mofrr_core.retouch.masks import clip_box, remap_box
+from mofrr_core.retouch.masks import clip_box, polygon_mask, remap_box
 
 Field = Callable[[np.ndarray], np.ndarray]  # grid points [G, 2] -> forward displacement [G, 2]
 
@@ -147,32 +148,35 @@ def lines_field(src: np.ndarray, dst: np.ndarray, a: float, b: float = 2.0, p: f
     return field
 
 
-def box_window(xs: np.ndarray, ys: np.ndarray, box: tuple[int, int, int, int], margin: float) -> np.ndarray:
-    """1 inside the box, a smoothstep to 0 over ``margin`` px at its edges (compact support)."""
-    x0, y0, x1, y1 = box
-    edge = np.minimum.reduce([xs - x0, x1 - 1 - xs, ys - y0, y1 - 1 - ys]) / max(margin, 1e-6)
-    t = np.clip(edge, 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
+def hull_window(shape: tuple[int, int], hull: np.ndarray, margin: float) -> np.ndarray:
+    """``HxW`` (box-local pixels): 1 deep inside the convex ``hull``, 0 at its edge (smoothstep over ``margin``)."""
+    inside = polygon_mask(shape, hull).astype(np.uint8)
+    distance = cv2.distanceTransform(inside, cv2.DIST_L2, 5)
+    t = np.clip(distance / max(margin, 1e-6), 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
 
 
-def warp_box(image: np.ndarray, box: tuple[float, float, float, float], field: Field, step: float,
+def warp_box(image: np.ndarray, hull: np.ndarray, field: Field, step: float,
              margin: float) -> tuple[np.ndarray, float]:
-    """Resample ``image`` inside ``box`` at ``x - field(x)`` (windowed, evaluated every ``step`` px).
+    """Resample ``image`` at ``x - field(x)`` inside the convex ``hull`` [K, 2] (nothing moves outside it).
 
-    Returns the warped image and the largest displacement in pixels.
+    The field is evaluated every ``step`` px, upsampled, and faded out over ``margin`` px inside
+    the hull's edge. Returns the warped image and the largest displacement in pixels.
     """
-    box = clip_box(*box, image.shape)
+    hull = np.asarray(hull, np.float64)
+    (x0, y0), (x1, y1) = hull.min(0), hull.max(0)
+    box = clip_box(x0, y0, x1, y1, image.shape)
     x0, y0, x1, y1 = box
     if x1 - x0 < 2 or y1 - y0 < 2:
         return image.copy(), 0.0
     step = max(float(step), 1.0)
     nx, ny = max(int(np.ceil((x1 - x0 - 1) / step)) + 1, 2), max(int(np.ceil((y1 - y0 - 1) / step)) + 1, 2)
     gx, gy = np.meshgrid(np.linspace(x0, x1 - 1, nx), np.linspace(y0, y1 - 1, ny))
-    d = field(np.c_[gx.ravel(), gy.ravel()]).reshape(ny, nx, 2)
-    d = d * box_window(gx, gy, box, margin)[..., None]
+    d = field(np.c_[gx.ravel(), gy.ravel()]).reshape(ny, nx, 2).astype(np.float32)
     size = (x1 - x0, y1 - y0)
-    dx = cv2.resize(d[..., 0].astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-    dy = cv2.resize(d[..., 1].astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+    window = hull_window((y1 - y0, x1 - x0), hull - (x0, y0), margin)
+    dx = cv2.resize(d[..., 0], size, interpolation=cv2.INTER_LINEAR) * window
+    dy = cv2.resize(d[..., 1], size, interpolation=cv2.INTER_LINEAR) * window
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     shift = float(np.sqrt(dx * dx + dy * dy).max())
     return remap_box(image, box, xs - dx, ys - dy), shift
