@@ -47,8 +47,8 @@ def smooth_domain(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                   rng: np.random.Generator) -> RetouchResult:
     """Domain-transform recursive filter on the skin mask."""
     common = draw_common(rng)
-    sigma_s = float(rng.uniform(0.03, 0.05))
-    sigma_r = float(rng.uniform(0.4, 0.9))
+    sigma_s = float(rng.uniform(0.035, 0.06))
+    sigma_r = float(rng.uniform(0.6, 1.2))
 
     def filter_fn(x, face, mask):
         return domain_transform(x / 255.0, max(sigma_s * face.face_size(), 1.0), sigma_r) * 255.0
@@ -74,9 +74,9 @@ def smooth_wavelet(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                    rng: np.random.Generator) -> RetouchResult:
     """À-trous wavelet soft-thresholding of the fine detail levels on the skin mask."""
     common = draw_common(rng)
-    threshold = float(rng.uniform(6.0, 14.0))  # 0..255 units at the finest level
+    threshold = float(rng.uniform(10.0, 22.0))  # 0..255 units at the finest level
     decay = float(rng.uniform(0.5, 0.8))  # coarser levels are thresholded by this factor per level
-    reach = float(rng.uniform(0.012, 0.02))  # coarsest treated scale / face size
+    reach = float(rng.uniform(0.015, 0.025))  # coarsest treated scale / face size
 
     def filter_fn(x, face, mask):
         levels = int(np.clip(np.round(np.log2(max(reach * face.face_size(), 1.0))) + 1, 2, 5))

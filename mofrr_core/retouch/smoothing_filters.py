@@ -40,8 +40,8 @@ def smooth_surface(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                    rng: np.random.Generator) -> RetouchResult:
     """Surface blur on the skin mask."""
     common = draw_common(rng)
-    radius = float(rng.uniform(0.025, 0.045))
-    threshold = float(rng.uniform(20.0, 45.0))
+    radius = float(rng.uniform(0.03, 0.05))
+    threshold = float(rng.uniform(30.0, 60.0))
 
     def filter_fn(x, face, mask):
         return surface_blur(x, max(radius * face.face_size(), 1.0), threshold)
@@ -54,7 +54,7 @@ def smooth_median(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                   rng: np.random.Generator) -> RetouchResult:
     """Median filter on the skin mask, part of the finest detail put back."""
     common = draw_common(rng)
-    radius = float(rng.uniform(0.018, 0.032))
+    radius = float(rng.uniform(0.025, 0.04))
     reinject = float(rng.uniform(0.0, 0.2))
 
     def filter_fn(x, face, mask):
@@ -79,7 +79,7 @@ def smooth_morph(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                  rng: np.random.Generator) -> RetouchResult:
     """Grey closing and opening (random order) with a disc, softened by a small Gaussian, on the skin."""
     common = draw_common(rng)
-    radius = float(rng.uniform(0.008, 0.018))
+    radius = float(rng.uniform(0.015, 0.03))
     close_first = bool(rng.random() < 0.5)
 
     def filter_fn(x, face, mask):
@@ -99,9 +99,9 @@ def smooth_freqsep(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                    rng: np.random.Generator) -> RetouchResult:
     """Frequency separation: low band blurred again on the skin, high band dropped or partly re-injected."""
     common = draw_common(rng)
-    split = float(rng.uniform(0.008, 0.016))
+    split = float(rng.uniform(0.01, 0.02))
     low_blur = float(rng.uniform(0.015, 0.03))
-    reinject = float(rng.uniform(0.15, 0.45)) if rng.random() < 0.6 else 0.0
+    reinject = float(rng.uniform(0.1, 0.35)) if rng.random() < 0.6 else 0.0
 
     def filter_fn(x, face, mask):
         size = face.face_size()
@@ -114,7 +114,7 @@ def smooth_freqsep(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
         return smooth_low + reinject * high
 
     return run_filter(image, landmarks, strength, "skin", common,
-                      {"split": split, "low_blur": low_blur, "reinject": reinject}, filter_fn, gain=1.1)
+                      {"split": split, "low_blur": low_blur, "reinject": reinject}, filter_fn, gain=1.45)
 
 
 def smooth_softfocus(image: np.ndarray, landmarks: FaceLandmarks, strength: float,

@@ -40,7 +40,7 @@ def whiten_gains(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
     offset = float(rng.uniform(0.0, 0.04))  # lifted blacks, as "fade" sliders do
 
     def target(x: np.ndarray, amount: float) -> np.ndarray:
-        return x * (1.0 + 0.9 * amount * balance) + offset * amount
+        return x * (1.0 + 0.7 * amount * balance) + offset * amount
 
     return _finish(image, landmarks, strength, "face", params,
                    {"balance": [round(float(b), 4) for b in balance], "offset": offset}, target)
@@ -56,7 +56,7 @@ def whiten_hsv(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
     def target(x: np.ndarray, amount: float) -> np.ndarray:
         hsv = cv2.cvtColor(x, cv2.COLOR_RGB2HSV)
         v = hsv[..., 2]
-        hsv[..., 2] = v + 1.1 * amount * (1.0 - v) * np.power(v, value_power)
+        hsv[..., 2] = v + 1.6 * amount * (1.0 - v) * np.power(v, value_power)
         hsv[..., 1] *= 1.0 - saturation * amount
         return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
 
@@ -75,7 +75,7 @@ def whiten_ycbcr(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
     def target(x: np.ndarray, amount: float) -> np.ndarray:
         ycc = cv2.cvtColor(x, cv2.COLOR_RGB2YCrCb)  # Y, Cr, Cb; chroma centred at 0.5
         y = ycc[..., 0]
-        ycc[..., 0] = y + 1.2 * amount * (1.0 - y) * (1.0 - np.power(1.0 - y, shoulder))
+        ycc[..., 0] = y + 1.0 * amount * (1.0 - y) * (1.0 - np.power(1.0 - y, shoulder))
         ycc[..., 1:] = 0.5 + (ycc[..., 1:] - 0.5) * (1.0 - chroma * amount)
         ycc[..., 1] += rosy * amount
         return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)

@@ -62,7 +62,7 @@ def whiten_lut(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
     identity = beauty_lut(np.eye(3, dtype=np.float32), 0.0, 0.0, 0.0)
 
     def target(x: np.ndarray, amount: float) -> np.ndarray:
-        return apply_lut(x, identity + min(1.4 * amount, 1.0) * (preset - identity))
+        return apply_lut(x, identity + min(1.1 * amount, 1.0) * (preset - identity))
 
     return _finish(image, landmarks, strength, "face", params,
                    {"lift": lift, "skin_boost": skin_boost, "rosy": rosy}, target)
