@@ -15,13 +15,15 @@ from mofrr_core.retouch.whitening import GAIN, blend
 from mofrr_core.spec import RetouchResult
 
 
-def _draw_mask(rng: np.random.Generator) -> dict:
+def draw_common(rng: np.random.Generator) -> dict:
+    """Mask feather, opacity and amount jitter every whitening api draws first."""
     return {"feather": float(rng.uniform(0.03, 0.07)), "opacity": float(rng.uniform(0.85, 1.0)),
             "jitter": float(rng.uniform(0.75, 1.25))}
 
 
-def _finish(image: np.ndarray, landmarks: FaceLandmarks, strength: float, region: str, params: dict,
-            record: dict, target_fn) -> RetouchResult:
+def apply_whitening(image: np.ndarray, landmarks: FaceLandmarks, strength: float, region: str, params: dict,
+                    record: dict, target_fn) -> RetouchResult:
+    """Blend ``target_fn(float RGB 0..1, amount) -> float RGB`` into ``region`` (amount grows with the strength)."""
     amount = float(np.clip(GAIN * strength * params["jitter"], 0.0, 1.0))
     record = {"op": "white", "strength": float(strength), "region": region, "amount": amount,
               "feather": params["feather"], "opacity": params["opacity"], **record}
@@ -35,21 +37,21 @@ def _finish(image: np.ndarray, landmarks: FaceLandmarks, strength: float, region
 def whiten_gains(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                  rng: np.random.Generator) -> RetouchResult:
     """Per-channel RGB gains (brighter, with a random pink/neutral/cool balance) on the face oval."""
-    params = _draw_mask(rng)
+    params = draw_common(rng)
     balance = rng.uniform([0.9, 0.85, 0.8], [1.1, 1.15, 1.3]).astype(np.float32)
     offset = float(rng.uniform(0.0, 0.04))  # lifted blacks, as "fade" sliders do
 
     def target(x: np.ndarray, amount: float) -> np.ndarray:
         return x * (1.0 + 0.7 * amount * balance) + offset * amount
 
-    return _finish(image, landmarks, strength, "face", params,
+    return apply_whitening(image, landmarks, strength, "face", params,
                    {"balance": [round(float(b), 4) for b in balance], "offset": offset}, target)
 
 
 def whiten_hsv(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                rng: np.random.Generator) -> RetouchResult:
     """HSV: value lifted towards 1 (power curve), saturation cut, on the skin mask."""
-    params = _draw_mask(rng)
+    params = draw_common(rng)
     value_power = float(rng.uniform(0.5, 1.0))
     saturation = float(rng.uniform(0.2, 0.6))
 
@@ -60,14 +62,14 @@ def whiten_hsv(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
         hsv[..., 1] *= 1.0 - saturation * amount
         return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
 
-    return _finish(image, landmarks, strength, "skin", params,
+    return apply_whitening(image, landmarks, strength, "skin", params,
                    {"value_power": value_power, "saturation": saturation}, target)
 
 
 def whiten_ycbcr(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                  rng: np.random.Generator) -> RetouchResult:
     """YCbCr: luma through a shoulder curve, chroma pulled towards a rosy neutral, on the face oval."""
-    params = _draw_mask(rng)
+    params = draw_common(rng)
     shoulder = float(rng.uniform(1.0, 2.0))
     chroma = float(rng.uniform(0.1, 0.35))
     rosy = float(rng.uniform(0.0, 0.03))
@@ -80,7 +82,7 @@ def whiten_ycbcr(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
         ycc[..., 1] += rosy * amount
         return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
 
-    return _finish(image, landmarks, strength, "face", params,
+    return apply_whitening(image, landmarks, strength, "face", params,
                    {"shoulder": shoulder, "chroma": chroma, "rosy": rosy}, target)
 
 
@@ -96,7 +98,7 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
 def whiten_exposure(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                     rng: np.random.Generator) -> RetouchResult:
     """Whole image: exposure (EV) in linear light with a highlight roll-off, then a display gamma."""
-    params = _draw_mask(rng)
+    params = draw_common(rng)
     ev = float(rng.uniform(0.5, 1.0))
     gamma = float(rng.uniform(0.0, 0.3))
     rolloff = bool(rng.random() < 0.6)
@@ -109,5 +111,5 @@ def whiten_exposure(image: np.ndarray, landmarks: FaceLandmarks, strength: float
         out = linear_to_srgb(lin)
         return np.power(np.clip(out, 0.0, 1.0), 1.0 / (1.0 + gamma * amount))
 
-    return _finish(image, landmarks, strength, "image", params, {"ev": ev, "gamma": gamma, "rolloff": rolloff},
+    return apply_whitening(image, landmarks, strength, "image", params, {"ev": ev, "gamma": gamma, "rolloff": rolloff},
                    target)

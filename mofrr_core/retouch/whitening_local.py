@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from mofrr_core.retouch.landmarks import FaceLandmarks
-from mofrr_core.retouch.whitening_color import _draw_mask, _finish
+from mofrr_core.retouch.whitening_color import apply_whitening, draw_common
 from mofrr_core.spec import RetouchResult
 
 LUT_SIZE = 17
@@ -52,7 +52,7 @@ def beauty_lut(mix: np.ndarray, lift: float, skin_boost: float, rosy: float) -> 
 def whiten_lut(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                rng: np.random.Generator) -> RetouchResult:
     """3-D LUT beauty preset on the face oval (table blended from the identity by the strength)."""
-    params = _draw_mask(rng)
+    params = draw_common(rng)
     mix = (np.eye(3) + rng.uniform(-0.06, 0.06, (3, 3))).astype(np.float32)
     mix /= mix.sum(1, keepdims=True)  # greys stay grey before the lift
     lift = float(rng.uniform(0.5, 0.9))
@@ -64,14 +64,14 @@ def whiten_lut(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
     def target(x: np.ndarray, amount: float) -> np.ndarray:
         return apply_lut(x, identity + min(1.1 * amount, 1.0) * (preset - identity))
 
-    return _finish(image, landmarks, strength, "face", params,
+    return apply_whitening(image, landmarks, strength, "face", params,
                    {"lift": lift, "skin_boost": skin_boost, "rosy": rosy}, target)
 
 
 def whiten_retinex(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                    rng: np.random.Generator) -> RetouchResult:
     """Local tone map: the large-scale log-luminance is compressed and lifted, detail kept, on the skin."""
-    params = _draw_mask(rng)
+    params = draw_common(rng)
     sigma_frac = float(rng.uniform(0.05, 0.09))
     compress = float(rng.uniform(0.3, 0.7))
     lift = float(rng.uniform(0.5, 0.9))
@@ -85,5 +85,5 @@ def whiten_retinex(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
         ratio = np.exp(np.minimum(new_base - base, 1.5))
         return x * ratio[..., None]
 
-    return _finish(image, landmarks, strength, "skin", params,
+    return apply_whitening(image, landmarks, strength, "skin", params,
                    {"sigma": sigma_frac, "compress": compress, "lift": lift}, target)
