@@ -3,8 +3,11 @@
 Usage: python benchmarks/retouch_quality.py --data ../shared/data/faces -n 500 [--montage docs/retouch_montage.png]
 
 For each of the first ``n`` faces of the shards, every built-in op is applied alone at a strength
-drawn from ``sample_strength`` (api at random), then a random multi-op retouching (2-4 ops).
-Reports mean / std / 10th-90th percentile PSNR per op and per api, and the time per op. The
+drawn from ``sample_strength`` (api at random among ``--apis-set``: train, heldout or all), then a
+random multi-op retouching (2-4 ops). Reports mean / std / 10th-90th percentile PSNR per op and
+per api (held-out apis marked ``*``), and the time per op and per api. The montage shows, for
+``--montage-rows`` faces, one row per type: the original, then every api of that type at the
+montage strength (held-out apis captioned with ``*``). The
 paper's RetouchingFFHQ++ has about 29 dB (white), 35.6 (smooth), 29.5 (face), 35.8 (eye) and
 26-28 dB for multi-retouching. Faces are read from FairFace shards (CC BY 4.0).
 """
@@ -28,6 +31,7 @@ from tqdm import tqdm
 
 from mofrr_core.plugins import get_retouch_ops
 from mofrr_core.retouch import TYPES, FaceLandmarks, random_ops, retouch, sample_strength
+from mofrr_core.retouch.heldout import apis_in_set, is_heldout
 
 PAPER = {"white": 29.0, "smooth": 35.6, "face": 29.5, "eye": 35.8, "multi": 27.0}
 
@@ -105,7 +109,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--min-sharpness", type=float, default=0.0, help="only faces with sharpness >= this")
     parser.add_argument("--montage", type=Path, help="write a montage PNG (original | each op | multi)")
-    parser.add_argument("--montage-rows", type=int, default=4, help="faces in the montage (default 4)")
+    parser.add_argument("--montage-rows", type=int, default=2, help="faces in the montage (default 2)")
+    parser.add_argument("--apis-set", choices=("train", "heldout", "all"), default="all",
+                        help="implementations drawn for the PSNR table (default: all)")
     parser.add_argument("--montage-sharpness", type=float, default=2.0,
                         help="montage faces need at least this sharpness (default 2.0: visible skin detail)")
     parser.add_argument("--strength", type=float, default=None,
@@ -120,38 +126,40 @@ def main() -> int:
     scores: dict[str, list[float]] = defaultdict(list)
     per_api: dict[tuple[str, str], list[float]] = defaultdict(list)
     seconds: dict[str, float] = defaultdict(float)
+    api_seconds: dict[tuple[str, str], float] = defaultdict(float)
+    excluded = {op: set(ops[op]) - set(apis_in_set(op, args.apis_set, list(ops[op]))) for op in TYPES}
+    strength_shown = args.strength if args.strength is not None else 0.8
     rows = []
     faces = iter_faces(args.data, args.n, args.min_sharpness)
     for index, (key, image, landmarks, sharpness) in enumerate(tqdm(faces, total=args.n, desc="faces", unit="face")):
-        shown = len(rows) < args.montage_rows and sharpness >= args.montage_sharpness
+        shown = len(rows) < args.montage_rows * len(TYPES) and sharpness >= args.montage_sharpness
         rng = np.random.default_rng([args.seed, index])
-        row = [image]
         for op in TYPES:
             strength = sample_strength(rng)
             start = time.perf_counter()
-            result = retouch(image, landmarks, [op], rng, [strength], where=key)
-            seconds[op] += time.perf_counter() - start
+            result = retouch(image, landmarks, [op], rng, [strength], exclude_apis=excluded, where=key)
+            elapsed = time.perf_counter() - start
+            api = result.record["ops"][0]["api"]
+            seconds[op] += elapsed
+            api_seconds[(op, api)] += elapsed
             value = psnr(image, result.image)
             scores[op].append(value)
-            per_api[(op, result.record["ops"][0]["api"])].append(value)
+            per_api[(op, api)].append(value)
             if shown:
-                strength_shown = args.strength if args.strength is not None else 0.8
-                row.append(retouch(image, landmarks, [op], np.random.default_rng(index), [strength_shown]).image)
+                row = [image] + [caption(retouch(image, landmarks, [op], np.random.default_rng(index), [strength_shown],
+                                                 apis={op: name}).image, f"{op}/{name}" + "*" * is_heldout(op, name))
+                                 for name in sorted(ops[op])]
+                rows.append(row)
         multi_ops = random_ops(rng)
         start = time.perf_counter()
-        result = retouch(image, landmarks, multi_ops, rng, where=key)
+        result = retouch(image, landmarks, multi_ops, rng, exclude_apis=excluded, where=key)
         seconds["multi"] += time.perf_counter() - start
         scores["multi"].append(psnr(image, result.image))
-        if shown:
-            montage_rng = np.random.default_rng([index, 1])
-            shown_ops = random_ops(montage_rng)
-            multi = retouch(image, landmarks, shown_ops, montage_rng, [strength_shown] * len(shown_ops)).image
-            row.append(caption(multi, "+".join(shown_ops)))
-            rows.append(row)
 
     count = len(scores["multi"])
     print(f"\n{count} faces from {args.data} (seed {args.seed}); strengths from sample_strength")
-    print(f"{'op':8s} {'api':10s} {'mean PSNR':>9s} {'std':>5s} {'p10':>6s} {'p90':>6s} {'paper':>6s} {'ms/img':>7s}")
+    print(f"{'op':8s} {'api':10s} {'mean PSNR':>9s} {'std':>5s} {'p10':>6s} {'p90':>6s} {'paper':>6s} {'ms/img':>7s}"
+          f" (apis: {args.apis_set}; * held out)")
     for op in [*TYPES, "multi"]:
         values = np.array(scores[op])
         print(f"{op:8s} {'(all)':10s} {values.mean():9.2f} {values.std():5.2f} {np.percentile(values, 10):6.2f} "
@@ -159,10 +167,14 @@ def main() -> int:
         for api in sorted(ops.get(op, {})):
             values = np.array(per_api.get((op, api), []))
             if len(values):
-                print(f"{'':8s} {api:10s} {values.mean():9.2f} {values.std():5.2f} "
-                      f"{np.percentile(values, 10):6.2f} {np.percentile(values, 90):6.2f}")
+                name = api + "*" * is_heldout(op, api)
+                print(f"{'':8s} {name:10s} {values.mean():9.2f} {values.std():5.2f} "
+                      f"{np.percentile(values, 10):6.2f} {np.percentile(values, 90):6.2f} {'':6s} "
+                      f"{1000 * api_seconds[(op, api)] / len(values):7.1f}")
     if args.montage:
-        grid = montage(rows, ["original", *TYPES, "multi"])
+        width = max(len(row) for row in rows)
+        rows = [row + [np.full_like(row[0], 255)] * (width - len(row)) for row in rows]
+        grid = montage(rows, ["original", *[f"api {j}" for j in range(1, width)]], tile=192)
         args.montage.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(grid).save(args.montage)
         print(f"montage -> {args.montage}")

@@ -60,15 +60,31 @@ RetouchFn = Callable[..., RetouchResult]
 """``fn(image: uint8 HxWx3, landmarks: FaceLandmarks, strength: float, rng: np.random.Generator)``"""
 
 
+RETOUCH_REGIONS = ("skin", "face", "image")
+
+
 @dataclass(frozen=True)
 class RetouchOpSpec:
-    """A retouching operation used by the data engine; ``api`` names one implementation of it."""
+    """A retouching operation used by the data engine; ``api`` names one implementation of it.
+
+    ``region`` declares what the api may change: ``"skin"`` (the skin mask: no eyes, brows, lips,
+    hair), ``"face"`` (the face oval and a margin around it) or ``"image"`` (the whole picture).
+    ``family`` names its algorithm (``"tone-curve"``, ``"lut3d"``, ``"bilateral"``, ``"mls"``...):
+    two apis of one family are the same algorithm with other parameters.
+    """
 
     name: str
     fn: RetouchFn
     api: str = "default"
     description: str = ""
     distribution: str = "mofrr"
+    region: str = "face"
+    family: str = ""
+
+    def __post_init__(self) -> None:
+        if self.region not in RETOUCH_REGIONS:
+            raise ValueError(f"retouch op {self.name}/{self.api}: region must be one of "
+                             f"{', '.join(RETOUCH_REGIONS)}, got {self.region!r}")
 
 
 @dataclass(frozen=True)

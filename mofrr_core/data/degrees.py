@@ -170,8 +170,9 @@ def engine_version() -> str:
     from mofrr_core.plugins import get_retouch_ops
 
     digest = hashlib.sha256()
-    for path in sorted(Path(engine.__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
+    folder = Path(engine.__file__).parent
+    for path in sorted([*folder.rglob("*.py"), *folder.rglob("*.yaml")]):
+        digest.update(path.relative_to(folder).as_posix().encode() + path.read_bytes())
     for op, apis in sorted(get_retouch_ops().items()):
         for api, spec in sorted(apis.items()):
             digest.update(f"{op}/{api}/{spec.distribution}-{_dist_version(spec.distribution)}".encode())
@@ -204,7 +205,8 @@ def fit_degree_thresholds(root: str | Path | None = None, n: int = 1000, resolut
     Each op is applied alone (random strength and API, as in training) to ``n`` training faces;
     the PSNR at ``resolution`` is collected and cut 15/25/25/25/10 %. The result is cached as
     JSON under ``cache_dir`` (default ``~/.cache/mofrr``), keyed by the resolved data root,
-    the engine version and every argument; a later call with the same key loads it.
+    the engine version and every argument; a later call with the same key loads it. Only training
+    apis are used (``apis_set="train"``): held-out apis never shape the degree labels.
     """
     from tqdm.auto import tqdm
 
@@ -218,7 +220,8 @@ def fit_degree_thresholds(root: str | Path | None = None, n: int = 1000, resolut
         ops = list(TYPES)
     config = {"data_root": str(data_root), "engine": engine_version(), "n": int(n), "resolution": int(resolution),
               "ops": list(ops), "seed": int(seed), "apis": dict(apis or {}),
-              "exclude_apis": {k: list(v) for k, v in (exclude_apis or {}).items()}, "split": "train"}
+              "exclude_apis": {k: list(v) for k, v in (exclude_apis or {}).items()}, "split": "train",
+              "apis_set": "train"}
     cache = thresholds_cache_path(config, cache_dir)
     if use_cache and cache.is_file():
         return DegreeThresholds.load(cache)
@@ -226,7 +229,7 @@ def fit_degree_thresholds(root: str | Path | None = None, n: int = 1000, resolut
     with tqdm(total=n * len(ops), desc="fitting degree thresholds", unit="img", disable=not progress) as bar:
         for j, op in enumerate(ops):
             dataset = RetouchPairs(data_root, split="train", resolution=resolution, ops=[op], seed=seed * 1009 + j,
-                                   length=n, apis=apis, exclude_apis=exclude_apis)
+                                   length=n, apis=apis, exclude_apis=exclude_apis, apis_set="train")
             values = []
             for i in range(n):
                 values.append(dataset.generate(i).psnr)

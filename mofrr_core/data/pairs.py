@@ -18,11 +18,22 @@ Which ops:
   uniform in ``max(2, lo)..hi``: the op mix of ``mofrr eval --ops balanced`` (80 % single-op
   images, one type each in equal shares, 20 % 2-4-op images) instead of ``k`` uniform.
 
+Which implementations (``apis_set``): ``"train"`` (default) draws only training apis, never the
+held-out ones of ``mofrr_core/retouch/heldout.yaml``; ``"heldout"`` only held-out apis (the
+held-out table), ``"all"`` both. The train split refuses anything but ``"train"``
+(:class:`~mofrr_core.retouch.heldout.HeldOutLeak`), and every drawn api is checked again at
+generation time, so a held-out api cannot reach training data.
+
+Post-processing (``postprocess``, default off): a preset name or mapping of
+:mod:`mofrr_core.retouch.postprocess` (resampling, sharpening, noise, JPEG) applied to the
+*input* of every sample, untouched ones included, with one distribution; the target stays the
+original. Its record is ``sample.extra["postprocess"]``.
+
 Degrees: with ``degree_thresholds`` every applied op gets the paper's PSNR degree, computed
 from the PSNR of that op applied *alone* (same API and strength) to the original, so the label
-of an op does not depend on what else was applied; without thresholds the strength fallback of
-:func:`~mofrr_core.data.degrees.degree_from_strength` is used. ``dataset.degree_source`` says
-which (``"psnr"`` or ``"strength"``).
+of an op does not depend on what else was applied (nor on the post-processing); without
+thresholds the strength fallback of :func:`~mofrr_core.data.degrees.degree_from_strength` is
+used. ``dataset.degree_source`` says which (``"psnr"`` or ``"strength"``).
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ from mofrr_core.utils.image import uint8_to_tensor
 
 DEFAULT_TYPES = ("white", "smooth", "face", "eye")
 _MAX_FACE_RETRIES = 8
+_POSTPROCESS_STREAM = 1_000_003  # extra seed word of the post-processing generator (face retries use 1..7)
 
 
 def resize_uint8(image: np.ndarray, resolution: int | None) -> np.ndarray:
@@ -67,7 +79,7 @@ class PairSample:
     types: tuple[str, ...]
     labels: np.ndarray  # float32 [N] multi-hot over types
     degrees: np.ndarray  # int64 [N], 0 = not applied
-    psnr: float  # PSNR(retouched, original) at the dataset resolution
+    psnr: float  # PSNR(input, original) at the dataset resolution (after post-processing, if any)
     degree_source: str  # "psnr", "strength" or "none" (untouched)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -83,7 +95,7 @@ class PairSample:
         return {"key": self.key, "index": self.index, "ops": self.ops,
                 "labels": {t: int(v) for t, v in zip(self.types, self.labels)},
                 "degrees": {t: int(v) for t, v in zip(self.types, self.degrees)},
-                "psnr": round(float(self.psnr), 4), "degree_source": self.degree_source}
+                "psnr": round(float(self.psnr), 4), "degree_source": self.degree_source, **self.extra}
 
 
 def _jsonable(value: Any) -> Any:
@@ -123,6 +135,9 @@ class RetouchPairs(Dataset):
         apis / exclude_apis: passed to the engine (cross-implementation protocol, e.g.
             ``exclude_apis={"smooth": ["guided"]}`` for training, ``apis={"smooth": "guided"}`` for testing).
         degree_thresholds: fitted :class:`DegreeThresholds` (or a JSON path); ``None``: strength fallback.
+        apis_set: ``"train"`` (default; the only choice on the train split), ``"heldout"`` or ``"all"``.
+        postprocess: post-processing of the input (preset name or mapping, see
+            :func:`~mofrr_core.retouch.postprocess.resolve_postprocess`); ``None``: off.
         records: use these :class:`FaceRecord` instead of reading ``root`` (subsets, tests).
     """
 
@@ -132,7 +147,10 @@ class RetouchPairs(Dataset):
                  min_sharpness: float | None = None, p_clean: float = 0.0, p_single: float | None = None,
                  apis: Mapping[str, str] | None = None, exclude_apis: Mapping[str, Sequence[str]] | None = None,
                  degree_thresholds: DegreeThresholds | str | Path | None = None,
-                 records: Sequence[FaceRecord] | None = None) -> None:
+                 records: Sequence[FaceRecord] | None = None, apis_set: str = "train",
+                 postprocess: str | Mapping[str, Any] | None = None) -> None:
+        from mofrr_core.retouch.postprocess import resolve_postprocess
+
         self.split = check_split(split)
         self.root = None if records is not None else resolve_data_root(root)
         self.resolution = resolution
@@ -157,7 +175,10 @@ class RetouchPairs(Dataset):
         if isinstance(degree_thresholds, (str, Path)):
             degree_thresholds = DegreeThresholds.load(degree_thresholds)
         self.degree_thresholds = degree_thresholds
+        self.apis_set = apis_set
+        self.postprocess = resolve_postprocess(postprocess)
         self._check_ops()
+        self._check_apis_set()
         faces = filter_split(records if records is not None else read_shards(self.root), split)
         if min_sharpness is not None:
             faces = [f for f in faces if f.sharpness >= min_sharpness]
@@ -189,13 +210,46 @@ class RetouchPairs(Dataset):
                 raise ValueError(f"unknown retouching op(s) {', '.join(map(repr, unknown))}; registered: "
                                  f"{', '.join(sorted(known))}")
 
+    def _check_apis_set(self) -> None:
+        """The held-out guard: the train split only ever sees training apis; the chosen set is non-empty."""
+        from mofrr_core.plugins import get_retouch_ops
+        from mofrr_core.retouch.heldout import API_SETS, HeldOutLeak, apis_in_set, is_heldout
+
+        if self.apis_set not in API_SETS:
+            raise ValueError(f"apis_set must be one of {', '.join(API_SETS)}, got {self.apis_set!r}")
+        if self.split == "train" and self.apis_set != "train":
+            raise HeldOutLeak(f"split 'train' with apis_set={self.apis_set!r}: training data may only use "
+                              f"training apis (held-out list: mofrr_core/retouch/heldout.yaml)")
+        registered = get_retouch_ops()
+        for op, api in (self.apis or {}).items():
+            if self.apis_set == "train" and is_heldout(op, api):
+                raise HeldOutLeak(f"apis={{{op!r}: {api!r}}}: {op}/{api} is held out "
+                                  f"(mofrr_core/retouch/heldout.yaml); use apis_set='heldout' on a test split")
+        for op in self.ops if self.ops is not None else self.types:
+            if op in registered and not apis_in_set(op, self.apis_set, list(registered[op])):
+                raise ValueError(f"op {op!r} has no {self.apis_set!r} apis (registered: "
+                                 f"{', '.join(sorted(registered[op]))}; see mofrr_core/retouch/heldout.yaml)")
+
+    def _choose_api(self, op: str, specs: Mapping[str, Any], rng: np.random.Generator, engine: Any) -> Any:
+        """The engine's api choice restricted to ``apis_set``, checked again against the held-out list."""
+        from mofrr_core.retouch.heldout import HeldOutLeak, apis_in_set, is_heldout
+
+        allowed = set(apis_in_set(op, self.apis_set, list(specs)))
+        excluded = (set(specs) - allowed) | set((self.exclude_apis or {}).get(op, ()))
+        spec = engine.choose_api(op, specs, rng, (self.apis or {}).get(op), excluded)
+        if (self.split == "train" or self.apis_set == "train") and is_heldout(op, spec.api):
+            raise HeldOutLeak(f"{op}/{spec.api} is held out but was drawn for split {self.split!r} "
+                              f"(apis_set={self.apis_set!r})")
+        return spec
+
     def __len__(self) -> int:
         return self.length
 
     def __repr__(self) -> str:
         return (f"RetouchPairs(split={self.split!r}, faces={len(self.faces)}, length={self.length}, "
                 f"ops={self.ops}, num_ops={self.num_ops}, resolution={self.resolution}, seed={self.seed}, "
-                f"degrees={self.degree_source})")
+                f"degrees={self.degree_source}, apis_set={self.apis_set!r}, "
+                f"postprocess={'on' if self.postprocess else 'off'})")
 
     # -- generation --------------------------------------------------------------------------
     def _rng(self, index: int, *extra: int) -> np.random.Generator:
@@ -238,12 +292,11 @@ class RetouchPairs(Dataset):
         image = face.image()
         landmarks = engine.check_face(image, FaceLandmarks(face.landmarks), where=f"face {face.key}")
         registered = get_retouch_ops() if ops else {}
-        apis, excluded = self.apis or {}, self.exclude_apis or {}
         applied: list[dict[str, Any]] = []
         op_seeds: list[int] = []
         retouched = image
         for op in ops:  # one engine call per op, each with its own seed, so an op can be replayed alone
-            spec = engine.choose_api(op, registered[op], rng, apis.get(op), excluded.get(op, ()))
+            spec = self._choose_api(op, registered[op], rng, engine)
             strength = engine.sample_strength(rng)
             op_seeds.append(int(rng.integers(2**63)))
             result = engine.retouch(retouched, landmarks, [op], np.random.default_rng(op_seeds[-1]),
@@ -251,7 +304,15 @@ class RetouchPairs(Dataset):
             retouched = result.image
             applied.append(_jsonable(result.record["ops"][0]))
         original_r, retouched_r = resize_uint8(image, self.resolution), resize_uint8(retouched, self.resolution)
-        total_psnr = psnr_uint8(retouched_r, original_r)
+        extra: dict[str, Any] = {}
+        retouch_psnr = total_psnr = psnr_uint8(retouched_r, original_r)
+        if self.postprocess is not None:  # the photo after the app, retouched or not: same distribution
+            from mofrr_core.retouch.postprocess import postprocess
+
+            processed, extra["postprocess"] = postprocess(retouched, self._rng(index, _POSTPROCESS_STREAM),
+                                                          self.postprocess)
+            retouched_r = resize_uint8(processed, self.resolution)
+            total_psnr = psnr_uint8(retouched_r, original_r)
         labels = np.zeros(len(self.types), np.float32)
         degrees = np.zeros(len(self.types), np.int64)
         sources = set()
@@ -259,7 +320,7 @@ class RetouchPairs(Dataset):
             op = entry["op"]
             if self.degree_thresholds is not None and op in self.degree_thresholds:
                 if len(applied) == 1:
-                    alone = total_psnr
+                    alone = retouch_psnr
                 else:  # the same op alone (same API, strength and random parameters) on the original
                     solo = engine.retouch(image, landmarks, [op], np.random.default_rng(op_seed),
                                           strengths=[float(entry["strength"])], apis={op: entry["api"]})
@@ -276,7 +337,7 @@ class RetouchPairs(Dataset):
                 degrees[j] = entry["degree"]
         source = "none" if not sources else sources.pop() if len(sources) == 1 else "mixed"
         return PairSample(index, face.key, original_r, retouched_r, applied, self.types, labels, degrees,
-                          total_psnr, source)
+                          total_psnr, source, extra)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self.generate(int(index)).to_sample()

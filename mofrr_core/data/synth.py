@@ -15,6 +15,8 @@ Degrees (--degrees): auto fits the paper's PSNR thresholds on --fit-n training s
 type (cached in ~/.cache/mofrr and copied to OUT/degree_thresholds.json), PATH loads a
 thresholds JSON, none uses the strength fallback. Cross-implementation test set:
 --apis smooth=guided (and train with exclude_apis={"smooth": ["guided"]}); see docs/data.md.
+Held-out test set: --apis-set heldout (only the apis of mofrr_core/retouch/heldout.yaml; refused
+on --split train). --postprocess app|jpeg|none post-processes every input (docs/retouch.md).
 
 example:
   mofrr synth --data ../shared/data/faces --out pairs/test-multi --split test -n 500 --ops multi
@@ -73,6 +75,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--apis", default=None, help="force an implementation per op: OP=API[,OP=API] "
                                                      "(cross-API test set: smooth=guided)")
     parser.add_argument("--exclude-apis", default=None, help="never use these implementations: OP=API[,OP=API]")
+    parser.add_argument("--apis-set", choices=("train", "heldout", "all"), default="train",
+                        help="implementations to draw from: train (default), heldout (held-out test set) or all")
+    parser.add_argument("--postprocess", default="none",
+                        help="post-processing of every input: none (default), app, jpeg (presets in "
+                             "mofrr_core/retouch/postprocess.py)")
     parser.add_argument("--degrees", default="auto",
                         help="auto (fit PSNR thresholds on the train split, cached) | none (strength fallback) "
                              "| PATH to a degree-thresholds JSON (default: auto)")
@@ -142,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
     config: dict[str, Any] = {
         "data": str(root), "split": args.split, "n": args.n, "ops": args.ops, "resolution": args.resolution,
         "seed": args.seed, "p_clean": args.p_clean, "min_sharpness": args.min_sharpness, "apis": apis,
-        "exclude_apis": exclude_apis, "degrees": args.degrees if args.degrees in ("auto", "none") else "file"}
+        "exclude_apis": exclude_apis, "degrees": args.degrees if args.degrees in ("auto", "none") else "file",
+        "apis_set": args.apis_set, "postprocess": args.postprocess}
     reuse = old is not None and not args.overwrite
 
     def refuse_if_changed(keys: list[str]) -> None:
@@ -160,14 +168,17 @@ def run(args: argparse.Namespace) -> int:
     kept: dict[str, dict[str, Any]] = {item["id"]: item for item in old.get("items", [])} if reuse else {}
     dataset = RetouchPairs(root, split=args.split, resolution=args.resolution, ops=ops, num_ops=num_ops,
                            types=DEFAULT_TYPES, seed=args.seed, length=args.n, min_sharpness=args.min_sharpness,
-                           p_clean=args.p_clean, apis=apis, exclude_apis=exclude_apis, degree_thresholds=thresholds)
+                           p_clean=args.p_clean, apis=apis, exclude_apis=exclude_apis, degree_thresholds=thresholds,
+                           apis_set=args.apis_set, postprocess=args.postprocess)
     if thresholds is not None:
         write_json_atomic(out / "degree_thresholds.json", thresholds.to_dict())
 
     def manifest(items: list[dict[str, Any]], complete: bool) -> dict[str, Any]:
         from mofrr_core import __version__
+        from mofrr_core.retouch.heldout import heldout_version
 
         return {"format": FORMAT, "version": FORMAT_VERSION, "mofrr_version": __version__, "engine": engine_version(),
+                "heldout_version": heldout_version(),
                 "args": config, "types": list(dataset.types), "degree_source": dataset.degree_source,
                 "degree_thresholds": thresholds.to_dict() if thresholds else None, "complete": complete,
                 "count": len(items), "items": items}

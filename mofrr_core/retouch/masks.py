@@ -133,3 +133,25 @@ def remap_box(image: np.ndarray, box: tuple[int, int, int, int], map_x: np.ndarr
     out[y0:y1, x0:x1] = cv2.remap(image, map_x.astype(np.float32), map_y.astype(np.float32), interpolation,
                                   borderMode=cv2.BORDER_REFLECT_101)
     return out
+
+
+REGIONS = ("skin", "face", "image")
+"""What an api may edit: the skin mask, the whole face oval (eyes and lips included) or the whole image."""
+
+
+def face_mask(shape: tuple[int, ...], landmarks: FaceLandmarks, feather: float = 0.04, grow: float = 0.0) -> np.ndarray:
+    """Soft mask of the face oval (features included), grown by ``grow`` and feathered by ``feather`` x face size."""
+    size = landmarks.face_size()
+    oval = _grow(polygon_mask(shape, landmarks.face_oval()), grow * size)
+    return np.clip(_blur(oval, feather * size), 0.0, 1.0)
+
+
+def region_mask(image: np.ndarray, landmarks: FaceLandmarks, region: str, feather: float) -> np.ndarray:
+    """``HxW`` float32 weight of an api's ``region`` (``REGIONS``): skin mask, face oval or all ones."""
+    if region == "skin":
+        return skin_mask(image.shape, landmarks, feather=feather, image=image)
+    if region == "face":
+        return face_mask(image.shape, landmarks, feather=feather)
+    if region == "image":
+        return np.ones(image.shape[:2], np.float32)
+    raise ValueError(f"unknown region {region!r} (known: {', '.join(REGIONS)})")

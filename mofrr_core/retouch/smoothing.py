@@ -151,3 +151,33 @@ def smooth_guided(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
 
     target = at_working_scale(image, landmarks, mask, fine, target_fn)
     return RetouchResult(_blend(image.astype(np.float32), target, mask * opacity), record)
+
+
+def draw_common(rng: np.random.Generator) -> dict:
+    """Mask feather, opacity jitter and fine-band share every smoothing api draws first."""
+    return {"feather": float(rng.uniform(0.025, 0.05)), "jitter": float(rng.uniform(0.8, 1.0)),
+            "fine": float(rng.uniform(*FINE))}
+
+
+def run_filter(image: np.ndarray, landmarks: FaceLandmarks, strength: float, region: str, common: dict,
+               record: dict, filter_fn: Callable[[np.ndarray, FaceLandmarks, np.ndarray], np.ndarray],
+               gain: float = OPACITY) -> RetouchResult:
+    """Blend ``filter_fn(float image 0..255, face, region mask) -> float target`` into ``region``.
+
+    The filter runs at the working scale (:func:`at_working_scale`); the opacity is
+    ``gain * strength * jitter`` (clipped to 1), so the edit grows with the strength.
+    """
+    from mofrr_core.retouch.masks import region_mask
+
+    opacity = float(np.clip(gain * strength * common["jitter"], 0.0, 1.0))
+    record = {"op": "smooth", "strength": float(strength), "region": region, "opacity": opacity,
+              "feather": common["feather"], "fine": common["fine"], **record}
+    if strength <= 0:
+        return RetouchResult(image.copy(), record)
+    mask = region_mask(image, landmarks, region, common["feather"])
+
+    def target_fn(img: np.ndarray, face: FaceLandmarks, weight: np.ndarray) -> np.ndarray:
+        return filter_fn(img.astype(np.float32), face, weight)
+
+    target = at_working_scale(image, landmarks, mask, common["fine"], target_fn)
+    return RetouchResult(_blend(image.astype(np.float32), target, mask * opacity), record)

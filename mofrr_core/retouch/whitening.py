@@ -43,7 +43,7 @@ def _mask(image: np.ndarray, landmarks: FaceLandmarks, rng: np.random.Generator)
     return mask, {"feather": feather, "opacity": opacity}
 
 
-def _blend(image: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def blend(image: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
     x = image.astype(np.float32)
     out = x + mask[..., None] * (target - x)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
@@ -66,7 +66,7 @@ def whiten_curve(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
     y = y + desaturate * amount * (grey - y)
     y = y + np.asarray(TINTS[tint_name], dtype=np.float32) * tint_amount * amount
     target = np.clip(y, 0.0, 1.0) * 255.0
-    out = _blend(image, target, mask)
+    out = blend(image, target, mask)
     return RetouchResult(out, {"op": "white", "strength": float(strength), "curve": kind, "tint": tint_name,
                                "amount": amount, "desaturate": desaturate, **record})
 
@@ -86,6 +86,6 @@ def whiten_lab(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
     lab[..., 1:] *= 1.0 - chroma * amount
     lab[..., 2] -= yellow * amount
     target = np.clip(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB), 0.0, 1.0) * 255.0
-    out = _blend(image, target, mask)
+    out = blend(image, target, mask)
     return RetouchResult(out, {"op": "white", "strength": float(strength), "curve": kind, "amount": amount,
                                "chroma": chroma, "yellow": yellow, **record})

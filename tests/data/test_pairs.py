@@ -6,6 +6,7 @@ from torch.utils.data import DataLoader
 from mofrr_core.data.degrees import DegreeThresholds, fit_degree_thresholds
 from mofrr_core.data.pairs import RetouchPairs
 from mofrr_core.metrics import psnr
+from mofrr_core.retouch import training_apis
 from mofrr_core.utils.image import to_uint8
 
 KEYS = {"retouched", "original", "labels", "degrees", "key"}
@@ -93,8 +94,9 @@ def test_single_op_share(shard_root):
 
 
 def test_cross_api_protocol(shard_root):
+    others = sorted(set(training_apis()["smooth"]) - {"bilateral"})
     train = RetouchPairs(shard_root, split="train", resolution=32, ops=["smooth"], length=8,
-                         exclude_apis={"smooth": ["guided"]})
+                         exclude_apis={"smooth": others})
     test = RetouchPairs(shard_root, split="test", resolution=32, ops=["smooth"], length=4, apis={"smooth": "guided"})
     assert {train.generate(i).ops[0]["api"] for i in range(8)} == {"bilateral"}
     assert {test.generate(i).ops[0]["api"] for i in range(4)} == {"guided"}
@@ -148,3 +150,20 @@ def test_training_cache_larger_than_the_split_retouches_faces_again(shard_root):
     assert len(cached) == 2 * 10  # 10 pairs of the 4 train faces (+ mirrors), not capped at 4
     assert len(set(cached.keys)) == 4 and cached.keys[0] == cached.keys[4]
     assert not torch.equal(cached.images["retouched"][0], cached.images["retouched"][4])  # retouched anew
+
+
+def test_postprocessing_hits_clean_and_retouched_inputs_alike(shard_root):
+    """The same post-processing draw for sample i whether it is retouched or not; the target stays the original."""
+    config = {"p": 1.0, "jpeg": [60, 80], "resample": [0.5, 0.9], "noise": {"p": 0.5, "sigma": [1.0, 3.0]}}
+    clean = RetouchPairs(shard_root, split="test", resolution=None, num_ops=(0, 4), p_clean=1.0, length=6,
+                         postprocess=config)
+    touched = RetouchPairs(shard_root, split="test", resolution=None, num_ops=(1, 1), length=6, postprocess=config)
+    plain = RetouchPairs(shard_root, split="test", resolution=None, num_ops=(1, 1), length=6)
+    for i in range(6):
+        a, b, c = clean.generate(i), touched.generate(i), plain.generate(i)
+        assert a.extra["postprocess"] == b.extra["postprocess"] and a.record()["postprocess"]["jpeg"]["quality"] >= 60
+        assert not a.ops and a.psnr < 55 and not np.array_equal(a.retouched, a.original)  # clean, yet compressed
+        assert np.array_equal(b.original, c.original) and b.ops == c.ops  # target and edit unchanged
+        assert not np.array_equal(b.retouched, c.retouched) and "postprocess" not in c.record()
+    assert {"noise" in clean.generate(i).extra["postprocess"] for i in range(6)} == {True, False}
+    assert "postprocess=on" in repr(clean) and "postprocess=off" in repr(plain)

@@ -95,3 +95,21 @@ def test_synth_with_thresholds_file_uses_psnr_degrees(shard_root, tmp_path):
         for op in item["ops"]:
             assert item["degrees"][op["op"]] == thresholds.degree(op["op"], op["psnr_alone"])
         assert item["degrees"]["smooth"] == item["degrees"]["face"] == 0
+
+
+def test_synth_heldout_set_and_postprocessing(shard_root, tmp_path, capsys):
+    from mofrr_core.retouch import heldout_apis, heldout_version
+
+    out = tmp_path / "heldout"
+    assert synth(shard_root, out, "--ops", "single", "--apis-set", "heldout", "--postprocess", "jpeg") == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["args"]["apis_set"] == "heldout" and manifest["args"]["postprocess"] == "jpeg"
+    assert manifest["heldout_version"] == heldout_version()
+    for item in manifest["items"]:
+        assert all(op["api"] in heldout_apis()[op["op"]] for op in item["ops"])
+        assert 60 <= item["postprocess"]["jpeg"]["quality"] <= 100
+    capsys.readouterr()
+    assert main(["synth", "--data", str(shard_root), "--out", str(tmp_path / "leak"), "--split", "train", "-n", "2",
+                 "--degrees", "none", "--quiet", "--apis-set", "heldout"]) != 0
+    assert "split 'train' with apis_set='heldout'" in capsys.readouterr().err
+    assert not (tmp_path / "leak" / "retouched").exists()

@@ -9,22 +9,24 @@ from mofrr_core.plugins import get_retouch_ops
 from mofrr_core.retouch import TYPES, FaceLandmarks, NoFaceError, random_ops, retouch, sample_strength
 from mofrr_core.retouch.eye import enlarge_eyes
 from mofrr_core.retouch.whitening import whiten_curve
-from tests.retouch.helpers import psnr
+from tests.retouch.helpers import LEGACY_APIS, psnr
 
 
 def test_builtin_ops_are_registered_through_the_plugin_manager():
     ops = get_retouch_ops()
     assert set(TYPES) <= set(ops)
-    assert {"curve", "lab"} <= set(ops["white"]) and {"bilateral", "guided"} <= set(ops["smooth"])
-    assert set(ops["face"]) == {"liquify", "rbf"} and set(ops["eye"]) == {"bulge"}
-    assert ops["eye"]["bulge"].fn is enlarge_eyes
+    assert all((op, api) in {(o, a) for o in ops for a in ops[o]} for op, api in LEGACY_APIS)  # names kept
+    assert ops["eye"]["bulge"].fn is enlarge_eyes and ops["white"]["curve"].fn is whiten_curve
     assert all(spec.distribution == "mofrr" for op in TYPES for spec in ops[op].values())
+    for op in TYPES:
+        assert len(ops[op]) >= 8, f"{op}: only {sorted(ops[op])}"
+        assert all(spec.family and spec.region in ("skin", "face", "image") for spec in ops[op].values())
 
 
 def test_retouch_applies_ops_in_order_and_records_them(data_face):
     _, image, landmarks = data_face
     result = retouch(image, landmarks, ["eye", "white"], np.random.default_rng(0), strengths=[0.8, 0.6],
-                     apis={"white": "curve"})
+                     apis={"white": "curve", "eye": "bulge"})
     # the same ops composed by hand with the same random stream
     rng = np.random.default_rng(0)
     expected = whiten_curve(enlarge_eyes(image, landmarks, 0.8, rng).image, landmarks, 0.6, rng).image
@@ -34,7 +36,7 @@ def test_retouch_applies_ops_in_order_and_records_them(data_face):
     assert "falloff" in ops[0] and "curve" in ops[1]  # each op's own record is kept
     assert result.record["types"] == ["eye", "white"]
     reverse = retouch(image, landmarks, ["white", "eye"], np.random.default_rng(0), strengths=[0.6, 0.8],
-                      apis={"white": "curve"})
+                      apis={"white": "curve", "eye": "bulge"})
     assert not np.array_equal(reverse.image, result.image)
     assert psnr(image, result.image) < 40
 
@@ -43,22 +45,25 @@ def test_default_strengths_come_from_sample_strength(data_face):
     _, image, landmarks = data_face
     result = retouch(image, landmarks, ["eye"], np.random.default_rng(4))
     rng = np.random.default_rng(4)
-    rng.integers(1)  # the api draw (one registered api)
+    rng.integers(len(get_retouch_ops()["eye"]))  # the api draw
     assert result.record["ops"][0]["strength"] == pytest.approx(sample_strength(rng))
 
 
 def test_exclude_apis_is_honoured(astronaut_crop):
     image, landmarks = astronaut_crop
-    seen, held_out = set(), set()
-    for seed in range(12):
+    ops = get_retouch_ops()
+    seen, kept = set(), set()
+    for seed in range(60):
         seen.add(retouch(image, landmarks, ["white"], np.random.default_rng(seed)).record["ops"][0]["api"])
-        record = retouch(image, landmarks, ["white", "smooth"], np.random.default_rng(seed),
-                         exclude_apis={"white": {"curve"}, "smooth": ["guided"]}).record
-        held_out.update((o["op"], o["api"]) for o in record["ops"])
-    assert seen == {"curve", "lab"}  # both apis are drawn without exclusion
-    assert held_out == {("white", "lab"), ("smooth", "bilateral")}
+        if seed < 8:
+            record = retouch(image, landmarks, ["white", "smooth"], np.random.default_rng(seed),
+                             exclude_apis={"white": set(ops["white"]) - {"lab"},
+                                           "smooth": sorted(set(ops["smooth"]) - {"bilateral"})}).record
+            kept.update((o["op"], o["api"]) for o in record["ops"])
+    assert seen == set(ops["white"])  # every api is drawn without exclusion
+    assert kept == {("white", "lab"), ("smooth", "bilateral")}
     with pytest.raises(ValueError, match="every api is excluded"):
-        retouch(image, landmarks, ["eye"], np.random.default_rng(0), exclude_apis={"eye": ["bulge"]})
+        retouch(image, landmarks, ["eye"], np.random.default_rng(0), exclude_apis={"eye": list(ops["eye"])})
     with pytest.raises(KeyError, match="no api 'nope'"):
         retouch(image, landmarks, ["eye"], np.random.default_rng(0), apis={"eye": "nope"})
 
@@ -135,9 +140,9 @@ def test_check_face_and_choose_api_helpers(astronaut_crop):
     with pytest.raises(NoFaceError, match="no face found in face 7"):
         check_face(image, landmarks.translated(0, 500), where="face 7")
     apis = get_retouch_ops()["smooth"]
-    picks = {choose_api("smooth", apis, np.random.default_rng(seed)).api for seed in range(10)}
-    assert picks == {"bilateral", "guided"}
-    assert choose_api("smooth", apis, np.random.default_rng(0), excluded={"bilateral"}).api == "guided"
+    picks = {choose_api("smooth", apis, np.random.default_rng(seed)).api for seed in range(60)}
+    assert picks == set(apis)
+    assert choose_api("smooth", apis, np.random.default_rng(0), excluded=set(apis) - {"guided"}).api == "guided"
     assert choose_api("smooth", apis, np.random.default_rng(0), wanted="bilateral").api == "bilateral"
     with pytest.raises(ValueError, match="both requested and excluded"):
         choose_api("smooth", apis, np.random.default_rng(0), wanted="guided", excluded={"guided"})

@@ -1,0 +1,56 @@
+"""Post-processing after the app: configuration, determinism, what each stage does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mofrr_core.retouch.postprocess import POSTPROCESS_PRESETS, postprocess, resolve_postprocess
+from tests.retouch.helpers import psnr
+
+
+def test_presets_and_shorthand_resolve():
+    assert resolve_postprocess(None) is None and resolve_postprocess("none") is None
+    app = resolve_postprocess("app")
+    assert app["p"] == 0.8 and app["jpeg"] == {"p": 0.9, "quality": [60.0, 100.0]}
+    assert resolve_postprocess(app) == app  # resolving is idempotent
+    short = resolve_postprocess({"p": 0.5, "jpeg": [70, 90]})
+    assert short == {"p": 0.5, "jpeg": {"p": 1.0, "quality": [70.0, 90.0]}}
+    assert set(POSTPROCESS_PRESETS) >= {"none", "app", "jpeg"}
+
+
+@pytest.mark.parametrize("bad,match", [("nope", "unknown preset 'nope'"), ({"blur": [1, 2]}, r"unknown key\(s\)"),
+                                       ({"jpeg": [60, 120]}, r"postprocess.jpeg.quality: need 1"),
+                                       ({"p": 2}, "postprocess.p: must be a probability"),
+                                       ({"noise": {"p": 0.5, "amount": [1, 2]}}, "expected keys p and sigma")])
+def test_bad_configurations_are_named(bad, match):
+    with pytest.raises(ValueError, match=match):
+        resolve_postprocess(bad)
+
+
+def test_stages_apply_and_are_recorded(astronaut_256):
+    image, _ = astronaut_256
+    config = {"p": 1.0, "sharpen": [0.3, 0.3], "resample": [0.5, 0.5], "noise": [2.0, 2.0], "jpeg": [60, 60]}
+    out, record = postprocess(image, np.random.default_rng(0), config)
+    assert record["applied"] and record["jpeg"] == {"quality": 60} and record["resample"]["scale"] == 0.5
+    assert set(record) == {"applied", "sharpen", "resample", "noise", "jpeg"}
+    assert out.dtype == np.uint8 and out.shape == image.shape and 22 < psnr(image, out) < 40
+    again, record_again = postprocess(image, np.random.default_rng(0), config)
+    assert np.array_equal(out, again) and record == record_again
+    light, _ = postprocess(image, np.random.default_rng(0), {"jpeg": [95, 95]})
+    assert psnr(image, light) > psnr(image, out) + 5  # quality 95 alone changes far less
+
+
+def test_probabilities_are_honoured(astronaut_256):
+    image, _ = astronaut_256
+    same, record = postprocess(image, np.random.default_rng(0), {"p": 0.0, "jpeg": [60, 100]})
+    assert same is image and record == {"applied": False}
+    qualities, applied = [], 0
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        _, record = postprocess(image[:32, :32], rng, {"p": 0.8, "jpeg": {"p": 0.5, "quality": [60, 100]}})
+        applied += record["applied"]
+        if "jpeg" in record:
+            qualities.append(record["jpeg"]["quality"])
+    assert 140 < applied < 180 and 0.35 < len(qualities) / applied < 0.65
+    assert min(qualities) >= 60 and max(qualities) <= 100 and np.ptp(qualities) > 30
