@@ -176,3 +176,23 @@ def check_restore_photo(image: Any, *, aligned: Any, detector: Any, max_faces: A
     photo = check_photo(image, min_side=1 if aligned else MIN_SIDE)
     seed = check_seed(seed)
     return photo, check_positive_int(max_faces, "max_faces"), check_steps(steps, "steps"), 0 if seed is None else seed
+
+
+def check_device(device: Any, name: str = "--device") -> str:
+    """A torch device that exists here (default: ``cuda`` if available, else ``cpu``), as a string."""
+    import torch
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{name} {device}: not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())}
+    if not available.get(parsed.type, True):
+        raise ValueError(f"{name} {device}: {parsed.type.upper()} is not available on this machine "
+                         "(this torch build or driver has none); use --device cpu")
+    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise ValueError(f"{name} {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return str(parsed)
