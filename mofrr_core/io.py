@@ -61,13 +61,13 @@ def name_max(folder: str | Path) -> int:
         return NAME_MAX
 
 
-def check_name_length(path: Path) -> None:
+def check_name_length(path: Path, hint: str = "rename the input") -> None:
     """``ValueError`` naming ``path`` if its file name is longer than its file system allows."""
     folder = next((p for p in path.parents if p.is_dir()), Path("."))
     limit = name_max(folder)
     if len(os.fsencode(path.name)) > limit:
         raise ValueError(f"{path}: file name too long ({len(os.fsencode(path.name))} bytes, limit {limit}); "
-                         "rename the input or use a shorter --ext")
+                         + hint)
 
 
 def resolve_inputs(patterns: Sequence[str | Path]) -> list[Path]:
@@ -110,7 +110,7 @@ def plan_outputs(inputs: Sequence[Path], out_dir: Path, *, ext: str = ".png", ov
         if dst in seen:
             raise ValueError(f"{seen[dst]} and {src} would both be written to {dst}; rename one of them")
         seen[dst] = src
-        check_name_length(dst)
+        check_name_length(dst, "rename the input or use a shorter --ext")
         if dst.exists() and not overwrite:
             if not skip_existing:
                 raise FileExistsError(f"{dst} exists; pass --overwrite to replace it or --skip-existing to keep it")
@@ -137,8 +137,8 @@ def load_image(path: str | Path) -> np.ndarray:
             if reason := check_image_size(*image.size, min_side=1):  # from the header, before decoding
                 raise ImageLoadError(f"{path}: {reason}")
             image.load()
-            image = ImageOps.exif_transpose(image)
-            array = np.array(_to_rgb_uint8(image), dtype=np.uint8, copy=True)
+            ImageOps.exif_transpose(image, in_place=True)
+            array = _to_rgb_uint8(image)
     except ImageLoadError:
         raise
     except Image.DecompressionBombError:
@@ -174,6 +174,16 @@ def _header_size(path: Path) -> tuple[int, int]:
         Image.MAX_IMAGE_PIXELS = limit
 
 
+def _rgb_rows(image: Image.Image, rows: int = 256) -> np.ndarray:
+    """A writable uint8 HxWx3 copy of an RGB image, filled a strip of rows at a time: the whole
+    image is never held twice besides Pillow's own (4 bytes per pixel) copy."""
+    width, height = image.size
+    array = np.empty((height, width, 3), dtype=np.uint8)
+    for top in range(0, height, rows):
+        array[top:top + rows] = np.asarray(image.crop((0, top, width, min(top + rows, height))))
+    return array
+
+
 def _to_rgb_uint8(image: Image.Image) -> np.ndarray:
     if image.mode.startswith("I;16") or image.mode in ("I", "F"):  # 16/32-bit/float grayscale -> 8 bits
         values = np.nan_to_num(np.asarray(image, dtype=np.float64))
@@ -189,8 +199,8 @@ def _to_rgb_uint8(image: Image.Image) -> np.ndarray:
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
-    return np.asarray(image.convert("RGB"))
+        return _rgb_rows(Image.alpha_composite(background, rgba).convert("RGB"))
+    return _rgb_rows(image if image.mode == "RGB" else image.convert("RGB"))
 
 
 def save_image_atomic(image: np.ndarray | Image.Image, dst: str | Path, *, overwrite: bool = False) -> Path:

@@ -311,21 +311,27 @@ def check_experts_option(text: str | None) -> None:
 def setup(args: argparse.Namespace):
     """``(todo, skipped, detector, pipeline)``: everything checked and loaded before the first image."""
     todo, skipped = plan_batch(args)
+    remove_leftovers(args, todo + skipped)
     if not todo:
-        return todo, skipped, None, None
+        return todo, len(skipped), None, None
     check_experts_option(args.experts)
     args.device = check_device(args.device)
     detector = None if args.aligned else face_detector()
     pipeline = load_pipeline(args)
     prepare_output_dir(args.output)
-    stale = [dst for _, dst in todo]
+    if args.report:
+        prepare_output_dir(args.report)
+    return todo, len(skipped), detector, pipeline
+
+
+def remove_leftovers(args: argparse.Namespace, planned: list[tuple[Path, Path]]) -> None:
+    """Delete the ``.<name>.*.partial`` files a killed run left for these outputs and their reports."""
+    stale = [dst for _, dst in planned]
     if args.report:
         from mofrr_core.report import report_paths
 
-        prepare_output_dir(args.report)
-        stale += [path for _, dst in todo for path in report_paths(args.report, dst.stem).paths()]
+        stale += [path for _, dst in planned for path in report_paths(args.report, dst.stem).paths()]
     remove_stale_partials(stale)
-    return todo, skipped, detector, pipeline
 
 
 def run_batch(args: argparse.Namespace) -> int:
@@ -358,6 +364,7 @@ def run_batch(args: argparse.Namespace) -> int:
                 info = report_info(pipeline, args, src, dst, result)
                 written = write_report(args.report, dst.stem, image, result.image, info, region=result.region,
                                        overwrite=args.overwrite or args.skip_existing).paths()
+            image = None  # the input is no longer needed: encoding the output needs memory of its own
             save_image_atomic(result.image, dst, overwrite=args.overwrite)
         except KeyboardInterrupt:
             _remove(written)
@@ -377,15 +384,15 @@ def run_batch(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
-def plan_batch(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], int]:
-    """``(todo [(src, dst)], number skipped)``; refuses output and report clashes up front."""
+def plan_batch(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
+    """``(todo [(src, dst)], skipped [(src, dst)])``; refuses output and report clashes up front."""
     inputs = resolve_inputs(args.inputs)
     plan = plan_outputs(inputs, args.output, ext=args.ext, overwrite=args.overwrite,
                         skip_existing=args.skip_existing)
     todo = [(src, dst) for src, dst, action in plan if action == "write"]
     if args.report:
         check_report_names(args, inputs, plan, todo)
-    return todo, len(plan) - len(todo)
+    return todo, [(src, dst) for src, dst, action in plan if action == "skip"]
 
 
 def check_report_names(args: argparse.Namespace, inputs: list[Path], plan: list, todo: list) -> None:
