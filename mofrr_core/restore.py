@@ -410,7 +410,7 @@ def check_report_names(args: argparse.Namespace, inputs: list[Path], plan: list,
                 raise ValueError(f"{path}: the report of {src} and {owners[path.resolve()]} would have the same "
                                  "name; choose another --report folder")
             owners[path.resolve()] = f"the report of {src}"
-            check_name_length(path)
+            check_name_length(path, "rename the input: its report adds up to 17 characters to its name")
             # an existing report without its image is left over from an interrupted run: replaced on resume
             if path.exists() and not (args.overwrite or args.skip_existing):
                 raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
