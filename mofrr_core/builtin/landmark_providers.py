@@ -25,6 +25,8 @@ MESH_SIDE = 256
 """Side (px) the landmark crop is resized to before the face mesh sees it."""
 WHOLE_PHOTO_SIDE = 512
 """Photos up to this side also go whole to the landmarker (face crops, small photos)."""
+DLIB_FIRST_SCALE = 0.5
+"""dlib's HOG needs faces of 80 px (40 px of a window upsampled once): its finest level is half the photo."""
 MAX_FACES = 64
 """At most this many faces (the largest) get landmarks per photo."""
 FIND_CONFIDENCE, MESH_CONFIDENCE = 0.5, 0.7
@@ -84,21 +86,22 @@ def distinct_faces(faces: list) -> list:
 
 
 def two_stage_detector(detect_boxes, landmarks_in_crop, scheme: str, max_faces: int = MAX_FACES,
-                       landmarks_in_photo=None):
+                       landmarks_in_photo=None, first_scale: float | None = None):
     """``detect(image)``: faces of any size anywhere (:func:`~mofrr_core.faces.find_face_boxes` with
     ``detect_boxes``), then ``landmarks_in_crop(crop) -> [P, 2] arrays`` on a ``MESH_SIDE`` crop around
     each box (the face nearest the crop centre is kept). A photo of at most ``WHOLE_PHOTO_SIDE`` px is
     also given whole to ``landmarks_in_photo`` (default ``landmarks_in_crop``) first: a face that fills
     it, or is cut by its border, gets better landmarks than from a crop padded with black. Faces
-    found twice are kept once."""
-    from mofrr_core.faces import find_face_boxes, square_crop
+    found twice are kept once. ``first_scale``: the pyramid's finest level (default
+    :data:`~mofrr_core.faces.SEARCH_FIRST_SCALE`)."""
+    from mofrr_core.faces import SEARCH_FIRST_SCALE, find_face_boxes, square_crop
     from mofrr_core.retouch.landmarks import FaceLandmarks
 
     whole = landmarks_in_photo or landmarks_in_crop
 
     def detect(image: np.ndarray) -> list[FaceLandmarks]:
         image = _rgb(image)
-        boxes = find_face_boxes(image, detect_boxes)
+        boxes = find_face_boxes(image, detect_boxes, first=first_scale or SEARCH_FIRST_SCALE)
         boxes = sorted(boxes, key=lambda b: -max(b[2] - b[0], b[3] - b[1]))[:max_faces]
         faces = []
         if max(image.shape[:2]) <= WHOLE_PHOTO_SIDE:  # a small photo: the landmarker sees it whole first
@@ -158,28 +161,30 @@ def mediapipe_factory(max_faces: int = MAX_FACES):
     return two_stage_detector(detect_boxes, landmarks(meshes[0]), "mediapipe478", max_faces, landmarks(meshes[1]))
 
 
-def dlib_factory(upsample: int = 1):
-    """``detect(image) -> list[FaceLandmarks]`` with dlib's HOG detector and 68-point shape predictor."""
+def dlib_factory(upsample: int = 1, max_faces: int = MAX_FACES):
+    """``detect(image) -> list[FaceLandmarks]`` (68 points) with dlib's HOG detector and shape predictor.
+
+    The same two stages as MediaPipe (:func:`two_stage_detector`): HOG on the pyramid's 256 px
+    windows (upsampled ``upsample`` times: faces from about 40 px of a window), then HOG and the
+    68-point predictor on a crop around each face; a photo of at most 512 px is also searched whole.
+    """
     try:
         import dlib
         import face_recognition_models
     except ImportError as error:
         raise ImportError("dlib / face_recognition_models are not installed (pip install 'mofrr[eval]')") from error
-    from mofrr_core.retouch.landmarks import FaceLandmarks
 
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
 
-    def detect(image: np.ndarray) -> list[FaceLandmarks]:
-        image = _rgb(image)
-        faces = []
-        for rect in detector(image, upsample):
-            shape = predictor(image, rect)
-            points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
-            faces.append(FaceLandmarks(points, "dlib68"))
-        return faces
+    def detect_boxes(tile: np.ndarray) -> list[tuple[float, ...]]:
+        return [(r.left(), r.top(), r.right() + 1, r.bottom() + 1, 1.0) for r in detector(tile, upsample)]
 
-    return detect
+    def landmarks_in_crop(crop: np.ndarray) -> list[np.ndarray]:
+        return [np.array([[p.x, p.y] for p in predictor(crop, rect).parts()], dtype=np.float64)
+                for rect in detector(crop, upsample)]
+
+    return two_stage_detector(detect_boxes, landmarks_in_crop, "dlib68", max_faces, first_scale=DLIB_FIRST_SCALE)
 
 
 @hookimpl

@@ -79,7 +79,8 @@ def test_dlib_detections_become_68_points(monkeypatch):
             return [types.SimpleNamespace(x=int(x), y=int(y)) for x, y in points]
 
     fake_dlib = types.ModuleType("dlib")
-    fake_dlib.get_frontal_face_detector = lambda: (lambda image, upsample: ["rect"])
+    # a face in the (small) photo itself; none in the search windows and crops
+    fake_dlib.get_frontal_face_detector = lambda: (lambda image, upsample: ["rect"] if image.shape[0] == 100 else [])
     fake_dlib.shape_predictor = lambda path: (lambda image, rect: Shape())
     fake_models = types.ModuleType("face_recognition_models")
     fake_models.pose_predictor_model_location = lambda: "shape_predictor_68_face_landmarks.dat"

@@ -124,3 +124,13 @@ def test_find_face_boxes_maps_windows_back_and_merges_duplicates():
     np.testing.assert_allclose(boxes[0][:4], [2100, 1100, 2300, 1300], atol=8)
     assert max(max(shape[:2]) for shape in calls) <= 256  # the detector never sees more than a window
     assert len(calls) < 60
+
+
+def test_dlib_provider_finds_small_and_large_faces_too():
+    """The alternative provider (dlib HOG, 68 points) uses the same two stages; slower, so one photo."""
+    pytest.importorskip("dlib")
+    pytest.importorskip("face_recognition_models")
+    from mofrr_core.builtin.landmark_providers import dlib_factory
+
+    photo, expected = composed_photo(1500, 2000, [(100, 500, 48), (900, 200, 200)])
+    assert_found(dlib_factory()(photo), expected)
