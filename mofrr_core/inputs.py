@@ -57,7 +57,7 @@ def check_positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
-def _check_array(array: np.ndarray, name: str) -> np.ndarray:
+def _check_array(array: np.ndarray, name: str, min_side: int = 1) -> np.ndarray:
     if array.ndim == 3 and array.shape[2] == 4:
         array = array[..., :3]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
@@ -65,7 +65,7 @@ def _check_array(array: np.ndarray, name: str) -> np.ndarray:
     if array.dtype != np.uint8:
         raise TypeError(f"{name}: expected a uint8 array (0..255), got dtype {array.dtype}; "
                         "convert with (x * 255).round().astype(np.uint8) if it holds floats in [0, 1]")
-    _check_size(array.shape[1], array.shape[0], name)
+    _check_size(array.shape[1], array.shape[0], name, min_side)
     return array
 
 
@@ -81,7 +81,7 @@ def _check_tensor(tensor, name: str) -> None:
     if tensor.ndim != 3 or tensor.shape[0] != 3:
         hint = " (pass a [B, 3, H, W] batch itself, not inside a list)" if tensor.ndim == 4 else ""
         raise ValueError(f"{name}: expected a [3, H, W] tensor in [-1, 1], got shape {tuple(tensor.shape)}{hint}")
-    if not (tensor.is_floating_point()):
+    if not tensor.is_floating_point():
         raise TypeError(f"{name}: expected a float tensor in [-1, 1], got dtype {tensor.dtype}")
     _check_size(tensor.shape[2], tensor.shape[1], name)
     if not bool(torch.isfinite(tensor).all()):
@@ -154,8 +154,7 @@ def check_photo(image: Any, name: str = "image", min_side: int = 1) -> np.ndarra
     if not isinstance(image, np.ndarray):
         raise TypeError(f"{name}: expected a uint8 HxWx3 array, a PIL image or a file path, "
                         f"got {type(image).__name__}")
-    array = _check_array(image, name)
-    _check_size(array.shape[1], array.shape[0], name, min_side=min_side)
+    array = _check_array(image, name, min_side)
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=2)
     return np.ascontiguousarray(array)
