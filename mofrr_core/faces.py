@@ -249,3 +249,114 @@ def measure_template(landmark_arrays) -> np.ndarray:
     if not points:
         raise ValueError("no landmark arrays given")
     return np.mean(points, axis=0)
+
+
+# -- finding faces of any size in a photo of any size ------------------------------------------------
+SEARCH_WINDOW = 256
+"""Side (px) of the square windows a face detector is given; no detector ever sees more pixels."""
+SEARCH_FIRST_SCALE = 0.25
+"""Finest pyramid level: the photo shrunk 4x, so one window covers 1024 photo pixels. A full-range
+detector finds faces of at least 1/8 of its window (measured with MediaPipe's full-range BlazeFace),
+that is faces of 128 photo px (about 28 px between the eyes) and up."""
+NMS_IOU = 0.3
+
+
+def pyramid_scales(height: int, width: int, window: int = SEARCH_WINDOW, first: float = SEARCH_FIRST_SCALE
+                   ) -> list[float]:
+    """Scales (level px per photo px) of the search pyramid, finest first, ending with the whole photo
+    fitted into one window. Each level is half the previous one; every face of at least ``window / 8``
+    level px and at most ``window / 2`` lies whole inside one of the level's half-overlapping windows."""
+    longest = max(height, width)
+    scales, scale = [], first
+    while longest * scale > window:
+        scales.append(scale)
+        scale /= 2
+    return scales + [window / longest]
+
+
+def window_starts(length: int, window: int) -> list[int]:
+    """Starts of windows of ``window`` px covering ``0..length`` with half overlap."""
+    if length <= window:
+        return [0]
+    return list(range(0, length - window, window // 2)) + [length - window]
+
+
+def _resize(image: np.ndarray, scale: float) -> np.ndarray:
+    height, width = image.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(image, size, interpolation=interpolation)
+
+
+def find_face_boxes(image: np.ndarray, detect_boxes, window: int = SEARCH_WINDOW,
+                    first: float = SEARCH_FIRST_SCALE) -> list[tuple[float, float, float, float, float]]:
+    """Face boxes ``(x0, y0, x1, y1, score)`` in photo pixels, best first, overlaps merged.
+
+    ``detect_boxes(window_image)`` returns ``(x0, y0, x1, y1, score)`` in the window's pixels; it
+    is called on every window of every pyramid level (:func:`pyramid_scales`), never on more than
+    ``window`` x ``window`` pixels, so its cost and memory do not grow with the photo beyond the
+    number of windows (about 40 for 4000x3000). A last window holds the whole photo at half its
+    side, for faces that fill the photo (a full-range detector misses faces that fill its window).
+    """
+    boxes = []
+    level = image
+    for scale in pyramid_scales(*image.shape[:2], window=window, first=first):
+        level = _resize(level, scale * image.shape[1] / level.shape[1])  # from the previous level: cheap
+        height, width = level.shape[:2]
+        sx, sy = width / image.shape[1], height / image.shape[0]
+        for y in window_starts(height, window):
+            for x in window_starts(width, window):
+                tile = np.ascontiguousarray(level[y:y + window, x:x + window])
+                for x0, y0, x1, y1, score in detect_boxes(tile):
+                    boxes.append(((x0 + x) / sx, (y0 + y) / sy, (x1 + x) / sx, (y1 + y) / sy, float(score)))
+    # faces that fill the photo: the whole photo at half a window, centred on a black window
+    small = _resize(level, window / 2 / max(level.shape[:2]))
+    sx, sy = small.shape[1] / image.shape[1], small.shape[0] / image.shape[0]
+    top, left = (window - small.shape[0]) // 2, (window - small.shape[1]) // 2
+    padded = cv2.copyMakeBorder(small, top, window - small.shape[0] - top, left, window - small.shape[1] - left,
+                                cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    for x0, y0, x1, y1, score in detect_boxes(padded):
+        boxes.append(((x0 - left) / sx, (y0 - top) / sy, (x1 - left) / sx, (y1 - top) / sy, float(score)))
+    return non_max_suppression(boxes)
+
+
+def _overlap(a, b) -> tuple[float, float]:
+    """``(intersection over union, intersection over the smaller box)`` of two boxes."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0, 0.0
+    inter = width * height
+    area_a, area_b = (a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])
+    return inter / (area_a + area_b - inter), inter / max(min(area_a, area_b), 1e-9)
+
+
+def non_max_suppression(boxes: list, iou: float = NMS_IOU) -> list:
+    """Keep the best-scoring box of each group of boxes that overlap (IoU > ``iou``, or one inside the other)."""
+    kept: list = []
+    for box in sorted(boxes, key=lambda b: -b[4]):
+        if all(o < iou and inside < 0.7 for o, inside in (_overlap(box, k) for k in kept)):
+            kept.append(box)
+    return kept
+
+
+def square_crop(image: np.ndarray, box: tuple[float, ...], factor: float, side: int
+                ) -> tuple[np.ndarray, float, float, float]:
+    """A ``side`` x ``side`` crop of ``factor`` times the box's longer side around its centre.
+
+    Returns ``(crop, x0, y0, scale)``: a crop pixel ``p`` is the photo pixel ``(p + 0.5) / scale - 0.5
+    + (x0, y0)``. Parts outside the photo are black; only the crop's own area is read.
+    """
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    extent = max(box[2] - box[0], box[3] - box[1]) * factor
+    x0, y0 = int(np.floor(cx - extent / 2)), int(np.floor(cy - extent / 2))
+    span = max(2, int(np.ceil(extent)))
+    height, width = image.shape[:2]
+    roi = image[max(y0, 0):min(y0 + span, height), max(x0, 0):min(x0 + span, width)]
+    top, left = max(0, -y0), max(0, -x0)
+    bottom, right = span - top - roi.shape[0], span - left - roi.shape[1]
+    if roi.size == 0:
+        return np.zeros((side, side, 3), np.uint8), float(x0), float(y0), side / span
+    padded = cv2.copyMakeBorder(np.ascontiguousarray(roi), top, max(bottom, 0), left, max(right, 0),
+                                cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    return _resize(padded, side / span), float(x0), float(y0), side / span

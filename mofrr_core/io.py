@@ -19,7 +19,14 @@ MIN_SIDE = 16
 """Smaller images are refused: too few pixels to hold a face (16..255 px are upscaled for the networks)."""
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 """Larger images are refused before decoding (Pillow's decompression-bomb limit, about 89 megapixels)."""
+MAX_SIDE = 16384
+"""Longer sides are refused before decoding: OpenCV (and MediaPipe through it) aborts the whole
+process on images with a side of 32767 px or more; half of that leaves room for every resize."""
+MAX_ASPECT = 32
+"""Images longer than this many times their width (or wider than their height) are refused: no photo."""
 PARTIAL_SUFFIX = ".partial"
+NAME_MAX = 255
+"""Longest file name (bytes) on common file systems; ``os.pathconf`` is asked where it answers."""
 Action = Literal["write", "skip"]
 
 
@@ -29,6 +36,38 @@ class ImageLoadError(ValueError):
 
 class OutputError(OSError):
     """The output folder cannot be created or written to; the message names it."""
+
+
+def check_image_size(width: int, height: int, min_side: int = MIN_SIDE) -> str | None:
+    """Why an image of ``width`` x ``height`` px is refused (too small, too large, too thin), or ``None``."""
+    if min(width, height) < min_side:
+        return f"image is too small ({width}x{height} px; at least {min_side} px per side are needed)"
+    if width * height > MAX_PIXELS:
+        return (f"image is too large ({width}x{height} = {width * height / 1e6:.0f} megapixels; "
+                f"limit {MAX_PIXELS / 1e6:.0f}); downscale it first")
+    if max(width, height) > MAX_SIDE:
+        return f"image is too large ({width}x{height} px; at most {MAX_SIDE} px per side); downscale it first"
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        return (f"image is too elongated ({width}x{height} px, aspect ratio over {MAX_ASPECT}:1); "
+                "crop it to the part with the face")
+    return None
+
+
+def name_max(folder: str | Path) -> int:
+    """Longest file name (in bytes) allowed in ``folder``."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return NAME_MAX
+
+
+def check_name_length(path: Path, hint: str = "rename the input") -> None:
+    """``ValueError`` naming ``path`` if its file name is longer than its file system allows."""
+    folder = next((p for p in path.parents if p.is_dir()), Path("."))
+    limit = name_max(folder)
+    if len(os.fsencode(path.name)) > limit:
+        raise ValueError(f"{path}: file name too long ({len(os.fsencode(path.name))} bytes, limit {limit}); "
+                         + hint)
 
 
 def resolve_inputs(patterns: Sequence[str | Path]) -> list[Path]:
@@ -71,6 +110,7 @@ def plan_outputs(inputs: Sequence[Path], out_dir: Path, *, ext: str = ".png", ov
         if dst in seen:
             raise ValueError(f"{seen[dst]} and {src} would both be written to {dst}; rename one of them")
         seen[dst] = src
+        check_name_length(dst, "rename the input or use a shorter --ext")
         if dst.exists() and not overwrite:
             if not skip_existing:
                 raise FileExistsError(f"{dst} exists; pass --overwrite to replace it or --skip-existing to keep it")
@@ -94,12 +134,11 @@ def load_image(path: str | Path) -> np.ndarray:
         raise ImageLoadError(f"{path}: not a readable image (empty file)")
     try:
         with Image.open(path) as image:
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise ImageLoadError(_too_large(path, width, height))
+            if reason := check_image_size(*image.size, min_side=1):  # from the header, before decoding
+                raise ImageLoadError(f"{path}: {reason}")
             image.load()
-            image = ImageOps.exif_transpose(image)
-            array = np.array(_to_rgb_uint8(image), dtype=np.uint8, copy=True)
+            ImageOps.exif_transpose(image, in_place=True)
+            array = _to_rgb_uint8(image)
     except ImageLoadError:
         raise
     except Image.DecompressionBombError:
@@ -113,9 +152,8 @@ def load_image(path: str | Path) -> np.ndarray:
         raise ImageLoadError(f"{path}: not a readable image ({reason})") from None
     if array.ndim != 3 or array.shape[2] != 3:
         raise ImageLoadError(f"{path}: unsupported image layout {array.shape}")
-    if min(array.shape[:2]) < MIN_SIDE:
-        raise ImageLoadError(f"{path}: image is too small ({array.shape[1]}x{array.shape[0]} px; "
-                             f"at least {MIN_SIDE} px per side are needed)")
+    if reason := check_image_size(array.shape[1], array.shape[0]):
+        raise ImageLoadError(f"{path}: {reason}")
     return array
 
 
@@ -136,6 +174,16 @@ def _header_size(path: Path) -> tuple[int, int]:
         Image.MAX_IMAGE_PIXELS = limit
 
 
+def _rgb_rows(image: Image.Image, rows: int = 256) -> np.ndarray:
+    """A writable uint8 HxWx3 copy of an RGB image, filled a strip of rows at a time: the whole
+    image is never held twice besides Pillow's own (4 bytes per pixel) copy."""
+    width, height = image.size
+    array = np.empty((height, width, 3), dtype=np.uint8)
+    for top in range(0, height, rows):
+        array[top:top + rows] = np.asarray(image.crop((0, top, width, min(top + rows, height))))
+    return array
+
+
 def _to_rgb_uint8(image: Image.Image) -> np.ndarray:
     if image.mode.startswith("I;16") or image.mode in ("I", "F"):  # 16/32-bit/float grayscale -> 8 bits
         values = np.nan_to_num(np.asarray(image, dtype=np.float64))
@@ -151,8 +199,8 @@ def _to_rgb_uint8(image: Image.Image) -> np.ndarray:
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
-    return np.asarray(image.convert("RGB"))
+        return _rgb_rows(Image.alpha_composite(background, rgba).convert("RGB"))
+    return _rgb_rows(image if image.mode == "RGB" else image.convert("RGB"))
 
 
 def save_image_atomic(image: np.ndarray | Image.Image, dst: str | Path, *, overwrite: bool = False) -> Path:
@@ -175,7 +223,7 @@ def _write_atomic(dst: Path, write, overwrite: bool) -> Path:
     if dst.exists() and not overwrite:
         raise FileExistsError(f"{dst} exists; pass --overwrite to replace it")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=PARTIAL_SUFFIX, dir=dst.parent)
+    fd, tmp = tempfile.mkstemp(prefix=partial_prefix(dst), suffix=PARTIAL_SUFFIX, dir=dst.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -185,6 +233,19 @@ def _write_atomic(dst: Path, write, overwrite: bool) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return dst
+
+
+def partial_prefix(dst: Path) -> str:
+    """``.<name>.`` for the temporary file of ``dst``; a name too long to take 18 more bytes is cut and
+    marked with a hash of the full name (``.<start>~<hash>.``), so every legal name can be written."""
+    name = dst.name
+    budget = name_max(dst.parent) if dst.parent.is_dir() else NAME_MAX
+    budget -= 2 + 8 + len(PARTIAL_SUFFIX)  # the dots, mkstemp's random part, the suffix
+    if len(os.fsencode(name)) <= budget:
+        return f".{name}."
+    digest = hashlib.sha1(os.fsencode(name)).hexdigest()[:8]
+    start = os.fsencode(name)[:budget - 9].decode(errors="ignore")
+    return f".{start}~{digest}."
 
 
 def _umask() -> int:
@@ -216,7 +277,7 @@ def remove_stale_partials(paths: Sequence[Path]) -> list[Path]:
     removed = []
     for dst in paths:
         if dst.parent.is_dir():
-            for stale in dst.parent.glob(f".{glob.escape(dst.name)}.*{PARTIAL_SUFFIX}"):
+            for stale in dst.parent.glob(f"{glob.escape(partial_prefix(dst))}*{PARTIAL_SUFFIX}"):
                 stale.unlink(missing_ok=True)
                 removed.append(stale)
     return removed

@@ -16,6 +16,7 @@ from PIL import Image
 from torch import nn
 
 from mofrr_core import __version__
+from mofrr_core.inputs import check_pipeline_call
 from mofrr_core.plugins import resolve_model_type
 from mofrr_core.registry import (
     ComponentConfig,
@@ -183,6 +184,7 @@ class Pipeline:
         ``active`` chooses the specialised experts: ``"router"`` (eq. 1), ``"all"`` (ablation
         "w/o router"), ``"none"``, or an explicit list of expert names.
         """
+        images, num_inference_steps, seed = check_pipeline_call(images, num_inference_steps, seed, output_type)
         steps = num_inference_steps or self.num_inference_steps
         if generator is None:
             generator = torch.Generator(self.device).manual_seed(self.seed if seed is None else seed)

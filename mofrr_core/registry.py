@@ -196,7 +196,16 @@ def load_registry(path: str | Path | None = None, experts: list[str] | None = No
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise RegistryError(f"{path}: invalid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{path}: expected a mapping (router:, experts:, ...), got a {type(raw).__name__}")
     return parse_registry(raw, base=path.parent, path=path, experts=experts)
+
+
+def _number(raw: dict[str, Any], key: str, kind: type, default: Any, section: str = "") -> Any:
+    try:
+        return kind(raw.get(key, default))
+    except (TypeError, ValueError):
+        raise RegistryError(f"{section}{key}: expected a number, got {raw.get(key)!r}") from None
 
 
 def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | None = None,
@@ -216,15 +225,17 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
     if sum(e.spec.kind == "shared" for e in entries) > 1:
         raise RegistryError("experts: more than one shared expert listed")
     sampling = raw.get("sampling") or {}
+    if not isinstance(sampling, dict):
+        raise RegistryError(f"sampling: expected a mapping, got {sampling!r}")
     config = RegistryConfig(
         path=path,
         router=_component("router", raw.get("router"), base, ComponentConfig("router", "Router")),
         combine=_component("combine", raw.get("combine"), base, ComponentConfig("combine", "CombineModule")),
         experts=entries,
-        resolution=int(raw.get("resolution", 256)),
-        threshold=float(raw.get("threshold", 0.5)),
-        num_inference_steps=int(sampling.get("num_inference_steps", 10)),
-        seed=int(sampling.get("seed", 0)),
+        resolution=_number(raw, "resolution", int, 256),
+        threshold=_number(raw, "threshold", float, 0.5),
+        num_inference_steps=_number(sampling, "num_inference_steps", int, 10, "sampling."),
+        seed=_number(sampling, "seed", int, 0, "sampling."),
     )
     if config.resolution % 16:
         raise RegistryError(f"resolution: must be a multiple of 16, got {config.resolution}")

@@ -1,22 +1,26 @@
 """Restore the original face(s) in retouched photos.
 
-By default every face is detected by a landmark provider (MediaPipe: pip install
-'mofrr[landmarks]' && pip install --no-deps mediapipe==0.10.21), aligned to the training
-geometry, restored and pasted back with a feathered mask (only the restoration residual
-inside the face mask changes the photo); --aligned treats each input as one pre-aligned
-face crop. Outputs are written atomically (PNG by default) and an existing
-output is never replaced without --overwrite; --skip-existing resumes an interrupted batch.
+By default every face (about 28 px or more between the eyes, anywhere) is found by a landmark
+provider (MediaPipe: pip install 'mofrr[landmarks]' && pip install --no-deps mediapipe==0.10.21),
+aligned to the training geometry, restored and pasted back with a feathered mask (only the
+restoration residual inside the face mask changes the photo); --aligned treats each input as one
+pre-aligned face crop. Outputs are written atomically (PNG by default) and an existing output is
+never replaced without --overwrite; --skip-existing resumes an interrupted batch.
 
 exit codes: 0 every input restored (or skipped), 1 some inputs failed (each named on one
 line), 2 usage or setup error (bad option, output clash, unwritable folder, no landmark
-provider, broken weights): nothing was processed.
+provider, unavailable device, broken registry or weights): nothing was processed, 130
+interrupted (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +28,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from mofrr_core.inputs import check_device, check_restore_photo, check_seed
 from mofrr_core.io import (
     ImageLoadError,
+    check_name_length,
     load_image,
     plan_outputs,
     prepare_output_dir,
@@ -71,6 +77,14 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        return check_seed(int(text), "--seed")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error) if "--seed" in str(error) else
+                                         f"expected an integer, got {text!r}") from None
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="IN", help="image files, folders or glob patterns")
     parser.add_argument("-o", "--output", required=True, type=Path, help="output folder (created if needed)")
@@ -96,7 +110,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="build experts without weights untrained (identity) instead of skipping them")
     sampling = parser.add_argument_group("sampling")
     sampling.add_argument("--steps", type=_positive_int, help="DDIM steps (default: from the registry)")
-    sampling.add_argument("--seed", type=int, default=0, help="random seed (results are deterministic per seed)")
+    sampling.add_argument("--seed", type=_seed, default=0, help="random seed (results are deterministic per seed)")
     sampling.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if available)")
 
 
@@ -169,6 +183,8 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
     batch and pasted back. Only crops of ``pipeline.resolution`` go through the networks.
     ``NoFaceError`` if no usable face is found.
     """
+    image, max_faces, steps, seed = check_restore_photo(image, aligned=aligned, detector=detector,
+                                                        max_faces=max_faces, steps=steps, seed=seed)
     start = time.perf_counter()
     height, width = image.shape[:2]
     if aligned:
@@ -178,8 +194,6 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
                              (0, 0, width, height))
     from mofrr_core.faces import align_face, paste_back
 
-    if detector is None:
-        raise ValueError("whole-photo mode needs a face detector (or aligned=True)")
     found = list(detector(image) or [])
     detect_s = time.perf_counter() - start
     faces = usable_faces(found, image.shape, pipeline.resolution)
@@ -257,25 +271,83 @@ def describe(faces: list[dict[str, Any]], threshold: float) -> str:
 
 
 # -- the command ---------------------------------------------------------------------------------
+@contextmanager
+def terminate_as_interrupt():
+    """SIGTERM (plain ``kill``) raises ``KeyboardInterrupt`` meanwhile, like Ctrl-C: exit 130, the
+    current image not written, "interrupted"."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(args: argparse.Namespace) -> int:
+    with terminate_as_interrupt():
+        return run_batch(args)
+
+
+def check_experts_option(text: str | None) -> None:
+    """``--experts``: at least one name, each an installed expert; ``ValueError`` naming the others."""
+    if text is None:
+        return
+    from mofrr_core.plugins import get_experts
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    installed = sorted(get_experts())
+    if not names:
+        raise ValueError(f"--experts {text!r}: no expert name given (installed: {', '.join(installed)})")
+    unknown = [name for name in names if name not in installed]
+    if unknown:
+        raise ValueError(f"--experts: unknown expert(s) {', '.join(unknown)} (installed: {', '.join(installed)})")
+
+
+def setup(args: argparse.Namespace):
+    """``(todo, skipped, detector, pipeline)``: everything checked and loaded before the first image."""
+    todo, skipped = plan_batch(args)
+    remove_leftovers(args, todo + skipped)
+    if not todo:
+        return todo, len(skipped), None, None
+    check_experts_option(args.experts)
+    args.device = check_device(args.device)
+    detector = None if args.aligned else face_detector()
+    pipeline = load_pipeline(args)
+    prepare_output_dir(args.output)
+    if args.report:
+        prepare_output_dir(args.report)
+    return todo, len(skipped), detector, pipeline
+
+
+def remove_leftovers(args: argparse.Namespace, planned: list[tuple[Path, Path]]) -> None:
+    """Delete the ``.<name>.*.partial`` files a killed run left for these outputs and their reports."""
+    stale = [dst for _, dst in planned]
+    if args.report:
+        from mofrr_core.report import report_paths
+
+        stale += [path for _, dst in planned for path in report_paths(args.report, dst.stem).paths()]
+    remove_stale_partials(stale)
+
+
+def run_batch(args: argparse.Namespace) -> int:
     verbose = bool(getattr(args, "verbose", False))
     try:
-        todo, skipped = plan_batch(args)
-        if not todo:
-            print(f"nothing to do ({skipped} output(s) exist; --overwrite to replace them)")
-            return EXIT_OK
-        detector = None if args.aligned else face_detector()
-        pipeline = load_pipeline(args)
-        prepare_output_dir(args.output)
-        if args.report:
-            prepare_output_dir(args.report)
-        remove_stale_partials([dst for _, dst in todo])
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        todo, skipped, detector, pipeline = setup(args)
+    except Exception as error:  # noqa: BLE001 - any failure before the first image is a setup error
         if verbose:
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {str(message).strip() or type(error).__name__}", file=sys.stderr)
         return EXIT_USAGE
+    if not todo:
+        print(f"nothing to do ({skipped} output(s) exist; --overwrite to replace them)")
+        return EXIT_OK
     if args.report:
         from mofrr_core.report import write_report
 
@@ -293,6 +365,7 @@ def run(args: argparse.Namespace) -> int:
                 info = report_info(pipeline, args, src, dst, result)
                 written = write_report(args.report, dst.stem, image, result.image, info, region=result.region,
                                        overwrite=args.overwrite or args.skip_existing).paths()
+            image = None  # the input is no longer needed: encoding the output needs memory of its own
             save_image_atomic(result.image, dst, overwrite=args.overwrite)
         except KeyboardInterrupt:
             _remove(written)
@@ -312,24 +385,36 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
-def plan_batch(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], int]:
-    """``(todo [(src, dst)], number skipped)``; refuses output and report clashes up front."""
+def plan_batch(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
+    """``(todo [(src, dst)], skipped [(src, dst)])``; refuses output and report clashes up front."""
     inputs = resolve_inputs(args.inputs)
     plan = plan_outputs(inputs, args.output, ext=args.ext, overwrite=args.overwrite,
                         skip_existing=args.skip_existing)
     todo = [(src, dst) for src, dst, action in plan if action == "write"]
     if args.report:
-        from mofrr_core.report import report_paths
+        check_report_names(args, inputs, plan, todo)
+    return todo, [(src, dst) for src, dst, action in plan if action == "skip"]
 
-        sources = {src.resolve() for src in inputs}
-        for _, dst in todo:
-            for path in report_paths(args.report, dst.stem).paths():
-                if path.resolve() in sources:
-                    raise ValueError(f"{path}: report file would replace an input; choose another --report folder")
-                # an existing report without its image is left over from an interrupted run: replaced on resume
-                if path.exists() and not (args.overwrite or args.skip_existing):
-                    raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
-    return todo, len(plan) - len(todo)
+
+def check_report_names(args: argparse.Namespace, inputs: list[Path], plan: list, todo: list) -> None:
+    """Refuse report files that would replace an input, an output image or another report, or whose
+    names are too long; an existing report without ``--overwrite``/``--skip-existing`` too."""
+    from mofrr_core.report import report_paths
+
+    sources = {src.resolve() for src in inputs}
+    owners = {dst.resolve(): f"the output of {src}" for src, dst, _ in plan}
+    for src, dst in todo:
+        for path in report_paths(args.report, dst.stem).paths():
+            if path.resolve() in sources:
+                raise ValueError(f"{path}: report file would replace an input; choose another --report folder")
+            if path.resolve() in owners:
+                raise ValueError(f"{path}: the report of {src} and {owners[path.resolve()]} would have the same "
+                                 "name; choose another --report folder")
+            owners[path.resolve()] = f"the report of {src}"
+            check_name_length(path, "rename the input: its report adds up to 17 characters to its name")
+            # an existing report without its image is left over from an interrupted run: replaced on resume
+            if path.exists() and not (args.overwrite or args.skip_existing):
+                raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
 
 
 def failure_message(src: Path, error: BaseException, expected: bool) -> str:

@@ -51,8 +51,16 @@ def test_mediapipe_detections_become_pixel_landmarks(monkeypatch):
             landmark = [types.SimpleNamespace(x=x, y=y, z=0.0) for x, y in normalised]
             return types.SimpleNamespace(multi_face_landmarks=[types.SimpleNamespace(landmark=landmark)])
 
+    class FaceDetection:  # the full-range search finds nothing: a small photo also goes whole to the mesh
+        def __init__(self, **kwargs):
+            assert kwargs["model_selection"] == 1
+
+        def process(self, image):
+            return types.SimpleNamespace(detections=[])
+
     fake = types.ModuleType("mediapipe")
-    fake.solutions = types.SimpleNamespace(face_mesh=types.SimpleNamespace(FaceMesh=FaceMesh))
+    fake.solutions = types.SimpleNamespace(face_mesh=types.SimpleNamespace(FaceMesh=FaceMesh),
+                                           face_detection=types.SimpleNamespace(FaceDetection=FaceDetection))
     monkeypatch.setitem(sys.modules, "mediapipe", fake)
     detect = providers.mediapipe_factory()
     assert calls["static_image_mode"] is True and calls["refine_landmarks"] is True
@@ -71,7 +79,8 @@ def test_dlib_detections_become_68_points(monkeypatch):
             return [types.SimpleNamespace(x=int(x), y=int(y)) for x, y in points]
 
     fake_dlib = types.ModuleType("dlib")
-    fake_dlib.get_frontal_face_detector = lambda: (lambda image, upsample: ["rect"])
+    # a face in the (small) photo itself; none in the search windows and crops
+    fake_dlib.get_frontal_face_detector = lambda: (lambda image, upsample: ["rect"] if image.shape[0] == 100 else [])
     fake_dlib.shape_predictor = lambda path: (lambda image, rect: Shape())
     fake_models = types.ModuleType("face_recognition_models")
     fake_models.pose_predictor_model_location = lambda: "shape_predictor_68_face_landmarks.dat"

@@ -58,3 +58,26 @@ def install_fake_provider(monkeypatch, detector) -> None:
     spec = LandmarkProviderSpec(name="fake-test", factory=lambda: detector, priority=10**6,
                                 description="test fixture")
     monkeypatch.setitem(get_state().landmark_providers, "fake-test", spec)
+
+
+ASTRONAUT_HEAD = (130, 20, 330, 220)
+"""A 200 px square around the astronaut's head (the face with some hair, helmet and background)."""
+
+
+def textured_canvas(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth random colour texture (no faces): a coarse noise grid enlarged to the canvas."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(40, 220, size=(max(2, height // 150), max(2, width // 150), 3), dtype=np.uint8)
+    return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def composed_photo(height: int, width: int, faces: list[tuple[int, int, float]], seed: int = 0
+                   ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A ``height`` x ``width`` photo with astronaut heads at ``(x, y)`` (top-left) whose eyes are
+    ``ipd`` px apart; returns the photo and each face's 478 landmarks in photo pixels."""
+    image, landmarks = astronaut_with_landmarks()
+    ipd = float(np.linalg.norm(landmarks[468] - landmarks[473]))
+    canvas = textured_canvas(height, width, seed)
+    placed = [place(canvas, image, landmarks, ASTRONAUT_HEAD, (x, y), round(200 * target / ipd))
+              for x, y, target in faces]
+    return canvas, placed
