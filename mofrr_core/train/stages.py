@@ -27,6 +27,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from mofrr_core.metrics import psnr_per_image
 from mofrr_core.models import losses
 from mofrr_core.models.presets import COMPONENTS, load_preset
 from mofrr_core.plugins import get_expert, get_experts, resolve_model_type
@@ -122,12 +123,6 @@ def build_dataset(config: TrainConfig, split: str, *, types: list[str], ops: lis
 
         return CachedPairs(pairs, int(cache), num_workers=config.num_workers, desc=f"retouching {split} pairs")
     return pairs
-
-
-def psnr_per_image(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """PSNR (dB, data range 2 of ``[-1, 1]``) per image ``[B]``; capped at 100 dB."""
-    mse = (x.float() - y.float()).pow(2).flatten(1).mean(1)
-    return (10 * torch.log10(4.0 / mse.clamp(min=1e-10))).clamp(max=100.0)
 
 
 def restoration_metrics(output: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
