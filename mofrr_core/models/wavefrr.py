@@ -230,11 +230,7 @@ class WaveFRR(MoFRRModel, ConfigMixin):
         warped = self.unwarp(x, z)
         x_ll, x_highs = self.decompose(warped.detach())  # the diffusion restores what the warp left
         y_ll, y_highs = self.decompose(y)
-        r0 = y_ll - x_ll
-        gen_device = generator.device if generator is not None else "cpu"
-        t = self.ddim.sample_timesteps(x.shape[0], generator, x.device)
-        noise = torch.randn(r0.shape, generator=generator, device=gen_device, dtype=r0.dtype).to(x.device)
-        r_t = self.ddim.add_noise(r0, noise, t)
+        t, noise, r_t = self.ddim.noise_residual(y_ll - x_ll, generator)
         r0_hat, distortion = self.denoise(x_ll, r_t, z, t)
         eps_pred = self.ddim.eps_from_r0(r_t, r0_hat, t)
         # short differentiable DDIM pass: the spatial loss reaches IDEM, UNet and HFCAM
@@ -265,10 +261,7 @@ class WaveFRR(MoFRRModel, ConfigMixin):
         """L = L_freq (L_IDEM + L_simple + L_high) + L_space (L_hyb on the image) (+ L_class, + L_warp)."""
         cfg = self.config
         out = self.training_outputs(x, y, generator)
-        weights = None
-        if cfg.min_snr_gamma is not None:
-            snr = self.ddim.snr(out["t"]).to(x.device, x.dtype)
-            weights = snr.clamp(max=cfg.min_snr_gamma) / snr
+        weights = self.ddim.min_snr_weights(out["t"], cfg.min_snr_gamma, x)
         l_idem = losses.idem_loss(out["distortion"], out["y_ll"], out["x_ll"])
         l_simple = losses.simple_loss(out["eps_pred"], out["eps"], weights)
         l_high = losses.high_loss(out["highs_hat"], out["y_highs"], cfg.lambda_high_l2, cfg.lambda_tv)

@@ -319,6 +319,23 @@ def test_wavefrr_config_options():
     assert torch.isfinite(loss)
 
 
+def test_residual_ddim_noises_the_residual_and_weighs_by_min_snr():
+    from mofrr_core.models.diffusion import ResidualDDIM, make_scheduler
+
+    ddim = ResidualDDIM(make_scheduler(200))
+    r0 = torch.rand(6, 3, 8, 8) - 0.5
+    t, noise, r_t = ddim.noise_residual(r0, gen(3))
+    again = ddim.noise_residual(r0, gen(3))
+    assert all(torch.equal(a, b) for a, b in zip((t, noise, r_t), again))  # a pure function of the generator
+    abar = make_scheduler(200).alphas_cumprod[t].view(-1, 1, 1, 1)
+    assert torch.allclose(r_t, abar.sqrt() * r0 + (1 - abar).sqrt() * noise, atol=1e-6)
+    assert ddim.min_snr_weights(t, None, r0) is None
+    weights = ddim.min_snr_weights(t, 5.0, r0)
+    snr = abar.flatten() / (1 - abar.flatten())
+    assert torch.allclose(weights, torch.where(snr > 5.0, 5.0 / snr, torch.ones_like(snr)), atol=1e-5)
+    assert (weights <= 1 + 1e-6).all() and (weights < 1).any() and (weights == 1).any()
+
+
 @pytest.mark.parametrize("component", ["wavefrr", "shared_expert"])
 def test_restore_is_batch_invariant(component):
     model = jitter(build_model(component, "tiny")).eval()
