@@ -10,8 +10,8 @@ from einops import rearrange, repeat
 from torch import nn
 
 from . import losses
-from .baseline import PackedUNet
 from .loading import MoFRRModel
+from .pix2pix import PackedUNet
 
 ROLES = 3  # input X, shared expert, specialised expert
 

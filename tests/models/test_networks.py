@@ -346,7 +346,7 @@ def test_restore_is_batch_invariant(component):
 
 
 def test_packed_unet_any_size_zero_at_init():
-    from mofrr_core.models.baseline import PackedUNet
+    from mofrr_core.models.pix2pix import PackedUNet
 
     net = PackedUNet(6, 3, downscale=4, block_out_channels=(8, 16))
     x = torch.randn(2, 6, 36, 40)
