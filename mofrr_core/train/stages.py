@@ -741,15 +741,9 @@ class CombineStage(Stage):
             y = torch.stack([it["original"] for it in items]).to(device)
             probabilities = pipeline.route(x)
             mask = pipeline.activation_mask(probabilities, "router")
-            experts = x[:, None].repeat(1, len(pipeline.experts), 1, 1, 1)
-            for k, slot in enumerate(pipeline.experts):
-                rows = mask[:, k].nonzero().flatten()
-                if rows.numel():
-                    experts[rows, k] = slot.model.restore(x[rows], pipeline.num_inference_steps, generator).image
-            shared = (pipeline.shared.restore(x, pipeline.num_inference_steps, generator).image
-                      if pipeline.shared is not None else x)
-            for key, value in (("retouched", x), ("original", y), ("shared", shared.half()),
-                               ("experts", experts.half()), ("mask", mask),
+            run = pipeline.run_experts(x, mask, pipeline.num_inference_steps, generator)
+            for key, value in (("retouched", x), ("original", y), ("shared", run.shared.half()),
+                               ("experts", run.images.half()), ("mask", mask),
                                ("confidence", pipeline.expert_confidence(probabilities))):
                 chunks[key].append(value.cpu())
         return {key: torch.cat(value) for key, value in chunks.items()}
