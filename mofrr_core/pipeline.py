@@ -299,38 +299,39 @@ def add_residual(originals: Sequence[torch.Tensor], x: torch.Tensor, restored: t
 
 
 def load_pipeline(source: str | Path | None = None, device: str | torch.device | None = None,
-                  experts: str | Sequence[str] | None = None, allow_untrained: bool = False) -> Pipeline:
+                  experts: str | Sequence[str] | None = None, allow_untrained: bool = False,
+                  label: str = "--pipeline") -> Pipeline:
     """The pipeline ``source`` names: a :meth:`Pipeline.save_pretrained` folder, a ``registry.yaml``, or
     ``None`` (the packaged registry); on ``device`` (default: cuda if available, else cpu).
 
-    ``experts`` (names, or one comma-separated string) and ``allow_untrained`` apply to a registry only.
+    ``experts`` (names, or one comma-separated string) and ``allow_untrained`` apply to a registry only (a
+    saved folder holds its own experts, trained).
     A saved folder's ``pipeline.weights`` gets the sha256 of every ``.safetensors`` file actually loaded;
-    a broken weight file raises :class:`~mofrr_core.registry.WeightsError`.
+    a broken weight file raises :class:`~mofrr_core.registry.WeightsError`. Errors name ``label SOURCE``.
     """
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    names = ([e.strip() for e in experts.split(",") if e.strip()] if experts else None) if isinstance(
-        experts, str) else experts
+    names = experts
+    if isinstance(experts, str):
+        names = [e.strip() for e in experts.split(",") if e.strip()] if experts else None
     if source is not None and Path(source).is_dir():
-        return load_saved_pipeline(Path(source), device, bool(names) or allow_untrained)
+        return load_saved_pipeline(Path(source), device, label)
     if source is not None and not Path(source).is_file():
-        raise FileNotFoundError(f"{source}: no such registry file or pipeline folder")
+        raise FileNotFoundError(f"{label} {source}: no such registry file or pipeline folder")
     return Pipeline.from_registry(source, experts=names, device=device, allow_untrained=allow_untrained)
 
 
-def load_saved_pipeline(directory: Path, device: str | torch.device, registry_options: bool = False) -> Pipeline:
+def load_saved_pipeline(directory: Path, device: str | torch.device, label: str = "--pipeline") -> Pipeline:
     """:meth:`Pipeline.from_pretrained` with one-line errors and the weight files' sha256 in ``pipeline.weights``."""
     if not (directory / INDEX_FILE).is_file():
-        raise FileNotFoundError(f"{directory}: a folder but not a saved pipeline (no {INDEX_FILE})")
-    if registry_options:
-        raise ValueError(f"{directory}: a saved pipeline cannot be combined with --experts or --allow-untrained")
+        raise FileNotFoundError(f"{label} {directory}: a folder but not a saved pipeline (no {INDEX_FILE})")
     try:
         pipeline = Pipeline.from_pretrained(directory, device=device)
     except FileNotFoundError:
         raise
     except Exception as error:  # noqa: BLE001 - the loader's message names the file
-        raise WeightsError(f"{directory}: could not load the pipeline: {str(error).strip()} -- a weight file is "
-                           "missing, truncated or corrupt; re-create the folder with Pipeline.save_pretrained (or "
-                           "copy it again)") from None
+        raise WeightsError(f"{label} {directory}: could not load the pipeline: {str(error).strip()} -- a weight "
+                           "file is missing, truncated or corrupt; re-create the folder with "
+                           "Pipeline.save_pretrained (or copy it again)") from None
     pipeline.weights = {**pipeline.weights, **pipeline_file_hashes(directory, pipeline)}
     return pipeline
 

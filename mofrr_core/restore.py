@@ -224,9 +224,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"nothing to do ({skipped} output(s) exist; --overwrite to replace them)")
             return EXIT_OK
         detector = None if args.aligned else face_detector()
-        if args.pipeline and args.registry:
-            raise ValueError("--pipeline and --registry name two pipelines; give one")
-        pipeline = load_pipeline(args.pipeline or args.registry, args.device, args.experts, args.allow_untrained)
+        if args.pipeline and (args.registry or args.experts or args.allow_untrained):
+            raise ValueError("--pipeline cannot be combined with --registry, --experts or --allow-untrained")
+        pipeline = load_pipeline(args.pipeline or args.registry, args.device, args.experts, args.allow_untrained,
+                                 label="--pipeline" if args.pipeline else "--registry")
         prepare_output_dir(args.output)
         if args.report:
             prepare_output_dir(args.report)

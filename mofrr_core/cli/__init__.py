@@ -21,9 +21,9 @@ EPILOG = """examples:
 # Sub-commands living in their own modules: name -> (module, one-line help).
 SUBCOMMANDS = {
     "restore": ("mofrr_core.restore", "restore the original face(s) from retouched photos"),
-    "experts": ("mofrr_core.cli_experts", "list installed experts, plugins and weight status"),
+    "experts": ("mofrr_core.cli.experts", "list installed experts, plugins and weight status"),
     "synth": ("mofrr_core.data.synth", "write a fixed retouched/original paired dataset to disk"),
-    "eval": ("mofrr_core.evaluate", "evaluate a pipeline on a paired test split (tables, plots)"),
+    "eval": ("mofrr_core.eval.run", "evaluate a pipeline on a paired test split (tables, plots)"),
 }
 
 
@@ -39,12 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show warnings and full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:  # a part not written yet has no sub-command
-            if error.name != module_name:
-                raise
-            continue
+        module = importlib.import_module(module_name)
         command = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         module.configure_parser(command)
