@@ -290,7 +290,8 @@ def run_plan(runs: list[tuple[Any, tuple[str, ...]]], export: str | None = None,
              command: str | None = None) -> list[Any]:
     """Train the planned runs in order (then export the last one if asked); returns their results."""
     from mofrr_core.train.export import export_run
-    from mofrr_core.train.trainer import Trainer, list_checkpoints
+    from mofrr_core.train.run_folder import list_checkpoints
+    from mofrr_core.train.trainer import Trainer
 
     # rank from the launcher's environment: creating accelerate's state here would fix it too early
     main_process = os.environ.get("RANK", "0") == "0"

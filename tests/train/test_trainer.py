@@ -14,9 +14,10 @@ from safetensors.torch import load_file
 
 from mofrr_core.train.config import make_config
 from mofrr_core.train.ema import EMA
+from mofrr_core.train.run_folder import OutputDirError
 from mofrr_core.train.stages import make_stage
 from mofrr_core.train.synthetic import SyntheticPairs
-from mofrr_core.train.trainer import EpochSampler, OutputDirError, Trainer
+from mofrr_core.train.trainer import EpochSampler, Trainer
 
 EXPECTED_CLASS = {"router": "Router", "degree": "DegreeEstimator", "expert": "WaveFRR", "shared": "SharedExpert",
                   "gate": "GateHead", "combine": "CombineModule", "baseline": "UNetBaseline"}
@@ -296,7 +297,7 @@ def test_hard_negatives_keep_the_foreign_images_the_router_sends_to_the_expert(t
 
 
 def test_routed_keeps_what_the_router_sends_the_expert_own_and_foreign(tmp_path, monkeypatch):
-    from mofrr_core.train import stages as stages_module
+    from mofrr_core.train.stages import base as stage_base
 
     bright_eye_router(tmp_path / "router")
 
@@ -307,7 +308,7 @@ def test_routed_keeps_what_the_router_sends_the_expert_own_and_foreign(tmp_path,
         return [{"retouched": BRIGHT if i % 3 == 0 else DARK, "original": DARK, "labels": labels,
                  "degrees": labels * 3, "key": f"{'own' if own else 'foreign'}-{i}"} for i in range(n)]
 
-    monkeypatch.setattr(stages_module, "build_dataset", fake_dataset)
+    monkeypatch.setattr(stage_base, "build_dataset", fake_dataset)
     stage = make_stage(tiny("unused", stage="expert", expert="eye", foreign=0.5, init_weights="unused",
                             routed=str(tmp_path / "router"), val_samples=12))
     val = stage.val_dataset()
