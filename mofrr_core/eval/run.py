@@ -15,9 +15,10 @@ per --data-seed), a `mofrr synth` output, original/ + retouched/ folders, or the
 RetouchingFFHQ++ layout. Metrics are computed on uint8 RGB at the evaluation resolution.
 
 Ablations (--ablation, paper Table 4): no-router and no-shared are options of the pipeline;
-no-idem, no-degree, no-hfcam and no-warp patch the *trained* WaveFRR experts at inference time
-(R = 0, constant degree 3, HFCAM skipped, FlowWarp skipped), no-refine skips the Combine Module's
-refinement net; the paper retrains a model per ablation instead.
+no-idem, no-degree, no-hfcam and no-warp switch off a part of the *trained* WaveFRR experts at
+inference time (config switches use_idem, use_degree, use_hfcam, use_warp: R = 0, constant degree 3,
+HFCAM skipped, FlowWarp skipped), no-refine the Combine Module's refinement net (use_refinement);
+the paper retrains a model per ablation instead (mofrr-train can, with the same switches).
 
 examples:
   mofrr eval --data ../shared/data/faces -n 200 --out report/
@@ -267,15 +268,14 @@ def _collect_degrees(pipeline: Pipeline, retouched: list[torch.Tensor], items: S
     size = (pipeline.resolution, pipeline.resolution)
     x = torch.cat([resize(t[None].to(pipeline.device), size) for t in retouched]).clamp(-1, 1)
     for slot in pipeline.experts:
-        if slot.retouch_type not in types or not hasattr(slot.model, "estimate_degree"):
+        if slot.retouch_type not in types or not hasattr(slot.model, "degree_estimator"):
             continue
         j = types.index(slot.retouch_type)
         target = torch.tensor([int(s["degrees"][j]) for s in items])
         rows = (target > 0).nonzero().flatten()
         if rows.numel() == 0:
             continue
-        estimator = type(slot.model).estimate_degree  # the class method: unaffected by ablation patches
-        predicted = estimator(slot.model, x[rows.to(x.device)]).float().cpu()
+        predicted = slot.model.degree_estimator.expected_degree(x[rows.to(x.device)]).float().cpu()
         got = pairs.setdefault(slot.name, ([], []))
         got[0].extend(predicted.tolist())
         got[1].extend(target[rows].float().tolist())
