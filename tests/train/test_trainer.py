@@ -185,7 +185,8 @@ def test_a_preset_can_start_from_a_base_preset(tmp_path):
     assert ours["optimizer"] == {**base["optimizer"], "lr": 1e-5} and "base" not in ours
     assert {k: v for k, v in ours.items() if k not in ("max_steps", "model_overrides", "optimizer")} == {
         k: v for k, v in base.items() if k not in ("max_steps", "model_overrides", "optimizer")}
-    shipped = load_train_preset("combine128-sum-confidence")  # a base that has a base itself
+    experiment = Path(__file__).resolve().parents[2] / "examples" / "experiments" / "combine128-sum-confidence.yaml"
+    shipped = load_train_preset(experiment)  # a file outside the package whose base has a base itself
     assert shipped["model_overrides"] == {**base["model_overrides"], "fusion": "sum", "confidence_input": True}
     loop = tmp_path / "loop.yaml"
     loop.write_text("base: loop.yaml\n")
@@ -419,3 +420,29 @@ def test_combine_cache_is_not_the_router_training_data_and_can_be_borrowed(tmp_p
     seen = torch.stack([data[i]["retouched"] for i in range(len(data))])
     distance = (cached[:, None] - seen[None]).abs().flatten(2).amax(-1)  # every cached pair vs every router pair
     assert distance.min() > 1e-2  # the combine trains on pairs the router never saw
+
+
+def test_every_packaged_preset_loads_and_the_shipped_weights_trace_to_one():
+    from mofrr_core.train.config import TRAIN_CONFIG_DIR, TRAIN_PRESETS, make_config
+
+    assert set(TRAIN_PRESETS) == {p.stem for p in TRAIN_CONFIG_DIR.glob("*.yaml")} >= {"tiny", "cpu", "paper"}
+    for name in TRAIN_PRESETS:
+        assert make_config(name).preset == name
+    root = Path(__file__).resolve().parents[2]
+    for path in (root / "examples" / "experiments").glob("*.yaml"):
+        assert make_config(path).preset == str(path)
+
+    def presets(record):  # every "preset" a run record names, in the run and the runs it started from
+        if isinstance(record, dict):
+            yield from ([record["preset"]] if isinstance(record.get("preset"), str) else [])
+            for value in record.values():
+                yield from presets(value)
+        elif isinstance(record, list):
+            for value in record:
+                yield from presets(value)
+
+    records = [*(root / "mofrr_core" / "weights").glob("*/training.json"),
+               *(root / "experts").glob("*/mofrr_expert_*/weights/training.json")]
+    assert len(records) >= 8
+    named = {Path(p).stem for r in records for p in presets(json.loads(r.read_text()))}
+    assert named and named <= set(TRAIN_PRESETS), named - set(TRAIN_PRESETS)
