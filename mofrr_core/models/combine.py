@@ -58,7 +58,7 @@ class CombineModule(MoFRRModel, ConfigMixin):
     """
 
     # config keys in which a module may differ from the trained one it starts from (see :meth:`adapt_state_dict`)
-    FINE_TUNE_KEYS = ("confidence_input", "fusion", "use_refinement")
+    FINE_TUNE_KEYS = ("confidence_input", "fusion")
 
     @register_to_config
     def __init__(

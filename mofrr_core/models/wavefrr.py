@@ -64,10 +64,8 @@ class WaveFRR(MoFRRModel, ConfigMixin):
             (``expert.with_config(use_idem=False)``) or train with them (``model_overrides``).
     """
 
-    # --init-weights may come from an expert without the warp (its FlowWarp then starts at the identity),
-    # or with other ablation switches
-    FINE_TUNE_KEYS = ("warp", "warp_channels", "warp_downscale", "warp_max_shift", "lambda_warp", "warp_loss",
-                      "use_idem", "use_degree", "use_hfcam", "use_warp")
+    # --init-weights may come from an expert without the warp (its FlowWarp then starts at the identity)
+    FINE_TUNE_KEYS = ("warp", "warp_channels", "warp_downscale", "warp_max_shift", "lambda_warp", "warp_loss")
     WARP_LOSSES = {"hybrid": losses.hybrid_loss, "mse": F.mse_loss, "log_mse": losses.log_mse_loss}
     CONSTANT_DEGREE = 3.0  # the degree without the estimator (``use_degree=False``): the middle of 1..5
 

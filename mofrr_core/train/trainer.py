@@ -120,7 +120,9 @@ class LossModule(nn.Module):
         return self._stage.loss(self.net, batch, generator)
 
 
-TRAINING_ONLY_KEYS = {"train_degree"}  # config keys that do not change the weights' shapes
+# config keys that change no weight: a network may start from trained weights that differ in them
+TRAINING_ONLY_KEYS = {"train_degree", "num_inference_steps", "use_idem", "use_degree", "use_hfcam", "use_warp",
+                      "use_refinement"}
 
 
 def init_from(net: nn.Module, path: str | Path) -> None:

@@ -446,3 +446,36 @@ def test_every_packaged_preset_loads_and_the_shipped_weights_trace_to_one():
     assert len(records) >= 8
     named = {Path(p).stem for r in records for p in presets(json.loads(r.read_text()))}
     assert named and named <= set(TRAIN_PRESETS), named - set(TRAIN_PRESETS)
+
+
+def test_the_registry_is_the_one_source_of_the_ddim_steps(tmp_path):
+    from mofrr_core.registry import load_registry
+    from mofrr_core.train.stages.base import registry_steps, validation_steps
+
+    root = Path(__file__).resolve().parents[2]
+    steps = load_registry(root / "registry.yaml", experts=[]).num_inference_steps
+    assert steps == load_registry(None, experts=[]).num_inference_steps  # the packaged copy agrees
+    shipped = [*(root / "experts").glob("*/mofrr_expert_*/weights/config.json"),
+               *(root / "plugins").glob("*/mofrr_expert_*/weights/config.json")]
+    assert len(shipped) >= 6
+    for config_file in shipped:  # every diffusion expert's own default is the pipeline's
+        assert json.loads(config_file.read_text())["num_inference_steps"] == steps, config_file
+    registry = tmp_path / "registry.yaml"
+    registry.write_text((root / "registry.yaml").read_text().replace(f"num_inference_steps: {steps} ",
+                                                                    f"num_inference_steps: {steps + 3} "))
+    config = tiny(tmp_path / "run", stage="expert", expert="eye", registry=str(registry)).replace(
+        val_inference_steps=None)
+    assert registry_steps(config) == validation_steps(config) == steps + 3
+    assert validation_steps(config.replace(val_inference_steps=1)) == 1
+    stage = make_stage(config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no --degree-weights
+        net = stage.build_model()
+    assert net.config.num_inference_steps == steps + 3  # what it trains, it is saved with
+    called = []
+    original = net.restore
+    net.restore = lambda x, num_inference_steps=None, generator=None: (called.append(num_inference_steps)
+                                                                       or original(x, num_inference_steps, generator))
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    stage.evaluate(net, {"retouched": x, "original": x, "labels": torch.ones(1, 1)}, torch.Generator().manual_seed(0))
+    assert called == [steps + 3]  # validation runs the pipeline's steps

@@ -62,6 +62,19 @@ def builtin_types(model_preset: str) -> list[str]:
     return list(component_kwargs("router", model_preset).get("types") or DEFAULT_TYPES)
 
 
+def registry_steps(config: TrainConfig) -> int:
+    """The DDIM steps the pipeline runs: ``sampling.num_inference_steps`` of the run's registry, the one source
+    of truth. A trained diffusion expert's ``num_inference_steps`` is set to it."""
+    from mofrr_core.registry import load_registry
+
+    return load_registry(config.registry, experts=[]).num_inference_steps
+
+
+def validation_steps(config: TrainConfig) -> int:
+    """The DDIM steps of validation: ``val_inference_steps`` if set, else the pipeline's (:func:`registry_steps`)."""
+    return config.val_inference_steps or registry_steps(config)
+
+
 def has_weights(path: str | Path | None) -> bool:
     return path is not None and (Path(path) / "config.json").is_file()
 
@@ -181,9 +194,13 @@ class Stage:
 class RestorationStage(Stage):
     """Shared validation of the diffusion experts: restore the val subset, PSNR/SSIM vs the input's."""
 
+    val_steps: int | None = None  # DDIM steps of validation (:func:`validation_steps`, looked up once)
+
     def evaluate(self, net: nn.Module, batch: dict, generator: torch.Generator) -> dict[str, torch.Tensor]:
         x, y = batch["retouched"], batch["original"]
-        out = net.restore(x, num_inference_steps=self.config.val_inference_steps, generator=generator).image
+        if self.val_steps is None:
+            self.val_steps = validation_steps(self.config)
+        out = net.restore(x, num_inference_steps=self.val_steps, generator=generator).image
         return restoration_metrics(out, x, y)
 
 

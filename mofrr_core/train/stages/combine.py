@@ -14,7 +14,14 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from mofrr_core.train.config import TrainConfig
-from mofrr_core.train.stages.base import Stage, build_network, has_weights, load_network, restoration_metrics
+from mofrr_core.train.stages.base import (
+    Stage,
+    build_network,
+    has_weights,
+    load_network,
+    restoration_metrics,
+    validation_steps,
+)
 
 
 class CachedCombinePairs(Dataset):
@@ -120,8 +127,8 @@ class CombineStage(Stage):
         self.types = list(router.types)
         self.expert_names = [s.name for s in slots]
         return Pipeline(router, slots, shared, self.model_stub, resolution=self.config.resolution,
-                        threshold=reg.threshold, num_inference_steps=self.config.val_inference_steps
-                        or reg.num_inference_steps, seed=self.config.seed)
+                        threshold=reg.threshold, num_inference_steps=validation_steps(self.config),
+                        seed=self.config.seed)
 
     def setup(self, accelerator, output_dir):
         self.model_stub = nn.Identity()

@@ -19,6 +19,7 @@ from mofrr_core.train.stages.base import (
     has_weights,
     load_network,
     public_config,
+    registry_steps,
     specialised_spec,
     summarize_restoration,
 )
@@ -69,7 +70,8 @@ class ExpertStage(RestorationStage):
                              "give a trained degree estimator (--degree-weights or --init-weights)")
 
     def build_model(self) -> ModelMixin:
-        overrides = {**self.spec.config, **self.config.model_overrides, "train_degree": self.train_degree}
+        overrides = {"num_inference_steps": registry_steps(self.config), **self.spec.config,
+                     **self.config.model_overrides, "train_degree": self.train_degree}
         net = build_network(self.spec.model_type, self.model_preset, **overrides)
         if self.config.init_weights is not None:
             pass  # the estimator comes with --init-weights, or --degree-weights replaces it after (after_init)

@@ -6,7 +6,7 @@ from diffusers import ModelMixin
 from torch.utils.data import Dataset
 
 from mofrr_core.train.config import TrainConfig
-from mofrr_core.train.stages.base import RestorationStage, build_network, builtin_types, shared_spec
+from mofrr_core.train.stages.base import RestorationStage, build_network, builtin_types, registry_steps, shared_spec
 
 
 class SharedStage(RestorationStage):
@@ -20,7 +20,7 @@ class SharedStage(RestorationStage):
         self.types = builtin_types(self.model_preset)
 
     def build_model(self) -> ModelMixin:
-        return build_network(self.spec.model_type, self.model_preset,
+        return build_network(self.spec.model_type, self.model_preset, num_inference_steps=registry_steps(self.config),
                              **{**self.spec.config, **self.config.model_overrides})
 
     @property
