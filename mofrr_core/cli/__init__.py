@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from mofrr_core import __version__
 
@@ -54,16 +54,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     if not args.verbose:
-        warnings.simplefilter("ignore")  # restore/eval print their own one-line messages
-        warnings.simplefilter("default", UserWarning)
-        warnings.formatwarning = lambda message, *_args, **_kw: f"warning: {message}\n"
+        one_line_warnings()  # restore/eval print their own one-line messages
+    return run_reporting_errors(lambda: args.run(args), args.verbose)
+
+
+def one_line_warnings() -> None:
+    """Show only ``UserWarning``s, each as one ``warning: ...`` line (the CLIs without ``-v``)."""
+    warnings.simplefilter("ignore")
+    warnings.simplefilter("default", UserWarning)
+    warnings.formatwarning = lambda message, *_args, **_kw: f"warning: {message}\n"
+
+
+def run_reporting_errors(run: Callable[[], int | None], verbose: bool, interrupted: str = "interrupted") -> int:
+    """``run()`` as an exit code: an error is one ``error: ...`` line and 1 (its traceback with ``verbose``),
+    Ctrl-C is ``interrupted`` and 130."""
     try:
-        return int(args.run(args) or 0)
+        return int(run() or 0)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(interrupted, file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 - one clear line, the traceback with -v
-        if args.verbose:
+        if verbose:
             raise
         print(f"error: {error}", file=sys.stderr)
         return 1
