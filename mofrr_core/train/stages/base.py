@@ -146,9 +146,13 @@ class Stage:
     best_metric = "psnr"  # validation key deciding ``best/`` (higher is better)
     export_folder = "weights"  # where ``--export package`` puts the weights inside an expert package
 
+    expert_kind: str | None = None  # "specialised" / "shared": the stage trains (a part of) the --expert it names
+
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
         self.spec: ExpertSpec | None = None
+        if self.expert_kind is not None:
+            self.spec = (specialised_spec if self.expert_kind == "specialised" else shared_spec)(config.expert)
 
     # construction
     def build_model(self) -> ModelMixin:

@@ -6,8 +6,7 @@ from diffusers import ModelMixin
 from torch.utils.data import Dataset
 
 from mofrr_core.plugins import resolve_model_type
-from mofrr_core.train.config import TrainConfig
-from mofrr_core.train.stages.base import Stage, component_kwargs, f1_scores, specialised_spec
+from mofrr_core.train.stages.base import Stage, component_kwargs, f1_scores
 
 
 class DegreeStage(Stage):
@@ -16,11 +15,11 @@ class DegreeStage(Stage):
     name = "degree"
     best_metric = "f1"
     export_folder = "degree"
+    expert_kind = "specialised"
 
-    def __init__(self, config: TrainConfig) -> None:
-        super().__init__(config)
-        self.spec = specialised_spec(config.expert)
-        self.types = [self.spec.retouch_type]
+    @property
+    def types(self) -> list[str]:
+        return [self.spec.retouch_type]
 
     def build_model(self) -> ModelMixin:
         wavefrr = component_kwargs("wavefrr", self.model_preset, **self.spec.config)

@@ -20,7 +20,6 @@ from mofrr_core.train.stages.base import (
     load_network,
     public_config,
     registry_steps,
-    specialised_spec,
     summarize_restoration,
 )
 
@@ -54,10 +53,10 @@ class ExpertStage(RestorationStage):
     """
 
     name = "expert"
+    expert_kind = "specialised"
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
-        self.spec = specialised_spec(config.expert)
         own = self.spec.retouch_type
         self.others = [t for t in builtin_types(self.model_preset) if t != own] if config.foreign > 0 else []
         self.types = [own, *self.others]  # own type first: labels[:, 0] / degrees[:, 0] are its own

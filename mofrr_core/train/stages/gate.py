@@ -9,8 +9,7 @@ from diffusers import ModelMixin
 from torch import nn
 from torch.utils.data import Dataset
 
-from mofrr_core.train.config import TrainConfig
-from mofrr_core.train.stages.base import Stage, binary_f1, build_network, has_weights, load_network, specialised_spec
+from mofrr_core.train.stages.base import Stage, binary_f1, build_network, has_weights, load_network
 
 
 class GateStage(Stage):
@@ -19,11 +18,8 @@ class GateStage(Stage):
     name = "gate"
     best_metric = "f1"
     export_folder = "gate"
-
-    def __init__(self, config: TrainConfig) -> None:
-        super().__init__(config)
-        self.spec = specialised_spec(config.expert)
-        self.router: nn.Module | None = None
+    expert_kind = "specialised"
+    router: nn.Module | None = None  # the frozen router whose backbone the gate reads (built with the gate)
 
     def _load_router(self) -> nn.Module:
         path = self.config.router_weights

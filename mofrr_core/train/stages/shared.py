@@ -6,17 +6,17 @@ from diffusers import ModelMixin
 from torch.utils.data import Dataset
 
 from mofrr_core.train.config import TrainConfig
-from mofrr_core.train.stages.base import RestorationStage, build_network, builtin_types, registry_steps, shared_spec
+from mofrr_core.train.stages.base import RestorationStage, build_network, builtin_types, registry_steps
 
 
 class SharedStage(RestorationStage):
     """The shared expert on multi-operation images (2-4 ops over the built-in types; ``num_ops`` overrides)."""
 
     name = "shared"
+    expert_kind = "shared"
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
-        self.spec = shared_spec(config.expert)
         self.types = builtin_types(self.model_preset)
 
     def build_model(self) -> ModelMixin:
