@@ -66,7 +66,7 @@ def face(size: int) -> np.ndarray:
 @torch.no_grad()
 def whole_pipeline(args: argparse.Namespace) -> None:
     """Seconds per image of ``Pipeline.__call__``: sparse routing vs one expert vs every expert."""
-    from mofrr_core.evaluate import load_pipeline
+    from mofrr_core.pipeline import load_pipeline
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

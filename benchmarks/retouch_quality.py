@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from mofrr_core.metrics import psnr
 from mofrr_core.plugins import get_retouch_ops
 from mofrr_core.retouch import TYPES, FaceLandmarks, random_ops, retouch, sample_strength
 from mofrr_core.retouch.heldout import apis_in_set, is_heldout
@@ -68,11 +69,6 @@ def iter_faces(root: Path, n: int, min_sharpness: float = 0.0
                 count += 1
                 if count >= n:
                     return
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
 def caption(image: np.ndarray, text: str) -> np.ndarray:

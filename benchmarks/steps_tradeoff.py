@@ -22,7 +22,8 @@ import torch
 
 from mofrr_core import metrics
 from mofrr_core.eval.plots import steps_plot
-from mofrr_core.evaluate import load_pipeline, load_samples
+from mofrr_core.eval.samples import load_samples
+from mofrr_core.pipeline import load_pipeline
 from mofrr_core.utils.image import to_uint8
 
 

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from mofrr_core.data import RetouchPairs
+from mofrr_core.metrics import psnr_per_image
 from mofrr_core.models.warp import warp
-from mofrr_core.train.stages import psnr_per_image
 
 
 def fit_fields(x: torch.Tensor, y: torch.Tensor, grid: int, steps: int) -> torch.Tensor:

@@ -24,3 +24,9 @@ def register_landmark_providers(register):
 @hookspec
 def register_models(register):
     """Register network classes by ``type:`` name: ``register(cls, name=None)``."""
+
+
+@hookspec
+def register_datasets(register):
+    """Register training data sources by ``data.type:`` name: ``register(build, name=...)``, where
+    ``build(config, split, *, types, ops, num_ops, p_clean, length, seed, cache) -> Dataset``."""

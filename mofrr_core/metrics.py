@@ -1,20 +1,34 @@
-"""Image-fidelity and identity metrics on uint8 RGB images (data range 255), as the paper reports."""
+"""Image-fidelity and identity metrics, as the paper reports them.
+
+The one PSNR of the project: :func:`psnr` on uint8 RGB arrays (data range 255, what ``mofrr eval``
+reports) and :func:`psnr_per_image` on ``[B, C, H, W]`` tensors in ``[-1, 1]`` (data range 2, what
+training validation reports); both cap at :data:`MAX_PSNR` (identical images).
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
 import numpy as np
+import torch
 
 MAX_PSNR = 100.0  # reported for identical images instead of infinity
+MIN_MSE = 1e-10  # below this the PSNR is MAX_PSNR anyway (for data ranges up to 255)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB between two uint8 images (data range 255)."""
+    """PSNR in dB between two uint8 images (data range 255), at most :data:`MAX_PSNR`."""
     if a.shape != b.shape:
         raise ValueError(f"shape mismatch: {a.shape} vs {b.shape}")
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return MAX_PSNR if mse == 0 else min(MAX_PSNR, 10 * np.log10(255.0**2 / mse))
+    return min(MAX_PSNR, 10 * np.log10(255.0**2 / max(mse, MIN_MSE)))
+
+
+def psnr_per_image(x: torch.Tensor, y: torch.Tensor, data_range: float = 2.0) -> torch.Tensor:
+    """PSNR in dB of each image of ``[B, ...]`` tensors (default data range 2: ``[-1, 1]``) -> ``[B]``,
+    at most :data:`MAX_PSNR`."""
+    mse = (x.float() - y.float()).pow(2).flatten(1).mean(1)
+    return (10 * torch.log10(data_range**2 / mse.clamp(min=MIN_MSE))).clamp(max=MAX_PSNR)
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:

@@ -21,6 +21,7 @@ from mofrr_core.plugins import resolve_model_type
 from mofrr_core.registry import (
     ComponentConfig,
     RegistryConfig,
+    WeightsError,
     build_component,
     load_registry,
     sha256_of,
@@ -55,6 +56,20 @@ class ExpertSlot:
     name: str
     retouch_type: str
     model: nn.Module
+
+
+@dataclass
+class ExpertRun:
+    """What the experts made of a batch ``x [B, 3, H, W]`` (:meth:`Pipeline.run_experts`).
+
+    images: ``[B, K, 3, H, W]``, expert ``k``'s output where it ran and ``x`` elsewhere.
+    shared: ``[B, 3, H, W]``, the shared expert's output (``x`` without one).
+    degrees: per image, the estimated degree of each specialised expert that ran on it.
+    """
+
+    images: torch.Tensor
+    shared: torch.Tensor
+    degrees: list[dict[str, float]]
 
 
 class Pipeline:
@@ -196,26 +211,13 @@ class Pipeline:
         probabilities = self.route(x)
         mask = self.activation_mask(probabilities, active)
 
-        # 3. Every activated specialised expert restores the images it was routed.
-        expert_images = x[:, None].repeat(1, len(self.experts), 1, 1, 1)
-        degrees: list[dict[str, float]] = [{} for _ in originals]
-        for k, slot in enumerate(self.experts):
-            rows = mask[:, k].nonzero().flatten()
-            if rows.numel() == 0:
-                continue
-            out = slot.model.restore(x[rows], num_inference_steps=steps, generator=generator)
-            expert_images[rows, k] = out.image
-            if out.degree is not None:
-                for row, degree in zip(rows.tolist(), out.degree.tolist()):
-                    degrees[row][slot.name] = round(float(degree), 3)
-
-        # 4. The shared expert always runs.
+        # 3-4. Every activated specialised expert restores the images it was routed; the shared expert all.
         use_shared = use_shared and self.shared is not None
-        shared = self.shared.restore(x, num_inference_steps=steps, generator=generator).image if use_shared else x
+        run = self.run_experts(x, mask, steps, generator, use_shared)
 
         # 5. Combine Module fuses X, Y_se and the activated Y_M (eq. 2).
         confidence = self.expert_confidence(probabilities) if active == "router" else mask.to(x.dtype)
-        restored = self.combine(x, shared, expert_images, mask, confidence).clamp(-1, 1)
+        restored = self.combine(x, run.shared, run.images, mask, confidence).clamp(-1, 1)
 
         # 6. Add the restoration residual back at each input's own size.
         outputs = add_residual(originals, x, restored)
@@ -226,8 +228,28 @@ class Pipeline:
             experts_run=[[s.name for k, s in enumerate(self.experts) if mask[i, k]] + (["shared"] if use_shared
                                                                                    else [])
                          for i in range(len(originals))],
-            degrees=degrees,
+            degrees=run.degrees,
         )
+
+    def run_experts(self, x: torch.Tensor, mask: torch.Tensor, num_inference_steps: int,
+                    generator: torch.Generator | None, use_shared: bool = True) -> ExpertRun:
+        """Run each specialised expert on the rows of ``x`` that ``mask [B, K]`` routes to it, then the
+        shared expert on all of ``x`` (the one loop of inference and of the Combine stage's cache)."""
+        images = x[:, None].repeat(1, len(self.experts), 1, 1, 1)
+        degrees: list[dict[str, float]] = [{} for _ in range(x.shape[0])]
+        for k, slot in enumerate(self.experts):
+            rows = mask[:, k].nonzero().flatten()
+            if rows.numel() == 0:
+                continue
+            out = slot.model.restore(x[rows], num_inference_steps=num_inference_steps, generator=generator)
+            images[rows, k] = out.image
+            if out.degree is not None:
+                for row, degree in zip(rows.tolist(), out.degree.tolist()):
+                    degrees[row][slot.name] = round(float(degree), 3)
+        shared = x
+        if use_shared and self.shared is not None:
+            shared = self.shared.restore(x, num_inference_steps=num_inference_steps, generator=generator).image
+        return ExpertRun(images, shared, degrees)
 
     def route(self, x: torch.Tensor) -> torch.Tensor:
         """Router probabilities ``[B, N]`` over the router's types."""
@@ -276,6 +298,53 @@ def add_residual(originals: Sequence[torch.Tensor], x: torch.Tensor, restored: t
     """Each input plus its restoration residual ``restored - x``, resized to the input's own size."""
     return [(original + resize((restored[i] - x[i])[None], original.shape[-2:])[0]).clamp(-1, 1)
             for i, original in enumerate(originals)]
+
+
+def load_pipeline(source: str | Path | None = None, device: str | torch.device | None = None,
+                  experts: str | Sequence[str] | None = None, allow_untrained: bool = False,
+                  label: str = "--pipeline") -> Pipeline:
+    """The pipeline ``source`` names: a :meth:`Pipeline.save_pretrained` folder, a ``registry.yaml``, or
+    ``None`` (the packaged registry); on ``device`` (default: cuda if available, else cpu).
+
+    ``experts`` (names, or one comma-separated string) and ``allow_untrained`` apply to a registry only (a
+    saved folder holds its own experts, trained).
+    A saved folder's ``pipeline.weights`` gets the sha256 of every ``.safetensors`` file actually loaded;
+    a broken weight file raises :class:`~mofrr_core.registry.WeightsError`. Errors name ``label SOURCE``.
+    """
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    names = experts
+    if isinstance(experts, str):
+        names = [e.strip() for e in experts.split(",") if e.strip()] if experts else None
+    if source is not None and Path(source).is_dir():
+        return load_saved_pipeline(Path(source), device, label)
+    if source is not None and not Path(source).is_file():
+        raise FileNotFoundError(f"{label} {source}: no such registry file or pipeline folder")
+    return Pipeline.from_registry(source, experts=names, device=device, allow_untrained=allow_untrained)
+
+
+def load_saved_pipeline(directory: Path, device: str | torch.device, label: str = "--pipeline") -> Pipeline:
+    """:meth:`Pipeline.from_pretrained` with one-line errors and the weight files' sha256 in ``pipeline.weights``."""
+    if not (directory / INDEX_FILE).is_file():
+        raise FileNotFoundError(f"{label} {directory}: a folder but not a saved pipeline (no {INDEX_FILE})")
+    try:
+        pipeline = Pipeline.from_pretrained(directory, device=device)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the loader's message names the file
+        raise WeightsError(f"{label} {directory}: could not load the pipeline: {str(error).strip()} -- a weight "
+                           "file is missing, truncated or corrupt; re-create the folder with "
+                           "Pipeline.save_pretrained (or copy it again)") from None
+    pipeline.weights = {**pipeline.weights, **pipeline_file_hashes(directory, pipeline)}
+    return pipeline
+
+
+def pipeline_file_hashes(directory: Path, pipeline: Pipeline) -> dict[str, str]:
+    """sha256 of each component's ``.safetensors`` file in a ``save_pretrained`` folder."""
+    folders = {"router": "router", "combine": "combine"}
+    folders.update({f"experts.{slot.name}": f"experts/{slot.name}" for slot in pipeline.experts})
+    if pipeline.shared is not None:
+        folders["shared"] = "shared"
+    return {key: sha256_of(weight_file(Path(directory) / sub)) for key, sub in folders.items()}
 
 
 def with_available_experts(config: RegistryConfig, allow_untrained: bool) -> RegistryConfig:

@@ -29,8 +29,10 @@ BUILTIN_PLUGINS = (
     "mofrr_core.builtin.models",
     "mofrr_core.builtin.retouch_ops",
     "mofrr_core.builtin.landmark_providers",
+    "mofrr_core.builtin.datasets",
 )
-HOOKS = ("register_models", "register_retouch_ops", "register_landmark_providers", "register_experts")
+HOOKS = ("register_models", "register_datasets", "register_retouch_ops", "register_landmark_providers",
+         "register_experts")
 
 
 class PluginError(RuntimeError):
@@ -65,6 +67,7 @@ class PluginState:
     """Everything the plugins registered, keyed by name."""
 
     models: dict[str, type] = field(default_factory=dict)
+    datasets: dict[str, Callable[..., Any]] = field(default_factory=dict)
     experts: dict[str, ExpertSpec] = field(default_factory=dict)
     retouch_ops: dict[str, dict[str, RetouchOpSpec]] = field(default_factory=dict)
     landmark_providers: dict[str, LandmarkProviderSpec] = field(default_factory=dict)
@@ -165,6 +168,11 @@ class PluginManager:
             claim("model type", name)
             state.models[name] = cls
 
+        def register_datasets(build: Callable[..., Any], name: str | None = None) -> None:
+            name = name or build.__name__
+            claim("dataset type", name)
+            state.datasets[name] = build
+
         def register_experts(spec: ExpertSpec) -> None:
             if not isinstance(spec, ExpertSpec):
                 raise PluginError(f"register_experts expects an ExpertSpec, got {type(spec).__name__}")
@@ -235,15 +243,18 @@ def get_landmark_providers() -> dict[str, LandmarkProviderSpec]:
     return dict(get_state().landmark_providers)
 
 
-def get_model_types() -> dict[str, type]:
-    """Network classes by ``type:`` name."""
-    return dict(get_state().models)
+def _resolve(registered: dict[str, Any], name: str, where: str, kind: str) -> Any:
+    if name not in registered:
+        known = ", ".join(sorted(registered)) or "none"
+        raise UnknownTypeError(f"{where}: unknown {kind} {name!r} (registered {kind}s: {known})")
+    return registered[name]
 
 
 def resolve_model_type(name: str, where: str = "type") -> type:
-    """The class registered as ``name``; the error names ``where`` it was asked for."""
-    models = get_state().models
-    if name not in models:
-        known = ", ".join(sorted(models)) or "none"
-        raise UnknownTypeError(f"{where}: unknown type {name!r} (registered types: {known})")
-    return models[name]
+    """The network class registered as ``name``; the error names ``where`` it was asked for."""
+    return _resolve(get_state().models, name, where, "type")
+
+
+def resolve_dataset_type(name: str, where: str = "data.type") -> Callable[..., Any]:
+    """The training data builder registered as ``name`` (``register_datasets``)."""
+    return _resolve(get_state().datasets, name, where, "dataset type")

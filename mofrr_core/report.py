@@ -194,7 +194,3 @@ def _pixels_sha256(array: np.ndarray) -> str:
 
     return hashlib.sha256(np.ascontiguousarray(array, dtype=np.uint8).tobytes()).hexdigest()
 
-
-def load_report(path: str | Path) -> dict[str, Any]:
-    """Read a report JSON back."""
-    return json.loads(Path(path).read_text())

@@ -39,7 +39,7 @@ from mofrr_core.io import (
     resolve_inputs,
     save_image_atomic,
 )
-from mofrr_core.pipeline import Pipeline
+from mofrr_core.pipeline import Pipeline, load_pipeline
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 INSTALL_HINT = "pip install 'mofrr[landmarks]' && pip install --no-deps mediapipe==0.10.21"
@@ -115,47 +115,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 # -- setup ---------------------------------------------------------------------------------------
-def load_pipeline(args: argparse.Namespace) -> Pipeline:
-    """The pipeline from ``--pipeline DIR`` or the registry; a broken weight file -> ``WeightsError``.
-
-    ``pipeline.weights`` ends up with the sha256 of every ``.safetensors`` file actually loaded.
-    """
-    import torch
-
-    from mofrr_core.registry import WeightsError
-
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if args.pipeline:
-        if args.registry or args.experts or args.allow_untrained:
-            raise ValueError("--pipeline cannot be combined with --registry, --experts or --allow-untrained")
-        if not args.pipeline.is_dir():
-            raise FileNotFoundError(f"--pipeline {args.pipeline}: no such folder")
-        try:
-            pipeline = Pipeline.from_pretrained(args.pipeline, device=device)
-        except FileNotFoundError:
-            raise
-        except Exception as error:  # noqa: BLE001 - the loader's message names the file
-            raise WeightsError(f"{args.pipeline}: could not load the pipeline: {str(error).strip()} -- a weight "
-                               "file is missing, truncated or corrupt; re-create the folder with "
-                               "Pipeline.save_pretrained (or copy it again)") from None
-        pipeline.weights = {**pipeline.weights, **pipeline_file_hashes(args.pipeline, pipeline)}
-        return pipeline
-    experts = [e.strip() for e in args.experts.split(",") if e.strip()] if args.experts else None
-    return Pipeline.from_registry(args.registry, experts=experts, device=device,
-                                  allow_untrained=args.allow_untrained)
-
-
-def pipeline_file_hashes(directory: Path, pipeline: Pipeline) -> dict[str, str]:
-    """sha256 of each component's ``.safetensors`` file in a ``save_pretrained`` folder."""
-    from mofrr_core.registry import sha256_of, weight_file
-
-    folders = {"router": "router", "combine": "combine"}
-    folders.update({f"experts.{slot.name}": f"experts/{slot.name}" for slot in pipeline.experts})
-    if pipeline.shared is not None:
-        folders["shared"] = "shared"
-    return {key: sha256_of(weight_file(Path(directory) / sub)) for key, sub in folders.items()}
-
-
 def face_detector():
     """The highest-priority installed landmark provider's ``detect(image) -> list[FaceLandmarks]``."""
     from mofrr_core.plugins import get_landmark_providers
@@ -317,8 +276,11 @@ def setup(args: argparse.Namespace):
         return todo, len(skipped), None, None
     check_experts_option(args.experts)
     args.device = check_device(args.device)
+    if args.pipeline and (args.registry or args.experts or args.allow_untrained):
+        raise ValueError("--pipeline cannot be combined with --registry, --experts or --allow-untrained")
     detector = None if args.aligned else face_detector()
-    pipeline = load_pipeline(args)
+    pipeline = load_pipeline(args.pipeline or args.registry, args.device, args.experts, args.allow_untrained,
+                             label="--pipeline" if args.pipeline else "--registry")
     prepare_output_dir(args.output)
     if args.report:
         prepare_output_dir(args.report)

@@ -68,7 +68,3 @@ class CachedPairs(Dataset):
         return tuple(self.images["original"].shape)
 
 
-def memory_bytes(size: int, resolution: int) -> int:
-    """Bytes the cache of ``size`` pairs at ``resolution`` takes (two uint8 RGB images per pair)."""
-    return 2 * size * 3 * resolution * resolution
-

@@ -1,4 +1,4 @@
-"""Helpers of ``mofrr eval``: methods (baselines, ablations), tables and figures."""
+"""``mofrr eval``: methods (baselines, ablations), test samples, the evaluation run, tables, figures and report."""
 
 from .methods import (
     ABLATIONS,
@@ -7,9 +7,8 @@ from .methods import (
     SingleModelPipeline,
     ablation,
     load_baseline,
-    wavefrr_ablation,
-    without_refinement,
+    switched_off,
 )
 
 __all__ = ["ABLATIONS", "AblatedPipeline", "Method", "SingleModelPipeline", "ablation", "load_baseline",
-           "wavefrr_ablation", "without_refinement"]
+           "switched_off"]

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +34,6 @@ ABLATION_HELP = {
     "no-refine": "inference-time: the Combine Module's refinement net is skipped (output = X + gate * (fused - X))",
     "single-expert": "one WaveFRR restores every image alone (no router, shared expert or combine)",
 }
-CONSTANT_DEGREE = 3.0  # the middle of 1..5: "degree unknown"
 RestoreFn = Callable[..., PipelineOutput]
 
 
@@ -182,108 +180,61 @@ def load_baseline(spec: str, pipeline: Pipeline | None = None, preset: str = "cp
 
 
 # -- ablations ---------------------------------------------------------------------------------------
-def _is_wavefrr(model: nn.Module) -> bool:
-    return all(hasattr(model, attr) for attr in ("idem", "estimate_degree", "refine_highs"))
+EXPERT_SWITCHES = {"no-idem": "use_idem", "no-degree": "use_degree", "no-hfcam": "use_hfcam", "no-warp": "use_warp"}
 
 
-@contextmanager
-def _patched(obj: Any, name: str, value: Any) -> Iterator[None]:
-    """Set an instance attribute for the duration of the block (shadowing the class method)."""
-    had = name in vars(obj)
-    old = vars(obj).get(name)
-    setattr(obj, name, value)
-    try:
-        yield
-    finally:
-        if had:
-            setattr(obj, name, old)
-        else:
-            delattr(obj, name)
+def switched_off(pipeline: Pipeline, name: str) -> Pipeline:
+    """``pipeline`` with the config switch of ablation ``name`` off: copies of the affected networks
+    (:meth:`~mofrr_core.models.loading.MoFRRModel.with_config`), the other networks shared.
 
-
-def _zero_distortion(x_ll: torch.Tensor, y_t: torch.Tensor, z: torch.Tensor, t: torch.Tensor):
-    zeros = torch.zeros_like(x_ll)
-    return torch.cat([x_ll, zeros], dim=1), zeros
-
-
-@contextmanager
-def wavefrr_ablation(model: nn.Module, name: str) -> Iterator[None]:
-    """Inference-time ablation of one trained WaveFRR: ``no-idem`` (R = 0), ``no-degree`` (z = 3),
-    ``no-hfcam`` (high bands unrefined), ``no-warp`` (no FlowWarp). The model is restored when the block exits."""
-    if name == "no-idem":
-        with _patched(model.idem, "forward", _zero_distortion):
-            yield
-    elif name == "no-degree":
-        def constant_degree(x: torch.Tensor) -> torch.Tensor:
-            return torch.full((x.shape[0],), CONSTANT_DEGREE, device=x.device, dtype=x.dtype)
-
-        with _patched(model, "estimate_degree", constant_degree):
-            yield
-    elif name == "no-hfcam":
-        with _patched(model, "refine_highs", lambda y_ll, highs: list(highs)):
-            yield
-    elif name == "no-warp":
-        with _patched(model, "unwarp", lambda x, z: x):
-            yield
+    ``no-idem`` / ``no-degree`` / ``no-hfcam`` / ``no-warp``: every expert having that switch (``no-warp``:
+    and a FlowWarp); ``no-refine``: the Combine Module's ``use_refinement``.
+    """
+    combine, slots = pipeline.combine, list(pipeline.experts)
+    if name == "no-refine":
+        if getattr(combine, "refine", None) is None:
+            raise ValueError(f"ablation no-refine: the Combine Module ({type(combine).__name__}) has no refinement net")
+        combine = combine.with_config(use_refinement=False)
     else:
-        raise ValueError(f"not a WaveFRR ablation: {name!r} (no-idem, no-degree, no-hfcam, no-warp)")
-
-
-@contextmanager
-def without_refinement(combine: nn.Module) -> Iterator[None]:
-    """Skip a :class:`~mofrr_core.models.combine.CombineModule`'s refinement net for the block (ablation
-    ``no-refine``); the net is put back when the block exits."""
-    refine = getattr(combine, "refine", None)
-    if refine is None:
-        raise ValueError(f"ablation no-refine: the Combine Module ({type(combine).__name__}) has no refinement net")
-    combine.refine = None
-    try:
-        yield
-    finally:
-        combine.refine = refine
+        switch = EXPERT_SWITCHES[name]
+        targets = [s.name for s in slots if switch in getattr(s.model, "config", {})
+                   and (name != "no-warp" or getattr(s.model, "flow_warp", None) is not None)]
+        if name == "no-warp" and not targets:
+            raise ValueError("ablation no-warp: no expert of the pipeline has a FlowWarp (warp: true)")
+        skipped = [s.name for s in slots if switch not in getattr(s.model, "config", {})]
+        if skipped and name != "no-warp":
+            warnings.warn(f"ablation {name}: expert(s) {', '.join(skipped)} have no {switch}; left unchanged",
+                          stacklevel=3)
+        if not targets:
+            raise ValueError(f"ablation {name}: the pipeline has no WaveFRR expert to ablate")
+        slots = [replace(s, model=s.model.with_config(**{switch: False})) if s.name in targets else s for s in slots]
+    return Pipeline(pipeline.router, slots, pipeline.shared, combine, pipeline.resolution, pipeline.threshold,
+                    pipeline.num_inference_steps, pipeline.seed, pipeline.weights)
 
 
 class AblatedPipeline:
-    """A pipeline called under an ablation: fixed call options and/or WaveFRR patches during each call."""
+    """A pipeline called with fixed call options (``no-router``: ``active="all"``, ``no-shared``:
+    ``use_shared=False``)."""
 
-    def __init__(self, pipeline: Pipeline, name: str, call_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(self, pipeline: Pipeline, call_kwargs: dict[str, Any]) -> None:
         self.pipeline = pipeline
-        self.name = name
-        self.call_kwargs = dict(call_kwargs or {})
-        patch = name in ("no-idem", "no-degree", "no-hfcam", "no-warp")
-        self.targets = [s.model for s in pipeline.experts if _is_wavefrr(s.model)] if patch else []
-        if name == "no-warp":
-            self.targets = [m for m in self.targets if getattr(m, "flow_warp", None) is not None]
-            if not self.targets:
-                raise ValueError("ablation no-warp: no expert of the pipeline has a FlowWarp (warp: true)")
-        elif patch:
-            skipped = [s.name for s in pipeline.experts if not _is_wavefrr(s.model)]
-            if skipped:
-                warnings.warn(f"ablation {name}: expert(s) {', '.join(skipped)} are not WaveFRR; left unchanged",
-                              stacklevel=3)
-            if not self.targets:
-                raise ValueError(f"ablation {name}: the pipeline has no WaveFRR expert to ablate")
+        self.call_kwargs = dict(call_kwargs)
 
     @property
     def experts(self):
         return self.pipeline.experts
 
     def __call__(self, images: ImageLike | Sequence[ImageLike], **kwargs: Any) -> PipelineOutput:
-        with ExitStack() as stack:
-            for model in self.targets:
-                stack.enter_context(wavefrr_ablation(model, self.name))
-            if self.name == "no-refine":
-                stack.enter_context(without_refinement(self.pipeline.combine))
-            return self.pipeline(images, **{**kwargs, **self.call_kwargs})
+        return self.pipeline(images, **{**kwargs, **self.call_kwargs})
 
 
 def ablation(pipeline: Pipeline, name: str, single_expert: str | None = None) -> Method:
     """The pipeline under ablation ``name`` (one of :data:`ABLATIONS`) as a :class:`Method`.
 
     ``no-router`` / ``no-shared`` are call options of the pipeline (``active="all"`` /
-    ``use_shared=False``); ``no-idem`` / ``no-degree`` / ``no-hfcam`` / ``no-warp`` patch every WaveFRR expert
-    during each call (inference-time ablations of the trained model: the paper retrains instead);
-    ``no-refine`` skips the Combine Module's refinement net during each call (not in the paper);
+    ``use_shared=False``); ``no-idem`` / ``no-degree`` / ``no-hfcam`` / ``no-warp`` switch off that part of
+    every WaveFRR expert (config switches of the trained model, see :func:`switched_off`: the paper retrains
+    instead); ``no-refine`` switches off the Combine Module's refinement net (not in the paper);
     ``single-expert`` runs one WaveFRR alone (``single_expert``: an expert name or a
     ``save_pretrained`` folder; default the pipeline's first specialised expert).
     """
@@ -297,6 +248,9 @@ def ablation(pipeline: Pipeline, name: str, single_expert: str | None = None) ->
         base = load_baseline(single_expert or pipeline.experts[0].name, pipeline)
         return Method(f"MoFRR single-expert: {base.name}", "ablation", base.restore, base.weights,
                       ABLATION_HELP[name])
-    kwargs = {"no-router": {"active": "all"}, "no-shared": {"use_shared": False}}.get(name, {})
-    return Method(f"MoFRR {name}", "ablation", AblatedPipeline(pipeline, name, kwargs), dict(pipeline.weights),
-                  ABLATION_HELP[name])
+    if name in ("no-router", "no-shared"):
+        kwargs = {"no-router": {"active": "all"}, "no-shared": {"use_shared": False}}[name]
+        restore = AblatedPipeline(pipeline, kwargs)
+    else:
+        restore = switched_off(pipeline, name)
+    return Method(f"MoFRR {name}", "ablation", restore, dict(pipeline.weights), ABLATION_HELP[name])

@@ -10,8 +10,8 @@ from einops import rearrange, repeat
 from torch import nn
 
 from . import losses
-from .baseline import PackedUNet
 from .loading import MoFRRModel
+from .pix2pix import PackedUNet
 
 ROLES = 3  # input X, shared expert, specialised expert
 
@@ -53,6 +53,8 @@ class CombineModule(MoFRRModel, ConfigMixin):
         fusion: ``"softmax"`` (weights over the candidates sum to 1 at every pixel) or ``"sum"`` (each
             candidate's change ``c - X`` is added with its own sigmoid weight, so the changes of several
             experts add up; not in the paper).
+        use_refinement: add the refinement net's output (default). Off (ablation ``no-refine``), the output
+            is the gated fusion ``X + gate * (fused - X)``; it changes no weight.
     """
 
     # config keys in which a module may differ from the trained one it starts from (see :meth:`adapt_state_dict`)
@@ -71,6 +73,7 @@ class CombineModule(MoFRRModel, ConfigMixin):
         refine_downscale: int = 4,
         confidence_input: bool = False,
         fusion: str = "softmax",
+        use_refinement: bool = True,
     ) -> None:
         super().__init__()
         if fusion not in ("softmax", "sum"):
@@ -143,7 +146,7 @@ class CombineModule(MoFRRModel, ConfigMixin):
         weights = self.weights(x, candidates, roles, valid, confidence)
         fused = x + (weights * (candidates - x[:, None])).sum(dim=1)  # = sum_k w_k c_k when the weights sum to 1
         out = x + self.gate * (fused - x)
-        if self.refine is not None:
+        if self.refine is not None and self.config.use_refinement:
             out = out + self.refine(torch.cat([x, fused], dim=1))
         return out
 

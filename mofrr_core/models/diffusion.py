@@ -72,6 +72,25 @@ class ResidualDDIM:
             device=generator.device if generator is not None else "cpu",
         ).to(device)
 
+    def noise_residual(
+        self, r0: torch.Tensor, generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The forward process of one training step: ``(t [B], noise, r_t)`` for clean residuals ``r0``.
+
+        The timesteps, then the noise, are drawn from ``generator`` (on its own device).
+        """
+        t = self.sample_timesteps(r0.shape[0], generator, r0.device)
+        gen_device = generator.device if generator is not None else "cpu"
+        noise = torch.randn(r0.shape, generator=generator, device=gen_device, dtype=r0.dtype).to(r0.device)
+        return t, noise, self.add_noise(r0, noise, t)
+
+    def min_snr_weights(self, t: torch.Tensor, gamma: float | None, like: torch.Tensor) -> torch.Tensor | None:
+        """Min-SNR weights ``min(SNR_t, gamma) / SNR_t`` of L_simple per sample (``None`` without ``gamma``)."""
+        if gamma is None:
+            return None
+        snr = self.snr(t).to(like.device, like.dtype)
+        return snr.clamp(max=gamma) / snr
+
     def sample(
         self,
         denoise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],

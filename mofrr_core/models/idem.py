@@ -35,7 +35,7 @@ class MCA(MoFRRModel, ConfigMixin):
 
 
 class IDEM(MoFRRModel, ConfigMixin):
-    """Interactive degree embedding (eqs. 3-5).
+    """Iterative Distortion Evaluation Module (the paper's IDEM, eqs. 3-5).
 
     The degree ``z`` (1..5) and the timestep ``t`` are broadcast to constant maps (normalised to
     ``[-1, 1]``) and mixed by a depthwise-separable conv into a ``C``-channel degree embedding ``z'``

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 
 import torch
@@ -31,3 +32,13 @@ class MoFRRModel(ModelMixin):
     @classmethod
     def from_pretrained(cls, *args, **kwargs):  # diffusers' signature and docstring
         return own_memory(super().from_pretrained(*args, **kwargs))
+
+    def with_config(self, **changes: object) -> MoFRRModel:
+        """A copy of this network (same weights, own memory) with ``changes`` to config keys that change no
+        weight, e.g. the ablation switches ``expert.with_config(use_idem=False)``."""
+        unknown = sorted(set(changes) - set(self.config))
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no config key {', '.join(unknown)}")
+        clone = copy.deepcopy(self)
+        clone.register_to_config(**changes)
+        return clone

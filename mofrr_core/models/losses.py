@@ -7,8 +7,6 @@ over the "valid" region only (skimage crops the border of half a window), mean o
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -147,8 +145,3 @@ def wavefrr_total(
     total = l_idem + l_simple + l_high + l_space
     return total if l_class is None else total + l_class
 
-
-def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 2.0) -> float:
-    """PSNR in dB (helper for tests and benchmarks)."""
-    err = F.mse_loss(x, y).item()
-    return float("inf") if err == 0 else 10 * math.log10(data_range**2 / err)

@@ -14,7 +14,7 @@ import yaml
 from diffusers import ModelMixin
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-PRESETS = ("tiny", "cpu", "paper")
+PRESETS = tuple(sorted(path.stem for path in CONFIG_DIR.glob("*.yaml")))  # tiny, cpu, paper: the folder is the list
 COMPONENTS = {
     "router": "Router",
     "degree": "DegreeEstimator",

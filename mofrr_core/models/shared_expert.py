@@ -107,11 +107,7 @@ class SharedExpert(MoFRRModel, ConfigMixin):
         self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None
     ) -> dict[str, Any]:
         xp, yp = self.pack(x), self.pack(y)
-        r0 = yp - xp
-        gen_device = generator.device if generator is not None else "cpu"
-        t = self.ddim.sample_timesteps(x.shape[0], generator, x.device)
-        noise = torch.randn(r0.shape, generator=generator, device=gen_device, dtype=r0.dtype).to(x.device)
-        r_t = self.ddim.add_noise(r0, noise, t)
+        t, noise, r_t = self.ddim.noise_residual(yp - xp, generator)
         eps_pred = self.ddim.eps_from_r0(r_t, self.denoise(xp, r_t, t), t)
         image = self.sample(x, self.config.train_sampling_steps, generator)
         return {"t": t, "eps_pred": eps_pred, "eps": noise, "image": image}
@@ -121,10 +117,7 @@ class SharedExpert(MoFRRModel, ConfigMixin):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """L_simple + L_hyb on the image of a short differentiable DDIM pass."""
         out = self.training_outputs(x, y, generator)
-        weights = None
-        if self.config.min_snr_gamma is not None:
-            snr = self.ddim.snr(out["t"]).to(x.device, x.dtype)
-            weights = snr.clamp(max=self.config.min_snr_gamma) / snr
+        weights = self.ddim.min_snr_weights(out["t"], self.config.min_snr_gamma, x)
         l_simple = losses.simple_loss(out["eps_pred"], out["eps"], weights)
         l_space = losses.hybrid_loss(out["image"], y)
         loss = l_simple + l_space

@@ -57,11 +57,17 @@ class WaveFRR(MoFRRModel, ConfigMixin):
             (:func:`~.losses.log_mse_loss`). Where the input alone cannot tell whether the face was
             lifted, L1 (in L_hyb) learns the likelier field in full, the squared error its expected value
             (a field shrunk by the doubt), and log-MSE, the loss of per-image PSNR, shrinks it further.
+        use_idem, use_degree, use_hfcam, use_warp: the ablations of the paper's Table 4 (and of the
+            FlowWarp); all ``True`` by default. Off, IDEM's distortion map ``R`` is zero, the degree is the
+            constant :attr:`CONSTANT_DEGREE` instead of the estimator's, the high bands pass unrefined, and
+            the FlowWarp is skipped. They change no weight: set them on a trained expert
+            (``expert.with_config(use_idem=False)``) or train with them (``model_overrides``).
     """
 
     # --init-weights may come from an expert without the warp (its FlowWarp then starts at the identity)
     FINE_TUNE_KEYS = ("warp", "warp_channels", "warp_downscale", "warp_max_shift", "lambda_warp", "warp_loss")
     WARP_LOSSES = {"hybrid": losses.hybrid_loss, "mse": F.mse_loss, "log_mse": losses.log_mse_loss}
+    CONSTANT_DEGREE = 3.0  # the degree without the estimator (``use_degree=False``): the middle of 1..5
 
     @register_to_config
     def __init__(
@@ -95,6 +101,10 @@ class WaveFRR(MoFRRModel, ConfigMixin):
         warp_max_shift: float = 4.0,
         lambda_warp: float = 1.0,
         warp_loss: str = "hybrid",
+        use_idem: bool = True,
+        use_degree: bool = True,
+        use_hfcam: bool = True,
+        use_warp: bool = True,
     ) -> None:
         super().__init__()
         if warp_loss not in self.WARP_LOSSES:
@@ -151,7 +161,7 @@ class WaveFRR(MoFRRModel, ConfigMixin):
 
     def unwarp(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The input resampled along the FlowWarp's field (``x`` itself without ``warp``)."""
-        return x if self.flow_warp is None else self.flow_warp(x, z)[0]
+        return x if self.flow_warp is None or not self.config.use_warp else self.flow_warp(x, z)[0]
 
     def decompose(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """DWT with the low band normalised to the image range: ``(LL / 2**levels, highs)``."""
@@ -162,7 +172,9 @@ class WaveFRR(MoFRRModel, ConfigMixin):
         return idwt(ll * 2**self.config.levels, highs)
 
     def estimate_degree(self, x: torch.Tensor) -> torch.Tensor:
-        """Expected degree ``[B]`` in 1..5 (no gradient unless the DE is trainable)."""
+        """Expected degree ``[B]`` in 1..5 (no gradient unless the DE is trainable); constant without ``use_degree``."""
+        if not self.config.use_degree:
+            return torch.full((x.shape[0],), self.CONSTANT_DEGREE, device=x.device, dtype=x.dtype)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.config.train_degree):
             return self.degree_estimator.expected_degree(x)
 
@@ -170,7 +182,7 @@ class WaveFRR(MoFRRModel, ConfigMixin):
         self, x_ll: torch.Tensor, r_t: torch.Tensor, z: torch.Tensor, t: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One denoiser call: ``(r0_hat, R)`` for the noisy residual ``r_t`` at timesteps ``t [B]``."""
-        _, distortion = self.idem(x_ll, r_t, z, t)
+        distortion = self.idem(x_ll, r_t, z, t)[1] if self.config.use_idem else torch.zeros_like(x_ll)
         z_map = degree_map(z, self.degree_estimator.config.num_classes, x_ll)
         r0_hat = self.unet(torch.cat([x_ll, r_t, z_map, distortion], dim=1), t).sample
         return r0_hat, distortion
@@ -196,7 +208,10 @@ class WaveFRR(MoFRRModel, ConfigMixin):
         return x_ll + r0
 
     def refine_highs(self, y_ll: torch.Tensor, highs: list[torch.Tensor]) -> list[torch.Tensor]:
-        """HFCAM per level (coarsest first internally); returns the refined highs, finest first."""
+        """HFCAM per level (coarsest first internally); returns the refined highs, finest first (the highs
+        themselves without ``use_hfcam``)."""
+        if not self.config.use_hfcam:
+            return list(highs)
         refined: list[torch.Tensor] = list(highs)
         low, low_level = y_ll * 2**self.config.levels, self.config.levels  # raw LL and its level
         for level in reversed(range(self.config.levels)):
@@ -230,11 +245,7 @@ class WaveFRR(MoFRRModel, ConfigMixin):
         warped = self.unwarp(x, z)
         x_ll, x_highs = self.decompose(warped.detach())  # the diffusion restores what the warp left
         y_ll, y_highs = self.decompose(y)
-        r0 = y_ll - x_ll
-        gen_device = generator.device if generator is not None else "cpu"
-        t = self.ddim.sample_timesteps(x.shape[0], generator, x.device)
-        noise = torch.randn(r0.shape, generator=generator, device=gen_device, dtype=r0.dtype).to(x.device)
-        r_t = self.ddim.add_noise(r0, noise, t)
+        t, noise, r_t = self.ddim.noise_residual(y_ll - x_ll, generator)
         r0_hat, distortion = self.denoise(x_ll, r_t, z, t)
         eps_pred = self.ddim.eps_from_r0(r_t, r0_hat, t)
         # short differentiable DDIM pass: the spatial loss reaches IDEM, UNet and HFCAM
@@ -265,10 +276,7 @@ class WaveFRR(MoFRRModel, ConfigMixin):
         """L = L_freq (L_IDEM + L_simple + L_high) + L_space (L_hyb on the image) (+ L_class, + L_warp)."""
         cfg = self.config
         out = self.training_outputs(x, y, generator)
-        weights = None
-        if cfg.min_snr_gamma is not None:
-            snr = self.ddim.snr(out["t"]).to(x.device, x.dtype)
-            weights = snr.clamp(max=cfg.min_snr_gamma) / snr
+        weights = self.ddim.min_snr_weights(out["t"], cfg.min_snr_gamma, x)
         l_idem = losses.idem_loss(out["distortion"], out["y_ll"], out["x_ll"])
         l_simple = losses.simple_loss(out["eps_pred"], out["eps"], weights)
         l_high = losses.high_loss(out["highs_hat"], out["y_highs"], cfg.lambda_high_l2, cfg.lambda_tv)
@@ -276,7 +284,7 @@ class WaveFRR(MoFRRModel, ConfigMixin):
         l_class = None
         if cfg.train_degree and degree is not None:
             l_class, _ = self.degree_estimator.compute_loss(x, degree)
-        l_warp = self.warp_loss(out["warped"], y) if self.flow_warp is not None else None
+        l_warp = self.warp_loss(out["warped"], y) if self.flow_warp is not None and cfg.use_warp else None
         loss = losses.wavefrr_total(l_idem, l_simple, l_high, l_space, l_class)
         if l_warp is not None:
             loss = loss + cfg.lambda_warp * l_warp

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mofrr_core.cli import one_line_warnings, run_reporting_errors
+
 EPILOG = """examples:
   mofrr-train                                         list the trainable experts
   mofrr-train --expert eye                            degree estimator (if none trained), then the eye expert
@@ -290,7 +292,8 @@ def run_plan(runs: list[tuple[Any, tuple[str, ...]]], export: str | None = None,
              command: str | None = None) -> list[Any]:
     """Train the planned runs in order (then export the last one if asked); returns their results."""
     from mofrr_core.train.export import export_run
-    from mofrr_core.train.trainer import Trainer, list_checkpoints
+    from mofrr_core.train.run_folder import list_checkpoints
+    from mofrr_core.train.trainer import Trainer
 
     # rank from the launcher's environment: creating accelerate's state here would fix it too early
     main_process = os.environ.get("RANK", "0") == "0"
@@ -328,29 +331,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     format_warning = warnings.formatwarning
     with warnings.catch_warnings():
         if not args.verbose:
-            warnings.simplefilter("ignore")
-            warnings.simplefilter("default", UserWarning)
-            warnings.formatwarning = lambda message, *_a, **_k: f"warning: {message}\n"
+            one_line_warnings()
         try:
-            if exporting:
-                from mofrr_core.train.export import export_run
-
-                dest = export_run(args.run, args.destination, overwrite=args.overwrite, command=command,
-                                  which=args.which)
-                print(f"exported {args.run}/{args.which} to {dest} (+ TRAINING.md, training.json)")
-                return 0
-            run_plan(plan(args), export=args.export, command=command)
-            return 0
-        except KeyboardInterrupt:
-            print("interrupted (resume with --resume latest)", file=sys.stderr)
-            return 130
-        except Exception as error:  # noqa: BLE001 - one clear line, the traceback with -v
-            if args.verbose:
-                raise
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+            return run_reporting_errors(lambda: run_command(args, exporting, command), args.verbose,
+                                        interrupted="interrupted (resume with --resume latest)")
         finally:
             warnings.formatwarning = format_warning
+
+
+def run_command(args: argparse.Namespace, exporting: bool, command: str) -> int:
+    """``mofrr-train export RUN DIR``, or the runs ``args`` plans."""
+    if exporting:
+        from mofrr_core.train.export import export_run
+
+        dest = export_run(args.run, args.destination, overwrite=args.overwrite, command=command, which=args.which)
+        print(f"exported {args.run}/{args.which} to {dest} (+ TRAINING.md, training.json)")
+        return 0
+    run_plan(plan(args), export=args.export, command=command)
+    return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

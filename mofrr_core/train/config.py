@@ -1,4 +1,4 @@
-"""Training configuration: YAML presets (``configs/train/{tiny,cpu,paper}.yaml``) + CLI overrides.
+"""Training configuration: YAML presets (``configs/train/*.yaml``) + CLI overrides.
 
 A training preset is BasicSR-style: every place where a component is chosen has a ``type:``
 (``optimizer: {type: Adam, lr: 1e-4}``, ``data: {type: RetouchPairs}``). The network sizes come
@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 TRAIN_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "train"
-TRAIN_PRESETS = ("tiny", "cpu", "cpu128", "cpu128-warp", "router128", "combine128", "paper")
+TRAIN_PRESETS = tuple(sorted(path.stem for path in TRAIN_CONFIG_DIR.glob("*.yaml")))  # the folder is the list
 STAGES = ("router", "degree", "expert", "shared", "combine", "gate", "baseline", "all")
 
 
@@ -87,7 +87,7 @@ class TrainConfig:
 
 
 def load_train_preset(name: str | Path = "cpu") -> dict[str, Any]:
-    """The training preset ``name`` (``tiny``/``cpu``/``paper``) or a YAML path, as a flat mapping.
+    """The training preset ``name`` (one of :data:`TRAIN_PRESETS`) or a YAML path, as a flat mapping.
 
     A preset with ``base: OTHER`` starts from preset ``OTHER``; its own keys replace the base's, and
     mapping values (``model_overrides``, ``optimizer``, ``data``...) are merged key by key.

@@ -11,7 +11,7 @@ from typing import Any
 
 from mofrr_core.registry import sha256_of, weight_file
 from mofrr_core.train.plots import read_jsonl
-from mofrr_core.train.trainer import SUMMARY_FILE
+from mofrr_core.train.run_folder import SUMMARY_FILE
 
 EXPORT_JSON = "training.json"
 EXPORT_MD = "TRAINING.md"

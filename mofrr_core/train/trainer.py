@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,16 +30,19 @@ from mofrr_core import __version__
 from mofrr_core.train.config import TrainConfig
 from mofrr_core.train.ema import EMA, GeneratorState
 from mofrr_core.train.plots import plot_curves, read_jsonl, truncate_jsonl, write_csv
+from mofrr_core.train.run_folder import (
+    RUN_FILE,
+    SUMMARY_FILE,
+    command_line,
+    continued_record,
+    data_root,
+    dataset_info,
+    find_checkpoint,
+    git_commit,
+    list_checkpoints,
+    prepare_output_dir,
+)
 from mofrr_core.train.stages import Stage, load_network, make_stage, nan_guard, public_config
-
-RUN_FILE = "run.json"
-SUMMARY_FILE = "training.json"
-RUN_OUTPUTS = ("checkpoints", "final", "best", "cache", "metrics.jsonl", "metrics.csv", "curves.png", RUN_FILE,
-               SUMMARY_FILE)
-
-
-class OutputDirError(FileExistsError):
-    """The output folder already holds something and neither --resume nor --overwrite was given."""
 
 
 @dataclass
@@ -92,6 +92,22 @@ class Progress:
         vars(self).update(state)
 
 
+@dataclass
+class RunState:
+    """What one run's setup builds and its loop and finish use."""
+
+    wrapper: nn.Module
+    optimizer: torch.optim.Optimizer
+    params: list[nn.Parameter]
+    train_loader: DataLoader
+    val_loader: DataLoader
+    ema: EMA
+    noise: GeneratorState
+    progress: Progress
+    info: dict[str, Any]  # the run record (run.json / training.json)
+    eval_net: nn.Module | None = None
+
+
 class LossModule(nn.Module):
     """Wraps the trained network so that ``forward`` is the stage's loss (what DDP needs to wrap)."""
 
@@ -104,54 +120,9 @@ class LossModule(nn.Module):
         return self._stage.loss(self.net, batch, generator)
 
 
-def command_line() -> str:
-    """The command that started this process, shell-quoted."""
-    program = Path(sys.argv[0]).name if sys.argv else "mofrr-train"
-    if program in ("cli.py", "__main__.py", "-m", "-c"):
-        program = "python -m mofrr_core.train.cli"
-    return " ".join([program, *map(shlex.quote, sys.argv[1:])])
-
-
-def git_commit() -> str | None:
-    """The git commit of the source tree this package runs from (``None`` outside a checkout)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def data_root(config: TrainConfig) -> str | None:
-    """The face data folder this run reads (``--data``, ``MOFRR_DATA`` or the data engine's default)."""
-    if config.data.get("type", "RetouchPairs") != "RetouchPairs":
-        return None
-    if config.data_root:
-        return str(Path(config.data_root).resolve())
-    if os.environ.get("MOFRR_DATA"):
-        return str(Path(os.environ["MOFRR_DATA"]).resolve())
-    try:
-        from mofrr_core.data import default_data_root
-
-        return str(default_data_root())
-    except ImportError:
-        return None
-
-
-def dataset_info(dataset: Dataset) -> dict[str, Any]:
-    info: dict[str, Any] = {"type": type(dataset).__name__, "samples": len(dataset)}
-    for attr in ("num_faces", "faces"):
-        value = getattr(dataset, attr, None)
-        if isinstance(value, int):
-            info["faces"] = value
-        elif value is not None and hasattr(value, "__len__"):
-            info["faces"] = len(value)
-    return info
-
-
-TRAINING_ONLY_KEYS = {"train_degree"}  # config keys that do not change the weights' shapes
+# config keys that change no weight: a network may start from trained weights that differ in them
+TRAINING_ONLY_KEYS = {"train_degree", "num_inference_steps", "use_idem", "use_degree", "use_hfcam", "use_warp",
+                      "use_refinement"}
 
 
 def init_from(net: nn.Module, path: str | Path) -> None:
@@ -184,59 +155,6 @@ def default_threads(num_workers: int, num_processes: int = 1) -> int:
         cores = os.cpu_count() or 1
     return max(1, cores // max(1, num_processes) - num_workers)
 
-
-def find_checkpoint(output_dir: Path, resume: str) -> Path:
-    """``latest`` -> newest ``checkpoints/checkpoint-<step>``; otherwise the given folder."""
-    if resume != "latest":
-        path = Path(resume)
-        if not path.is_dir():
-            raise FileNotFoundError(f"--resume {resume}: no such checkpoint folder")
-        return path
-    checkpoints = list_checkpoints(output_dir)
-    if not checkpoints:
-        raise FileNotFoundError(f"--resume latest: no checkpoint in {output_dir / 'checkpoints'}")
-    return checkpoints[-1]
-
-
-def list_checkpoints(output_dir: Path) -> list[Path]:
-    folder = output_dir / "checkpoints"
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.iterdir() if p.is_dir() and p.name.startswith("checkpoint-")
-             and p.name.split("-", 1)[1].isdigit()]
-    return sorted(found, key=lambda p: int(p.name.split("-", 1)[1]))
-
-
-def continued_record(run_file: Path, checkpoint: Path, fresh: dict[str, Any]) -> dict[str, Any]:
-    """The run record a resumed run extends: its own ``run.json``, else that of the run the checkpoint
-    comes from (``--resume RUN/checkpoints/checkpoint-N`` into a new folder), else ``fresh``."""
-    origin = run_file if run_file.is_file() else checkpoint.parent.parent / RUN_FILE
-    record = json.loads(origin.read_text()) if origin.is_file() else fresh
-    record.setdefault("resumed", [])
-    return record
-
-
-def prepare_output_dir(output_dir: Path, config: TrainConfig, allow: tuple[str, ...] = ()) -> None:
-    """Refuse a non-empty output folder unless resuming (same stage/expert) or ``overwrite``."""
-    existing = [p for p in output_dir.iterdir() if p.name not in allow] if output_dir.is_dir() else []
-    run_file = output_dir / RUN_FILE
-    if config.resume:
-        if run_file.is_file():
-            previous = json.loads(run_file.read_text())
-            if (previous.get("stage"), previous.get("expert")) != (config.stage, config.expert):
-                raise OutputDirError(f"{output_dir} holds a {previous.get('stage')} run "
-                                     f"(expert {previous.get('expert')}); cannot resume it as stage "
-                                     f"{config.stage} (expert {config.expert})")
-        return
-    if not existing:
-        return
-    if not config.overwrite:
-        names = ", ".join(sorted(p.name for p in existing)[:5])
-        raise OutputDirError(f"output dir {output_dir} is not empty ({names}); pass --resume latest to continue "
-                             "that run, --overwrite to replace it, or choose another --output-dir")
-    for path in existing:
-        if path.name in RUN_OUTPUTS:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 class Trainer:
@@ -316,6 +234,13 @@ class Trainer:
             torch.set_num_threads(threads)
 
     def _train(self) -> TrainResult:
+        run = self._setup()
+        self._resume_and_record(run)
+        val_metrics = self._loop(run)
+        return self._finish(run, val_metrics)
+
+    def _setup(self) -> RunState:
+        """Accelerator, output folder, threads, the network, datasets, loaders, optimizer, EMA and RNG state."""
         cfg = self.config
         self.accelerator = accelerator = Accelerator(
             gradient_accumulation_steps=cfg.gradient_accumulation_steps,
@@ -357,87 +282,74 @@ class Trainer:
         noise = GeneratorState(cfg.seed * 1000 + accelerator.process_index, accelerator.device)
         progress = Progress()
         accelerator.register_for_checkpointing(ema, noise, progress)
+        return RunState(wrapper, optimizer, params, train_loader, val_loader, ema, noise, progress,
+                        {"train_data": dataset_info(train_ds), "val_data": dataset_info(val_ds)})
 
-        jsonl = self.output_dir / "metrics.jsonl"
+    def _resume_and_record(self, run: RunState) -> None:
+        """Load ``--resume``'s checkpoint, then write (or extend) ``run.json``."""
+        cfg, accelerator, stage = self.config, self.accelerator, self.stage
         checkpoint = None
         if cfg.resume:
             checkpoint = find_checkpoint(self.output_dir, cfg.resume)
             accelerator.load_state(str(checkpoint))
-            accelerator.print(f"resumed from {checkpoint} at step {progress.step}")
+            accelerator.print(f"resumed from {checkpoint} at step {run.progress.step}")
             if accelerator.is_main_process:
-                truncate_jsonl(jsonl, progress.step)
-        run_info = {"stage": cfg.stage, "expert": stage.spec.name if stage.spec else cfg.expert,
+                truncate_jsonl(self.output_dir / "metrics.jsonl", run.progress.step)
+        data_info = run.info
+        run.info = {"stage": cfg.stage, "expert": stage.spec.name if stage.spec else cfg.expert,
                     "command": self.command, "mofrr_version": __version__, "git_commit": git_commit(),
                     "model_preset": stage.model_preset, "config": cfg.to_dict(),
-                    "num_processes": accelerator.num_processes, "data_root": data_root(cfg),
-                    "train_data": dataset_info(train_ds), "val_data": dataset_info(val_ds)}
+                    "num_processes": accelerator.num_processes, "data_root": data_root(cfg), **data_info}
         if cfg.init_weights and checkpoint is None:  # what was loaded, before its folder can change
             from mofrr_core.train.export import previous_record
 
-            started_from = previous_record(run_info)
+            started_from = previous_record(run.info)
             if started_from is not None:
-                run_info["started_from"] = started_from
+                run.info["started_from"] = started_from
         if accelerator.is_main_process and checkpoint is None:
-            (self.output_dir / RUN_FILE).write_text(json.dumps({**run_info, "expert": cfg.expert}, indent=2) + "\n")
+            (self.output_dir / RUN_FILE).write_text(json.dumps({**run.info, "expert": cfg.expert}, indent=2) + "\n")
         elif accelerator.is_main_process:  # record how it was continued (from this run or another run's checkpoint)
-            record = continued_record(self.output_dir / RUN_FILE, checkpoint, {**run_info, "expert": cfg.expert})
-            record["resumed"].append({"command": self.command, "step": progress.step, "max_steps": cfg.max_steps,
-                                      "checkpoint": str(checkpoint)})
+            record = continued_record(self.output_dir / RUN_FILE, checkpoint, {**run.info, "expert": cfg.expert})
+            record["resumed"].append({"command": self.command, "step": run.progress.step,
+                                      "max_steps": cfg.max_steps, "checkpoint": str(checkpoint)})
             (self.output_dir / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n")
-            run_info.update(command=record.get("command", self.command), resumed=record["resumed"])
+            run.info.update(command=record.get("command", self.command), resumed=record["resumed"])
+        run.eval_net = run.ema.averaged_model(accelerator.unwrap_model(run.wrapper).net).requires_grad_(False)
 
-        unwrapped = accelerator.unwrap_model(wrapper).net
-        eval_net = ema.averaged_model(unwrapped).requires_grad_(False)
+    def _loop(self, run: RunState) -> dict[str, float]:
+        """Train to ``max_steps``: steps, EMA updates, logs, validations and checkpoints; the last validation."""
+        cfg, accelerator, progress = self.config, self.accelerator, run.progress
         val_metrics: dict[str, float] = {}
         start_time, window, last_log = time.perf_counter(), [], (time.perf_counter(), progress.step)
         base_wall = progress.wall_time
-        pbar = tqdm(total=cfg.max_steps, initial=progress.step, desc=f"train {stage.describe()}",
+        pbar = tqdm(total=cfg.max_steps, initial=progress.step, desc=f"train {self.stage.describe()}",
                     disable=not accelerator.is_local_main_process, dynamic_ncols=True)
-        wrapper.train()
+        run.wrapper.train()
         while progress.step < cfg.max_steps:
-            train_loader.set_epoch(progress.epoch)
-            loader = train_loader
+            run.train_loader.set_epoch(progress.epoch)
+            loader = run.train_loader
             if progress.batch_in_epoch:
-                loader = accelerator.skip_first_batches(train_loader, progress.batch_in_epoch)
+                loader = accelerator.skip_first_batches(run.train_loader, progress.batch_in_epoch)
             for batch in loader:
-                with accelerator.accumulate(wrapper):
-                    loss, logs = wrapper(batch, noise.generator)
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients and cfg.grad_clip:
-                        accelerator.clip_grad_norm_(params, cfg.grad_clip)
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
+                loss, logs = self._step(run, batch)
                 progress.batch_in_epoch += 1
                 window.append({"loss": float(loss.detach()), **logs})
                 if not accelerator.sync_gradients:
                     continue
                 progress.step += 1
                 nan_guard(loss.detach(), progress.step)
-                ema.update(accelerator.unwrap_model(wrapper).net)
+                run.ema.update(accelerator.unwrap_model(run.wrapper).net)
                 progress.wall_time = base_wall + time.perf_counter() - start_time
                 pbar.update(1)
                 pbar.set_postfix(loss=f"{window[-1]['loss']:.4f}")
                 done = progress.step >= cfg.max_steps
                 if progress.step % max(1, cfg.log_every) == 0 or done:
-                    now = time.perf_counter()
-                    record = {"kind": "train", "step": progress.step, "epoch": progress.epoch,
-                              "lr": optimizer.param_groups[0]["lr"],
-                              "it_s": (progress.step - last_log[1]) / max(now - last_log[0], 1e-9)}
-                    record.update({k: sum(w[k] for w in window if k in w) / sum(k in w for w in window)
-                                   for k in dict.fromkeys(k for w in window for k in w)})
-                    self._log(record)
-                    window, last_log = [], (now, progress.step)
+                    last_log = self._log_train(run, window, last_log)
+                    window = []
                 if progress.step % max(1, cfg.val_every) == 0 or done:
-                    ema.copy_to(eval_net)
-                    val_metrics = self.validate(eval_net, val_loader)
-                    self._log({"kind": "val", "step": progress.step, **{f"val_{k}": v for k, v in val_metrics.items()}})
-                    value = val_metrics.get(stage.best_metric)
-                    if value is not None and (progress.best is None or value > progress.best):
-                        progress.best, progress.best_step = value, progress.step
-                        if accelerator.is_main_process:
-                            self._save_pretrained(eval_net, self.output_dir / "best")
+                    val_metrics = self._validation(run)
                     pbar.write(f"step {progress.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in val_metrics.items()))
-                    wrapper.train()
+                    run.wrapper.train()
                 if progress.step % max(1, cfg.checkpoint_every) == 0 or done:
                     self._checkpoint(progress)
                 if done:
@@ -446,18 +358,58 @@ class Trainer:
                 progress.epoch += 1
                 progress.batch_in_epoch = 0
         pbar.close()
+        return val_metrics
 
+    def _step(self, run: RunState, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        """One forward/backward pass (an optimizer step once the gradients are accumulated)."""
+        with self.accelerator.accumulate(run.wrapper):
+            loss, logs = run.wrapper(batch, run.noise.generator)
+            self.accelerator.backward(loss)
+            if self.accelerator.sync_gradients and self.config.grad_clip:
+                self.accelerator.clip_grad_norm_(run.params, self.config.grad_clip)
+            run.optimizer.step()
+            run.optimizer.zero_grad(set_to_none=True)
+        return loss, logs
+
+    def _log_train(self, run: RunState, window: list[dict[str, float]],
+                   last_log: tuple[float, int]) -> tuple[float, int]:
+        """Log the mean of every loss term over ``window`` and the speed since ``last_log``; the new mark."""
+        now, progress = time.perf_counter(), run.progress
+        record = {"kind": "train", "step": progress.step, "epoch": progress.epoch,
+                  "lr": run.optimizer.param_groups[0]["lr"],
+                  "it_s": (progress.step - last_log[1]) / max(now - last_log[0], 1e-9)}
+        record.update({k: sum(w[k] for w in window if k in w) / sum(k in w for w in window)
+                       for k in dict.fromkeys(k for w in window for k in w)})
+        self._log(record)
+        return now, progress.step
+
+    def _validation(self, run: RunState) -> dict[str, float]:
+        """Validate the EMA weights, log the metrics and keep ``best/`` when the stage's metric improved."""
+        progress = run.progress
+        run.ema.copy_to(run.eval_net)
+        val_metrics = self.validate(run.eval_net, run.val_loader)
+        self._log({"kind": "val", "step": progress.step, **{f"val_{k}": v for k, v in val_metrics.items()}})
+        value = val_metrics.get(self.stage.best_metric)
+        if value is not None and (progress.best is None or value > progress.best):
+            progress.best, progress.best_step = value, progress.step
+            if self.accelerator.is_main_process:
+                self._save_pretrained(run.eval_net, self.output_dir / "best")
+        return val_metrics
+
+    def _finish(self, run: RunState, val_metrics: dict[str, float]) -> TrainResult:
+        """Save ``final/`` (the EMA weights), metrics.csv, curves.png and ``training.json``."""
+        accelerator, progress, stage = self.accelerator, run.progress, self.stage
         accelerator.wait_for_everyone()
         final_dir = self.output_dir / "final"
-        ema.copy_to(eval_net)
+        run.ema.copy_to(run.eval_net)
         if not val_metrics:  # resumed at (or past) max_steps: still report the final weights
-            val_metrics = self.validate(eval_net, val_loader)
+            val_metrics = self.validate(run.eval_net, run.val_loader)
         if accelerator.is_main_process:
-            self._save_pretrained(eval_net, final_dir)
-            records = read_jsonl(jsonl)
+            self._save_pretrained(run.eval_net, final_dir)
+            records = read_jsonl(self.output_dir / "metrics.jsonl")
             write_csv(records, self.output_dir / "metrics.csv")
             plot_curves(records, self.output_dir / "curves.png", title=f"{stage.describe()} ({stage.model_preset})")
-            summary = {**run_info, "steps": progress.step, "wall_time_s": round(progress.wall_time, 2),
+            summary = {**run.info, "steps": progress.step, "wall_time_s": round(progress.wall_time, 2),
                        "final_val": val_metrics, "best_val": progress.best, "best_step": progress.best_step,
                        "best_metric": stage.best_metric}
             (self.output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")

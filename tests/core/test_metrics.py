@@ -45,3 +45,19 @@ def test_identity_metric_skips_with_a_reason_without_dlib(astronaut_face):
             metrics.identity_cosine(astronaut_face, astronaut_face)
         pytest.skip("dlib is not installed (optional 'eval' extra): identity similarity unavailable")
     assert metrics.identity_cosine(astronaut_face, astronaut_face) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_the_tensor_psnr_is_the_array_psnr_per_image():
+    import torch
+
+    from mofrr_core.metrics import MAX_PSNR, psnr, psnr_per_image
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-9, 10, a.shape) * np.array([0, 1, 3])[:, None, None, None], 0, 255)
+    b = b.astype(np.uint8)
+    as_tensor = [torch.from_numpy(v).permute(0, 3, 1, 2).double() / 127.5 - 1 for v in (a, b)]  # data range 2
+    per_image = psnr_per_image(*as_tensor).tolist()
+    assert per_image[0] == MAX_PSNR == psnr(a[0], b[0])  # identical images: capped, not infinite
+    assert per_image[1:] == pytest.approx([psnr(a[i], b[i]) for i in (1, 2)], abs=1e-4)
+    assert per_image[1] > per_image[2] > 20

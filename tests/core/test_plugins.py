@@ -131,3 +131,28 @@ def test_installed_fixture_package_is_discovered(monkeypatch):
     plugins.reset()
     assert "nose" not in plugins.get_experts()
     plugins.reset()
+
+
+def test_a_plugin_dataset_type_is_what_data_type_selects(fake_entry_points, monkeypatch):
+    from mofrr_core.train.config import make_config
+    from mofrr_core.train.datasets import build_dataset
+
+    monkeypatch.delenv("MOFRR_PLUGINS", raising=False)
+    asked = {}
+
+    def build_ones(config, split, **request):
+        asked.update(request, split=split)
+        return [{"key": f"ones-{i}"} for i in range(request["length"] or 3)]
+
+    make_module("fake_ones_data", register_datasets=lambda register: register(build_ones, name="Ones"))
+    fake_entry_points(("ones", "fake_ones_data"))
+    assert set(plugins.get_state().datasets) == {"RetouchPairs", "SyntheticPairs", "Ones"}
+    config = make_config("tiny", stage="router", data={"type": "Ones"}, seed=5)
+    data = build_dataset(config, "val", types=["white"], ops=None, num_ops=(0, 1), length=2)
+    assert [item["key"] for item in data] == ["ones-0", "ones-1"]
+    assert asked == {"split": "val", "types": ["white"], "ops": None, "num_ops": (0, 1), "p_clean": 0.0,
+                     "length": 2, "seed": 5, "cache": None}
+    config = make_config("tiny", stage="router", data={"type": "Nones"})
+    with pytest.raises(plugins.UnknownTypeError, match=r"data\.type: unknown dataset type 'Nones' \(registered "
+                                                       r"dataset types: Ones, RetouchPairs, SyntheticPairs\)"):
+        build_dataset(config, "train", types=["white"], ops=None, num_ops=(1, 1))

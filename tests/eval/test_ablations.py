@@ -6,15 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from mofrr_core.eval import (
-    ABLATIONS,
-    SingleModelPipeline,
-    ablation,
-    load_baseline,
-    wavefrr_ablation,
-    without_refinement,
-)
+from mofrr_core.eval import ABLATIONS, SingleModelPipeline, ablation, load_baseline
+from mofrr_core.models import WaveFRR
 from mofrr_core.models.presets import build_model
+from mofrr_core.pipeline import Pipeline
 
 from ..conftest import make_tiny_pipeline, perturb
 
@@ -60,45 +55,67 @@ def test_wavefrr_switches_change_the_experts_and_are_undone(name, pipeline, astr
     assert ablated.experts_run[0] == [*EXPERTS, "shared"]  # call options pass through
     assert np.abs(ablated.images[0].astype(int) - before.astype(int)).max() > 0
     after = restore(pipeline, astronaut_face, active="all").images[0]
-    assert np.array_equal(after, before)  # the patch is gone after the call
+    assert np.array_equal(after, before)  # the ablation switched off copies: the pipeline's experts are untouched
     if name == "no-degree":
         assert set(ablated.degrees[0].values()) == {3.0}
 
 
-def test_no_refine_skips_the_combine_refinement_and_puts_it_back(pipeline, astronaut_face):
+def test_no_refine_switches_off_the_combine_refinement_of_a_copy(pipeline, astronaut_face):
     refine = pipeline.combine.refine
     before = restore(pipeline, astronaut_face)
     ablated = restore(ablation(pipeline, "no-refine").restore, astronaut_face)
     assert ablated.experts_run == before.experts_run  # same routing, only the fusion differs
     assert np.abs(ablated.images[0].astype(int) - before.images[0].astype(int)).max() > 0
-    assert pipeline.combine.refine is refine  # put back after the call
+    assert pipeline.combine.refine is refine and pipeline.combine.config.use_refinement  # the pipeline's own
     assert np.array_equal(restore(pipeline, astronaut_face).images[0], before.images[0])
     x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    with without_refinement(pipeline.combine):  # the output is then exactly the gated fusion
-        fused = pipeline.combine(x, x.flip(-1), None)
+    plain = pipeline.combine.with_config(use_refinement=False)  # the output is then exactly the gated fusion
+    fused = plain(x, x.flip(-1), None)
     weights = pipeline.combine.weights(x, torch.stack([x, x.flip(-1)], 1), torch.tensor([0, 1]),
                                        torch.ones(1, 2, dtype=torch.bool))
     mix = (weights * torch.stack([x, x.flip(-1)], 1)).sum(1)
     assert torch.allclose(fused, x + pipeline.combine.gate * (mix - x), atol=1e-6)
-    bare = build_model("combine", "tiny", refine_channels=0)
+    assert not torch.allclose(pipeline.combine(x, x.flip(-1), None), fused, atol=1e-6)
+    bare = Pipeline(pipeline.router, pipeline.experts, pipeline.shared,
+                    build_model("combine", "tiny", refine_channels=0))
     with pytest.raises(ValueError, match="no refinement net"):
-        with without_refinement(bare):
-            pass
+        ablation(bare, "no-refine")
 
 
-def test_wavefrr_ablation_context_manager():
+@pytest.mark.parametrize("switch", ["use_idem", "use_degree", "use_hfcam"])
+def test_wavefrr_ablation_switches_are_config_flags(switch, tmp_path):
     model = perturb(build_model("wavefrr", "tiny"), seed=5, scale=0.05).eval()
     x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     reference = model.restore(x, 2, torch.Generator().manual_seed(0))
-    for name in ("no-idem", "no-degree", "no-hfcam"):
-        with wavefrr_ablation(model, name):
-            changed = model.restore(x, 2, torch.Generator().manual_seed(0))
-        assert (changed.image - reference.image).abs().max() > 1e-5, name
-        again = model.restore(x, 2, torch.Generator().manual_seed(0))
-        assert torch.equal(again.image, reference.image), name
-    with pytest.raises(ValueError, match="not a WaveFRR ablation"):
-        with wavefrr_ablation(model, "no-router"):
-            pass
+    off = model.with_config(**{switch: False})
+    changed = off.restore(x, 2, torch.Generator().manual_seed(0))
+    assert (changed.image - reference.image).abs().max() > 1e-5
+    assert getattr(model.config, switch) and torch.equal(model.restore(x, 2, torch.Generator().manual_seed(0)).image,
+                                                         reference.image)  # the original is untouched
+    if switch == "use_degree":
+        assert changed.degree.tolist() == [WaveFRR.CONSTANT_DEGREE]
+    off.save_pretrained(tmp_path / "off")  # the switch is part of the saved config
+    again = WaveFRR.from_pretrained(tmp_path / "off").restore(x, 2, torch.Generator().manual_seed(0))
+    assert torch.equal(again.image, changed.image)
+    loss, _ = off.train().compute_loss(x, x.flip(-1), torch.Generator().manual_seed(1))
+    loss.backward()  # trained with the switch off, the switched-off part learns nothing
+    part = {"use_idem": off.idem, "use_degree": off.degree_estimator, "use_hfcam": off.hfcams}[switch]
+    assert all(p.grad is None or not p.grad.any() for p in part.parameters())
+    assert any(p.grad is not None and p.grad.any() for p in off.unet.parameters())
+    with pytest.raises(ValueError, match="no config key use_everything"):
+        model.with_config(use_everything=False)
+
+
+def test_a_config_without_the_switches_loads_with_them_on(tmp_path):
+    import json
+
+    model = build_model("wavefrr", "tiny")
+    model.save_pretrained(tmp_path / "old")
+    config_file = tmp_path / "old" / "config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({k: v for k, v in config.items() if not k.startswith("use_")}))
+    loaded = WaveFRR.from_pretrained(tmp_path / "old")
+    assert all(loaded.config[k] is True for k in ("use_idem", "use_degree", "use_hfcam", "use_warp"))
 
 
 def test_unknown_ablation_is_an_error(pipeline):
@@ -141,14 +158,13 @@ def test_single_model_pipeline_keeps_input_size_and_is_seeded(astronaut_face):
     assert a.shape == astronaut_face.shape and np.array_equal(a, b) and not np.array_equal(a, c)
 
 
-def test_no_warp_skips_the_field_of_the_experts_that_have_one_and_puts_it_back(pipeline, astronaut_face):
+def test_no_warp_skips_the_field_of_the_experts_that_have_one(pipeline, astronaut_face):
     with pytest.raises(ValueError, match="FlowWarp"):
         ablation(pipeline, "no-warp")  # the tiny pipeline's experts have none
     model = perturb(build_model("wavefrr", "tiny", warp=True), seed=5, scale=0.05).eval()
     x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     reference = model.restore(x, 2, torch.Generator().manual_seed(0))
-    with wavefrr_ablation(model, "no-warp"):
-        plain = model.restore(x, 2, torch.Generator().manual_seed(0))
+    plain = model.with_config(use_warp=False).restore(x, 2, torch.Generator().manual_seed(0))
     z = model.estimate_degree(x)
     with torch.no_grad():
         assert model.flow_warp.field(x, z).abs().max() > 1e-3  # the field is not zero: the switch matters

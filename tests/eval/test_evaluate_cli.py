@@ -172,8 +172,8 @@ def test_balanced_protocol_on_the_shards():
     import os
     from pathlib import Path
 
+    from mofrr_core.eval.samples import load_samples
     from mofrr_core.eval.tables import group_of
-    from mofrr_core.evaluate import load_samples
 
     root = Path(os.environ["MOFRR_DATA"])
     if not any(root.glob("*.tar")):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
+from mofrr_core.metrics import psnr
+
+__all__ = ["BUILTIN_APIS", "psnr"]
 
 from mofrr_core.plugins import get_retouch_ops
 
@@ -19,8 +21,3 @@ def builtin_apis(op: str | None = None) -> list[tuple[str, str]]:
 
 BUILTIN_APIS = builtin_apis()
 
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two uint8 images (inf when identical)."""
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))

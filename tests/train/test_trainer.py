@@ -14,9 +14,10 @@ from safetensors.torch import load_file
 
 from mofrr_core.train.config import make_config
 from mofrr_core.train.ema import EMA
+from mofrr_core.train.run_folder import OutputDirError
 from mofrr_core.train.stages import make_stage
 from mofrr_core.train.synthetic import SyntheticPairs
-from mofrr_core.train.trainer import EpochSampler, OutputDirError, Trainer
+from mofrr_core.train.trainer import EpochSampler, Trainer
 
 EXPECTED_CLASS = {"router": "Router", "degree": "DegreeEstimator", "expert": "WaveFRR", "shared": "SharedExpert",
                   "gate": "GateHead", "combine": "CombineModule", "baseline": "UNetBaseline"}
@@ -184,7 +185,8 @@ def test_a_preset_can_start_from_a_base_preset(tmp_path):
     assert ours["optimizer"] == {**base["optimizer"], "lr": 1e-5} and "base" not in ours
     assert {k: v for k, v in ours.items() if k not in ("max_steps", "model_overrides", "optimizer")} == {
         k: v for k, v in base.items() if k not in ("max_steps", "model_overrides", "optimizer")}
-    shipped = load_train_preset("combine128-sum-confidence")  # a base that has a base itself
+    experiment = Path(__file__).resolve().parents[2] / "examples" / "experiments" / "combine128-sum-confidence.yaml"
+    shipped = load_train_preset(experiment)  # a file outside the package whose base has a base itself
     assert shipped["model_overrides"] == {**base["model_overrides"], "fusion": "sum", "confidence_input": True}
     loop = tmp_path / "loop.yaml"
     loop.write_text("base: loop.yaml\n")
@@ -296,7 +298,7 @@ def test_hard_negatives_keep_the_foreign_images_the_router_sends_to_the_expert(t
 
 
 def test_routed_keeps_what_the_router_sends_the_expert_own_and_foreign(tmp_path, monkeypatch):
-    from mofrr_core.train import stages as stages_module
+    from mofrr_core.train.stages import base as stage_base
 
     bright_eye_router(tmp_path / "router")
 
@@ -307,7 +309,7 @@ def test_routed_keeps_what_the_router_sends_the_expert_own_and_foreign(tmp_path,
         return [{"retouched": BRIGHT if i % 3 == 0 else DARK, "original": DARK, "labels": labels,
                  "degrees": labels * 3, "key": f"{'own' if own else 'foreign'}-{i}"} for i in range(n)]
 
-    monkeypatch.setattr(stages_module, "build_dataset", fake_dataset)
+    monkeypatch.setattr(stage_base, "build_dataset", fake_dataset)
     stage = make_stage(tiny("unused", stage="expert", expert="eye", foreign=0.5, init_weights="unused",
                             routed=str(tmp_path / "router"), val_samples=12))
     val = stage.val_dataset()
@@ -418,3 +420,62 @@ def test_combine_cache_is_not_the_router_training_data_and_can_be_borrowed(tmp_p
     seen = torch.stack([data[i]["retouched"] for i in range(len(data))])
     distance = (cached[:, None] - seen[None]).abs().flatten(2).amax(-1)  # every cached pair vs every router pair
     assert distance.min() > 1e-2  # the combine trains on pairs the router never saw
+
+
+def test_every_packaged_preset_loads_and_the_shipped_weights_trace_to_one():
+    from mofrr_core.train.config import TRAIN_CONFIG_DIR, TRAIN_PRESETS, make_config
+
+    assert set(TRAIN_PRESETS) == {p.stem for p in TRAIN_CONFIG_DIR.glob("*.yaml")} >= {"tiny", "cpu", "paper"}
+    for name in TRAIN_PRESETS:
+        assert make_config(name).preset == name
+    root = Path(__file__).resolve().parents[2]
+    for path in (root / "examples" / "experiments").glob("*.yaml"):
+        assert make_config(path).preset == str(path)
+
+    def presets(record):  # every "preset" a run record names, in the run and the runs it started from
+        if isinstance(record, dict):
+            yield from ([record["preset"]] if isinstance(record.get("preset"), str) else [])
+            for value in record.values():
+                yield from presets(value)
+        elif isinstance(record, list):
+            for value in record:
+                yield from presets(value)
+
+    records = [*(root / "mofrr_core" / "weights").glob("*/training.json"),
+               *(root / "experts").glob("*/mofrr_expert_*/weights/training.json")]
+    assert len(records) >= 8
+    named = {Path(p).stem for r in records for p in presets(json.loads(r.read_text()))}
+    assert named and named <= set(TRAIN_PRESETS), named - set(TRAIN_PRESETS)
+
+
+def test_the_registry_is_the_one_source_of_the_ddim_steps(tmp_path):
+    from mofrr_core.registry import load_registry
+    from mofrr_core.train.stages.base import registry_steps, validation_steps
+
+    root = Path(__file__).resolve().parents[2]
+    steps = load_registry(root / "registry.yaml", experts=[]).num_inference_steps
+    assert steps == load_registry(None, experts=[]).num_inference_steps  # the packaged copy agrees
+    shipped = [*(root / "experts").glob("*/mofrr_expert_*/weights/config.json"),
+               *(root / "plugins").glob("*/mofrr_expert_*/weights/config.json")]
+    assert len(shipped) >= 6
+    for config_file in shipped:  # every diffusion expert's own default is the pipeline's
+        assert json.loads(config_file.read_text())["num_inference_steps"] == steps, config_file
+    registry = tmp_path / "registry.yaml"
+    registry.write_text((root / "registry.yaml").read_text().replace(f"num_inference_steps: {steps} ",
+                                                                    f"num_inference_steps: {steps + 3} "))
+    config = tiny(tmp_path / "run", stage="expert", expert="eye", registry=str(registry)).replace(
+        val_inference_steps=None)
+    assert registry_steps(config) == validation_steps(config) == steps + 3
+    assert validation_steps(config.replace(val_inference_steps=1)) == 1
+    stage = make_stage(config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no --degree-weights
+        net = stage.build_model()
+    assert net.config.num_inference_steps == steps + 3  # what it trains, it is saved with
+    called = []
+    original = net.restore
+    net.restore = lambda x, num_inference_steps=None, generator=None: (called.append(num_inference_steps)
+                                                                       or original(x, num_inference_steps, generator))
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    stage.evaluate(net, {"retouched": x, "original": x, "labels": torch.ones(1, 1)}, torch.Generator().manual_seed(0))
+    assert called == [steps + 3]  # validation runs the pipeline's steps

@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from mofrr_core import __version__
 
@@ -21,9 +21,9 @@ EPILOG = """examples:
 # Sub-commands living in their own modules: name -> (module, one-line help).
 SUBCOMMANDS = {
     "restore": ("mofrr_core.restore", "restore the original face(s) from retouched photos"),
-    "experts": ("mofrr_core.cli_experts", "list installed experts, plugins and weight status"),
+    "experts": ("mofrr_core.cli.experts", "list installed experts, plugins and weight status"),
     "synth": ("mofrr_core.data.synth", "write a fixed retouched/original paired dataset to disk"),
-    "eval": ("mofrr_core.evaluate", "evaluate a pipeline on a paired test split (tables, plots)"),
+    "eval": ("mofrr_core.eval.run", "evaluate a pipeline on a paired test split (tables, plots)"),
 }
 
 
@@ -39,12 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show warnings and full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:  # a part not written yet has no sub-command
-            if error.name != module_name:
-                raise
-            continue
+        module = importlib.import_module(module_name)
         command = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         module.configure_parser(command)
@@ -59,16 +54,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     if not args.verbose:
-        warnings.simplefilter("ignore")  # restore/eval print their own one-line messages
-        warnings.simplefilter("default", UserWarning)
-        warnings.formatwarning = lambda message, *_args, **_kw: f"warning: {message}\n"
+        one_line_warnings()  # restore/eval print their own one-line messages
+    return run_reporting_errors(lambda: args.run(args), args.verbose)
+
+
+def one_line_warnings() -> None:
+    """Show only ``UserWarning``s, each as one ``warning: ...`` line (the CLIs without ``-v``)."""
+    warnings.simplefilter("ignore")
+    warnings.simplefilter("default", UserWarning)
+    warnings.formatwarning = lambda message, *_args, **_kw: f"warning: {message}\n"
+
+
+def run_reporting_errors(run: Callable[[], int | None], verbose: bool, interrupted: str = "interrupted") -> int:
+    """``run()`` as an exit code: an error is one ``error: ...`` line and 1 (its traceback with ``verbose``),
+    Ctrl-C is ``interrupted`` and 130."""
     try:
-        return int(args.run(args) or 0)
+        return int(run() or 0)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(interrupted, file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 - one clear line, the traceback with -v
-        if args.verbose:
+        if verbose:
             raise
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,0 +1,110 @@
+"""The test samples of ``mofrr eval``: face shards (pairs synthesised on the fly, balanced per type), a
+``mofrr synth`` output, original/ + retouched/ folders, or the authors' RetouchingFFHQ++ layout."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mofrr_core.eval import tables
+
+OPS_MODES = {"single": (1, 1), "multi": (2, 4), "mixed": (0, 4)}
+DEFAULT_TYPES = tables.CANONICAL_TYPES
+
+
+def _is_shards(path: Path | None) -> bool:
+    return path is None or (path.is_dir() and any(path.glob("*.tar")))
+
+
+def _degree_thresholds(choice: str, root: Path | None, resolution: int, quiet: bool, fit_n: int = 1000):
+    if choice == "none":
+        return None
+    if choice == "auto":
+        from mofrr_core.data.degrees import fit_degree_thresholds
+
+        return fit_degree_thresholds(root, n=fit_n, resolution=resolution, progress=not quiet)
+    from mofrr_core.data.degrees import DegreeThresholds
+
+    return DegreeThresholds.load(choice)
+
+
+def load_samples(data: Path | None, split: str = "test", n: int = 200, resolution: int = 256,
+                 ops: str = "balanced", apis: Mapping[str, str] | None = None, degrees: str = "auto",
+                 seed: int = 0, quiet: bool = False, fit_n: int = 1000,
+                 ) -> tuple[Sequence[Mapping[str, Any]], list[str], str]:
+    """The test samples (a lazy sequence of sample dicts), their type axis, and a description."""
+    open_dataset = _open_dataset()
+
+    if not _is_shards(data):
+        if apis:
+            raise ValueError(f"--apis applies to shard folders only; {data} holds fixed pairs (make them with "
+                             "mofrr synth --apis ...)")
+        dataset = open_dataset(data, split=split, resolution=resolution)
+        if hasattr(dataset, "has_labels") and not dataset.has_labels:
+            warnings.warn(f"{data}: pairs without labels: per-type columns, router and degree accuracy are "
+                          "unavailable", stacklevel=2)
+        count = min(n, len(dataset))
+        return _Head(dataset, count), list(getattr(dataset, "types", DEFAULT_TYPES)), repr(dataset)
+    thresholds = _degree_thresholds(degrees, data, resolution, quiet, fit_n)
+    common = {"split": split, "resolution": resolution, "seed": seed, "apis": dict(apis) if apis else None,
+              "degree_thresholds": thresholds}
+    if ops == "balanced":
+        types = list(DEFAULT_TYPES)
+        parts = [open_dataset(data, ops=[t], length=n, **common) for t in types]
+        parts.append(open_dataset(data, num_ops=OPS_MODES["multi"], length=n, **common))
+        dataset = _Interleaved(parts, n)
+        types = list(parts[0].types)
+    else:
+        if ops in OPS_MODES:
+            dataset = open_dataset(data, num_ops=OPS_MODES[ops], length=n, **common)
+        else:
+            chosen = [o.strip() for o in ops.split(",") if o.strip()]
+            if not chosen:
+                raise ValueError(f"--ops {ops!r}: expected balanced, single, multi, mixed or a comma list of ops")
+            dataset = open_dataset(data, ops=chosen, length=n, **common)
+        types = list(dataset.types)
+    source = getattr(thresholds, "cuts", None)
+    description = (f"shards {data or '(default)'}: split {split}, ops {ops}, seed {seed}, apis {dict(apis or {})}, "
+                   f"degrees {'PSNR thresholds' if source is not None else degrees}")
+    return _Head(dataset, min(n, len(dataset))), types, description
+
+
+def _open_dataset():
+    try:
+        from mofrr_core.data import open_dataset
+    except ImportError:  # the package re-export may not exist yet
+        from mofrr_core.data.folders import open_dataset
+    return open_dataset
+
+
+class _Interleaved:
+    """Item ``i`` is item ``i`` of part ``i % len(parts)``: types take turns (white, smooth, face, eye,
+    multi, white, ...) so any prefix is balanced, and item ``i`` uses face ``i``, so faces differ."""
+
+    def __init__(self, parts: Sequence[Any], n: int) -> None:
+        self.parts, self.n = list(parts), n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> Mapping[str, Any]:
+        if not 0 <= index < self.n:
+            raise IndexError(index)
+        return self.parts[index % len(self.parts)][index]
+
+
+class _Head:
+    """The first ``n`` items of a map-style dataset, loaded lazily."""
+
+    def __init__(self, dataset: Any, n: int) -> None:
+        self.dataset, self.n = dataset, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> Mapping[str, Any]:
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return self.dataset[i]

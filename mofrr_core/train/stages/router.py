@@ -1,0 +1,42 @@
+"""``router``: the Router backbone and all its gates (multi-label BCE) on 0-4-op images."""
+
+from __future__ import annotations
+
+from diffusers import ModelMixin
+from torch.utils.data import Dataset
+
+from mofrr_core.train.stages.base import Stage, binary_f1, build_network
+
+
+class RouterStage(Stage):
+    """Router backbone and all its gates (multi-label BCE) on 0-4-op images."""
+
+    name = "router"
+    best_metric = "f1"
+    export_folder = "router"
+
+    def build_model(self) -> ModelMixin:
+        net = build_network("Router", self.model_preset, **self.config.model_overrides)
+        self.types = list(net.types)
+        return net
+
+    def train_dataset(self) -> Dataset:
+        return self.dataset("train", types=self.types, ops=None, num_ops=(0, 4),
+                            p_clean=self.config.p_clean)
+
+    def val_dataset(self) -> Dataset:
+        return self._val(types=self.types, ops=None, num_ops=(0, 4), p_clean=self.config.p_clean)
+
+    def loss(self, net, batch, generator):
+        return net.compute_loss(batch["retouched"], batch["labels"])
+
+    def evaluate(self, net, batch, generator):
+        return {"pred": (net(batch["retouched"]) > 0).float(), "label": (batch["labels"] > 0.5).float()}
+
+    def summarize(self, values):
+        pred, label = values["pred"].bool(), values["label"].bool()
+        f1 = [binary_f1(pred[:, i], label[:, i]) for i in range(pred.shape[1])]
+        out = {"accuracy": float((pred == label).float().mean()),
+               "exact_match": float((pred == label).all(1).float().mean()), "f1": float(sum(f1) / len(f1))}
+        out.update({f"f1_{t}": v for t, v in zip(self.types, f1)})
+        return out
