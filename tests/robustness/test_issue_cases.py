@@ -179,7 +179,7 @@ def test_bad_experts_option_is_a_setup_error(photos, tmp_path, cli, experts, mes
 
 
 def test_any_unexpected_setup_failure_is_exit_2_with_a_message(photos, tmp_path, cli, monkeypatch):
-    def broken(args):
+    def broken(*args, **kwargs):
         raise AssertionError
 
     monkeypatch.setattr(restore_module, "load_pipeline", broken)
