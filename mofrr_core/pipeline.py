@@ -82,7 +82,7 @@ class Pipeline:
     def __init__(self, router: nn.Module, experts: Sequence[ExpertSlot], shared: nn.Module | None,
                  combine: nn.Module, resolution: int = 256, threshold: float = 0.5,
                  num_inference_steps: int = 10, seed: int = 0,
-                 weights: dict[str, str] | None = None) -> None:
+                 weights: dict[str, str] | None = None, passthrough_untouched: bool = False) -> None:
         self.router = router
         self.experts = list(experts)
         self.shared = shared
@@ -91,6 +91,7 @@ class Pipeline:
         self.threshold = threshold
         self.num_inference_steps = num_inference_steps
         self.seed = seed
+        self.passthrough_untouched = passthrough_untouched  # no gate fires: the face is returned as it came
         self.weights = dict(weights or {})  # component key -> sha256 of its weights, or "untrained"
         for module in self.modules().values():
             module.eval().requires_grad_(False)
@@ -124,7 +125,8 @@ class Pipeline:
                 router.add_gate(entry.spec.retouch_type, gate)
         shared = build(config.shared.component) if config.shared is not None else None
         pipeline = cls(router, slots, shared, build(config.combine), config.resolution,
-                       config.threshold, config.num_inference_steps, config.seed, weights)
+                       config.threshold, config.num_inference_steps, config.seed, weights,
+                       config.passthrough_untouched)
         return pipeline.to(device) if device is not None else pipeline
 
     @classmethod
@@ -166,7 +168,8 @@ class Pipeline:
                         for s in self.experts],
             "shared": {"type": type(self.shared).__name__} if self.shared is not None else None,
             "config": {"resolution": self.resolution, "threshold": self.threshold,
-                       "num_inference_steps": self.num_inference_steps, "seed": self.seed},
+                       "num_inference_steps": self.num_inference_steps, "seed": self.seed,
+                       "passthrough_untouched": self.passthrough_untouched},
             "weights": self.weights,
         }
         (directory / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
@@ -207,28 +210,32 @@ class Pipeline:
         # 1. Bring the inputs to the working resolution.
         originals, x = to_working_resolution(images, self.resolution, self.device)
 
-        # 2. Router: which retouching types are present (eq. 1).
-        probabilities = self.route(x)
+        # 2. Router: which retouching types are present (eq. 1), on the face at the router's own size.
+        probabilities = self.route(self.router_input(originals, x))
         mask = self.activation_mask(probabilities, active)
+        rows = self.rows_to_restore(mask, active).nonzero().flatten()
 
-        # 3-4. Every activated specialised expert restores the images it was routed; the shared expert all.
+        # 3-5. The activated specialised experts and the shared expert restore; the Combine Module fuses
+        #      X, Y_se and the activated Y_M (eq. 2). Images not to restore keep X.
         use_shared = use_shared and self.shared is not None
-        run = self.run_experts(x, mask, steps, generator, use_shared)
-
-        # 5. Combine Module fuses X, Y_se and the activated Y_M (eq. 2).
         confidence = self.expert_confidence(probabilities) if active == "router" else mask.to(x.dtype)
-        restored = self.combine(x, run.shared, run.images, mask, confidence).clamp(-1, 1)
+        restored, degrees = x.clone(), [{} for _ in originals]
+        if rows.numel():
+            run = self.run_experts(x[rows], mask[rows], steps, generator, use_shared)
+            restored[rows] = self.combine(x[rows], run.shared, run.images, mask[rows], confidence[rows]).clamp(-1, 1)
+            for row, estimate in zip(rows.tolist(), run.degrees):
+                degrees[row] = estimate
 
         # 6. Add the restoration residual back at each input's own size.
         outputs = add_residual(originals, x, restored)
-        types = router_types(self.router)
+        types, restored_rows = router_types(self.router), set(rows.tolist())
         return PipelineOutput(
             images=[self._convert(o, output_type) for o in outputs],
             probabilities=[{t: round(float(p), 4) for t, p in zip(types, row)} for row in probabilities.tolist()],
             experts_run=[[s.name for k, s in enumerate(self.experts) if mask[i, k]] + (["shared"] if use_shared
                                                                                    else [])
-                         for i in range(len(originals))],
-            degrees=run.degrees,
+                         if i in restored_rows else [] for i in range(len(originals))],
+            degrees=degrees,
         )
 
     def run_experts(self, x: torch.Tensor, mask: torch.Tensor, num_inference_steps: int,
@@ -250,6 +257,22 @@ class Pipeline:
         if use_shared and self.shared is not None:
             shared = self.shared.restore(x, num_inference_steps=num_inference_steps, generator=generator).image
         return ExpertRun(images, shared, degrees)
+
+    def router_input(self, originals: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """The faces at the router's own size (``router.face_size``, for a router that reads fine detail),
+        else the working-resolution batch ``x``."""
+        size = getattr(self.router, "face_size", None)
+        if not size or size == x.shape[-1]:
+            return x
+        return torch.cat([resize(t[None], (size, size)) for t in originals]).clamp(-1, 1)
+
+    def rows_to_restore(self, mask: torch.Tensor, active: Literal["router", "all", "none"] | Sequence[str]
+                        ) -> torch.Tensor:
+        """``[B]`` bool: the images to restore. With ``passthrough_untouched``, an image on which the router
+        fires no gate is returned exactly as it came (do no harm on untouched faces); else every image."""
+        if self.passthrough_untouched and active == "router":
+            return mask.any(dim=1)
+        return torch.ones(mask.shape[0], dtype=torch.bool, device=mask.device)
 
     def route(self, x: torch.Tensor) -> torch.Tensor:
         """Router probabilities ``[B, N]`` over the router's types."""

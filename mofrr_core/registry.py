@@ -80,6 +80,7 @@ class RegistryConfig:
     threshold: float = 0.5
     num_inference_steps: int = 10
     seed: int = 0
+    passthrough_untouched: bool = False
 
     @property
     def specialised(self) -> list[ExpertEntry]:
@@ -236,12 +237,20 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
         threshold=_number(raw, "threshold", float, 0.5),
         num_inference_steps=_number(sampling, "num_inference_steps", int, 10, "sampling."),
         seed=_number(sampling, "seed", int, 0, "sampling."),
+        passthrough_untouched=_flag(raw, "passthrough_untouched", False),
     )
     if config.resolution % 16:
         raise RegistryError(f"resolution: must be a multiple of 16, got {config.resolution}")
     if not 0 < config.threshold < 1:
         raise RegistryError(f"threshold: must be in (0, 1), got {config.threshold}")
     return config
+
+
+def _flag(raw: dict, key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise RegistryError(f"{key}: expected true or false, got {value!r}")
+    return value
 
 
 def build_component(component: ComponentConfig, **overrides: Any):

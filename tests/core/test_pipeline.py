@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from mofrr_core.models import Router
 from mofrr_core.pipeline import Pipeline
 
 
@@ -94,3 +95,30 @@ def test_untrained_pipeline_returns_its_input(astronaut_face):
                         num_inference_steps=2)
     out = pipeline([astronaut_face], active="all", output_type="np").images[0]
     assert psnr(out, astronaut_face) > 40
+
+
+def test_passthrough_untouched_returns_the_input_exactly(tiny_pipeline, astronaut_face, tmp_path):
+    calls = count_calls(tiny_pipeline)
+    tiny_pipeline.passthrough_untouched = True
+    force_router(tiny_pipeline, [[0.1, 0.2, 0.1, 0.3], [0.9, 0.1, 0.1, 0.1]])
+    out = tiny_pipeline([astronaut_face, astronaut_face], output_type="np")
+    assert np.array_equal(out.images[0], astronaut_face)  # no gate fired: untouched, bit for bit
+    assert out.experts_run == [[], ["white", "shared"]] and out.degrees[0] == {}
+    assert calls == {"white": [1], "eye": [], "shared": [1]}  # only the flagged face was restored
+    assert not np.array_equal(out.images[1], astronaut_face)
+    tiny_pipeline.save_pretrained(tmp_path / "pipe")
+    assert Pipeline.from_pretrained(tmp_path / "pipe").passthrough_untouched
+    # the paper's behaviour without the flag: the shared expert still runs on a face no gate flags
+    tiny_pipeline.passthrough_untouched = False
+    force_router(tiny_pipeline, [[0.1, 0.2, 0.1, 0.3]])
+    assert tiny_pipeline([astronaut_face], output_type="np").experts_run == [["shared"]]
+
+
+def test_router_reads_faces_at_its_own_size(tiny_pipeline, astronaut_face):
+    seen = []
+    router = Router(base_channels=8, stage_blocks=(1, 1), input_size=32, residual_view=True, residual_size=96)
+    original_forward = router.forward
+    router.forward = lambda x: seen.append(tuple(x.shape[-2:])) or original_forward(x)
+    tiny_pipeline.router = router.eval()
+    out = tiny_pipeline([astronaut_face], output_type="np")
+    assert seen == [(96, 96)] and list(out.probabilities[0]) == ["white", "smooth", "face", "eye"]
