@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--channels-last", action="store_true", default=None, help="channels_last memory format (opt-in)")
     add("--val-every", type=int, help="validate every N steps")
     add("--val-samples", type=int, help="size of the fixed validation subset")
+    add("--val-apis", choices=("heldout", "train", "all"),
+        help="retouching implementations of the validation pairs, which choose the exported step: heldout "
+             "(default; mofrr_core/retouch/heldout.yaml, never trained on), train (in-domain) or all")
     add("--log-every", type=int, help="write metrics.jsonl every N steps")
     add("--checkpoint-every", type=int, help="accelerate save_state every N steps")
     add("--checkpoints-keep", type=int, help="keep the last K checkpoints")
@@ -180,7 +183,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "gradient_accumulation_steps": args.gradient_accumulation_steps, "mixed_precision": args.mixed_precision,
         "num_workers": args.num_workers, "seed": args.seed, "threads": args.threads,
         "channels_last": args.channels_last, "val_every": args.val_every,
-        "val_samples": args.val_samples, "log_every": args.log_every, "checkpoint_every": args.checkpoint_every,
+        "val_samples": args.val_samples, "val_apis": args.val_apis, "log_every": args.log_every,
+        "checkpoint_every": args.checkpoint_every,
         "checkpoints_keep": args.checkpoints_keep, "combine_cache_samples": args.combine_cache_samples,
         "combine_cache_from": args.combine_cache_from,
         "resume": args.resume, "overwrite": args.overwrite or None,

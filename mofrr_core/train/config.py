@@ -51,6 +51,7 @@ class TrainConfig:
     val_samples: int = 32
     val_seed: int = 1234
     val_inference_steps: int | None = None
+    val_apis: str = "heldout"  # validation (and so best-step selection) on held-out retouching implementations
     checkpoint_every: int = 500
     checkpoints_keep: int = 3
     combine_cache_samples: int = 256

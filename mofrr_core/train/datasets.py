@@ -8,6 +8,7 @@ data engine) and ``SyntheticPairs`` (tests and smoke runs, no data needed).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from torch.utils.data import Dataset
@@ -48,6 +49,20 @@ def build_synthetic_pairs(config: TrainConfig, split: str, *, types: list[str], 
                           seed=seed, p_clean=p_clean, split=split, **options)
 
 
+def validation_apis(wanted: str, ops: list[str]) -> str:
+    """``wanted`` (``heldout``/``train``/``all``), or ``train`` with a warning when an op has no held-out api
+    (a plugin's op that heldout.yaml does not list): validation then measures in-domain for that run."""
+    from mofrr_core.retouch.heldout import apis_in_set
+
+    if wanted == "heldout":
+        missing = [op for op in ops if not apis_in_set(op, "heldout")]
+        if missing:
+            warnings.warn(f"val_apis: heldout, but op(s) {', '.join(missing)} have no held-out api "
+                          "(mofrr_core/retouch/heldout.yaml): validating on training apis", stacklevel=2)
+            return "train"
+    return wanted
+
+
 def build_retouch_pairs(config: TrainConfig, split: str, *, types: list[str], ops: list[str] | None,
                         num_ops: tuple[int, int], p_clean: float, length: int | None, seed: int,
                         cache: int | None = None) -> Dataset:
@@ -75,6 +90,8 @@ def build_retouch_pairs(config: TrainConfig, split: str, *, types: list[str], op
     cache = configured if cache is None else cache
     if cache and split == "train" and length is None:  # more pairs than faces: each face retouched again
         length = int(cache)
+    if split != "train":
+        options.setdefault("apis_set", validation_apis(config.val_apis, list(ops or types)))
     pairs = RetouchPairs(root=config.data_root, split=split, resolution=config.resolution, ops=ops,
                          num_ops=num_ops, types=types, seed=seed, length=length, p_clean=p_clean,
                          p_single=config.p_single, **options)

@@ -133,3 +133,19 @@ def test_degree_thresholds_are_fitted_on_training_apis_only(shard_root, tmp_path
     assert thresholds.meta["apis_set"] == "train" and len(drawn) == 12 * len(TYPES)
     assert all(set_ == "train" and api not in heldout_apis()[op] for op, api, set_ in drawn)
     assert np.all(np.diff([thresholds.cuts[op] for op in TYPES], axis=1) >= 0)
+
+
+def test_trainer_validates_on_heldout_apis(shard_root):
+    """Best-step selection reads the val split: by default it is made of held-out implementations only."""
+    from mofrr_core.train.config import TrainConfig
+    from mofrr_core.train.datasets import build_dataset
+
+    held = {(op, api) for op, apis in heldout_apis().items() for api in apis}
+    config = TrainConfig(data={"type": "RetouchPairs"}, data_root=str(shard_root), resolution=32)
+    val = build_dataset(config, "val", types=list(TYPES), ops=None, num_ops=(1, 2), length=12)
+    assert _drawn(val, 12) <= held and _drawn(val, 12)
+    in_domain = TrainConfig(data={"type": "RetouchPairs"}, data_root=str(shard_root), resolution=32, val_apis="train")
+    in_domain_val = build_dataset(in_domain, "val", types=list(TYPES), ops=None, num_ops=(1, 2), length=12)
+    assert not _drawn(in_domain_val, 12) & held
+    with pytest.warns(UserWarning, match="op\\(s\\) lips have no held-out api"):
+        assert build_dataset(config, "val", types=["lips"], ops=["lips"], num_ops=(1, 1), length=2).apis_set == "train"

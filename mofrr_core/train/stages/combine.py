@@ -55,8 +55,8 @@ class CachedCombinePairs(Dataset):
 COMBINE_SEED_OFFSET = 7919
 # what decides the content of a combine cache: another run may lend its cache only if these match
 CACHE_KEYS = ("registry", "router_weights", "expert_weights", "shared_weights", "combine_cache_samples", "seed",
-              "val_samples", "val_seed", "val_inference_steps", "resolution", "p_clean", "p_single", "data",
-              "data_root")
+              "val_samples", "val_seed", "val_apis", "val_inference_steps", "resolution", "p_clean", "p_single",
+              "data", "data_root")
 
 
 def combine_cache_files(run: Path) -> dict[str, Path]:
