@@ -7,8 +7,8 @@ pairs a training run validates on): single-operation pairs of the four built-in 
 shares, and the evaluation's op mix (80 % single-op, 20 % 2-4 ops, 10 % untouched, as
 ``--p-single 0.8``). Per router and set, at the pipeline's threshold 0.5: exact label-set match,
 macro F1, and per-type precision / recall; and how often each type is called present on the
-untouched originals of the single-op pairs (false-positive rate on clean faces). docs/weights.md
-(fifth session) and docs/results.md quote its output.
+untouched originals of the single-op pairs (false-positive rate on clean faces). docs/results.md
+quotes its output for the shipped router.
 """
 
 from __future__ import annotations

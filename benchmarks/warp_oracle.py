@@ -7,7 +7,7 @@ field upsampled bilinearly to the image, as FlowWarp's) is fitted to the *origin
 loss alone (Adam, lr 0.05, ``--steps`` steps), and the input is resampled along it with FlowWarp's own
 :func:`~mofrr_core.models.warp.warp`. The oracle knows the original, so its PSNR is a ceiling on what a
 FlowWarp expert could reach; an expert must predict the field from the retouched image alone.
-docs/weights.md (ninth session) quotes its output.
+docs/results.md quotes its output for face lifting.
 """
 
 from __future__ import annotations
