@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+import torch
 from diffusers import ModelMixin
 from torch.utils.data import Dataset
 
+from mofrr_core.eval.detection import detection_report
 from mofrr_core.train.stages.base import Stage, binary_f1, build_network
 
 
@@ -12,7 +15,7 @@ class RouterStage(Stage):
     """Router backbone and all its gates (multi-label BCE) on 0-4-op images."""
 
     name = "router"
-    best_metric = "f1"
+    best_metric = "auc"  # mean per-type ROC AUC: ranking, not one threshold, decides the exported step
     export_folder = "router"
 
     def build_model(self) -> ModelMixin:
@@ -31,12 +34,19 @@ class RouterStage(Stage):
         return net.compute_loss(batch["retouched"], batch["labels"])
 
     def evaluate(self, net, batch, generator):
-        return {"pred": (net(batch["retouched"]) > 0).float(), "label": (batch["labels"] > 0.5).float()}
+        return {"logits": net(batch["retouched"]).float(), "label": (batch["labels"] > 0.5).float()}
 
     def summarize(self, values):
-        pred, label = values["pred"].bool(), values["label"].bool()
+        logits, label = values["logits"], values["label"].bool()
+        pred = logits > 0
         f1 = [binary_f1(pred[:, i], label[:, i]) for i in range(pred.shape[1])]
         out = {"accuracy": float((pred == label).float().mean()),
                "exact_match": float((pred == label).all(1).float().mean()), "f1": float(sum(f1) / len(f1))}
         out.update({f"f1_{t}": v for t, v in zip(self.types, f1)})
+        report = detection_report(torch.sigmoid(logits).numpy(), label.numpy(), self.types)
+        aucs = [report[t]["auc"] for t in self.types]
+        out["auc"] = float(np.nanmean(aucs)) if not np.isnan(aucs).all() else float("nan")
+        out.update({f"auc_{t}": v for t, v in zip(self.types, aucs)})
+        out["auc_any"] = report["any"]["auc"]
+        out["false_calls_any"] = report["any"]["false_calls"]
         return out
