@@ -38,6 +38,9 @@ class EvalResult:
     weights: dict[str, dict[str, str]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     descriptions: dict[str, str] = field(default_factory=dict)
+    detection: dict[str, dict[str, float]] | None = None  # router ROC AUC / ECE / false calls (eval.detection)
+    false_calls: dict[str, dict[str, dict[str, float]]] | None = None  # {race|gender: {group: {type: rate}}}
+    main: str | None = None  # the method whose router is scored
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -80,6 +83,25 @@ def render_table(result: EvalResult, meta: Mapping[str, Any]) -> str:
                   "`identity_density.png`.", "", tables.identity_table(result.identity)]
     else:
         lines += [f"Skipped: {result.identity_reason}"]
+    lines += ["", "## Untouched faces (do no harm)", ""]
+    if any(r["group"] == tables.NONE for r in result.records):
+        lines += ["What each method changes of a face nobody retouched: PSNR between its output and its input "
+                  "(higher is better; identical images count as 100 dB), the share of faces kept at 45 dB or more "
+                  "and below 40 dB, and the share on which no expert ran at all.", "",
+                  tables.untouched_table(result.records)]
+    else:
+        lines += ["Not measured: no untouched faces in the test data."]
+    lines += ["", "## Detection (router)", ""]
+    if result.detection is not None:
+        lines += ["ROC AUC per type: faces carrying the type against all others; any: retouched against untouched "
+                  "faces, scored by the highest type probability. ECE: expected calibration error of the printed "
+                  "probabilities (15 bins).", "", tables.detection_table(result.detection, meta.get("threshold", 0.5))]
+        for by, groups in (result.false_calls or {}).items():
+            types = [t for t in result.detection if t != "any"]
+            lines += ["", f"False calls on untouched faces by {by} (FairFace labels):", "",
+                      tables.false_calls_table(groups, types, by)]
+    else:
+        lines += [f"Not measured: {result.router_reason}."]
     lines += ["", "## Router accuracy", ""]
     if result.router is not None:
         lines += [tables.router_table(result.router, meta.get("threshold", 0.5))]
@@ -129,6 +151,7 @@ def write_report(result: EvalResult, out: Path, meta: Mapping[str, Any], overwri
                "identity": {k: {"n": len(v), "mean": float(np.mean(v)) if v else None}
                             for k, v in (result.identity or {}).items()},
                "router": result.router, "router_skipped": result.router_reason, "degree": result.degree,
+               "detection": result.detection, "false_calls_by_group": result.false_calls,
                "seconds_per_image": result.seconds, "weights": result.weights}
     path = out / "summary.json"
     _write_text(path, json.dumps(_finite(summary), indent=1, default=str) + "\n")

@@ -42,11 +42,14 @@ import numpy as np
 import torch
 
 from mofrr_core import metrics
+from mofrr_core.data.shards import read_shards
 from mofrr_core.eval import plots, tables
+from mofrr_core.eval.detection import detection_report, false_calls_by_group
 from mofrr_core.eval.methods import ABLATION_HELP, ABLATIONS, Method, ablation, load_baseline
-from mofrr_core.eval.report import EvalResult, check_output, headline, write_report
-from mofrr_core.eval.samples import load_samples
+from mofrr_core.eval.report import EvalResult, check_output, headline, render_table, write_report
+from mofrr_core.eval.samples import is_shards, load_samples
 from mofrr_core.pipeline import Pipeline, load_pipeline, router_types
+from mofrr_core.retouch.heldout import heldout_version
 from mofrr_core.utils.image import resize, to_uint8
 
 
@@ -88,6 +91,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--fit-n", type=int, default=1000,
                       help="shards only: training samples per type when fitting degree thresholds (default: 1000)")
     data.add_argument("--data-seed", type=int, default=0, help="shards only: seed of the pair generator")
+    data.add_argument("--apis-set", choices=("both", "train", "heldout"), default="both",
+                      help="shards only: which retouching implementations make the test pairs: train (in-domain), "
+                           "heldout (mofrr_core/retouch/heldout.yaml: never trained on, the generalisation "
+                           "test) or both, each in its own sub-report (default: both)")
+    data.add_argument("--postprocess", default=None, metavar="PRESET",
+                      help="shards only: degrade every input as a photo app's export would (app: resampling, "
+                           "sharpening, noise, JPEG; jpeg: JPEG 60-100), untouched faces included (default: none)")
+    data.add_argument("--no-untouched", action="store_true",
+                      help="shards, --ops balanced: leave out the share of untouched faces (the paper's protocol)")
     methods = parser.add_argument_group("what to evaluate")
     methods.add_argument("--pipeline", type=Path, default=None, metavar="REGISTRY_OR_DIR",
                          help="a registry.yaml or a Pipeline.save_pretrained folder (default: the packaged registry)")
@@ -145,10 +157,13 @@ def _input_record(sample: Mapping[str, Any], inp: np.ndarray, orig: np.ndarray, 
     return record
 
 
-def _method_entry(image: np.ndarray, orig: np.ndarray, record: Mapping[str, Any], out: Any, j: int,
-                  embed: Any) -> dict[str, Any]:
-    """One method's numbers on image ``j`` of a batch (``out``: its PipelineOutput)."""
+def _method_entry(image: np.ndarray, orig: np.ndarray, inp: np.ndarray, record: Mapping[str, Any], out: Any,
+                  j: int, embed: Any) -> dict[str, Any]:
+    """One method's numbers on image ``j`` of a batch (``out``: its PipelineOutput); on an untouched face
+    also ``psnr_to_input``, what the method changed of a face it should leave alone."""
     entry: dict[str, Any] = {"psnr": _round(metrics.psnr(image, orig)), "ssim": _round(metrics.ssim(image, orig))}
+    if record["group"] == tables.NONE:
+        entry["psnr_to_input"] = _round(metrics.psnr(image, inp))
     entry["psnr_gain"] = _round(entry["psnr"] - record["input"]["psnr"])
     entry["ssim_gain"] = _round(entry["ssim"] - record["input"]["ssim"])
     if embed is not None:
@@ -192,7 +207,7 @@ def _evaluate_batch(tally: _Tally, pipeline: Pipeline | None, methods: Sequence[
         tally.seconds[method.name] += time.perf_counter() - start
         restored_for_montage[method.name] = out.images
         for j, (record, image, orig) in enumerate(zip(batch_records, out.images, originals_u8)):
-            record["methods"][method.name] = _method_entry(image, orig, record, out, j, embed)
+            record["methods"][method.name] = _method_entry(image, orig, inputs_u8[j], record, out, j, embed)
         if method is tally.main and tally.scored_types:
             for j, s in enumerate(items):
                 tally.probabilities.append([out.probabilities[j][t] for t in tally.scored_types])
@@ -222,6 +237,19 @@ def _router_report(tally: _Tally, pipeline: Pipeline | None,
                                          tally.scored_types, pipeline.threshold), None
 
 
+def false_calls_per_group(result: EvalResult, meta_by_key: Mapping[str, Mapping[str, Any]],
+                          threshold: float, by: Sequence[str] = ("race", "gender")) -> dict[str, Any] | None:
+    """False calls of the router on the untouched faces of each FairFace group (``None`` without the labels)."""
+    rows = [r for r in result.records if "probabilities" in r["methods"].get(result.main or "", {})]
+    if not rows or result.detection is None or not all(r["key"] in meta_by_key for r in rows):
+        return None
+    types = [t for t in result.types if t in rows[0]["methods"][result.main]["probabilities"]]
+    p = np.asarray([[r["methods"][result.main]["probabilities"][t] for t in types] for r in rows])
+    y = np.asarray([[r["labels"][t] for t in types] for r in rows])
+    return {name: false_calls_by_group(p, y, [str(meta_by_key[r["key"]].get(name, "unknown")) for r in rows],
+                                       types, threshold) for name in by}
+
+
 def evaluate(pipeline: Pipeline | None, methods: Sequence[Method], samples: Sequence[Mapping[str, Any]],
              types: Sequence[str], steps: int | None = None, seed: int = 0, batch_size: int = 4,
              identity: bool = True, montage: int = 4, progress: bool = True) -> EvalResult:
@@ -246,13 +274,16 @@ def evaluate(pipeline: Pipeline | None, methods: Sequence[Method], samples: Sequ
     records, main = tally.records, tally.main
     columns = tables.columns_for(types, [r["group"] for r in records])
     router, router_reason = _router_report(tally, pipeline, types)
+    detection = None if router is None else detection_report(
+        np.asarray(tally.probabilities), np.asarray(tally.labels), tally.scored_types, pipeline.threshold)
     routing = None if main is None or pipeline is None else tables.routing_table(
         records, main.name, columns, {slot.name: slot.retouch_type for slot in pipeline.experts})
     titles = ["input", *(m.name for m in methods), "original"] + ([f"|{main.name}-orig|x4"] if main else [])
     return EvalResult(
         records=records, types=types, columns=columns, summary=tables.summarize(records, columns),
         identity=tables.identity_values(records) if reason is None else None, identity_reason=reason,
-        router=router, router_reason=router_reason, routing=routing,
+        router=router, router_reason=router_reason, routing=routing, detection=detection,
+        main=main.name if main is not None else None,
         degree={name: metrics.degree_report(np.asarray(p), np.asarray(t))
                 for name, (p, t) in tally.degree_pairs.items()},
         montage_rows=tally.montage_rows, montage_titles=titles, weights={m.name: m.weights for m in methods},
@@ -293,35 +324,66 @@ def build_methods(pipeline: Pipeline, ablations: Sequence[str], baselines: Seque
     return methods
 
 
+APIS_SET_FOLDERS = {"train": "in-domain", "heldout": "held-out"}
+
+
 def run(args: argparse.Namespace) -> int:
-    """``mofrr eval``."""
-    check_output(args.out, args.overwrite)
+    """``mofrr eval``: one report, or with ``--apis-set both`` (shards) an in-domain and a held-out report."""
     if args.n <= 0:
         raise ValueError(f"-n must be positive, got {args.n}")
-    apis = parse_apis(args.apis)
+    shards = is_shards(args.data)
+    sets = ["train", "heldout"] if args.apis_set == "both" and shards else [args.apis_set]
+    if not shards:
+        sets = [None]
+    outs = {s: args.out / APIS_SET_FOLDERS[s] if len(sets) > 1 else args.out for s in sets}
+    for out in outs.values():
+        check_output(out, args.overwrite)
+    if len(outs) > 1 and (args.out / "table.md").exists() and not args.overwrite:
+        raise FileExistsError(f"{args.out / 'table.md'} exists; pass --overwrite to replace it or choose another --out")
     pipeline = load_pipeline(args.pipeline, args.device, args.experts, args.allow_untrained)
     if not pipeline.experts and "none" in args.ablation:
         warnings.warn("the pipeline has no specialised expert (no weights installed? try --allow-untrained)",
                       stacklevel=1)
     if args.working_resolution:
         pipeline.resolution = args.working_resolution
+    meta_by_key = {r.key: r.meta for r in read_shards(args.data)} if shards else None
+    tables_md = []
+    for apis_set, out in outs.items():
+        table = _run_one(args, pipeline, apis_set, out, meta_by_key)
+        tables_md.append(f"# {APIS_SET_FOLDERS.get(apis_set, 'evaluation')}\n\n" + table.split("\n", 1)[1])
+    if len(outs) > 1:
+        path = args.out / "table.md"
+        path.write_text("\n".join(tables_md))
+        print(f"wrote {path} (both reports)")
+    return 0
+
+
+def _run_one(args: argparse.Namespace, pipeline: Pipeline, apis_set: str | None, out: Path,
+             meta_by_key: Mapping[str, Mapping[str, Any]] | None) -> str:
+    """Evaluate on one set of implementations, write its report in ``out``; returns its table.md text."""
+    apis = parse_apis(args.apis)
     resolution = args.resolution or pipeline.resolution
+    extra = {} if apis_set is None else {"apis_set": apis_set, "postprocess": args.postprocess,
+                                         "untouched": not args.no_untouched}
     samples, types, description = load_samples(args.data, args.split, args.n, resolution, args.ops, apis,
-                                               args.degrees, args.data_seed, args.quiet, args.fit_n)
+                                               args.degrees, args.data_seed, args.quiet, args.fit_n, **extra)
     methods = build_methods(pipeline, args.ablation, args.baseline, args.single_expert)
     result = evaluate(pipeline, methods, samples, types, steps=args.steps, seed=args.seed,
                       batch_size=args.batch_size, identity=not args.no_identity, montage=args.montage,
                       progress=not args.quiet)
+    if meta_by_key:
+        result.false_calls = false_calls_per_group(result, meta_by_key, pipeline.threshold)
     meta = {"data": description, "split": args.split, "n": len(result.records), "resolution": resolution,
             "steps": args.steps or pipeline.num_inference_steps, "seed": args.seed, "apis": apis,
+            "apis_set": apis_set, "heldout_version": heldout_version() if apis_set else None,
             "threshold": pipeline.threshold, "device": str(pipeline.device), "batch_size": args.batch_size,
             "command": "mofrr eval " + " ".join(_argv_of(args))}
-    written = write_report(result, args.out, meta, overwrite=args.overwrite)
+    written = write_report(result, out, meta, overwrite=args.overwrite)
     if result.identity is None:
         print(f"identity similarity skipped: {result.identity_reason}")
-    print(headline(result))
+    print(f"[{APIS_SET_FOLDERS.get(apis_set, 'evaluation')}] " + headline(result))
     print("wrote " + ", ".join(str(p) for p in written))
-    return 0
+    return render_table(result, meta)
 
 
 def _argv_of(args: argparse.Namespace) -> list[str]:

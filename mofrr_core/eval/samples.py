@@ -14,7 +14,7 @@ OPS_MODES = {"single": (1, 1), "multi": (2, 4), "mixed": (0, 4)}
 DEFAULT_TYPES = tables.CANONICAL_TYPES
 
 
-def _is_shards(path: Path | None) -> bool:
+def is_shards(path: Path | None) -> bool:
     return path is None or (path.is_dir() and any(path.glob("*.tar")))
 
 
@@ -32,12 +32,19 @@ def _degree_thresholds(choice: str, root: Path | None, resolution: int, quiet: b
 
 def load_samples(data: Path | None, split: str = "test", n: int = 200, resolution: int = 256,
                  ops: str = "balanced", apis: Mapping[str, str] | None = None, degrees: str = "auto",
-                 seed: int = 0, quiet: bool = False, fit_n: int = 1000,
+                 seed: int = 0, quiet: bool = False, fit_n: int = 1000, apis_set: str = "train",
+                 untouched: bool = True, postprocess: str | None = None,
                  ) -> tuple[Sequence[Mapping[str, Any]], list[str], str]:
-    """The test samples (a lazy sequence of sample dicts), their type axis, and a description."""
+    """The test samples (a lazy sequence of sample dicts), their type axis, and a description.
+
+    Shards: ``apis_set`` picks the retouching implementations (``train``: in-domain, ``heldout``: the
+    implementations no weight was trained on); ``balanced`` adds untouched faces as a sixth share when
+    ``untouched``; ``postprocess`` (a preset of :mod:`mofrr_core.retouch.postprocess`) degrades every input,
+    untouched ones included, as a photo app's export would.
+    """
     open_dataset = _open_dataset()
 
-    if not _is_shards(data):
+    if not is_shards(data):
         if apis:
             raise ValueError(f"--apis applies to shard folders only; {data} holds fixed pairs (make them with "
                              "mofrr synth --apis ...)")
@@ -49,11 +56,13 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
         return _Head(dataset, count), list(getattr(dataset, "types", DEFAULT_TYPES)), repr(dataset)
     thresholds = _degree_thresholds(degrees, data, resolution, quiet, fit_n)
     common = {"split": split, "resolution": resolution, "seed": seed, "apis": dict(apis) if apis else None,
-              "degree_thresholds": thresholds}
+              "degree_thresholds": thresholds, "apis_set": apis_set, "postprocess": postprocess}
     if ops == "balanced":
         types = list(DEFAULT_TYPES)
         parts = [open_dataset(data, ops=[t], length=n, **common) for t in types]
         parts.append(open_dataset(data, num_ops=OPS_MODES["multi"], length=n, **common))
+        if untouched:
+            parts.append(open_dataset(data, num_ops=OPS_MODES["multi"], p_clean=1.0, length=n, **common))
         dataset = _Interleaved(parts, n)
         types = list(parts[0].types)
     else:
@@ -67,6 +76,7 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
         types = list(dataset.types)
     source = getattr(thresholds, "cuts", None)
     description = (f"shards {data or '(default)'}: split {split}, ops {ops}, seed {seed}, apis {dict(apis or {})}, "
+                   f"implementations {apis_set}, post-processing {postprocess or 'none'}, "
                    f"degrees {'PSNR thresholds' if source is not None else degrees}")
     return _Head(dataset, min(n, len(dataset))), types, description
 
@@ -81,7 +91,7 @@ def _open_dataset():
 
 class _Interleaved:
     """Item ``i`` is item ``i`` of part ``i % len(parts)``: types take turns (white, smooth, face, eye,
-    multi, white, ...) so any prefix is balanced, and item ``i`` uses face ``i``, so faces differ."""
+    multi, untouched, white, ...) so any prefix is balanced, and item ``i`` uses face ``i``, so faces differ."""
 
     def __init__(self, parts: Sequence[Any], n: int) -> None:
         self.parts, self.n = list(parts), n

@@ -30,10 +30,11 @@ def group_of(labels: Sequence[float], types: Sequence[str]) -> str:
 
 
 def columns_for(types: Sequence[str], groups: Sequence[str]) -> list[str]:
-    """The four canonical types (always), plugin types of the data, ``Multi``, and ``None`` if present."""
+    """The four canonical types (always), plugin types of the data and ``Multi``: the retouched columns
+    (untouched faces have their own table, :func:`untouched_table`)."""
     extra = [t for t in types if t not in CANONICAL_TYPES]
     extra += sorted({g for g in groups if g not in (*CANONICAL_TYPES, *extra, MULTI, NONE)})
-    return [*CANONICAL_TYPES, *extra, MULTI] + ([NONE] if NONE in groups else [])
+    return [*CANONICAL_TYPES, *extra, MULTI]
 
 
 def title(column: str) -> str:
@@ -56,11 +57,11 @@ def method_names(records: Sequence[Mapping[str, Any]]) -> list[str]:
 def summarize(records: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> dict[str, dict[str, dict[str, float]]]:
     """``{row: {column: {n, psnr, ssim, psnr_gain, ssim_gain}}}`` for ``Input`` and every method.
 
-    Columns are the groups plus ``Single`` (all one-op images) and ``All``.
+    Columns are the groups plus ``Single`` (all one-op images) and ``All`` (every retouched image).
     """
     def members(column: str) -> list[Mapping[str, Any]]:
         if column == ALL:
-            return list(records)
+            return [r for r in records if r["group"] != NONE]
         if column == SINGLE:
             return [r for r in records if r["group"] not in (MULTI, NONE)]
         return [r for r in records if r["group"] == column]
@@ -180,6 +181,43 @@ def routing_table(records: Sequence[Mapping[str, Any]], method: str, columns: Se
         cells = [f"{_mean(gains[(outcome, c)]):+.2f} ({len(gains[(outcome, c)])})" if (outcome, c) in gains else "–"
                  for c in single]
         lines.append(f"| {outcome} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+DO_NO_HARM_DB = (45.0, 40.0)  # PSNR(output, input) an untouched face should keep: most of them, and every one
+
+
+def untouched_table(records: Sequence[Mapping[str, Any]]) -> str:
+    """Per method, on untouched faces: how close the output stays to the input, and how often nothing ran."""
+    rows = [r for r in records if r["group"] == NONE]
+    good, floor = DO_NO_HARM_DB
+    lines = [f"| method | n | PSNR(output, input) mean | >= {good:g} dB | < {floor:g} dB | worst | no expert ran |",
+             "|---|---|---|---|---|---|---|"]
+    for name in method_names(rows):
+        entries = [r["methods"][name] for r in rows if name in r["methods"]]
+        psnr = np.asarray([e["psnr_to_input"] for e in entries], dtype=np.float64)
+        idle = np.mean([not e.get("experts_run") for e in entries])
+        lines.append(f"| {name} | {len(entries)} | {psnr.mean():.2f} | {(psnr >= good).mean():.2f} | "
+                     f"{(psnr < floor).mean():.2f} | {psnr.min():.2f} | {idle:.2f} |")
+    return "\n".join(lines)
+
+
+def detection_table(report: Mapping[str, Mapping[str, float]], threshold: float) -> str:
+    """Router detection: ROC AUC, calibration (ECE) and false calls on untouched faces, per type and any."""
+    lines = [f"| type | positives | ROC AUC | ECE | false calls on untouched (p > {threshold:g}) |",
+             "|---|---|---|---|---|"]
+    for name, r in report.items():
+        label = "any (retouched vs untouched, max p)" if name == "any" else name
+        lines.append(f"| {label} | {int(r['positives'])} | {_fmt(r['auc'])} | {_fmt(r['ece'])} | "
+                     f"{_fmt(r['false_calls'], 2)} |")
+    return "\n".join(lines)
+
+
+def false_calls_table(by_group: Mapping[str, Mapping[str, float]], types: Sequence[str], by: str) -> str:
+    """False-call rate per type on the untouched faces of each group (FairFace labels)."""
+    lines = [f"| {by} | untouched faces | " + " | ".join(types) + " |", "|---|---|" + "---|" * len(types)]
+    for group, entry in by_group.items():
+        lines.append(f"| {group} | {int(entry['n'])} | " + " | ".join(f"{entry[t]:.2f}" for t in types) + " |")
     return "\n".join(lines)
 
 

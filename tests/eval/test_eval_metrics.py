@@ -66,8 +66,24 @@ def test_grouping_and_columns():
     assert tables.group_of([0, 0, 0, 0], TYPES) == "None"
     assert tables.group_of([0, 0, 0, 0, 1], [*TYPES, "lips"]) == "lips"
     assert tables.columns_for(TYPES, ["white", "Multi"]) == ["white", "smooth", "face", "eye", "Multi"]
-    assert tables.columns_for([*TYPES, "lips"], ["None"]) == ["white", "smooth", "face", "eye", "lips", "Multi",
-                                                             "None"]
+    # untouched faces are not a fidelity column (they have their own table)
+    assert tables.columns_for([*TYPES, "lips"], ["None"]) == ["white", "smooth", "face", "eye", "lips", "Multi"]
+
+
+def test_untouched_faces_are_left_out_of_all_and_get_their_own_table():
+    def record(group, psnr_in, psnr_out, to_input=None, ran=()):
+        entry = {"psnr": psnr_out, "ssim": 1.0, "psnr_gain": psnr_out - psnr_in, "experts_run": list(ran)}
+        if to_input is not None:
+            entry["psnr_to_input"] = to_input
+        return {"group": group, "input": {"psnr": psnr_in, "ssim": 1.0}, "methods": {"M": entry}}
+
+    records = [record("white", 30.0, 32.0, ran=["white"]), record("None", 100.0, 50.0, 50.0, ["shared"]),
+               record("None", 100.0, 100.0, 100.0), record("None", 100.0, 38.0, 38.0, ["face"])]
+    summary = tables.summarize(records, tables.columns_for(TYPES, [r["group"] for r in records]))
+    assert summary["M"]["All"]["n"] == 1 and summary["M"]["All"]["psnr_gain"] == 2.0
+    row = tables.untouched_table(records).splitlines()[2]
+    # n 3, mean 62.67, 2 of 3 at >= 45 dB, 1 of 3 under 40, worst 38, nothing ran on 1 of 3
+    assert row == "| M | 3 | 62.67 | 0.67 | 0.33 | 38.00 | 0.33 |"
 
 
 def test_gain_by_routing_outcome():

@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
@@ -178,13 +179,57 @@ def test_balanced_protocol_on_the_shards():
     root = Path(os.environ["MOFRR_DATA"])
     if not any(root.glob("*.tar")):
         pytest.skip(f"no face shards in MOFRR_DATA={root} (see ../shared/data/faces/README.md)")
-    samples, types, description = load_samples(root, n=5, resolution=64, degrees="none", apis={"smooth": "guided"})
+    samples, types, description = load_samples(root, n=6, resolution=64, degrees="none", apis={"smooth": "guided"})
     items = [samples[i] for i in range(len(samples))]
     assert types[:4] == TYPES and "apis {'smooth': 'guided'}" in description
-    assert [group_of(s["labels"].tolist(), types) for s in items] == [*TYPES, "Multi"]
-    assert len({s["key"] for s in items}) == 5  # five different faces
+    assert [group_of(s["labels"].tolist(), types) for s in items] == [*TYPES, "Multi", "None"]
+    assert len({s["key"] for s in items}) == 6  # six different faces
+    assert torch.equal(items[5]["retouched"], items[5]["original"])  # the untouched share
     assert all(s["retouched"].shape == (3, 64, 64) for s in items)
     for s in items:  # degrees are set exactly where an op was applied
         assert ((s["degrees"] > 0) == (s["labels"] > 0.5)).all()
     smooth_ops = samples.dataset.parts[1].generate(1).ops
     assert [(o["op"], o["api"]) for o in smooth_ops] == [("smooth", "guided")]
+
+
+def _shard_root():
+    import os
+    from pathlib import Path
+
+    root = Path(os.environ["MOFRR_DATA"])
+    if not any(root.glob("*.tar")):
+        pytest.skip(f"no face shards in MOFRR_DATA={root} (see ../shared/data/faces/README.md)")
+    return root
+
+
+def test_heldout_samples_use_only_heldout_implementations():
+    """The held-out table is made only of implementations no weight is trained on; the in-domain one never is."""
+    from mofrr_core.eval.samples import load_samples
+    from mofrr_core.retouch import heldout_apis
+
+    root = _shard_root()
+    held = {(op, api) for op, apis in heldout_apis().items() for api in apis}
+    for apis_set in ("heldout", "train"):
+        samples, _, description = load_samples(root, n=10, resolution=32, degrees="none", apis_set=apis_set,
+                                               untouched=False)
+        drawn = {(o["op"], o["api"]) for i in range(10) for o in samples.dataset.parts[i % 5].generate(i).ops}
+        assert f"implementations {apis_set}" in description
+        assert (drawn <= held) if apis_set == "heldout" else not (drawn & held), (apis_set, drawn)
+
+
+def test_eval_both_sets_writes_two_reports_with_detection(pipeline_dir, tmp_path):
+    """--apis-set both (the default on shards): in-domain and held-out reports, untouched and detection tables."""
+    root = _shard_root()
+    out = tmp_path / "report"
+    assert main(["eval", "--data", str(root), "--pipeline", str(pipeline_dir), "--resolution", "32",
+                 "-n", "6", "--degrees", "none", "--no-identity", "--montage", "0", "--quiet",
+                 "--out", str(out)]) == 0
+    combined = (out / "table.md").read_text()
+    assert "# in-domain" in combined and "# held-out" in combined
+    for folder in ("in-domain", "held-out"):
+        summary = json.loads((out / folder / "summary.json").read_text())
+        assert summary["meta"]["apis_set"] == {"in-domain": "train", "held-out": "heldout"}[folder]
+        assert summary["detection"]["any"]["untouched"] == 1 and set(summary["false_calls_by_group"]) == {
+            "race", "gender"}
+        text = (out / folder / "table.md").read_text()
+        assert "## Untouched faces (do no harm)" in text and "| MoFRR | 1 |" in text
