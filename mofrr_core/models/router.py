@@ -63,6 +63,8 @@ class Router(MoFRRModel, ConfigMixin):
         residual_view: add a second view, fixed SRM high-pass residuals of the face at the resolution
             it is given (``residual_size``), encoded by its own small ResNet; the gates read both views.
         residual_size: the face size the residual view expects (the pipeline resizes faces to it).
+        temperature: logits are divided by it (temperature scaling, fitted after training by
+            ``mofrr-train calibrate``): honest probabilities, the same decisions at 0.5.
     """
 
     @register_to_config
@@ -76,6 +78,7 @@ class Router(MoFRRModel, ConfigMixin):
         gate_hidden: int = 0,
         residual_view: bool = False,
         residual_size: int | None = None,
+        temperature: float = 1.0,
     ) -> None:
         super().__init__()
         self.backbone = ResNetEncoder(in_channels, base_channels, tuple(stage_blocks), input_size)
@@ -151,7 +154,7 @@ class Router(MoFRRModel, ConfigMixin):
         feats = self.features(x)
         if not self.gates:  # no expert installed yet: nothing to route
             return feats.new_zeros(feats.shape[0], 0)
-        return torch.stack([gate(feats) for gate in self.gates.values()], dim=-1)
+        return torch.stack([gate(feats) for gate in self.gates.values()], dim=-1) / self.config.temperature
 
     def compute_loss(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """Multi-label BCE (L_class of the router) against ``labels [B, N]`` float."""

@@ -32,6 +32,7 @@ EPILOG = """examples:
   mofrr-train --stage all --output-dir runs/full      every stage in order
   mofrr-train --expert eye --resume latest            continue exactly where the run stopped
   mofrr-train export runs/mofrr/expert-eye package    copy the EMA weights into the eye package
+  mofrr-train calibrate runs/mofrr/router/best        fit the router's temperature on held-out val pairs
   accelerate launch --multi_gpu -m mofrr_core.train.cli --preset paper --expert eye
 
 Data: --data DIR (or MOFRR_DATA) is the face shard folder (default ../shared/data/faces);
@@ -145,6 +146,20 @@ def build_export_parser() -> argparse.ArgumentParser:
     parser.add_argument("--which", choices=("final", "best"), default="final",
                         help="the EMA weights of the last step (final) or of the best validation step (best)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing weights there")
+    parser.add_argument("-v", "--verbose", action="store_true", help="full tracebacks")
+    return parser
+
+
+def build_calibrate_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mofrr-train calibrate",
+                                     description="Fit the temperature of a trained router on validation faces "
+                                                 "retouched with the held-out implementations, and write it into "
+                                                 "the router's config.json (decisions at 0.5 do not change; the "
+                                                 "printed probabilities become calibrated).")
+    parser.add_argument("router", help="a router weights folder (config.json + .safetensors), e.g. RUN/best")
+    parser.add_argument("--data", metavar="DIR", help="face shards folder (default MOFRR_DATA or ../shared/data/faces)")
+    parser.add_argument("-n", type=int, default=512, help="validation pairs to fit on (default: 512)")
+    parser.add_argument("--dry-run", action="store_true", help="print the fitted temperature, write nothing")
     parser.add_argument("-v", "--verbose", action="store_true", help="full tracebacks")
     return parser
 
@@ -329,23 +344,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv:
         return list_experts()
     command = shlex.join(["mofrr-train", *argv])
-    exporting = argv[0] == "export"
-    parser = build_export_parser() if exporting else build_parser()
-    args = parser.parse_args(argv[1:] if exporting else argv)
+    subcommand = argv[0] if argv[0] in SUBCOMMANDS else None
+    parser = SUBCOMMANDS[subcommand]() if subcommand else build_parser()
+    args = parser.parse_args(argv[1:] if subcommand else argv)
     format_warning = warnings.formatwarning
     with warnings.catch_warnings():
         if not args.verbose:
             one_line_warnings()
         try:
-            return run_reporting_errors(lambda: run_command(args, exporting, command), args.verbose,
+            return run_reporting_errors(lambda: run_command(args, subcommand, command), args.verbose,
                                         interrupted="interrupted (resume with --resume latest)")
         finally:
             warnings.formatwarning = format_warning
 
 
-def run_command(args: argparse.Namespace, exporting: bool, command: str) -> int:
-    """``mofrr-train export RUN DIR``, or the runs ``args`` plans."""
-    if exporting:
+SUBCOMMANDS = {"export": build_export_parser, "calibrate": build_calibrate_parser}
+
+
+def run_command(args: argparse.Namespace, subcommand: str | None, command: str) -> int:
+    """``mofrr-train export RUN DIR``, ``mofrr-train calibrate ROUTER``, or the runs ``args`` plans."""
+    if subcommand == "calibrate":
+        from mofrr_core.train.calibrate import calibrate_router
+
+        fit = calibrate_router(args.router, args.data, n=args.n, write=not args.dry_run)
+        print(f"temperature {fit['temperature']:.3f} on {int(fit['n'])} held-out validation pairs: ECE "
+              f"{fit['ece_before']:.3f} -> {fit['ece_after']:.3f}"
+              + ("" if args.dry_run else f" (written to {Path(args.router) / 'config.json'})"))
+        return 0
+    if subcommand == "export":
         from mofrr_core.train.export import export_run
 
         dest = export_run(args.run, args.destination, overwrite=args.overwrite, command=command, which=args.which)
