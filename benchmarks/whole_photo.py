@@ -1,0 +1,207 @@
+"""Whole-photo restoration on full 224 px FairFace crops: the do-no-harm and held-out targets (not a test).
+
+Usage: python benchmarks/whole_photo.py [--data DIR] [--split test|val] [-n 300] [--apis-set heldout|train]
+                                        [--pipeline REGISTRY_OR_DIR] [--steps K] [--seed S] [--out report.json]
+
+``mofrr eval`` scores aligned 128 px crops; this scores what ``mofrr restore`` (without ``--aligned``)
+does to a whole photo. The faces are the ``mofrr eval --ops balanced`` samples (white, smooth, face,
+eye, multi 2-4 ops, untouched, in turn; :func:`mofrr_core.eval.samples.load_samples`) at their native
+224 px, retouched by the engine with the ``--apis-set`` implementations (``heldout``: the ones no
+weight was trained on, ``mofrr_core/retouch/heldout.yaml``). Each retouched image goes through
+:func:`mofrr_core.restore.restore_photo` with the installed landmark provider (MediaPipe): detect,
+align, restore, paste back inside the feathered face mask. So the numbers include what the mask
+leaves alone: a whole-image edit also changes hair, neck and background, which no restoration reaches.
+
+Measured on the whole image, per column: PSNR(input, original), PSNR(restored, original), the gain,
+the share of images the restoration made worse than its input, and the mask ceiling (the PSNR if
+every pixel the paste-back may change were restored exactly and the others kept). Untouched faces:
+PSNR(output, input) (mean, share >= 45 dB, share < 40 dB, worst), the share where no expert ran (the
+shared expert counts: it runs unless the pipeline passes untouched faces through) and where no router
+gate fired.
+Images where no face is found are left out of the PSNR numbers and counted per column ("no face").
+The last table checks the targets of the generalisation issue. Progress goes to stderr, the tables
+to stdout, the per-image numbers to ``--out`` (JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from mofrr_core.eval import tables
+from mofrr_core.eval.samples import load_samples
+from mofrr_core.faces import estimate_alignment, full_paste_mask
+from mofrr_core.metrics import psnr
+from mofrr_core.pipeline import load_pipeline
+from mofrr_core.restore import NoFaceError, face_detector, restore_photo
+from mofrr_core.utils.image import to_uint8
+
+GOOD_DB, FLOOR_DB = tables.DO_NO_HARM_DB  # untouched faces: PSNR(output, input) for most of them / every one
+KEPT_SHARE = 0.95  # share of untouched faces that must stay >= GOOD_DB and see no expert
+WORSE_SHARE = 0.10  # held-out apis: share of images a column may make worse than the input
+
+
+def reachable(faces: Sequence[Mapping[str, Any]], size: int, shape: tuple[int, ...]) -> np.ndarray:
+    """``[H, W]`` bool: the pixels the paste-back of these faces (their ``points5``) may change."""
+    reach = np.zeros(shape[:2], dtype=bool)
+    for face in faces:
+        matrix = estimate_alignment(np.asarray(face["points5"], dtype=np.float64), size)
+        reach |= full_paste_mask(matrix, size, shape) > 0
+    return reach
+
+
+def measure(pipeline: Any, detector: Any, sample: Mapping[str, Any], types: Sequence[str], index: int,
+            steps: int | None, seed: int) -> dict[str, Any]:
+    """One sample restored as a whole photo, and its numbers (``no_face`` when no usable face is found)."""
+    original, retouched = to_uint8(sample["original"]), to_uint8(sample["retouched"])
+    record: dict[str, Any] = {"index": index, "key": sample.get("key"),
+                              "group": tables.group_of(sample["labels"].tolist(), types),
+                              "input_psnr": psnr(retouched, original)}
+    start = time.perf_counter()
+    try:
+        result = restore_photo(pipeline, retouched, aligned=False, detector=detector, steps=steps, seed=seed)
+    except NoFaceError as error:
+        record.update(no_face=True, reason=str(error), seconds=time.perf_counter() - start)
+        return record
+    record["seconds"] = time.perf_counter() - start
+    record.update(no_face=False, faces=len(result.faces), restored_psnr=psnr(result.image, original),
+                  psnr_to_input=psnr(result.image, retouched),
+                  experts_run=[face["experts_run"] for face in result.faces],
+                  detected=[face["detected"] for face in result.faces])
+    reach = reachable(result.faces, pipeline.resolution, original.shape)
+    # the best a paste-back can do: every pixel it may change restored exactly, the others kept
+    record.update(mask_share=float(reach.mean()),
+                  mask_ceiling=psnr(np.where(reach[..., None], original, retouched), original))
+    record["gain"] = record["restored_psnr"] - record["input_psnr"]
+    record["worse"] = bool(record["restored_psnr"] < record["input_psnr"])
+    return record
+
+
+def column_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """``n`` (faces found), ``no_face`` and the mean PSNRs, gain, worse share and mask ceiling of some records."""
+    found = [r for r in records if not r["no_face"]]
+    stats: dict[str, float] = {"n": len(found), "no_face": len(records) - len(found)}
+    if found:
+        for key in ("input_psnr", "restored_psnr", "gain", "worse", "mask_ceiling"):
+            stats[key] = float(np.mean([r[key] for r in found]))
+    return stats
+
+
+def untouched_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Do no harm on the untouched faces: PSNR(output, input) and how often no expert ran."""
+    rows = [r for r in records if r["group"] == tables.NONE]
+    found = [r for r in rows if not r["no_face"]]
+    stats: dict[str, float] = {"n": len(found), "no_face": len(rows) - len(found)}
+    if found:
+        values = np.asarray([r["psnr_to_input"] for r in found], dtype=np.float64)
+        stats.update(mean=float(values.mean()), good=float((values >= GOOD_DB).mean()),
+                     below_floor=float((values < FLOOR_DB).mean()), worst=float(values.min()),
+                     no_expert=float(np.mean([not any(r["experts_run"]) for r in found])),
+                     no_gate=float(np.mean([not any(r["detected"]) for r in found])))
+    return stats
+
+
+def summarize(records: Sequence[Mapping[str, Any]], types: Sequence[str]) -> dict[str, Any]:
+    """Per-column fidelity (the retouched columns and ``All``) and the untouched-face numbers."""
+    columns = tables.columns_for(types, [r["group"] for r in records])
+    fidelity = {c: column_stats([r for r in records if r["group"] == c]) for c in columns}
+    fidelity[tables.ALL] = column_stats([r for r in records if r["group"] != tables.NONE])
+    return {"fidelity": fidelity, "untouched": untouched_stats(records)}
+
+
+def fidelity_table(fidelity: Mapping[str, Mapping[str, float]]) -> str:
+    head = ("| column | n | no face | input PSNR | restored PSNR | gain (dB) | worse than input | mask ceiling |\n"
+            "|---|---|---|---|---|---|---|---|")
+    rows = []
+    for column, s in fidelity.items():
+        cells = ([f"{s['input_psnr']:.2f}", f"{s['restored_psnr']:.2f}", f"{s['gain']:+.2f}", f"{s['worse']:.2f}",
+                  f"{s['mask_ceiling']:.2f}"] if s["n"] else ["–"] * 5)
+        rows.append(f"| {tables.title(column)} | {s['n']} | {s['no_face']} | " + " | ".join(cells) + " |")
+    return "\n".join([head, *rows])
+
+
+def untouched_table(s: Mapping[str, float]) -> str:
+    head = (f"| n | no face | PSNR(output, input) mean | >= {GOOD_DB:g} dB | < {FLOOR_DB:g} dB | worst | "
+            "no expert ran | no gate fired |\n|---|---|---|---|---|---|---|---|")
+    cells = ([f"{s['mean']:.2f}", f"{s['good']:.2f}", f"{s['below_floor']:.2f}", f"{s['worst']:.2f}",
+              f"{s['no_expert']:.2f}", f"{s['no_gate']:.2f}"] if s["n"] else ["–"] * 6)
+    return head + f"\n| {s['n']} | {s['no_face']} | " + " | ".join(cells) + " |"
+
+
+def targets(summary: Mapping[str, Any], apis_set: str) -> list[tuple[str, str, bool]]:
+    """``(target, measured, met)`` for the issue's do-no-harm targets (held-out ones with ``heldout`` only)."""
+    u, checks = summary["untouched"], []
+    if u["n"]:
+        checks += [(f"untouched: share >= {GOOD_DB:g} dB >= {KEPT_SHARE:.2f}", f"{u['good']:.2f}",
+                    u["good"] >= KEPT_SHARE),
+                   (f"untouched: worst >= {FLOOR_DB:g} dB", f"{u['worst']:.2f}", u["worst"] >= FLOOR_DB),
+                   (f"untouched: no expert ran >= {KEPT_SHARE:.2f}", f"{u['no_expert']:.2f}",
+                    u["no_expert"] >= KEPT_SHARE)]
+    if apis_set == "heldout":
+        for column, s in summary["fidelity"].items():
+            if column != tables.ALL and s["n"]:
+                checks += [(f"{column}: gain > 0", f"{s['gain']:+.2f}", s["gain"] > 0),
+                           (f"{column}: worse than input <= {WORSE_SHARE:.2f}", f"{s['worse']:.2f}",
+                            s["worse"] <= WORSE_SHARE)]
+    return checks
+
+
+def report(summary: Mapping[str, Any], apis_set: str, description: str, seconds: float) -> str:
+    lines = [f"Whole-photo restoration ({description}); {seconds:.2f} s per image in restore_photo (detect, "
+             "restore, paste back).", "",
+             "## Fidelity on the whole image (PSNR vs original; worse: share with restored < input)", "",
+             fidelity_table(summary["fidelity"]), "", "## Untouched faces (do no harm)", "",
+             untouched_table(summary["untouched"]), "", "## Targets", "", "| target | measured | met |",
+             "|---|---|---|"]
+    lines += [f"| {name} | {value} | {'yes' if met else 'NO'} |" for name, value, met in targets(summary, apis_set)]
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=None, help="face shard folder (default: $MOFRR_DATA)")
+    parser.add_argument("--split", default="test", choices=["test", "val"], help="face split (default: test)")
+    parser.add_argument("-n", type=int, default=300, help="number of photos (default: 300)")
+    parser.add_argument("--apis-set", default="heldout", choices=["heldout", "train"],
+                        help="retouching implementations: held out from training (default) or the training ones")
+    parser.add_argument("--pipeline", type=Path, default=None,
+                        help="registry.yaml or Pipeline.save_pretrained folder (default: the packaged registry)")
+    parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default: from the registry)")
+    parser.add_argument("--seed", type=int, default=0, help="data and sampling seed (default: 0)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    parser.add_argument("--out", type=Path, default=None, help="write the per-image numbers to this JSON file")
+    args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error(f"-n must be positive, got {args.n}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    samples, types, description = load_samples(args.data, split=args.split, n=args.n, resolution=None,
+                                               ops="balanced", degrees="none", seed=args.seed, quiet=True,
+                                               apis_set=args.apis_set)
+    detector = face_detector()
+    pipeline = load_pipeline(args.pipeline, args.device, label="--pipeline")
+    records = [measure(pipeline, detector, samples[i], types, i, args.steps, args.seed)
+               for i in tqdm(range(len(samples)), desc="whole photo", unit="img", file=sys.stderr)]
+    summary = summarize(records, types)
+    seconds = float(np.mean([r["seconds"] for r in records]))
+    print(report(summary, args.apis_set, description, seconds))
+    if args.out:
+        args.out.write_text(json.dumps({"description": description, "pipeline": str(args.pipeline or "packaged"),
+                                        "apis_set": args.apis_set, "seconds_per_image": seconds,
+                                        "summary": summary, "images": records}, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""benchmarks/whole_photo.py on six real shard faces with the tiny pipeline and a fake landmark provider."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mofrr_core.faces import TEMPLATE_224
+from tests.robustness.helpers import FakeDetector, install_fake_provider
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "whole_photo.py"
+GROUPS = ["white", "smooth", "face", "eye", "Multi", "None"]
+
+
+@pytest.fixture(scope="module")
+def whole_photo():
+    spec = importlib.util.spec_from_file_location("whole_photo", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def shards() -> Path:
+    root = Path(os.environ["MOFRR_DATA"])
+    if not any(root.glob("*.tar")):
+        pytest.skip(f"no face shards in MOFRR_DATA={root} (see ../shared/data/faces/README.md)")
+    return root
+
+
+def run(whole_photo, shards, pipeline_dir, out, *extra):
+    return whole_photo.main(["--data", str(shards), "-n", "6", "--pipeline", str(pipeline_dir), "--out", str(out),
+                             *extra])
+
+
+def test_numbers_per_image_and_tables(whole_photo, shards, pipeline_dir, tmp_path, monkeypatch, capsys):
+    """Balanced order; a paste-back changes only the masked pixels, so no output beats the mask ceiling."""
+    install_fake_provider(monkeypatch, FakeDetector({(224, 224): [TEMPLATE_224.copy()]}))
+    assert run(whole_photo, shards, pipeline_dir, tmp_path / "r.json") == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    images = report["images"]
+    assert [r["group"] for r in images] == GROUPS and report["apis_set"] == "heldout"
+    for r in images:
+        assert not r["no_face"] and r["faces"] == 1
+        assert r["gain"] == pytest.approx(r["restored_psnr"] - r["input_psnr"])
+        assert r["worse"] == (r["restored_psnr"] < r["input_psnr"])
+        assert max(r["restored_psnr"], r["input_psnr"]) <= r["mask_ceiling"] + 1e-9
+        assert 0.2 < r["mask_share"] < 1.0  # the mask leaves part of the 224 px crop alone
+    assert min(r["mask_ceiling"] - r["input_psnr"] for r in images[:5]) > 3  # the mask covers the edited face
+    untouched = images[-1]
+    assert untouched["input_psnr"] == 100.0 and untouched["psnr_to_input"] == untouched["restored_psnr"]
+    gains = [r["gain"] for r in images[:5]]
+    assert report["summary"]["fidelity"]["All"]["gain"] == pytest.approx(np.mean(gains))
+    printed = capsys.readouterr().out
+    assert "| White | 1 | 0 |" in printed and "## Untouched faces (do no harm)" in printed
+    assert "| white: gain > 0 |" in printed  # held-out targets are checked per column
+
+
+def test_photos_without_a_face_are_counted_not_scored(whole_photo, shards, pipeline_dir, tmp_path, monkeypatch,
+                                                      capsys):
+    install_fake_provider(monkeypatch, FakeDetector({}))
+    assert run(whole_photo, shards, pipeline_dir, tmp_path / "r.json", "--apis-set", "train") == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert all(r["no_face"] and "restored_psnr" not in r for r in report["images"])
+    assert report["summary"]["fidelity"]["All"] == {"n": 0, "no_face": 5}
+    assert report["summary"]["untouched"] == {"n": 0, "no_face": 1}
+    printed = capsys.readouterr().out
+    assert "| All | 0 | 5 | – |" in printed and ": gain > 0 |" not in printed  # no held-out targets with train
+
+
+def test_targets_follow_the_issue(whole_photo):
+    untouched = {"n": 20, "no_face": 0, "good": 0.95, "worst": 39.9, "no_expert": 1.0}
+    fidelity = {"white": {"n": 10, "gain": 0.5, "worse": 0.1}, "eye": {"n": 10, "gain": -0.1, "worse": 0.0},
+                "All": {"n": 20, "gain": 0.2, "worse": 0.05}}
+    checks = {name: met for name, _, met in whole_photo.targets({"untouched": untouched, "fidelity": fidelity},
+                                                                "heldout")}
+    assert checks == {"untouched: share >= 45 dB >= 0.95": True, "untouched: worst >= 40 dB": False,
+                      "untouched: no expert ran >= 0.95": True, "white: gain > 0": True,
+                      "white: worse than input <= 0.10": True, "eye: gain > 0": False,
+                      "eye: worse than input <= 0.10": True}
