@@ -30,6 +30,8 @@ EPILOG = """examples:
   mofrr-train --stage gate --expert lips --router-weights runs/mofrr/router/final
   mofrr-train --stage combine --router-weights ... --expert-weights eye=runs/.../final ...
   mofrr-train --stage all --output-dir runs/full      every stage in order
+  mofrr-train --recipe default --dry-run              the runs of a recipe (configs/recipes/), resolved
+  mofrr-train --recipe default --output-dir runs/def  the whole default model set, each stage its own preset
   mofrr-train --expert eye --resume latest            continue exactly where the run stopped
   mofrr-train export runs/mofrr/expert-eye package    copy the EMA weights into the eye package
   mofrr-train calibrate runs/mofrr/router/best        fit the router's temperature on held-out val pairs
@@ -56,6 +58,7 @@ def _ops_range(text: str) -> tuple[int, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     from mofrr_core.train.config import STAGES, TRAIN_PRESETS
+    from mofrr_core.train.recipe import RECIPES
 
     parser = argparse.ArgumentParser(prog="mofrr-train", description=__doc__, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -132,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--registry", metavar="YAML", help="registry.yaml for the combine/gate stages (default: packaged)")
     add("--export", metavar="DIR", help="after training copy the EMA weights (+ TRAINING.md) to DIR; "
                                         "'package' = the expert package's weights/ (gate/ for a gate run)")
+    add("--recipe", metavar="NAME_OR_YAML",
+        help=f"train the runs of a recipe in order, each with its own preset: {', '.join(RECIPES)} or a YAML path "
+             "(with only --output-dir, --data, --resume, --overwrite, --dry-run)")
+    add("--dry-run", action="store_true", help="with --recipe: print the resolved runs, train nothing")
     add("-v", "--verbose", action="store_true", help="show warnings and full tracebacks")
     return parser
 
@@ -377,6 +384,12 @@ def run_command(args: argparse.Namespace, subcommand: str | None, command: str) 
         dest = export_run(args.run, args.destination, overwrite=args.overwrite, command=command, which=args.which)
         print(f"exported {args.run}/{args.which} to {dest} (+ TRAINING.md, training.json)")
         return 0
+    if args.recipe:
+        from mofrr_core.train.recipe import recipe_command
+
+        return recipe_command(args, build_parser().parse_args([]), command)
+    if args.dry_run:
+        raise ValueError("--dry-run goes with --recipe")
     run_plan(plan(args), export=args.export, command=command)
     return 0
 

@@ -1,0 +1,156 @@
+"""``mofrr-train --recipe``: the tiny recipe end to end, placeholders, errors, --dry-run, resume, default.yaml."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mofrr_core.pipeline import Pipeline
+from mofrr_core.registry import sha256_of, weight_file
+from mofrr_core.train.cli import main
+from mofrr_core.train.recipe import RECIPES, load_recipe, plan_recipe
+
+
+def run(argv):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return main(argv)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The tiny recipe, trained once for the tests of this module."""
+    out = tmp_path_factory.mktemp("recipe") / "tiny"
+    assert run(["--recipe", "tiny", "--data", "synthetic", "--output-dir", str(out)]) == 0
+    return out
+
+
+def write_recipe(tmp_path: Path, runs: list, **top) -> Path:
+    path = tmp_path / "my-recipe.yaml"
+    path.write_text(yaml.safe_dump({"defaults": {"preset": "tiny"}, "runs": runs, **top}))
+    return path
+
+
+def test_recipes_are_listed_from_their_folder():
+    assert {"default", "tiny"} <= set(RECIPES)
+    assert run(["--recipe", "nope"]) == 1
+
+
+def test_tiny_recipe_trains_every_run_and_writes_its_registry(trained):
+    recipe = load_recipe("tiny", {"output_dir": str(trained)})
+    for item in recipe.runs:
+        summary = json.loads((trained / item.name / "training.json").read_text())
+        assert summary["steps"] == item.config.max_steps == 2
+        assert summary["config"]["stage"] == item.config.stage
+        assert (trained / item.name / "final" / "config.json").is_file()
+    # each run read the folders its placeholders name
+    config = json.loads((trained / "expert-white" / "run.json").read_text())["config"]
+    assert config["init_weights"] == str(trained / "expert-white-own" / "best")
+    assert config["degree_weights"] == str(trained / "degree-white" / "best")
+    assert config["foreign"] == 0.5
+    combine = json.loads((trained / "combine-sum" / "run.json").read_text())["config"]
+    assert combine["combine_cache_from"] == str(trained / "combine")
+    assert combine["model_overrides"] == {"fusion": "sum"}
+    # the registry builds the pipeline from exactly the trained files
+    pipeline = Pipeline.from_registry(trained / "registry.yaml")
+    expected = {"router": "router/best", "combine": "combine-sum/final", "experts.white": "expert-white/best",
+                "experts.eye": "expert-eye/best", "experts.shared": "shared/best"}
+    assert pipeline.weights == {key: sha256_of(weight_file(trained / path)) for key, path in expected.items()}
+    assert (trained / "recipe.yaml").read_text() == Path(recipe.path).read_text()
+
+
+def test_resume_skips_finished_runs(trained, capsys):
+    before = {p: p.stat().st_mtime_ns for p in trained.glob("*/final/*.safetensors")}
+    assert len(before) == 9
+    assert run(["--recipe", "tiny", "--data", "synthetic", "--output-dir", str(trained), "--resume", "latest"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("already finished") == 9
+    assert {p: p.stat().st_mtime_ns for p in trained.glob("*/final/*.safetensors")} == before
+    # without --resume the used folders are refused
+    assert run(["--recipe", "tiny", "--data", "synthetic", "--output-dir", str(trained)]) == 1
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_placeholders_resolve_to_the_folders_of_earlier_runs(tmp_path):
+    runs = plan_recipe("tiny", {"output_dir": str(tmp_path)})
+    by_dir = {Path(config.output_dir).name: config for config, allowed in runs}
+    assert all(allowed == () for _, allowed in runs)
+    assert list(by_dir) == ["router", "degree-white", "expert-white-own", "expert-white", "degree-eye",
+                            "expert-eye", "shared", "combine", "combine-sum"]
+    combine = by_dir["combine"]
+    assert combine.router_weights == str(tmp_path / "router" / "best")
+    assert combine.shared_weights == str(tmp_path / "shared" / "best")
+    assert combine.expert_weights == {"white": str(tmp_path / "expert-white" / "best"),
+                                      "eye": str(tmp_path / "expert-eye" / "best")}
+    assert by_dir["expert-eye"].model_overrides == {"warp": True}
+    assert by_dir["shared"].num_ops == (0, 4)
+    assert by_dir["expert-white-own"].lr == 2e-4
+
+
+def test_default_recipe_uses_each_stages_preset_and_reads_only_earlier_runs(tmp_path):
+    recipe = load_recipe("default", {"output_dir": str(tmp_path), "data_root": str(tmp_path)})
+    done: set[str] = set()
+    for item in recipe.runs:
+        for path in item.reads.values():
+            assert Path(path).relative_to(tmp_path).parts[0] in done, (item.name, path)
+        assert item.config.data.get("postprocess") == "app", item.name
+        assert item.config.threads == 1 and item.config.output_dir == str(tmp_path / item.name)
+        done.add(item.name)
+    final = {(r.config.stage, r.config.expert): Path(r.config.preset).stem for r in recipe.runs}
+    assert final[("router", None)] == "router-srm"
+    assert final[("expert", "white")] == final[("expert", "smooth")] == "cpu128"
+    assert final[("expert", "face")] == final[("expert", "eye")] == "cpu128-warp"
+    assert final[("shared", "shared")] == "cpu128"
+    assert {final[("degree", e)] for e in ("white", "smooth", "face", "eye")} == {"cpu-psnr-degrees"}
+    assert [Path(r.config.preset).stem for r in recipe.runs if r.config.stage == "combine"] == [
+        "combine128", "combine128-sum"]
+    weights = [recipe.registry["router"]["weights"], recipe.registry["combine"]["weights"],
+               *(e["weights"] for e in recipe.registry["experts"])]
+    assert {w.split("/")[0] for w in weights} <= done
+    assert [e["name"] for e in recipe.registry["experts"]] == ["white", "smooth", "face", "eye", "shared"]
+
+
+def test_dry_run_prints_the_resolved_runs_and_trains_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run(["--recipe", "tiny", "--data", "synthetic", "--output-dir", str(out), "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert not out.exists()
+    assert printed.count(str(out)) >= 9
+    assert f"reads combine_cache_from: {out / 'combine'}" in printed
+    assert f"reads expert_weights.eye: {out / 'expert-eye' / 'best'}" in printed
+    assert "combine: combine-sum/final" in printed
+
+
+@pytest.mark.parametrize("runs, message", [
+    ([{"name": "a", "stage": "router"}, {"name": "b", "stage": "combine", "router_weights": "{rooter}/best"}],
+     "run 'b': placeholder {rooter} names no earlier run (earlier runs: a)"),
+    ([{"name": "a", "stage": "combine", "router_weights": "{b}/best"}, {"name": "b", "stage": "router"}],
+     "run 'a': placeholder {b} names no earlier run (earlier runs: none)"),
+    ([{"name": "a", "stage": "router", "max_step": 3}], "run 'a': unknown key 'max_step'"),
+    ([{"name": "a", "stage": "router", "output_dir": "x"}], "run 'a': output_dir is set by the run's name"),
+    ([{"name": "a", "stage": "everything"}], "run 'a': stage: expected one of"),
+    ([{"name": "a", "stage": "router"}, {"name": "a", "stage": "router"}], "run 'a': the name is used by an"),
+    ([{"name": "a", "stage": "router", "batch_size": 0}], "run 'a': --batch-size must be positive, got 0"),
+])
+def test_recipe_errors_are_one_line_naming_the_file_and_the_run(tmp_path, capsys, runs, message):
+    path = write_recipe(tmp_path, runs)
+    assert run(["--recipe", str(path), "--dry-run"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"error: recipe {path}, ") and message in err
+
+
+def test_dangling_placeholder_in_the_registry_step(tmp_path, capsys):
+    path = write_recipe(tmp_path, [{"name": "r", "stage": "router"}], registry={"router": "{router}/best"})
+    assert run(["--recipe", str(path), "--dry-run"]) == 1
+    assert f"recipe {path}, registry step: placeholder {{router}} names no earlier run" in capsys.readouterr().err
+
+
+def test_training_options_belong_in_the_recipe(tmp_path, capsys):
+    assert run(["--recipe", "tiny", "--max-steps", "5", "--dry-run"]) == 1
+    assert "--max-steps belong(s) in the recipe" in capsys.readouterr().err
+    assert run(["--preset", "tiny", "--stage", "router", "--dry-run"]) == 1
+    assert "--dry-run goes with --recipe" in capsys.readouterr().err
