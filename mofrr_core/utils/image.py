@@ -33,8 +33,11 @@ def to_uint8(image: ImageLike) -> np.ndarray:
 
 
 def uint8_to_tensor(array: np.ndarray) -> torch.Tensor:
-    """uint8 HxWx3 -> float tensor ``[3, H, W]`` in ``[-1, 1]``."""
-    return rearrange(torch.from_numpy(np.ascontiguousarray(array)), "h w c -> c h w").float() / 127.5 - 1
+    """uint8 HxWx3 -> float tensor ``[3, H, W]`` in ``[-1, 1]`` (a read-only array is copied, not shared)."""
+    array = np.ascontiguousarray(array)
+    if not array.flags.writeable:
+        array = array.copy()
+    return rearrange(torch.from_numpy(array), "h w c -> c h w").float() / 127.5 - 1
 
 
 def to_tensor_list(images: ImageLike | Sequence[ImageLike]) -> list[torch.Tensor]:
