@@ -141,11 +141,12 @@ def _batches(n: int, size: int) -> list[range]:
 
 
 def _input_record(sample: Mapping[str, Any], inp: np.ndarray, orig: np.ndarray, types: Sequence[str],
-                  embed: Any) -> dict[str, Any]:
-    """The per-image record of one test sample: its labels, degrees and the input's fidelity."""
+                  embed: Any, labelled: bool = True) -> dict[str, Any]:
+    """The per-image record of one test sample: its labels, degrees and the input's fidelity (pairs without
+    labels go to the ``Unlabeled`` column, not to the untouched faces)."""
     label = [float(v) for v in sample["labels"].tolist()]
     degree = [int(v) for v in sample["degrees"].tolist()]
-    record = {"key": str(sample["key"]), "group": tables.group_of(label, types),
+    record = {"key": str(sample["key"]), "group": tables.group_of(label, types) if labelled else tables.UNLABELED,
               "types": [t for t, v in zip(types, label) if v > 0.5],
               "labels": {t: int(v > 0.5) for t, v in zip(types, label)},
               "degrees": {t: d for t, d in zip(types, degree)},
@@ -189,6 +190,7 @@ class _Tally:
         self.main = next((m for m in methods if m.kind == "mofrr"), None) or next(
             (m for m in methods if m.kind == "ablation"), None)
         self.router_types = router_types(pipeline.router) if pipeline is not None else []
+        self.labelled = True  # False for pairs without labels (original/ + retouched/ folders)
         self.scored_types = [t for t in types if t in self.router_types]
 
 
@@ -199,7 +201,8 @@ def _evaluate_batch(tally: _Tally, pipeline: Pipeline | None, methods: Sequence[
     retouched = [s["retouched"].float() for s in items]
     originals_u8 = [to_uint8(s["original"]) for s in items]
     inputs_u8 = [to_uint8(t) for t in retouched]
-    batch_records = [_input_record(s, inp, orig, types, embed) for s, inp, orig in zip(items, inputs_u8, originals_u8)]
+    batch_records = [_input_record(s, inp, orig, types, embed, tally.labelled)
+                     for s, inp, orig in zip(items, inputs_u8, originals_u8)]
     restored_for_montage: dict[str, list[np.ndarray]] = {}
     for method in methods:
         start = time.perf_counter()
@@ -265,6 +268,7 @@ def evaluate(pipeline: Pipeline | None, methods: Sequence[Method], samples: Sequ
     reason = metrics.identity_unavailable_reason() if identity else "disabled (--no-identity)"
     embed = metrics.identity_embedding if reason is None else None
     tally = _Tally(methods, pipeline, types)
+    tally.labelled = getattr(getattr(samples, "dataset", samples), "has_labels", True)
     bar = tqdm(total=len(samples), desc="evaluating", unit="img", disable=not progress, file=sys.stderr)
     for batch in _batches(len(samples), batch_size):
         _evaluate_batch(tally, pipeline, methods, [samples[i] for i in batch], types, steps, seed, embed, montage)

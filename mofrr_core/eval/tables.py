@@ -18,6 +18,7 @@ import numpy as np
 
 CANONICAL_TYPES = ("white", "smooth", "face", "eye")
 MULTI, NONE, SINGLE, ALL = "Multi", "None", "Single", "All"
+UNLABELED = "Unlabeled"  # pairs whose retouching is unknown (a folder without labels)
 INPUT = "Input"
 
 
@@ -63,7 +64,7 @@ def summarize(records: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> d
         if column == ALL:
             return [r for r in records if r["group"] != NONE]
         if column == SINGLE:
-            return [r for r in records if r["group"] not in (MULTI, NONE)]
+            return [r for r in records if r["group"] not in (MULTI, NONE, UNLABELED)]
         return [r for r in records if r["group"] == column]
 
     summary: dict[str, dict[str, dict[str, float]]] = {}

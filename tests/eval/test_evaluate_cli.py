@@ -233,3 +233,15 @@ def test_eval_both_sets_writes_two_reports_with_detection(pipeline_dir, tmp_path
             "race", "gender"}
         text = (out / folder / "table.md").read_text()
         assert "## Untouched faces (do no harm)" in text and "| MoFRR | 1 |" in text
+
+
+def test_pairs_without_labels_count_in_all_not_as_untouched(paired_folder, pipeline_dir, tmp_path):
+    """original/ + retouched/ without a manifest: the retouching is unknown, so the pairs are scored under
+    'Unlabeled' and in All, never taken for untouched faces."""
+    (paired_folder / "manifest.json").unlink()
+    out = tmp_path / "report"
+    assert main(["eval", "--data", str(paired_folder), "--pipeline", str(pipeline_dir), "--resolution", "64",
+                 "--no-identity", "--montage", "0", "--quiet", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["fidelity"]["MoFRR"]["All"]["n"] == 4 and summary["fidelity"]["MoFRR"]["Unlabeled"]["n"] == 4
+    assert "Not measured: no untouched faces" in (out / "table.md").read_text()
