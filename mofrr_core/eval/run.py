@@ -20,8 +20,13 @@ inference time (config switches use_idem, use_degree, use_hfcam, use_warp: R = 0
 HFCAM skipped, FlowWarp skipped), no-refine the Combine Module's refinement net (use_refinement);
 the paper retrains a model per ablation instead (mofrr-train can, with the same switches).
 
+With face shards the run writes two reports, in-domain/ (pairs made with the training implementations)
+and held-out/ (only the implementations no weight was trained on, mofrr_core/retouch/heldout.yaml),
+each with an untouched share of faces (do-no-harm table) and the router's detection table.
+
 examples:
-  mofrr eval --data ../shared/data/faces -n 200 --out report/
+  mofrr eval --data ../shared/data/faces -n 600 --out report/       (in-domain/ and held-out/)
+  mofrr eval --data ../shared/data/faces -n 600 --apis-set heldout --resolution 224 --out report224/
   mofrr eval --data pairs/test --pipeline trained/ --baseline shared unet runs/unet/final --out report/
   mofrr eval --data ../shared/data/faces --apis smooth=guided --out report-xapi/     (Table 3)
   mofrr eval --data ../shared/data/faces --ablation none no-router no-shared no-idem --out ablate/
