@@ -43,7 +43,7 @@ class EvalResult:
     main: str | None = None  # the method whose router is scored
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:
@@ -140,10 +140,10 @@ def write_report(result: EvalResult, out: Path, meta: Mapping[str, Any], overwri
     out.mkdir(parents=True, exist_ok=True)
     written = []
     path = out / "table.md"
-    _write_text(path, render_table(result, meta))
+    write_text_atomic(path, render_table(result, meta))
     written.append(path)
     path = out / "per_image.json"
-    _write_text(path, json.dumps(result.records, indent=1) + "\n")
+    write_text_atomic(path, json.dumps(result.records, indent=1) + "\n")
     written.append(path)
     summary = {"meta": dict(meta), "types": result.types, "columns": result.columns, "fidelity": result.summary,
                "identity_model": metrics.IDENTITY_MODEL if result.identity is not None else None,
@@ -154,7 +154,7 @@ def write_report(result: EvalResult, out: Path, meta: Mapping[str, Any], overwri
                "detection": result.detection, "false_calls_by_group": result.false_calls,
                "seconds_per_image": result.seconds, "weights": result.weights}
     path = out / "summary.json"
-    _write_text(path, json.dumps(_finite(summary), indent=1, default=str) + "\n")
+    write_text_atomic(path, json.dumps(_finite(summary), indent=1, default=str) + "\n")
     written.append(path)
     if result.montage_rows:
         written.append(plots.montage(result.montage_rows, result.montage_titles, out / "montage.png"))

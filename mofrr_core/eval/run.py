@@ -51,7 +51,7 @@ from mofrr_core.data.shards import read_shards
 from mofrr_core.eval import plots, tables
 from mofrr_core.eval.detection import detection_report, false_calls_by_group
 from mofrr_core.eval.methods import ABLATION_HELP, ABLATIONS, Method, ablation, load_baseline
-from mofrr_core.eval.report import EvalResult, check_output, headline, render_table, write_report
+from mofrr_core.eval.report import EvalResult, check_output, headline, render_table, write_report, write_text_atomic
 from mofrr_core.eval.samples import is_shards, load_samples
 from mofrr_core.pipeline import Pipeline, load_pipeline, router_types
 from mofrr_core.retouch.heldout import heldout_version
@@ -362,7 +362,7 @@ def run(args: argparse.Namespace) -> int:
         tables_md.append(f"# {APIS_SET_FOLDERS.get(apis_set, 'evaluation')}\n\n" + table.split("\n", 1)[1])
     if len(outs) > 1:
         path = args.out / "table.md"
-        path.write_text("\n".join(tables_md))
+        write_text_atomic(path, "\n".join(tables_md))
         print(f"wrote {path} (both reports)")
     return 0
 

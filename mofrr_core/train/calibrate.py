@@ -21,17 +21,12 @@ from mofrr_core.eval.detection import expected_calibration_error, fit_temperatur
 
 @torch.no_grad()
 def router_logits(router: torch.nn.Module, dataset: Any, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """Raw logits (temperature 1) and labels of every sample of ``dataset``."""
-    temperature = router.config.temperature
-    router.register_to_config(temperature=1.0)
-    try:
-        logits, labels = [], []
-        for start in range(0, len(dataset), batch_size):
-            items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-            logits.append(router(torch.stack([s["retouched"] for s in items])).numpy())
-            labels.append(torch.stack([s["labels"] for s in items]).numpy() > 0.5)
-    finally:
-        router.register_to_config(temperature=temperature)
+    """Raw logits (the router's own temperature undone) and labels of every sample of ``dataset``."""
+    logits, labels = [], []
+    for start in range(0, len(dataset), batch_size):
+        items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        logits.append((router(torch.stack([s["retouched"] for s in items])) * router.config.temperature).numpy())
+        labels.append(torch.stack([s["labels"] for s in items]).numpy() > 0.5)
     return np.concatenate(logits), np.concatenate(labels)
 
 
