@@ -258,6 +258,12 @@ class Pipeline:
             shared = self.shared.restore(x, num_inference_steps=num_inference_steps, generator=generator).image
         return ExpertRun(images, shared, degrees)
 
+    @property
+    def face_crop_size(self) -> int:
+        """Side of the face crops to give this pipeline: the working resolution, or the router's own face
+        size when it is larger (a router that reads fine detail must see the face before any downscaling)."""
+        return max(self.resolution, getattr(self.router, "face_size", None) or 0)
+
     def router_input(self, originals: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         """The faces at the router's own size (``router.face_size``, for a router that reads fine detail),
         else the working-resolution batch ``x``."""

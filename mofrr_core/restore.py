@@ -139,7 +139,8 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
 
     Whole-photo mode: ``detector(image)`` returns landmarks per face (``FaceLandmarks`` or
     ``[P, 2]`` arrays); the ``max_faces`` largest usable faces are aligned, restored in one
-    batch and pasted back. Only crops of ``pipeline.resolution`` go through the networks.
+    batch and pasted back. Faces are aligned at ``pipeline.face_crop_size`` (the router reads them at
+    that size; the experts at ``pipeline.resolution``).
     ``NoFaceError`` if no usable face is found.
     """
     image, max_faces, steps, seed = check_restore_photo(image, aligned=aligned, detector=detector,
@@ -155,12 +156,12 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
 
     found = list(detector(image) or [])
     detect_s = time.perf_counter() - start
-    faces = usable_faces(found, image.shape, pipeline.resolution)
+    size = pipeline.face_crop_size
+    faces = usable_faces(found, image.shape, size)
     if not faces:
         raise NoFaceError("no face found (use --aligned if this is a face crop)" if not found else
                           f"{len(found)} face(s) detected but none usable (outside the image or degenerate)")
     faces = faces[:max_faces]
-    size = pipeline.resolution
     crops = [align_face(image, matrix, size) for _, _, matrix in faces]
     out = pipeline(crops, num_inference_steps=steps, seed=seed, output_type="np")
     restore_s = time.perf_counter() - start - detect_s

@@ -29,6 +29,11 @@ Post-processing (``postprocess``, default off): a preset name or mapping of
 *input* of every sample, untouched ones included, with one distribution; the target stays the
 original. Its record is ``sample.extra["postprocess"]``.
 
+Whole-photo geometry (``realign``, default off): a preset name or mapping of
+:mod:`mofrr_core.data.realign`; a share of the pairs (untouched ones included) is rescaled as a
+photo and aligned to the template by the face's own five points, like ``mofrr restore`` does
+to a face in a photo; input and target get the same warp. Its record is ``sample.extra["realign"]``.
+
 Degrees: with ``degree_thresholds`` every applied op gets the paper's PSNR degree, computed
 from the PSNR of that op applied *alone* (same API and strength) to the original, so the label
 of an op does not depend on what else was applied (nor on the post-processing); without
@@ -57,6 +62,7 @@ from mofrr_core.utils.image import uint8_to_tensor
 DEFAULT_TYPES = ("white", "smooth", "face", "eye")
 _MAX_FACE_RETRIES = 8
 _POSTPROCESS_STREAM = 1_000_003  # extra seed word of the post-processing generator (face retries use 1..7)
+_REALIGN_STREAM = 1_000_033  # extra seed word of the whole-photo alignment generator
 
 
 def resize_uint8(image: np.ndarray, resolution: int | None) -> np.ndarray:
@@ -138,6 +144,8 @@ class RetouchPairs(Dataset):
         apis_set: ``"train"`` (default; the only choice on the train split), ``"heldout"`` or ``"all"``.
         postprocess: post-processing of the input (preset name or mapping, see
             :func:`~mofrr_core.retouch.postprocess.resolve_postprocess`); ``None``: off.
+        realign: whole-photo alignment of a share of the pairs (preset name or mapping, see
+            :func:`~mofrr_core.data.realign.resolve_realign`); ``None``: off.
         records: use these :class:`FaceRecord` instead of reading ``root`` (subsets, tests).
     """
 
@@ -148,7 +156,9 @@ class RetouchPairs(Dataset):
                  apis: Mapping[str, str] | None = None, exclude_apis: Mapping[str, Sequence[str]] | None = None,
                  degree_thresholds: DegreeThresholds | str | Path | None = None,
                  records: Sequence[FaceRecord] | None = None, apis_set: str = "train",
-                 postprocess: str | Mapping[str, Any] | None = None) -> None:
+                 postprocess: str | Mapping[str, Any] | None = None,
+                 realign: str | Mapping[str, Any] | None = None) -> None:
+        from mofrr_core.data.realign import resolve_realign
         from mofrr_core.retouch.postprocess import resolve_postprocess
 
         self.split = check_split(split)
@@ -177,6 +187,7 @@ class RetouchPairs(Dataset):
         self.degree_thresholds = degree_thresholds
         self.apis_set = apis_set
         self.postprocess = resolve_postprocess(postprocess)
+        self.realign = resolve_realign(realign)
         self._check_ops()
         self._check_apis_set()
         faces = filter_split(records if records is not None else read_shards(self.root), split)
@@ -249,7 +260,7 @@ class RetouchPairs(Dataset):
         return (f"RetouchPairs(split={self.split!r}, faces={len(self.faces)}, length={self.length}, "
                 f"ops={self.ops}, num_ops={self.num_ops}, resolution={self.resolution}, seed={self.seed}, "
                 f"degrees={self.degree_source}, apis_set={self.apis_set!r}, "
-                f"postprocess={'on' if self.postprocess else 'off'})")
+                f"postprocess={'on' if self.postprocess else 'off'}, realign={'on' if self.realign else 'off'})")
 
     # -- generation --------------------------------------------------------------------------
     def _rng(self, index: int, *extra: int) -> np.random.Generator:
@@ -306,12 +317,8 @@ class RetouchPairs(Dataset):
         original_r, retouched_r = resize_uint8(image, self.resolution), resize_uint8(retouched, self.resolution)
         extra: dict[str, Any] = {}
         retouch_psnr = total_psnr = psnr_uint8(retouched_r, original_r)
-        if self.postprocess is not None:  # the photo after the app, retouched or not: same distribution
-            from mofrr_core.retouch.postprocess import postprocess
-
-            processed, extra["postprocess"] = postprocess(retouched, self._rng(index, _POSTPROCESS_STREAM),
-                                                          self.postprocess)
-            retouched_r = resize_uint8(processed, self.resolution)
+        if self.postprocess is not None or self.realign is not None:
+            original_r, retouched_r = self._as_photo(index, image, retouched, landmarks, extra)
             total_psnr = psnr_uint8(retouched_r, original_r)
         labels = np.zeros(len(self.types), np.float32)
         degrees = np.zeros(len(self.types), np.int64)
@@ -338,6 +345,24 @@ class RetouchPairs(Dataset):
         source = "none" if not sources else sources.pop() if len(sources) == 1 else "mixed"
         return PairSample(index, face.key, original_r, retouched_r, applied, self.types, labels, degrees,
                           total_psnr, source, extra)
+
+    def _as_photo(self, index: int, original: np.ndarray, retouched: np.ndarray, landmarks: Any,
+                  extra: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """The pair at ``resolution`` after the photo's life: post-processing of the input (retouched or
+        not, one distribution), then the whole-photo alignment of both images."""
+        if self.postprocess is not None:
+            from mofrr_core.retouch.postprocess import postprocess
+
+            retouched, extra["postprocess"] = postprocess(retouched, self._rng(index, _POSTPROCESS_STREAM),
+                                                          self.postprocess)
+        if self.realign is not None:
+            from mofrr_core.data.realign import realign_pair
+            from mofrr_core.faces import points5_from_landmarks
+
+            original, retouched, extra["realign"] = realign_pair(
+                original, retouched, points5_from_landmarks(landmarks), self._rng(index, _REALIGN_STREAM),
+                self.realign)
+        return resize_uint8(original, self.resolution), resize_uint8(retouched, self.resolution)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self.generate(int(index)).to_sample()

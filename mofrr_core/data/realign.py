@@ -1,0 +1,85 @@
+"""Whole-photo geometry for training pairs: the face as ``mofrr restore`` hands it to the networks.
+
+In whole-photo mode a face is found in a photo of any size and brought to the template by a
+similarity warp (:func:`mofrr_core.faces.align_face`: area shrink when needed, then bilinear).
+That resamples every pixel. A detector trained only on native crops reads this resampling as
+retouching (a warp is what face lifting and eye enlarging do), so in whole-photo mode it called
+untouched faces "lifted". ``realign`` gives a share of the training pairs the same treatment:
+the photo is rescaled by a random factor (a face that was larger or smaller in its photo), then
+both images of the pair are aligned with the *same* matrix, computed from the face's own five
+points exactly as whole-photo mode does. Input and target stay pixel-aligned, so the pairs still
+train the experts; untouched faces get it with the same probability, so resampling is never a
+cue for "retouched". A configuration is a preset name or a mapping::
+
+    realign: photo                          # the preset below
+    realign: {p: 0.5, photo_scale: [0.7, 1.4]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import cv2
+import numpy as np
+
+REALIGN_PRESETS: dict[str, dict[str, Any] | None] = {
+    "none": None,
+    "photo": {"p": 0.5, "photo_scale": [0.7, 1.4]},
+}
+SCALE_LIMITS = (0.25, 4.0)
+
+
+def resolve_realign(config: str | Mapping[str, Any] | bool | None) -> dict[str, Any] | None:
+    """A validated ``{"p": float, "photo_scale": [lo, hi]}`` or ``None`` (off)."""
+    if config is None or config is False:
+        return None
+    if isinstance(config, str):
+        if config not in REALIGN_PRESETS:
+            raise ValueError(f"realign: unknown preset {config!r} (known: {', '.join(REALIGN_PRESETS)})")
+        return resolve_realign(REALIGN_PRESETS[config])
+    if not isinstance(config, Mapping) or set(config) - {"p", "photo_scale"}:
+        raise ValueError(f"realign: expected a preset name or a mapping with keys p, photo_scale, got {config!r}")
+    p = config.get("p", 1.0)
+    if not isinstance(p, (int, float)) or not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"realign.p: must be a probability in [0, 1], got {p!r}")
+    scale = config.get("photo_scale", [1.0, 1.0])
+    if (not isinstance(scale, (list, tuple)) or len(scale) != 2
+            or not SCALE_LIMITS[0] <= float(scale[0]) <= float(scale[1]) <= SCALE_LIMITS[1]):
+        raise ValueError(f"realign.photo_scale: need [lo, hi] with {SCALE_LIMITS[0]} <= lo <= hi <= "
+                         f"{SCALE_LIMITS[1]}, got {scale!r}")
+    return {"p": float(p), "photo_scale": [float(scale[0]), float(scale[1])]}
+
+
+def rescale_photo(image: np.ndarray, scale: float) -> np.ndarray:
+    """The photo at ``scale`` times its size (area when shrinking, bilinear when enlarging)."""
+    height, width = image.shape[:2]
+    size = (max(2, round(width * scale)), max(2, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def realign_pair(original: np.ndarray, retouched: np.ndarray, points5: np.ndarray, rng: np.random.Generator,
+                 config: str | Mapping[str, Any] | None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``(original, retouched, record)`` after the whole-photo alignment (same size as the inputs).
+
+    ``points5`` are the face's five points (:func:`mofrr_core.faces.points5_from_landmarks`) in the
+    input's pixels. Both random numbers are drawn whatever applies, so the result is a function of
+    the generator's state and the configuration only.
+    """
+    from mofrr_core.faces import align_face, estimate_alignment
+
+    config = resolve_realign(config)
+    if config is None:
+        return original, retouched, {"applied": False}
+    applied, u = bool(rng.random() < config["p"]), rng.random()
+    if not applied:
+        return original, retouched, {"applied": False}
+    lo, hi = config["photo_scale"]
+    scale = lo + (hi - lo) * u
+    photos = [rescale_photo(image, scale) for image in (original, retouched)]
+    ratio = np.array(photos[0].shape[1::-1], dtype=np.float64) / original.shape[1::-1]  # (x, y) after rounding
+    points = (np.asarray(points5, dtype=np.float64) + 0.5) * ratio - 0.5  # pixel centres follow the resize
+    size = original.shape[0]
+    matrix = estimate_alignment(points, size)
+    original, retouched = (align_face(photo, matrix, size) for photo in photos)
+    return original, retouched, {"applied": True, "photo_scale": round(scale, 4)}
