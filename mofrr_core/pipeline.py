@@ -82,7 +82,8 @@ class Pipeline:
     def __init__(self, router: nn.Module, experts: Sequence[ExpertSlot], shared: nn.Module | None,
                  combine: nn.Module, resolution: int = 256, threshold: float = 0.5,
                  num_inference_steps: int = 10, seed: int = 0,
-                 weights: dict[str, str] | None = None, passthrough_untouched: bool = False) -> None:
+                 weights: dict[str, str] | None = None, passthrough_untouched: bool = False,
+                 crop_size: int | None = None) -> None:
         self.router = router
         self.experts = list(experts)
         self.shared = shared
@@ -92,6 +93,7 @@ class Pipeline:
         self.num_inference_steps = num_inference_steps
         self.seed = seed
         self.passthrough_untouched = passthrough_untouched  # no gate fires: the face is returned as it came
+        self.crop_size = crop_size  # side of the face crops whole-photo mode aligns (None: resolution)
         self.weights = dict(weights or {})  # component key -> sha256 of its weights, or "untrained"
         for module in self.modules().values():
             module.eval().requires_grad_(False)
@@ -126,7 +128,7 @@ class Pipeline:
         shared = build(config.shared.component) if config.shared is not None else None
         pipeline = cls(router, slots, shared, build(config.combine), config.resolution,
                        config.threshold, config.num_inference_steps, config.seed, weights,
-                       config.passthrough_untouched)
+                       config.passthrough_untouched, config.crop_size)
         return pipeline.to(device) if device is not None else pipeline
 
     @classmethod
@@ -169,7 +171,7 @@ class Pipeline:
             "shared": {"type": type(self.shared).__name__} if self.shared is not None else None,
             "config": {"resolution": self.resolution, "threshold": self.threshold,
                        "num_inference_steps": self.num_inference_steps, "seed": self.seed,
-                       "passthrough_untouched": self.passthrough_untouched},
+                       "passthrough_untouched": self.passthrough_untouched, "crop_size": self.crop_size},
             "weights": self.weights,
         }
         (directory / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
@@ -260,9 +262,10 @@ class Pipeline:
 
     @property
     def face_crop_size(self) -> int:
-        """Side of the face crops to give this pipeline: the working resolution, or the router's own face
-        size when it is larger (a router that reads fine detail must see the face before any downscaling)."""
-        return max(self.resolution, getattr(self.router, "face_size", None) or 0)
+        """Side of the face crops whole-photo mode aligns: ``crop_size`` (registry), else the working
+        resolution. The networks take any size: the router reads the face at its own size, the experts at
+        ``resolution``, and the restoration residual is brought back to the crop's size."""
+        return self.crop_size or self.resolution
 
     def router_input(self, originals: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         """The faces at the router's own size (``router.face_size``, for a router that reads fine detail),

@@ -75,5 +75,9 @@ def test_invalid_fields_are_rejected(tmp_path):
         load_registry(write(tmp_path, {"router": {"type": "Router", "weigths": "x"}}))
     with pytest.raises(RegistryError, match="threshold"):
         load_registry(write(tmp_path, {"threshold": 1.5}))
+    with pytest.raises(RegistryError, match="crop_size: must be between 64 and 1024 px, got 8"):
+        load_registry(write(tmp_path, {"crop_size": 8}))
+    assert load_registry(write(tmp_path, {"crop_size": 224})).crop_size == 224
+    assert load_registry(write(tmp_path, {})).crop_size is None
     with pytest.raises(RegistryError, match="registry file not found"):
         load_registry(tmp_path / "absent.yaml")

@@ -167,3 +167,26 @@ def test_postprocessing_hits_clean_and_retouched_inputs_alike(shard_root):
         assert not np.array_equal(b.retouched, c.retouched) and "postprocess" not in c.record()
     assert {"noise" in clean.generate(i).extra["postprocess"] for i in range(6)} == {True, False}
     assert "postprocess=on" in repr(clean) and "postprocess=off" in repr(plain)
+
+
+def test_realign_warps_input_and_target_alike(shard_root):
+    """Whole-photo geometry: the same alignment on both images, untouched pairs included; off by default."""
+    config = {"p": 1.0, "photo_scale": [0.7, 1.4]}
+    clean = RetouchPairs(shard_root, split="test", resolution=None, num_ops=(0, 4), p_clean=1.0, length=4,
+                         realign=config)
+    touched = RetouchPairs(shard_root, split="test", resolution=None, num_ops=(1, 1), length=4, realign=config)
+    plain = RetouchPairs(shard_root, split="test", resolution=None, num_ops=(1, 1), length=4)
+    for i in range(4):
+        a, b, c = clean.generate(i), touched.generate(i), plain.generate(i)
+        assert a.extra["realign"] == b.extra["realign"] and 0.7 <= a.extra["realign"]["photo_scale"] <= 1.4
+        assert np.array_equal(a.retouched, a.original)  # untouched stays identical to its (warped) target
+        assert b.original.shape == c.original.shape and not np.array_equal(b.original, c.original)
+        assert b.ops == c.ops and "realign" not in c.extra
+        # the warp is a similarity about the face: the pair's own difference survives it, roughly
+        assert abs(psnr(b.retouched, b.original) - c.psnr) < 6
+    off = RetouchPairs(shard_root, split="test", resolution=None, num_ops=(1, 1), length=4,
+                       realign={"p": 0.0, "photo_scale": [0.7, 1.4]})
+    assert np.array_equal(off.generate(0).retouched, plain.generate(0).retouched)
+    assert "realign=on" in repr(touched) and "realign=off" in repr(plain)
+    with pytest.raises(ValueError, match="realign.photo_scale"):
+        RetouchPairs(shard_root, split="test", num_ops=(1, 1), realign={"photo_scale": [2, 1]})

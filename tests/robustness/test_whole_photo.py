@@ -127,3 +127,20 @@ def test_large_photo_only_sends_crops_through_the_networks(pipeline):
     rows, cols = np.nonzero((result.image != photo).any(axis=2))
     assert rows.size > 1000  # the face changed, and only inside the pasted face area
     assert rows.min() >= 1000 and rows.max() < 1512 and cols.min() >= 2000 and cols.max() < 2512
+
+
+def test_crop_size_sets_the_side_of_the_aligned_faces(pipeline):
+    """``crop_size`` (registry) aligns whole-photo faces at that size; the networks still work at ``resolution``."""
+    image, landmarks = astronaut_with_landmarks()
+    recording = Recording(pipeline)
+    pipeline.crop_size = 2 * RESOLUTION
+    try:
+        result = restore_photo(recording, image, aligned=False, detector=lambda _: [landmarks])
+    finally:
+        pipeline.crop_size = None
+    assert pipeline.face_crop_size == RESOLUTION
+    assert recording.shapes == [(2 * RESOLUTION, 2 * RESOLUTION, 3)]
+    reference = restore_photo(pipeline, image, aligned=False, detector=lambda _: [landmarks])
+    # the same face area whatever the crop size (the feathered edge may move by a pixel)
+    assert np.abs(np.subtract(result.faces[0]["box"], reference.faces[0]["box"])).max() <= 1
+    assert not np.array_equal(result.image, reference.image)
