@@ -67,12 +67,13 @@ def commands(processes: int, cores: int) -> list[tuple[str, list[str], dict[str,
 
 
 def time_run(command: list[str], env: dict[str, str], photos: Path, out: Path, extra: list[str]) -> float:
-    """Seconds from start to exit of ``command photos -o out ...``; ``RuntimeError`` if it failed."""
+    """Seconds from start to exit of ``command photos -o out ...``; ``RuntimeError`` if it failed (exit 1, some
+    photos without a usable face, is accepted: the outputs are counted)."""
     full = [*command, str(photos), "-o", str(out), *extra]
     start = time.perf_counter()
     done = subprocess.run(full, env={**os.environ, **env}, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    if done.returncode != 0:
+    if done.returncode not in (0, 1) or not out.is_dir():
         raise RuntimeError(f"{' '.join(full)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return seconds
 
@@ -87,13 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="data seed (default: 0)")
     parser.add_argument("--keep", type=Path, default=None, help="write photos and outputs here (default: a temp dir)")
     args = parser.parse_args(argv)
+    if args.keep and args.keep.exists():
+        parser.error(f"--keep {args.keep}: exists; choose a new folder")
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     extra = (["--aligned"] if args.aligned else []) + (["--steps", str(args.steps)] if args.steps else [])
     with tempfile.TemporaryDirectory() as scratch:
         work = args.keep or Path(scratch)
         photos = work / "photos"
-        photos.mkdir(parents=True, exist_ok=False)
+        photos.mkdir(parents=True)
         write_photos(photos, args.data, args.n, args.seed)
         load_before = os.getloadavg()
         rows, first = [], None
@@ -101,14 +104,13 @@ def main(argv: list[str] | None = None) -> int:
             out = work / f"out-{i}"
             seconds = time_run(command, env, photos, out, extra)
             outputs = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
-            if len(outputs) != args.n:
-                raise RuntimeError(f"{out}: {len(outputs)} outputs for {args.n} photos")
             first = first or outputs
             rows.append(f"| {label} | {seconds:.1f} | {args.n / seconds:.2f} | {'yes' if outputs == first else 'NO'} |")
             print(f"{label}: {seconds:.1f} s", file=sys.stderr)
         load_after = os.getloadavg()
     mode = "aligned crops" if args.aligned else "whole photos"
-    print(f"{args.n} {mode} (224 px FairFace test faces, retouched), {cores} cores, DDIM steps "
+    print(f"{args.n} {mode} (224 px FairFace test faces, retouched; {len(first)} restored, the others without "
+          f"a usable face), {cores} cores, DDIM steps "
           f"{args.steps or 'from the registry'}; load average before {load_before[0]:.2f}, after {load_after[0]:.2f}\n")
     print("| run | wall time (s) | images/s | outputs identical to the first run |\n|---|---|---|---|")
     print("\n".join(rows))
