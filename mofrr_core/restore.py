@@ -7,6 +7,9 @@ restoration residual inside the face mask changes the photo); --aligned treats e
 pre-aligned face crop. Outputs are written atomically (PNG by default) and an existing output is
 never replaced without --overwrite; --skip-existing resumes an interrupted batch.
 
+Several processes share a large batch (same outputs, one summary; docs/restore.md, "Several processes"):
+  accelerate launch --quiet --multi_gpu --num_processes 2 -m mofrr_core.cli restore photos/ -o out/
+
 exit codes: 0 every input restored (or skipped), 1 some inputs failed (each named on one
 line), 2 usage or setup error (bad option, output clash, unwritable folder, no landmark
 provider, unavailable device, broken registry or weights): nothing was processed, 130
@@ -250,8 +253,10 @@ def terminate_as_interrupt():
 
 
 def run(args: argparse.Namespace) -> int:
-    with terminate_as_interrupt():
-        return run_batch(args)
+    from mofrr_core.processes import batch_processes
+
+    with terminate_as_interrupt(), batch_processes(args.device) as state:
+        return run_batch(args, state)
 
 
 def check_experts_option(text: str | None) -> None:
@@ -269,23 +274,54 @@ def check_experts_option(text: str | None) -> None:
         raise ValueError(f"--experts: unknown expert(s) {', '.join(unknown)} (installed: {', '.join(installed)})")
 
 
-def setup(args: argparse.Namespace):
-    """``(todo, skipped, detector, pipeline)``: everything checked and loaded before the first image."""
+def setup(args: argparse.Namespace, state):
+    """``(todo, skipped, detector, pipeline)``: everything checked and loaded before the first image.
+
+    The main process plans the batch and removes leftovers (the others get its plan), every process
+    loads the pipeline, the main process checks the output folders; a failure anywhere is raised on
+    every process (``OtherProcessFailed`` where it did not happen).
+    """
+    from mofrr_core.processes import run_everywhere
+
+    todo, skipped = run_everywhere(state, lambda: plan_and_clean(args), setup_error_message, main_only=True)
+    if not todo:
+        return todo, skipped, None, None
+    detector, pipeline = run_everywhere(state, lambda: load_restorer(args, state), setup_error_message)
+    run_everywhere(state, lambda: prepare_output_dirs(args), setup_error_message, main_only=True)
+    return todo, skipped, detector, pipeline
+
+
+def plan_and_clean(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], int]:
+    """``(todo [(src, dst)], number skipped)``, the leftovers of a killed run removed."""
     todo, skipped = plan_batch(args)
     remove_leftovers(args, todo + skipped)
-    if not todo:
-        return todo, len(skipped), None, None
+    return todo, len(skipped)
+
+
+def load_restorer(args: argparse.Namespace, state):
+    """``(detector, pipeline)`` on this process's device, the options checked first."""
+    from mofrr_core.processes import process_device
+
     check_experts_option(args.experts)
-    args.device = check_device(args.device)
+    args.device = process_device(state, check_device(args.device))
     if args.pipeline and (args.registry or args.experts or args.allow_untrained):
         raise ValueError("--pipeline cannot be combined with --registry, --experts or --allow-untrained")
     detector = None if args.aligned else face_detector()
     pipeline = load_pipeline(args.pipeline or args.registry, args.device, args.experts, args.allow_untrained,
                              label="--pipeline" if args.pipeline else "--registry")
+    return detector, pipeline
+
+
+def prepare_output_dirs(args: argparse.Namespace) -> None:
     prepare_output_dir(args.output)
     if args.report:
         prepare_output_dir(args.report)
-    return todo, len(skipped), detector, pipeline
+
+
+def setup_error_message(error: BaseException) -> str:
+    """The one line after ``error:`` for a failure before the first image."""
+    message = error.args[0] if isinstance(error, KeyError) and error.args else error
+    return str(message).strip() or type(error).__name__
 
 
 def remove_leftovers(args: argparse.Namespace, planned: list[tuple[Path, Path]]) -> None:
@@ -298,24 +334,45 @@ def remove_leftovers(args: argparse.Namespace, planned: list[tuple[Path, Path]])
     remove_stale_partials(stale)
 
 
-def run_batch(args: argparse.Namespace) -> int:
-    verbose = bool(getattr(args, "verbose", False))
+def run_batch(args: argparse.Namespace, state) -> int:
+    """Restore every input; ``state`` (``processes.batch_processes``) splits them across processes.
+
+    Each process restores its share of the inputs; the main process prints the summary and every
+    process returns the same exit code.
+    """
+    from mofrr_core.processes import OtherProcessFailed, gather_outcomes
+
     try:
-        todo, skipped, detector, pipeline = setup(args)
+        todo, skipped, detector, pipeline = setup(args, state)
     except Exception as error:  # noqa: BLE001 - any failure before the first image is a setup error
-        if verbose:
+        if getattr(args, "verbose", False) and not isinstance(error, OtherProcessFailed):
             raise
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"error: {str(message).strip() or type(error).__name__}", file=sys.stderr)
+        if state.is_main_process:
+            print(f"error: {setup_error_message(error)}", file=sys.stderr)
         return EXIT_USAGE
     if not todo:
-        print(f"nothing to do ({skipped} output(s) exist; --overwrite to replace them)")
+        if state.is_main_process:
+            print(f"nothing to do ({skipped} output(s) exist; --overwrite to replace them)")
         return EXIT_OK
+    with state.split_between_processes(todo) as share:
+        desc = "restoring" if state.num_processes == 1 else f"restoring (process 0 of {state.num_processes})"
+        progress = tqdm(share, desc=desc, unit="img", disable=len(share) < 2 or not state.is_main_process,
+                        file=sys.stderr)
+        failed = restore_share(args, progress, detector, pipeline)
+    restored, failed = gather_outcomes(state, len(share) - len(failed), failed)
+    if state.is_main_process:
+        print(batch_summary(args.output, restored, failed, skipped))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def restore_share(args: argparse.Namespace, todo, detector, pipeline: Pipeline) -> list[str]:
+    """Restore ``(src, dst)`` pairs one by one (one line per image); the inputs that failed."""
+    verbose = bool(getattr(args, "verbose", False))
     if args.report:
         from mofrr_core.report import write_report
 
-    failures = 0
-    for src, dst in tqdm(todo, desc="restoring", unit="img", disable=len(todo) < 2, file=sys.stderr):
+    failed = []
+    for src, dst in todo:
         written: list[Path] = []
         try:
             started = time.perf_counter()
@@ -338,14 +395,20 @@ def run_batch(args: argparse.Namespace) -> int:
             expected = isinstance(error, (ImageLoadError, NoFaceError, OSError))
             if verbose and not expected:
                 raise
-            failures += 1
+            failed.append(str(src))
             tqdm.write(f"error: {failure_message(src, error, expected)}", file=sys.stderr)
             continue
         tqdm.write(f"{src} -> {dst}: {describe(result.faces, pipeline.threshold)}")
-    done = len(todo) - failures
-    print(f"restored {done} image(s) into {args.output}" + (f", {failures} failed" if failures else "")
-          + (f", {skipped} skipped" if skipped else ""))
-    return EXIT_FAILED if failures else EXIT_OK
+    return failed
+
+
+def batch_summary(output: Path, restored: int, failed: list[str], skipped: int, named: int = 10) -> str:
+    """``restored N image(s) into OUT, F failed (the first ``named`` inputs), S skipped``."""
+    text = f"restored {restored} image(s) into {output}"
+    if failed:
+        more = f", and {len(failed) - named} more" if len(failed) > named else ""
+        text += f", {len(failed)} failed ({', '.join(failed[:named])}{more})"
+    return text + (f", {skipped} skipped" if skipped else "")
 
 
 def plan_batch(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
