@@ -76,7 +76,7 @@ def measure(pipeline: Any, detector: Any, sample: Mapping[str, Any], types: Sequ
                   psnr_to_input=psnr(result.image, retouched),
                   experts_run=[face["experts_run"] for face in result.faces],
                   detected=[face["detected"] for face in result.faces])
-    reach = reachable(result.faces, pipeline.resolution, original.shape)
+    reach = reachable(result.faces, pipeline.face_crop_size, original.shape)
     # the best a paste-back can do: every pixel it may change restored exactly, the others kept
     record.update(mask_share=float(reach.mean()),
                   mask_ceiling=psnr(np.where(reach[..., None], original, retouched), original))
