@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from mofrr_core.eval import tables
 from mofrr_core.eval.samples import load_samples
-from mofrr_core.faces import estimate_alignment, full_paste_mask
+from mofrr_core.faces import face_alignment, full_paste_mask
 from mofrr_core.metrics import psnr
 from mofrr_core.pipeline import load_pipeline
 from mofrr_core.restore import NoFaceError, face_detector, restore_photo
@@ -49,11 +49,12 @@ KEPT_SHARE = 0.95  # share of untouched faces that must stay >= GOOD_DB and see 
 WORSE_SHARE = 0.10  # held-out apis: share of images a column may make worse than the input
 
 
-def reachable(faces: Sequence[Mapping[str, Any]], size: int, shape: tuple[int, ...]) -> np.ndarray:
+def reachable(faces: Sequence[Mapping[str, Any]], size: int, shape: tuple[int, ...],
+              alignment: str = "similarity") -> np.ndarray:
     """``[H, W]`` bool: the pixels the paste-back of these faces (their ``points5``) may change."""
     reach = np.zeros(shape[:2], dtype=bool)
     for face in faces:
-        matrix = estimate_alignment(np.asarray(face["points5"], dtype=np.float64), size)
+        matrix = face_alignment(np.asarray(face["points5"], dtype=np.float64), size, alignment)
         reach |= full_paste_mask(matrix, size, shape) > 0
     return reach
 
@@ -76,7 +77,7 @@ def measure(pipeline: Any, detector: Any, sample: Mapping[str, Any], types: Sequ
                   psnr_to_input=psnr(result.image, retouched),
                   experts_run=[face["experts_run"] for face in result.faces],
                   detected=[face["detected"] for face in result.faces])
-    reach = reachable(result.faces, pipeline.face_crop_size, original.shape)
+    reach = reachable(result.faces, pipeline.face_crop_size, original.shape, pipeline.alignment)
     # the best a paste-back can do: every pixel it may change restored exactly, the others kept
     record.update(mask_share=float(reach.mean()),
                   mask_ceiling=psnr(np.where(reach[..., None], original, retouched), original))

@@ -46,6 +46,8 @@ MASK_DILATE = 1.1
 MASK_FEATHER = 0.04  # gaussian sigma of the mask edge, as a fraction of the crop side
 MASK_FLOOR = 1 / 512  # mask values below this are set to exactly 0 (outside pixels stay identical)
 
+UPRIGHT_MAX_ROLL = 20.0  # degrees: a more tilted face is rotated upright by the alignment (upright_alignment)
+
 MP_POINTS5 = (468, 473, 1, 61, 291)
 MP_EYES_NO_IRIS = ([33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246],
                    [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466])
@@ -109,6 +111,50 @@ def estimate_alignment(points5: np.ndarray, size: int) -> np.ndarray:
     return np.hstack([linear, (dst_mean - linear @ src_mean)[:, None]])
 
 
+def upright_alignment(points5: np.ndarray, size: int) -> np.ndarray:
+    """``[2, 3]`` alignment without rotation whose crop is a box of whole photo pixels resized to ``size``.
+
+    Scale and translation are fitted by least squares like :func:`estimate_alignment`, then snapped so
+    that :func:`align_face` cuts the box and resizes it (area when shrinking, bilinear when enlarging,
+    no resampling at all when the box is ``size`` pixels wide) instead of warping: the crop has the
+    pixel statistics of a resized photo, like the training crops, not those of a rotated one. Faces
+    rolled by more than :data:`UPRIGHT_MAX_ROLL` degrees get the similarity of :func:`estimate_alignment`.
+    """
+    similarity = estimate_alignment(points5, size)
+    if abs(np.degrees(np.arctan2(similarity[1, 0], similarity[0, 0]))) > UPRIGHT_MAX_ROLL:
+        return similarity
+    src, dst = np.asarray(points5, dtype=np.float64), template_points(size)
+    src_c, dst_c = src - src.mean(axis=0), dst - dst.mean(axis=0)
+    scale = (src_c * dst_c).sum() / (src_c**2).sum()
+    shift = dst.mean(axis=0) - scale * src.mean(axis=0)
+    side = max(2, round(size / scale))
+    snapped = size / side
+    x0, y0 = np.round(0.5 - (shift + 0.5) / snapped)  # crop pixel c = (p - x0 + 0.5) * snapped - 0.5
+    return np.array([[snapped, 0.0, (0.5 - x0) * snapped - 0.5], [0.0, snapped, (0.5 - y0) * snapped - 0.5]])
+
+
+ALIGNMENTS = ("similarity", "upright")
+
+
+def face_alignment(points5: np.ndarray, size: int, alignment: str = "similarity") -> np.ndarray:
+    """The ``[2, 3]`` alignment of whole-photo mode: ``"similarity"`` (:func:`estimate_alignment`) or
+    ``"upright"`` (:func:`upright_alignment`)."""
+    if alignment not in ALIGNMENTS:
+        raise ValueError(f"alignment: expected one of {', '.join(ALIGNMENTS)}, got {alignment!r}")
+    return upright_alignment(points5, size) if alignment == "upright" else estimate_alignment(points5, size)
+
+
+def crop_box(matrix: np.ndarray, size: int) -> tuple[int, int, int] | None:
+    """``(x0, y0, side)`` when ``matrix`` is an :func:`upright_alignment` (a box of whole pixels), else ``None``."""
+    (a, b, tx), (c, d, ty) = np.asarray(matrix, dtype=np.float64)
+    if b != 0 or c != 0 or a != d or a <= 0:
+        return None
+    side, x0, y0 = size / a, 0.5 - (tx + 0.5) / a, 0.5 - (ty + 0.5) / a
+    if max(abs(v - round(v)) for v in (side, x0, y0)) > 1e-6:
+        return None
+    return int(round(x0)), int(round(y0)), int(round(side))
+
+
 def alignment_scale(matrix: np.ndarray) -> float:
     """Crop pixels per photo pixel of an alignment (``< 1``: the face is shrunk into the crop)."""
     return float(np.sqrt(abs(np.linalg.det(np.asarray(matrix)[:, :2]))))
@@ -146,6 +192,9 @@ def align_face(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     x0, y0, x1, y1 = crop_footprint(matrix, size, image.shape)
     if x1 - x0 < 2 or y1 - y0 < 2:
         raise ValueError("the face lies outside the image")
+    box = crop_box(matrix, size)
+    if box is not None and (crop := _resize_box(image, box, size)) is not None:
+        return crop
     roi = image[y0:y1, x0:x1]
     local = _shift(matrix, x0, y0)
     scale = alignment_scale(local)
@@ -158,6 +207,22 @@ def align_face(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
         local = local @ back
     return cv2.warpAffine(np.ascontiguousarray(roi), local, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REFLECT_101)
+
+
+def _resize_box(image: np.ndarray, box: tuple[int, int, int], size: int) -> np.ndarray | None:
+    """The box ``(x0, y0, side)`` of ``image`` (reflected where it leaves the photo) resized to ``size``;
+    ``None`` when it leaves the photo by more than the photo's own size (then warped instead)."""
+    x0, y0, side = box
+    height, width = image.shape[:2]
+    pads = (max(0, -y0), max(0, y0 + side - height), max(0, -x0), max(0, x0 + side - width))
+    if max(pads[:2]) >= height or max(pads[2:]) >= width:
+        return None
+    roi = image[max(y0, 0):min(y0 + side, height), max(x0, 0):min(x0 + side, width)]
+    if any(pads):
+        roi = cv2.copyMakeBorder(roi, *pads, cv2.BORDER_REFLECT_101)
+    if side == size:
+        return np.ascontiguousarray(roi)
+    return cv2.resize(roi, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
 
 
 @lru_cache(maxsize=8)

@@ -83,7 +83,7 @@ class Pipeline:
                  combine: nn.Module, resolution: int = 256, threshold: float = 0.5,
                  num_inference_steps: int = 10, seed: int = 0,
                  weights: dict[str, str] | None = None, passthrough_untouched: bool = False,
-                 crop_size: int | None = None) -> None:
+                 crop_size: int | None = None, alignment: str = "similarity") -> None:
         self.router = router
         self.experts = list(experts)
         self.shared = shared
@@ -94,6 +94,7 @@ class Pipeline:
         self.seed = seed
         self.passthrough_untouched = passthrough_untouched  # no gate fires: the face is returned as it came
         self.crop_size = crop_size  # side of the face crops whole-photo mode aligns (None: resolution)
+        self.alignment = alignment  # how whole-photo mode aligns a face: "similarity" or "upright" (faces.py)
         self.weights = dict(weights or {})  # component key -> sha256 of its weights, or "untrained"
         for module in self.modules().values():
             module.eval().requires_grad_(False)
@@ -128,7 +129,7 @@ class Pipeline:
         shared = build(config.shared.component) if config.shared is not None else None
         pipeline = cls(router, slots, shared, build(config.combine), config.resolution,
                        config.threshold, config.num_inference_steps, config.seed, weights,
-                       config.passthrough_untouched, config.crop_size)
+                       config.passthrough_untouched, config.crop_size, config.alignment)
         return pipeline.to(device) if device is not None else pipeline
 
     @classmethod
@@ -171,7 +172,8 @@ class Pipeline:
             "shared": {"type": type(self.shared).__name__} if self.shared is not None else None,
             "config": {"resolution": self.resolution, "threshold": self.threshold,
                        "num_inference_steps": self.num_inference_steps, "seed": self.seed,
-                       "passthrough_untouched": self.passthrough_untouched, "crop_size": self.crop_size},
+                       "passthrough_untouched": self.passthrough_untouched, "crop_size": self.crop_size,
+                       "alignment": self.alignment},
             "weights": self.weights,
         }
         (directory / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")

@@ -82,6 +82,7 @@ class RegistryConfig:
     seed: int = 0
     passthrough_untouched: bool = False
     crop_size: int | None = None  # whole-photo mode: side of the aligned face crops (None: resolution)
+    alignment: str = "similarity"  # whole-photo mode: "similarity" or "upright" (mofrr_core.faces)
 
     @property
     def specialised(self) -> list[ExpertEntry]:
@@ -240,11 +241,14 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
         seed=_number(sampling, "seed", int, 0, "sampling."),
         passthrough_untouched=_flag(raw, "passthrough_untouched", False),
         crop_size=_number(raw, "crop_size", int, None) if raw.get("crop_size") is not None else None,
+        alignment=str(raw.get("alignment", "similarity")),
     )
     if config.resolution % 16:
         raise RegistryError(f"resolution: must be a multiple of 16, got {config.resolution}")
     if config.crop_size is not None and not 64 <= config.crop_size <= 1024:
         raise RegistryError(f"crop_size: must be between 64 and 1024 px, got {config.crop_size}")
+    if config.alignment not in ("similarity", "upright"):
+        raise RegistryError(f"alignment: expected similarity or upright, got {config.alignment!r}")
     if not 0 < config.threshold < 1:
         raise RegistryError(f"threshold: must be in (0, 1), got {config.threshold}")
     return config

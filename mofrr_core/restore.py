@@ -160,7 +160,7 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
     found = list(detector(image) or [])
     detect_s = time.perf_counter() - start
     size = pipeline.face_crop_size
-    faces = usable_faces(found, image.shape, size)
+    faces = usable_faces(found, image.shape, size, pipeline.alignment)
     if not faces:
         raise NoFaceError("no face found (use --aligned if this is a face crop)" if not found else
                           f"{len(found)} face(s) detected but none usable (outside the image or degenerate)")
@@ -181,16 +181,17 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
     return RestoreResult(restored, infos, timings, region)
 
 
-def usable_faces(found: list, shape: tuple[int, ...], size: int) -> list[tuple[float, np.ndarray, np.ndarray]]:
+def usable_faces(found: list, shape: tuple[int, ...], size: int, alignment: str = "similarity"
+                 ) -> list[tuple[float, np.ndarray, np.ndarray]]:
     """``(scale, points5, matrix)`` of the faces that can be aligned, largest face first."""
-    from mofrr_core.faces import alignment_scale, estimate_alignment, points5_from_landmarks
+    from mofrr_core.faces import alignment_scale, face_alignment, points5_from_landmarks
 
     height, width = shape[:2]
     faces = []
     for landmarks in found:
         try:
             points5 = points5_from_landmarks(landmarks)
-            matrix = estimate_alignment(points5, size)
+            matrix = face_alignment(points5, size, alignment)
         except ValueError:
             continue
         cx, cy = points5.mean(axis=0)
