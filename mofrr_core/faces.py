@@ -211,13 +211,13 @@ def align_face(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
 
 def _resize_box(image: np.ndarray, box: tuple[int, int, int], size: int) -> np.ndarray | None:
     """The box ``(x0, y0, side)`` of ``image`` (reflected where it leaves the photo) resized to ``size``;
-    ``None`` when it leaves the photo by more than the photo's own size (then warped instead)."""
+    ``None`` when it leaves the photo by more than the part inside (then it is warped instead)."""
     x0, y0, side = box
     height, width = image.shape[:2]
     pads = (max(0, -y0), max(0, y0 + side - height), max(0, -x0), max(0, x0 + side - width))
-    if max(pads[:2]) >= height or max(pads[2:]) >= width:
-        return None
     roi = image[max(y0, 0):min(y0 + side, height), max(x0, 0):min(x0 + side, width)]
+    if max(pads[:2]) >= roi.shape[0] or max(pads[2:]) >= roi.shape[1]:
+        return None
     if any(pads):
         roi = cv2.copyMakeBorder(roi, *pads, cv2.BORDER_REFLECT_101)
     if side == size:

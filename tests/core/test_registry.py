@@ -79,5 +79,8 @@ def test_invalid_fields_are_rejected(tmp_path):
         load_registry(write(tmp_path, {"crop_size": 8}))
     assert load_registry(write(tmp_path, {"crop_size": 224})).crop_size == 224
     assert load_registry(write(tmp_path, {})).crop_size is None
+    with pytest.raises(RegistryError, match="alignment: expected similarity or upright, got 'affine'"):
+        load_registry(write(tmp_path, {"alignment": "affine"}))
+    assert load_registry(write(tmp_path, {"alignment": "upright"})).alignment == "upright"
     with pytest.raises(RegistryError, match="registry file not found"):
         load_registry(tmp_path / "absent.yaml")

@@ -16,13 +16,16 @@ from mofrr_core.faces import (
     TEMPLATE_SIZE,
     align_face,
     alignment_scale,
+    crop_box,
     estimate_alignment,
+    face_alignment,
     face_mask,
     full_paste_mask,
     measure_template,
     paste_back,
     points5_from_landmarks,
     template_points,
+    upright_alignment,
 )
 from mofrr_core.utils.image import to_uint8, uint8_to_tensor
 from tests.robustness.helpers import astronaut_with_landmarks
@@ -176,3 +179,47 @@ def test_training_crops_align_to_almost_a_plain_resize():
     assert abs(np.median(scales) - 1) < 0.05
     assert abs(np.median(angles)) < 2 and np.percentile(np.abs(angles), 90) < 15
     assert np.median(shifts) < 0.05 * TEMPLATE_SIZE
+
+
+def test_upright_alignment_cuts_a_box_of_whole_pixels():
+    """No rotation, no resampling when the box is the crop's size: the crop is the photo's own pixels."""
+    photo = np.random.default_rng(0).integers(0, 256, (300, 280, 3), dtype=np.uint8)
+    truth = similarity(0.0, 1.0, -37.0, -51.0)  # the face 37 px right and 51 px down of the template
+    inverse = cv2.invertAffineTransform(truth)
+    points = template_points(SIZE) @ inverse[:, :2].T + inverse[:, 2] + 0.3  # and a subpixel offset
+    matrix = upright_alignment(points, SIZE)
+    assert crop_box(matrix, SIZE) == (37, 51, SIZE)
+    assert np.array_equal(align_face(photo, matrix, SIZE), photo[51:51 + SIZE, 37:37 + SIZE])
+    assert np.array_equal(paste_back(photo, photo[51:51 + SIZE, 37:37 + SIZE], matrix), photo)
+    # a larger face: a box of whole pixels, shrunk; its alignment maps the points near the template
+    big = template_points(SIZE) * 1.6 + 20
+    matrix = upright_alignment(big, SIZE)
+    x0, y0, side = crop_box(matrix, SIZE)
+    assert side == round(SIZE * 1.6) and matrix[0, 1] == matrix[1, 0] == 0
+    mapped = big @ matrix[:, :2].T + matrix[:, 2]
+    assert np.abs(mapped - template_points(SIZE)).max() < 1.0
+    assert crop_box(estimate_alignment(big @ similarity(10, 1, 0, 0)[:, :2].T, SIZE), SIZE) is None
+
+
+def test_upright_alignment_rotates_only_strongly_rolled_faces():
+    rolled = template_points(SIZE) @ similarity(35.0, 1.0, 0, 0)[:, :2].T + 100
+    assert np.array_equal(upright_alignment(rolled, SIZE), estimate_alignment(rolled, SIZE))
+    slight = template_points(SIZE) @ similarity(8.0, 1.0, 0, 0)[:, :2].T + 100
+    assert crop_box(upright_alignment(slight, SIZE), SIZE) is not None
+    assert np.array_equal(face_alignment(slight, SIZE, "upright"), upright_alignment(slight, SIZE))
+    with pytest.raises(ValueError, match="alignment: expected one of similarity, upright, got 'affine'"):
+        face_alignment(slight, SIZE, "affine")
+
+
+def test_upright_box_at_the_border_is_reflected(astronaut):
+    """A box leaving the photo: the crop is that of the photo padded by reflection (as the warp pads)."""
+    image, landmarks, _ = astronaut
+    points = points5_from_landmarks(landmarks) - [170, 90]  # the face near the top-left corner
+    shifted = np.ascontiguousarray(image[90:, 170:])
+    x0, y0, side = crop_box(upright_alignment(points, SIZE), SIZE)
+    assert x0 < 0 and y0 < 0
+    padded = cv2.copyMakeBorder(shifted, 100, 100, 100, 100, cv2.BORDER_REFLECT_101)
+    scale = SIZE / side  # the same box, 100 px further right and down, in the padded photo
+    moved = np.array([[scale, 0, (0.5 - x0 - 100) * scale - 0.5], [0, scale, (0.5 - y0 - 100) * scale - 0.5]])
+    assert crop_box(moved, SIZE) == (x0 + 100, y0 + 100, side)
+    assert np.array_equal(align_face(shifted, upright_alignment(points, SIZE), SIZE), align_face(padded, moved, SIZE))
