@@ -65,6 +65,9 @@ class Router(MoFRRModel, ConfigMixin):
         residual_size: the face size the residual view expects (the pipeline resizes faces to it).
         temperature: logits are divided by it (temperature scaling, fitted after training by
             ``mofrr-train calibrate``): honest probabilities, the same decisions at 0.5.
+        gate_offsets: ``{type: offset}`` added to that gate's logit after the temperature, i.e. a gate's
+            own threshold (``mofrr-train calibrate --max-false-calls``: a gate that flags too many untouched
+            faces is made stricter); ``None``: every gate decides at 0.5.
     """
 
     @register_to_config
@@ -79,6 +82,7 @@ class Router(MoFRRModel, ConfigMixin):
         residual_view: bool = False,
         residual_size: int | None = None,
         temperature: float = 1.0,
+        gate_offsets: dict[str, float] | None = None,
     ) -> None:
         super().__init__()
         self.backbone = ResNetEncoder(in_channels, base_channels, tuple(stage_blocks), input_size)
@@ -154,7 +158,13 @@ class Router(MoFRRModel, ConfigMixin):
         feats = self.features(x)
         if not self.gates:  # no expert installed yet: nothing to route
             return feats.new_zeros(feats.shape[0], 0)
-        return torch.stack([gate(feats) for gate in self.gates.values()], dim=-1) / self.config.temperature
+        logits = torch.stack([gate(feats) for gate in self.gates.values()], dim=-1) / self.config.temperature
+        return logits + self.logit_offsets().to(logits) if self.config.gate_offsets else logits
+
+    def logit_offsets(self) -> torch.Tensor:
+        """``[len(types)]``: the offset of every gate's logit (0 for gates without one)."""
+        offsets = self.config.gate_offsets or {}
+        return torch.tensor([float(offsets.get(name, 0.0)) for name in self.gates])
 
     def compute_loss(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """Multi-label BCE (L_class of the router) against ``labels [B, N]`` float."""

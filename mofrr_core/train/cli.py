@@ -165,8 +165,15 @@ def build_calibrate_parser() -> argparse.ArgumentParser:
                                                  "printed probabilities become calibrated).")
     parser.add_argument("router", help="a router weights folder (config.json + .safetensors), e.g. RUN/best")
     parser.add_argument("--data", metavar="DIR", help="face shards folder (default MOFRR_DATA or ../shared/data/faces)")
-    parser.add_argument("-n", type=int, default=512, help="validation pairs to fit on (default: 512)")
-    parser.add_argument("--dry-run", action="store_true", help="print the fitted temperature, write nothing")
+    parser.add_argument("-n", type=int, default=512, help="validation pairs to fit on (default: 512; a quarter "
+                                                          "are untouched)")
+    parser.add_argument("--max-false-calls", type=float, metavar="RATE",
+                        help="also make every gate that flags more than RATE (e.g. 0.05) of the untouched faces "
+                             "stricter (a per-gate logit offset in config.json); no gate is made more sensitive")
+    parser.add_argument("--realign", choices=["photo"], default=None,
+                        help="fit on faces half of which went through the whole-photo alignment, as `mofrr "
+                             "restore` sees them (default: the faces' own crops)")
+    parser.add_argument("--dry-run", action="store_true", help="print what would be fitted, write nothing")
     parser.add_argument("-v", "--verbose", action="store_true", help="full tracebacks")
     return parser
 
@@ -373,9 +380,13 @@ def run_command(args: argparse.Namespace, subcommand: str | None, command: str) 
     if subcommand == "calibrate":
         from mofrr_core.train.calibrate import calibrate_router
 
-        fit = calibrate_router(args.router, args.data, n=args.n, write=not args.dry_run)
+        fit = calibrate_router(args.router, args.data, n=args.n, write=not args.dry_run,
+                               max_false_calls=args.max_false_calls, realign=args.realign)
+        offsets = ", ".join(f"{t} {v:+.3f}" for t, v in fit["gate_offsets"].items()) or "none"
+        calls = ", ".join(f"{t} {v:.1%}" for t, v in fit["false_calls"].items())
         print(f"temperature {fit['temperature']:.3f} on {int(fit['n'])} held-out validation pairs: ECE "
-              f"{fit['ece_before']:.3f} -> {fit['ece_after']:.3f}"
+              f"{fit['ece_before']:.3f} -> {fit['ece_after']:.3f}; gate offsets: {offsets}; false calls on "
+              f"{int(fit['untouched'])} untouched: {calls}"
               + ("" if args.dry_run else f" (written to {Path(args.router) / 'config.json'})"))
         return 0
     if subcommand == "export":

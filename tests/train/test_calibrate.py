@@ -5,10 +5,12 @@ import os
 from pathlib import Path
 
 import pytest
+import numpy as np
 import torch
 
 from mofrr_core.models import Router
 from mofrr_core.registry import sha256_of
+from mofrr_core.train.calibrate import false_call_offsets
 from mofrr_core.train.cli import main
 
 
@@ -37,7 +39,50 @@ def test_calibrate_writes_the_temperature_and_keeps_the_weights(tmp_path, capsys
     out = capsys.readouterr().out
     temperature = json.loads((tmp_path / "router" / "config.json").read_text())["temperature"]
     assert temperature > 1.0 and f"temperature {temperature:.3f}" in out
-    before, after = (float(v) for v in out.split("ECE ")[1].split(" (")[0].split(" -> "))
+    before, after = (float(v) for v in out.split("ECE ")[1].split(";")[0].split(" -> "))
     assert after <= before
     assert sha256_of(tmp_path / "router" / "diffusion_pytorch_model.safetensors") == weights
     assert Router.from_pretrained(tmp_path / "router").config.temperature == temperature
+
+
+def test_gate_offsets_move_one_gates_threshold():
+    torch.manual_seed(0)
+    router = Router(base_channels=8, stage_blocks=(1, 1), input_size=32).eval()
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    plain = router(x)
+    router.register_to_config(temperature=2.0, gate_offsets={"face": -1.5})
+    expected = plain / 2.0
+    expected[:, router.types.index("face")] -= 1.5
+    assert torch.allclose(router(x), expected)
+
+
+def test_false_call_offsets_leave_exactly_the_allowed_share_flagged():
+    rng = np.random.default_rng(0)
+    labels = np.zeros((400, 2), dtype=bool)
+    labels[:100, 0] = True  # 100 retouched with type a, 300 untouched
+    logits = np.stack([rng.normal(-1.0, 1.0, 400), rng.normal(-4.0, 1.0, 400)], axis=1)  # gate a: ~16 % false
+    offsets = false_call_offsets(logits, labels, ["a", "b"], 0.05)
+    assert set(offsets) == {"a"} and offsets["a"] < 0  # gate b already flags < 5 %: never made more sensitive
+    untouched = logits[100:, 0] + offsets["a"]
+    assert (untouched > 0).sum() == 15  # floor(0.05 * 300)
+    with pytest.raises(ValueError, match="--max-false-calls"):
+        false_call_offsets(logits, labels, ["a", "b"], 1.5)
+
+
+def test_calibrate_with_a_false_call_budget_writes_offsets(tmp_path, capsys):
+    root = Path(os.environ["MOFRR_DATA"])
+    if not any(root.glob("*.tar")):
+        pytest.skip(f"no face shards in MOFRR_DATA={root}")
+    torch.manual_seed(0)
+    router = Router(base_channels=8, stage_blocks=(1, 1), input_size=32)
+    with torch.no_grad():  # a trigger-happy router: every gate fires on everything
+        for gate in router.gates.values():
+            gate.net.bias.fill_(5.0)
+    router.save_pretrained(tmp_path / "router")
+    assert main(["calibrate", str(tmp_path / "router"), "--data", str(root), "-n", "40", "--max-false-calls",
+                 "0.1", "--realign", "photo"]) == 0
+    out = capsys.readouterr().out
+    config = json.loads((tmp_path / "router" / "config.json").read_text())
+    assert set(config["gate_offsets"]) == set(router.types) and "false calls on" in out
+    untouched_calls = [float(v.split(" ")[1].rstrip("%,")) for v in out.split("untouched: ")[1].split(", ")[:4]]
+    assert max(untouched_calls) <= 10.0
