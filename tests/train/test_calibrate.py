@@ -4,8 +4,8 @@ import json
 import os
 from pathlib import Path
 
-import pytest
 import numpy as np
+import pytest
 import torch
 
 from mofrr_core.models import Router
