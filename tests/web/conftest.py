@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 import pytest
 
 from tests.conftest import make_tiny_pipeline
+
+# Gradio reads GRADIO_TEMP_DIR when it is imported (at collection): its files go here, not to /tmp/gradio.
+GRADIO_TEMP_DIR = tempfile.mkdtemp(prefix="mofrr-tests-gradio-")
+os.environ["GRADIO_TEMP_DIR"] = GRADIO_TEMP_DIR
+
+
+@pytest.fixture(scope="session", autouse=True)
+def remove_gradio_temp_dir():
+    yield
+    shutil.rmtree(GRADIO_TEMP_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
