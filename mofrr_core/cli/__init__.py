@@ -15,6 +15,7 @@ EPILOG = """examples:
   mofrr restore crops/ -o out/ --aligned             folder of aligned face crops
   mofrr restore photo.jpg -o out/ --report report/   plus a forensic report per image
   mofrr experts                                      which experts are installed
+  mofrr serve                                        local web page on http://127.0.0.1:7860/
   mofrr synth --data ../shared/data/faces --out pairs/ -n 500
 """
 
@@ -24,6 +25,7 @@ SUBCOMMANDS = {
     "experts": ("mofrr_core.cli.experts", "list installed experts, plugins and weight status"),
     "synth": ("mofrr_core.data.synth", "write a fixed retouched/original paired dataset to disk"),
     "eval": ("mofrr_core.eval.run", "evaluate a pipeline on a paired test split (tables, plots)"),
+    "serve": ("mofrr_core.web.serve", "start a local web page to restore photos (pip install 'mofrr[web]')"),
 }
 
 
