@@ -247,8 +247,10 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
         raise RegistryError(f"resolution: must be a multiple of 16, got {config.resolution}")
     if config.crop_size is not None and not 64 <= config.crop_size <= 1024:
         raise RegistryError(f"crop_size: must be between 64 and 1024 px, got {config.crop_size}")
-    if config.alignment not in ("similarity", "upright"):
-        raise RegistryError(f"alignment: expected similarity or upright, got {config.alignment!r}")
+    from mofrr_core.faces import ALIGNMENTS
+
+    if config.alignment not in ALIGNMENTS:
+        raise RegistryError(f"alignment: expected {' or '.join(ALIGNMENTS)}, got {config.alignment!r}")
     if not 0 < config.threshold < 1:
         raise RegistryError(f"threshold: must be in (0, 1), got {config.threshold}")
     return config
