@@ -3,7 +3,9 @@
 The networks are trained on FairFace-style crops (224 px, tight with margin, not FFHQ-aligned).
 A face found in a photo is brought to that geometry by the similarity transform (rotation,
 uniform scale, translation; least squares, Umeyama) that maps its five points (eye centres,
-nose tip, mouth corners) onto :data:`TEMPLATE_224` scaled to the pipeline resolution. After
+nose tip, mouth corners) onto :data:`TEMPLATE_224` scaled to the crop size, or, with the registry's
+``alignment: upright``, by scale and translation only, snapped to a box of whole photo pixels that is
+cut and resized (:func:`upright_alignment`). After
 restoration only the *residual* ``restored - crop`` is warped back with the inverse transform and
 added inside a feathered face mask (GFPGAN/CodeFormer style), so pixels outside the mask are
 exactly unchanged and a large photo keeps its own fine detail.
