@@ -17,7 +17,8 @@ the share of images the restoration made worse than its input, and the mask ceil
 every pixel the paste-back may change were restored exactly and the others kept). Untouched faces:
 PSNR(output, input) (mean, share >= 45 dB, share < 40 dB, worst), the share where no expert ran (the
 shared expert counts: it runs unless the pipeline passes untouched faces through) and where no router
-gate fired.
+gate fired. Detection: the router's ROC AUC, ECE and false calls (``mofrr eval``'s table) on the largest
+face of each photo, as whole-photo mode aligned it.
 Images where no face is found are left out of the PSNR numbers and counted per column ("no face").
 The last table checks the targets of the generalisation issue. Progress goes to stderr, the tables
 to stdout, the per-image numbers to ``--out`` (JSON).
@@ -37,6 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mofrr_core.eval import tables
+from mofrr_core.eval.detection import detection_report
 from mofrr_core.eval.samples import load_samples
 from mofrr_core.faces import face_alignment, full_paste_mask
 from mofrr_core.metrics import psnr
@@ -65,6 +67,7 @@ def measure(pipeline: Any, detector: Any, sample: Mapping[str, Any], types: Sequ
     original, retouched = to_uint8(sample["original"]), to_uint8(sample["retouched"])
     record: dict[str, Any] = {"index": index, "key": sample.get("key"),
                               "group": tables.group_of(sample["labels"].tolist(), types),
+                              "labels": [float(v) for v in sample["labels"].tolist()],
                               "input_psnr": psnr(retouched, original)}
     start = time.perf_counter()
     try:
@@ -76,7 +79,8 @@ def measure(pipeline: Any, detector: Any, sample: Mapping[str, Any], types: Sequ
     record.update(no_face=False, faces=len(result.faces), restored_psnr=psnr(result.image, original),
                   psnr_to_input=psnr(result.image, retouched),
                   experts_run=[face["experts_run"] for face in result.faces],
-                  detected=[face["detected"] for face in result.faces])
+                  detected=[face["detected"] for face in result.faces],
+                  probabilities=result.faces[0]["probabilities"])  # the largest face: the one retouched
     reach = reachable(result.faces, pipeline.face_crop_size, original.shape, pipeline.alignment)
     # the best a paste-back can do: every pixel it may change restored exactly, the others kept
     record.update(mask_share=float(reach.mean()),
@@ -110,12 +114,17 @@ def untouched_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     return stats
 
 
-def summarize(records: Sequence[Mapping[str, Any]], types: Sequence[str]) -> dict[str, Any]:
-    """Per-column fidelity (the retouched columns and ``All``) and the untouched-face numbers."""
+def summarize(records: Sequence[Mapping[str, Any]], types: Sequence[str], threshold: float = 0.5) -> dict[str, Any]:
+    """Per-column fidelity (the retouched columns and ``All``), the untouched-face numbers and the router's
+    detection figures on the faces whole-photo mode found (``None`` without a found face)."""
     columns = tables.columns_for(types, [r["group"] for r in records])
     fidelity = {c: column_stats([r for r in records if r["group"] == c]) for c in columns}
     fidelity[tables.ALL] = column_stats([r for r in records if r["group"] != tables.NONE])
-    return {"fidelity": fidelity, "untouched": untouched_stats(records)}
+    found = [r for r in records if not r["no_face"]]
+    detection = None if not found else detection_report(
+        np.array([[r["probabilities"].get(t, 0.0) for t in types] for r in found]),
+        np.array([r["labels"] for r in found]), types, threshold)
+    return {"fidelity": fidelity, "untouched": untouched_stats(records), "detection": detection}
 
 
 def fidelity_table(fidelity: Mapping[str, Mapping[str, float]]) -> str:
@@ -155,13 +164,17 @@ def targets(summary: Mapping[str, Any], apis_set: str) -> list[tuple[str, str, b
     return checks
 
 
-def report(summary: Mapping[str, Any], apis_set: str, description: str, seconds: float) -> str:
+def report(summary: Mapping[str, Any], apis_set: str, description: str, seconds: float,
+           threshold: float = 0.5) -> str:
     lines = [f"Whole-photo restoration ({description}); {seconds:.2f} s per image in restore_photo (detect, "
              "restore, paste back).", "",
              "## Fidelity on the whole image (PSNR vs original; worse: share with restored < input)", "",
              fidelity_table(summary["fidelity"]), "", "## Untouched faces (do no harm)", "",
-             untouched_table(summary["untouched"]), "", "## Targets", "", "| target | measured | met |",
-             "|---|---|---|"]
+             untouched_table(summary["untouched"]), ""]
+    if summary.get("detection"):
+        lines += ["## Detection (the router on the faces as whole-photo mode aligns them)", "",
+                  tables.detection_table(summary["detection"], threshold), ""]
+    lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
     lines += [f"| {name} | {value} | {'yes' if met else 'NO'} |" for name, value, met in targets(summary, apis_set)]
     return "\n".join(lines)
 
@@ -194,9 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     pipeline = load_pipeline(args.pipeline, args.device, label="--pipeline")
     records = [measure(pipeline, detector, samples[i], types, i, args.steps, args.seed)
                for i in tqdm(range(len(samples)), desc="whole photo", unit="img", file=sys.stderr)]
-    summary = summarize(records, types)
+    summary = summarize(records, types, pipeline.threshold)
     seconds = float(np.mean([r["seconds"] for r in records]))
-    print(report(summary, args.apis_set, description, seconds))
+    print(report(summary, args.apis_set, description, seconds, pipeline.threshold))
     if args.out:
         args.out.write_text(json.dumps({"description": description, "pipeline": str(args.pipeline or "packaged"),
                                         "apis_set": args.apis_set, "seconds_per_image": seconds,

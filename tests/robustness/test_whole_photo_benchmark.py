@@ -59,6 +59,12 @@ def test_numbers_per_image_and_tables(whole_photo, shards, pipeline_dir, tmp_pat
     printed = capsys.readouterr().out
     assert "| White | 1 | 0 |" in printed and "## Untouched faces (do no harm)" in printed
     assert "| white: gain > 0 |" in printed  # held-out targets are checked per column
+    detection = report["summary"]["detection"]  # the router's figures on the whole-photo crops
+    assert detection["any"]["positives"] == 5 and detection["any"]["untouched"] == 1
+    scores = [max(r["probabilities"].values()) for r in images]
+    expected = np.mean([s > scores[-1] for s in scores[:5]]) + 0.5 * np.mean([s == scores[-1] for s in scores[:5]])
+    assert detection["any"]["auc"] == pytest.approx(expected)
+    assert "## Detection (the router on the faces as whole-photo mode aligns them)" in printed
 
 
 def test_photos_without_a_face_are_counted_not_scored(whole_photo, shards, pipeline_dir, tmp_path, monkeypatch,
@@ -69,6 +75,7 @@ def test_photos_without_a_face_are_counted_not_scored(whole_photo, shards, pipel
     assert all(r["no_face"] and "restored_psnr" not in r for r in report["images"])
     assert report["summary"]["fidelity"]["All"] == {"n": 0, "no_face": 5}
     assert report["summary"]["untouched"] == {"n": 0, "no_face": 1}
+    assert report["summary"]["detection"] is None
     printed = capsys.readouterr().out
     assert "| All | 0 | 5 | – |" in printed and ": gain > 0 |" not in printed  # no held-out targets with train
 
