@@ -63,6 +63,14 @@ def tiny_combine():
 
 
 @pytest.fixture(scope="session")
+def pipeline_dir(tmp_path_factory):
+    """The tiny pipeline saved once per test run (read-only: copy it before changing anything)."""
+    directory = tmp_path_factory.mktemp("tiny-pipeline")
+    make_tiny_pipeline().save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
 def astronaut_face() -> np.ndarray:
     """The one real face shipped in a package (scikit-image), cropped like our training data."""
     from PIL import Image

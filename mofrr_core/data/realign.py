@@ -23,6 +23,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from mofrr_core.retouch.postprocess import check_probability, check_range
+
 REALIGN_PRESETS: dict[str, dict[str, Any] | None] = {
     "none": None,
     "photo": {"p": 0.5, "photo_scale": [0.7, 1.4]},
@@ -40,15 +42,9 @@ def resolve_realign(config: str | Mapping[str, Any] | bool | None) -> dict[str, 
         return resolve_realign(REALIGN_PRESETS[config])
     if not isinstance(config, Mapping) or set(config) - {"p", "photo_scale"}:
         raise ValueError(f"realign: expected a preset name or a mapping with keys p, photo_scale, got {config!r}")
-    p = config.get("p", 1.0)
-    if not isinstance(p, (int, float)) or not 0.0 <= float(p) <= 1.0:
-        raise ValueError(f"realign.p: must be a probability in [0, 1], got {p!r}")
-    scale = config.get("photo_scale", [1.0, 1.0])
-    if (not isinstance(scale, (list, tuple)) or len(scale) != 2
-            or not SCALE_LIMITS[0] <= float(scale[0]) <= float(scale[1]) <= SCALE_LIMITS[1]):
-        raise ValueError(f"realign.photo_scale: need [lo, hi] with {SCALE_LIMITS[0]} <= lo <= hi <= "
-                         f"{SCALE_LIMITS[1]}, got {scale!r}")
-    return {"p": float(p), "photo_scale": [float(scale[0]), float(scale[1])]}
+    p = check_probability(config.get("p", 1.0), "realign.p")
+    scale = check_range(config.get("photo_scale", [1.0, 1.0]), "realign.photo_scale", SCALE_LIMITS)
+    return {"p": p, "photo_scale": list(scale)}
 
 
 def rescale_photo(image: np.ndarray, scale: float) -> np.ndarray:

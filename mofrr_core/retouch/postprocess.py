@@ -45,7 +45,7 @@ def resolve_postprocess(config: str | Mapping[str, Any] | bool | None) -> dict[s
     unknown = set(config) - {"p", *STAGES}
     if unknown:
         raise ValueError(f"postprocess: unknown key(s) {sorted(unknown)} (known: p, {', '.join(STAGES)})")
-    out: dict[str, Any] = {"p": _probability(config.get("p", 1.0), "postprocess.p")}
+    out: dict[str, Any] = {"p": check_probability(config.get("p", 1.0), "postprocess.p")}
     for stage, key in STAGES.items():
         if stage not in config or config[stage] is None:
             continue
@@ -53,18 +53,18 @@ def resolve_postprocess(config: str | Mapping[str, Any] | bool | None) -> dict[s
         spec = {"p": 1.0, key: value} if not isinstance(value, Mapping) else dict(value)
         if set(spec) - {"p", key}:
             raise ValueError(f"postprocess.{stage}: expected keys p and {key}, got {sorted(spec)}")
-        lo, hi = _range(spec.get(key), f"postprocess.{stage}.{key}", LIMITS[key])
-        out[stage] = {"p": _probability(spec.get("p", 1.0), f"postprocess.{stage}.p"), key: [lo, hi]}
+        lo, hi = check_range(spec.get(key), f"postprocess.{stage}.{key}", LIMITS[key])
+        out[stage] = {"p": check_probability(spec.get("p", 1.0), f"postprocess.{stage}.p"), key: [lo, hi]}
     return out
 
 
-def _probability(value: Any, where: str) -> float:
+def check_probability(value: Any, where: str) -> float:
     if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"{where}: must be a probability in [0, 1], got {value!r}")
     return float(value)
 
 
-def _range(value: Any, where: str, limits: tuple[float, float]) -> tuple[float, float]:
+def check_range(value: Any, where: str, limits: tuple[float, float]) -> tuple[float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ValueError(f"{where}: expected [lo, hi], got {value!r}")
     lo, hi = float(value[0]), float(value[1])

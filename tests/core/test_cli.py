@@ -9,14 +9,6 @@ import pytest
 from PIL import Image
 
 from mofrr_core.cli import main
-from tests.conftest import make_tiny_pipeline
-
-
-@pytest.fixture(scope="module")
-def pipeline_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("pipeline")
-    make_tiny_pipeline().save_pretrained(directory)
-    return directory
 
 
 @pytest.fixture

@@ -6,15 +6,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import make_tiny_pipeline
-
-
-@pytest.fixture(scope="session")
-def pipeline_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("tiny-pipeline")
-    make_tiny_pipeline().save_pretrained(directory)
-    return directory
-
 
 @dataclass
 class CliResult:

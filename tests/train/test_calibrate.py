@@ -14,6 +14,24 @@ from mofrr_core.train.calibrate import false_call_offsets
 from mofrr_core.train.cli import main
 
 
+def shards() -> Path:
+    root = Path(os.environ["MOFRR_DATA"])
+    if not any(root.glob("*.tar")):
+        pytest.skip(f"no face shards in MOFRR_DATA={root}")
+    return root
+
+
+def saved_router(folder: Path, change_gate) -> Path:
+    """A tiny router whose every gate went through ``change_gate`` (in place, no grad), saved to ``folder``."""
+    torch.manual_seed(0)
+    router = Router(base_channels=8, stage_blocks=(1, 1), input_size=32)
+    with torch.no_grad():
+        for gate in router.gates.values():
+            change_gate(gate.net)
+    router.save_pretrained(folder)
+    return folder
+
+
 def test_temperature_scales_logits_but_not_decisions():
     torch.manual_seed(0)
     router = Router(base_channels=8, stage_blocks=(1, 1), input_size=32).eval()
@@ -25,15 +43,8 @@ def test_temperature_scales_logits_but_not_decisions():
 
 
 def test_calibrate_writes_the_temperature_and_keeps_the_weights(tmp_path, capsys):
-    root = Path(os.environ["MOFRR_DATA"])
-    if not any(root.glob("*.tar")):
-        pytest.skip(f"no face shards in MOFRR_DATA={root}")
-    torch.manual_seed(0)
-    router = Router(base_channels=8, stage_blocks=(1, 1), input_size=32)
-    with torch.no_grad():  # an over-confident router: large logits
-        for gate in router.gates.values():
-            gate.net.weight.mul_(50.0)
-    router.save_pretrained(tmp_path / "router")
+    root = shards()
+    saved_router(tmp_path / "router", lambda net: net.weight.mul_(50.0))  # over-confident: large logits
     weights = sha256_of(tmp_path / "router" / "diffusion_pytorch_model.safetensors")
     assert main(["calibrate", str(tmp_path / "router"), "--data", str(root), "-n", "24"]) == 0
     out = capsys.readouterr().out
@@ -70,19 +81,13 @@ def test_false_call_offsets_leave_exactly_the_allowed_share_flagged():
 
 
 def test_calibrate_with_a_false_call_budget_writes_offsets(tmp_path, capsys):
-    root = Path(os.environ["MOFRR_DATA"])
-    if not any(root.glob("*.tar")):
-        pytest.skip(f"no face shards in MOFRR_DATA={root}")
-    torch.manual_seed(0)
-    router = Router(base_channels=8, stage_blocks=(1, 1), input_size=32)
-    with torch.no_grad():  # a trigger-happy router: every gate fires on everything
-        for gate in router.gates.values():
-            gate.net.bias.fill_(5.0)
-    router.save_pretrained(tmp_path / "router")
+    root = shards()
+    saved_router(tmp_path / "router", lambda net: net.bias.fill_(5.0))  # trigger-happy: every gate fires
     assert main(["calibrate", str(tmp_path / "router"), "--data", str(root), "-n", "40", "--max-false-calls",
                  "0.1", "--realign", "photo"]) == 0
     out = capsys.readouterr().out
     config = json.loads((tmp_path / "router" / "config.json").read_text())
-    assert set(config["gate_offsets"]) == set(router.types) and "false calls on" in out
+    types = Router.from_pretrained(tmp_path / "router").types
+    assert set(config["gate_offsets"]) == set(types) and "false calls on" in out
     untouched_calls = [float(v.split(" ")[1].rstrip("%,")) for v in out.split("untouched: ")[1].split(", ")[:4]]
     assert max(untouched_calls) <= 10.0

@@ -21,13 +21,6 @@ def remove_gradio_temp_dir():
     shutil.rmtree(GRADIO_TEMP_DIR, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def pipeline_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("tiny-pipeline")
-    make_tiny_pipeline().save_pretrained(directory)
-    return directory
-
-
 @pytest.fixture
 def restorer(tmp_path, pipeline_dir):
     """A Restorer on the saved tiny pipeline (loaded like `mofrr restore --pipeline` loads it), no detector."""
