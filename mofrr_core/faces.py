@@ -136,6 +136,9 @@ def upright_alignment(points5: np.ndarray, size: int) -> np.ndarray:
 
 
 ALIGNMENTS = ("similarity", "upright")
+ROUTER_CROPS = ("shared", "own")
+"""Whole-photo mode: the router reads the experts' face crop (``shared``, resized to the router's size) or its
+``own`` crop of the photo, aligned the same way directly at the router's size (one resampling, not two)."""
 
 
 def face_alignment(points5: np.ndarray, size: int, alignment: str = "similarity") -> np.ndarray:

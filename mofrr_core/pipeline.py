@@ -16,7 +16,7 @@ from PIL import Image
 from torch import nn
 
 from mofrr_core import __version__
-from mofrr_core.inputs import check_pipeline_call
+from mofrr_core.inputs import check_images, check_pipeline_call
 from mofrr_core.plugins import resolve_model_type
 from mofrr_core.registry import (
     ComponentConfig,
@@ -83,7 +83,7 @@ class Pipeline:
                  combine: nn.Module, resolution: int = 256, threshold: float = 0.5,
                  num_inference_steps: int = 10, seed: int = 0,
                  weights: dict[str, str] | None = None, passthrough_untouched: bool = False,
-                 crop_size: int | None = None, alignment: str = "similarity") -> None:
+                 crop_size: int | None = None, alignment: str = "similarity", router_crop: str = "shared") -> None:
         self.router = router
         self.experts = list(experts)
         self.shared = shared
@@ -95,6 +95,7 @@ class Pipeline:
         self.passthrough_untouched = passthrough_untouched  # no gate fires: the face is returned as it came
         self.crop_size = crop_size  # side of the face crops whole-photo mode aligns (None: resolution)
         self.alignment = alignment  # how whole-photo mode aligns a face: "similarity" or "upright" (faces.py)
+        self.router_crop = router_crop  # whole-photo mode: the router reads the experts' crop or its "own"
         self.weights = dict(weights or {})  # component key -> sha256 of its weights, or "untrained"
         for module in self.modules().values():
             module.eval().requires_grad_(False)
@@ -129,7 +130,7 @@ class Pipeline:
         shared = build(config.shared.component) if config.shared is not None else None
         pipeline = cls(router, slots, shared, build(config.combine), config.resolution,
                        config.threshold, config.num_inference_steps, config.seed, weights,
-                       config.passthrough_untouched, config.crop_size, config.alignment)
+                       config.passthrough_untouched, config.crop_size, config.alignment, config.router_crop)
         return pipeline.to(device) if device is not None else pipeline
 
     @classmethod
@@ -173,7 +174,7 @@ class Pipeline:
             "config": {"resolution": self.resolution, "threshold": self.threshold,
                        "num_inference_steps": self.num_inference_steps, "seed": self.seed,
                        "passthrough_untouched": self.passthrough_untouched, "crop_size": self.crop_size,
-                       "alignment": self.alignment},
+                       "alignment": self.alignment, "router_crop": self.router_crop},
             "weights": self.weights,
         }
         (directory / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
@@ -200,13 +201,20 @@ class Pipeline:
     def __call__(self, images: ImageLike | Sequence[ImageLike], num_inference_steps: int | None = None,
                  seed: int | None = None, generator: torch.Generator | None = None,
                  active: Literal["router", "all", "none"] | Sequence[str] = "router",
-                 use_shared: bool = True, output_type: Literal["pil", "np", "pt"] = "pil") -> PipelineOutput:
+                 use_shared: bool = True, output_type: Literal["pil", "np", "pt"] = "pil",
+                 router_images: ImageLike | Sequence[ImageLike] | None = None) -> PipelineOutput:
         """Restore a batch of face crops.
 
         ``active`` chooses the specialised experts: ``"router"`` (eq. 1), ``"all"`` (ablation
-        "w/o router"), ``"none"``, or an explicit list of expert names.
+        "w/o router"), ``"none"``, or an explicit list of expert names. ``router_images``: the same faces
+        as the router should read them (whole-photo mode cuts them at :attr:`router_size`); default: ``images``.
         """
         images, num_inference_steps, seed = check_pipeline_call(images, num_inference_steps, seed, output_type)
+        if router_images is not None:
+            router_images = check_images(router_images)
+            if len(router_images) != len(images):
+                raise ValueError(f"router_images: expected {len(images)} images (one per face), "
+                                 f"got {len(router_images)}")
         steps = num_inference_steps or self.num_inference_steps
         if generator is None:
             generator = torch.Generator(self.device).manual_seed(self.seed if seed is None else seed)
@@ -215,7 +223,8 @@ class Pipeline:
         originals, x = to_working_resolution(images, self.resolution, self.device)
 
         # 2. Router: which retouching types are present (eq. 1), on the face at the router's own size.
-        probabilities = self.route(self.router_input(originals, x))
+        router_faces = None if router_images is None else [t.to(self.device) for t in to_tensor_list(router_images)]
+        probabilities = self.route(self.router_input(originals, x, router_faces))
         mask = self.activation_mask(probabilities, active)
         rows = self.rows_to_restore(mask, active).nonzero().flatten()
 
@@ -269,13 +278,21 @@ class Pipeline:
         ``resolution``, and the restoration residual is brought back to the crop's size."""
         return self.crop_size or self.resolution
 
-    def router_input(self, originals: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        """The faces at the router's own size (``router.face_size``, for a router that reads fine detail),
-        else the working-resolution batch ``x``."""
-        size = getattr(self.router, "face_size", None)
-        if not size or size == x.shape[-1]:
+    @property
+    def router_size(self) -> int:
+        """Side of the faces the router reads: ``router.face_size`` (a router that reads fine detail), else the
+        working resolution."""
+        return getattr(self.router, "face_size", None) or self.resolution
+
+    def router_input(self, originals: Sequence[torch.Tensor], x: torch.Tensor,
+                     router_faces: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        """The faces at :attr:`router_size`: ``router_faces`` if given, else the inputs (``x`` itself when the
+        router reads the working resolution)."""
+        size = self.router_size
+        if router_faces is None and size == x.shape[-1]:
             return x
-        return torch.cat([resize(t[None], (size, size)) for t in originals]).clamp(-1, 1)
+        faces = originals if router_faces is None else router_faces
+        return torch.cat([resize(t[None], (size, size)) for t in faces]).clamp(-1, 1)
 
     def rows_to_restore(self, mask: torch.Tensor, active: Literal["router", "all", "none"] | Sequence[str]
                         ) -> torch.Tensor:

@@ -83,6 +83,7 @@ class RegistryConfig:
     passthrough_untouched: bool = False
     crop_size: int | None = None  # whole-photo mode: side of the aligned face crops (None: resolution)
     alignment: str = "similarity"  # whole-photo mode: "similarity" or "upright" (mofrr_core.faces)
+    router_crop: str = "shared"  # whole-photo mode: the router reads the experts' crop or its "own" box
 
     @property
     def specialised(self) -> list[ExpertEntry]:
@@ -242,15 +243,18 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
         passthrough_untouched=_flag(raw, "passthrough_untouched", False),
         crop_size=_number(raw, "crop_size", int, None) if raw.get("crop_size") is not None else None,
         alignment=str(raw.get("alignment", "similarity")),
+        router_crop=str(raw.get("router_crop", "shared")),
     )
     if config.resolution % 16:
         raise RegistryError(f"resolution: must be a multiple of 16, got {config.resolution}")
     if config.crop_size is not None and not 64 <= config.crop_size <= 1024:
         raise RegistryError(f"crop_size: must be between 64 and 1024 px, got {config.crop_size}")
-    from mofrr_core.faces import ALIGNMENTS
+    from mofrr_core.faces import ALIGNMENTS, ROUTER_CROPS
 
     if config.alignment not in ALIGNMENTS:
         raise RegistryError(f"alignment: expected {' or '.join(ALIGNMENTS)}, got {config.alignment!r}")
+    if config.router_crop not in ROUTER_CROPS:
+        raise RegistryError(f"router_crop: expected {' or '.join(ROUTER_CROPS)}, got {config.router_crop!r}")
     if not 0 < config.threshold < 1:
         raise RegistryError(f"threshold: must be in (0, 1), got {config.threshold}")
     return config

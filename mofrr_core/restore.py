@@ -142,8 +142,8 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
 
     Whole-photo mode: ``detector(image)`` returns landmarks per face (``FaceLandmarks`` or
     ``[P, 2]`` arrays); the ``max_faces`` largest usable faces are aligned, restored in one
-    batch and pasted back. Faces are aligned at ``pipeline.face_crop_size`` (the router reads them at
-    that size; the experts at ``pipeline.resolution``).
+    batch and pasted back. Faces are aligned at ``pipeline.face_crop_size`` (the experts read them at
+    ``pipeline.resolution``; the router at its own size, from its own crop with ``router_crop: own``).
     ``NoFaceError`` if no usable face is found.
     """
     image, max_faces, steps, seed = check_restore_photo(image, aligned=aligned, detector=detector,
@@ -166,7 +166,8 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
                           f"{len(found)} face(s) detected but none usable (outside the image or degenerate)")
     faces = faces[:max_faces]
     crops = [align_face(image, matrix, size) for _, _, matrix in faces]
-    out = pipeline(crops, num_inference_steps=steps, seed=seed, output_type="np")
+    out = pipeline(crops, num_inference_steps=steps, seed=seed, output_type="np",
+                   router_images=router_crops(pipeline, image, faces))
     restore_s = time.perf_counter() - start - detect_s
     restored, infos, boxes = image.copy(), [], []
     for i, (_, points5, matrix) in enumerate(faces):
@@ -179,6 +180,17 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
     timings = {"detect_s": detect_s, "restore_s": restore_s,
                "paste_s": time.perf_counter() - start - detect_s - restore_s}
     return RestoreResult(restored, infos, timings, region)
+
+
+def router_crops(pipeline: Pipeline, image: np.ndarray, faces: list) -> list[np.ndarray] | None:
+    """With ``router_crop: own``, each face cut from ``image`` directly at the router's size with the
+    pipeline's alignment (one resampling of the photo, not two); else ``None`` (the router reads the crops)."""
+    from mofrr_core.faces import align_face, face_alignment
+
+    if pipeline.router_crop != "own" or pipeline.router_size == pipeline.face_crop_size:
+        return None
+    size = pipeline.router_size
+    return [align_face(image, face_alignment(points5, size, pipeline.alignment), size) for _, points5, _ in faces]
 
 
 def usable_faces(found: list, shape: tuple[int, ...], size: int, alignment: str = "similarity"

@@ -13,6 +13,11 @@ cue for "retouched". A configuration is a preset name or a mapping::
 
     realign: photo                          # the preset below
     realign: {p: 0.5, photo_scale: [0.7, 1.4]}
+    realign: {p: 0.8, photo_scale: [0.7, 1.4], alignment: upright}   # preset photo-upright
+
+``alignment`` is the whole-photo alignment to imitate (:data:`mofrr_core.faces.ALIGNMENTS`; default
+``similarity``): ``upright`` cuts a box of the rescaled photo and resizes it, as ``mofrr restore`` does
+with ``alignment: upright``.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from mofrr_core.retouch.postprocess import check_probability, check_range
 REALIGN_PRESETS: dict[str, dict[str, Any] | None] = {
     "none": None,
     "photo": {"p": 0.5, "photo_scale": [0.7, 1.4]},
+    "photo-upright": {"p": 0.8, "photo_scale": [0.7, 1.4], "alignment": "upright"},
 }
 SCALE_LIMITS = (0.25, 4.0)
 
@@ -40,11 +46,17 @@ def resolve_realign(config: str | Mapping[str, Any] | bool | None) -> dict[str, 
         if config not in REALIGN_PRESETS:
             raise ValueError(f"realign: unknown preset {config!r} (known: {', '.join(REALIGN_PRESETS)})")
         return resolve_realign(REALIGN_PRESETS[config])
-    if not isinstance(config, Mapping) or set(config) - {"p", "photo_scale"}:
-        raise ValueError(f"realign: expected a preset name or a mapping with keys p, photo_scale, got {config!r}")
+    from mofrr_core.faces import ALIGNMENTS
+
+    if not isinstance(config, Mapping) or set(config) - {"p", "photo_scale", "alignment"}:
+        raise ValueError("realign: expected a preset name or a mapping with keys p, photo_scale, alignment, "
+                         f"got {config!r}")
     p = check_probability(config.get("p", 1.0), "realign.p")
     scale = check_range(config.get("photo_scale", [1.0, 1.0]), "realign.photo_scale", SCALE_LIMITS)
-    return {"p": p, "photo_scale": list(scale)}
+    alignment = config.get("alignment", "similarity")
+    if alignment not in ALIGNMENTS:
+        raise ValueError(f"realign.alignment: expected {' or '.join(ALIGNMENTS)}, got {alignment!r}")
+    return {"p": p, "photo_scale": list(scale), "alignment": alignment}
 
 
 def rescale_photo(image: np.ndarray, scale: float) -> np.ndarray:
@@ -62,7 +74,7 @@ def realign_pair(original: np.ndarray, retouched: np.ndarray, points5: np.ndarra
     input's pixels. Both random numbers are drawn whatever applies, so the result is a function of
     the generator's state and the configuration only.
     """
-    from mofrr_core.faces import align_face, estimate_alignment
+    from mofrr_core.faces import align_face, face_alignment
 
     config = resolve_realign(config)
     if config is None:
@@ -76,6 +88,6 @@ def realign_pair(original: np.ndarray, retouched: np.ndarray, points5: np.ndarra
     ratio = np.array(photos[0].shape[1::-1], dtype=np.float64) / original.shape[1::-1]  # (x, y) after rounding
     points = (np.asarray(points5, dtype=np.float64) + 0.5) * ratio - 0.5  # pixel centres follow the resize
     size = original.shape[0]
-    matrix = estimate_alignment(points, size)
+    matrix = face_alignment(points, size, config["alignment"])
     original, retouched = (align_face(photo, matrix, size) for photo in photos)
     return original, retouched, {"applied": True, "photo_scale": round(scale, 4)}

@@ -170,9 +170,10 @@ def build_calibrate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-false-calls", type=float, metavar="RATE",
                         help="also make every gate that flags more than RATE (e.g. 0.05) of the untouched faces "
                              "stricter (a per-gate logit offset in config.json); no gate is made more sensitive")
-    parser.add_argument("--realign", choices=["photo"], default=None,
-                        help="fit on faces half of which went through the whole-photo alignment, as `mofrr "
-                             "restore` sees them (default: the faces' own crops)")
+    parser.add_argument("--realign", choices=["photo", "photo-upright"], default=None,
+                        help="fit on faces a share of which went through a whole-photo alignment, as `mofrr "
+                             "restore` sees them (presets of mofrr_core/data/realign.py; default: the faces' "
+                             "own crops)")
     parser.add_argument("--dry-run", action="store_true", help="print what would be fitted, write nothing")
     parser.add_argument("-v", "--verbose", action="store_true", help="full tracebacks")
     return parser

@@ -190,3 +190,24 @@ def test_realign_warps_input_and_target_alike(shard_root):
     assert "realign=on" in repr(touched) and "realign=off" in repr(plain)
     with pytest.raises(ValueError, match="realign.photo_scale"):
         RetouchPairs(shard_root, split="test", num_ops=(1, 1), realign={"photo_scale": [2, 1]})
+
+
+def test_realign_upright_cuts_the_box_whole_photo_mode_cuts(shard_root):
+    """``alignment: upright``: the pair is the upright box of the (rescaled) photo, as ``router_crop: own`` cuts it."""
+    from mofrr_core.faces import align_face, points5_from_landmarks, upright_alignment
+
+    config = {"p": 1.0, "photo_scale": [1.0, 1.0], "alignment": "upright"}
+    pairs = RetouchPairs(shard_root, split="test", resolution=None, num_ops=(1, 1), length=3, realign=config)
+    faces = {face.key: face for face in pairs.faces}
+    for i in range(3):
+        sample = pairs.generate(i)
+        face = faces[sample.key]
+        image = face.image()
+        expected = align_face(image, upright_alignment(points5_from_landmarks(face.landmarks), image.shape[0]),
+                              image.shape[0])
+        assert np.array_equal(sample.original, expected) and not np.array_equal(sample.original, image)
+    similarity = RetouchPairs(shard_root, split="test", resolution=None, num_ops=(1, 1), length=1,
+                              realign={**config, "alignment": "similarity"})
+    assert not np.array_equal(similarity.generate(0).original, pairs.generate(0).original)
+    with pytest.raises(ValueError, match="realign.alignment: expected similarity or upright, got 'affine'"):
+        RetouchPairs(shard_root, split="test", num_ops=(1, 1), realign={**config, "alignment": "affine"})

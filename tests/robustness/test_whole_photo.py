@@ -144,3 +144,33 @@ def test_crop_size_sets_the_side_of_the_aligned_faces(pipeline):
     # the same face area whatever the crop size (the feathered edge may move by a pixel)
     assert np.abs(np.subtract(result.faces[0]["box"], reference.faces[0]["box"])).max() <= 1
     assert not np.array_equal(result.image, reference.image)
+
+
+def test_router_crop_own_gives_the_router_its_own_face_crop(pipeline):
+    """``router_crop: own``: the router reads the face cut from the photo at its own size, not the experts' crop
+    resized; ``shared`` (the default) resizes the experts' crop."""
+    from mofrr_core.faces import align_face, face_alignment
+    from mofrr_core.utils.image import resize, to_tensor_list
+
+    image, landmarks = astronaut_with_landmarks()
+    points5 = points5_from_landmarks(landmarks)
+
+    def routed(face: np.ndarray) -> list[float]:  # the router on a face brought to its size
+        x = resize(to_tensor_list([face])[0][None], (pipeline.router_size,) * 2).clamp(-1, 1)
+        return [round(p, 4) for p in pipeline.route(x)[0].tolist()]
+
+    pipeline.crop_size = 2 * RESOLUTION
+    try:
+        results = {}
+        for mode in ("own", "shared"):
+            pipeline.router_crop = mode
+            results[mode] = restore_photo(pipeline, image, aligned=False, detector=lambda _: [landmarks])
+    finally:
+        pipeline.crop_size, pipeline.router_crop = None, "shared"
+    own = align_face(image, face_alignment(points5, RESOLUTION, pipeline.alignment), RESOLUTION)
+    assert list(results["own"].faces[0]["probabilities"].values()) == pytest.approx(routed(own), abs=2e-4)
+    crop = align_face(image, face_alignment(points5, 2 * RESOLUTION, pipeline.alignment), 2 * RESOLUTION)
+    assert list(results["shared"].faces[0]["probabilities"].values()) == pytest.approx(routed(crop), abs=2e-4)
+    assert results["own"].faces[0]["probabilities"] != results["shared"].faces[0]["probabilities"]
+    with pytest.raises(ValueError, match="router_images: expected 1 images"):
+        pipeline([own], router_images=[own, own])
