@@ -10,8 +10,8 @@ so its sha256 in registry.yaml, does not change.
 stricter: its logit gets an offset (``gate_offsets`` in config.json) so that exactly that share stays above
 0.5. No gate is made more sensitive. A forensic tool that calls retouching on untouched faces does harm;
 this trades some detection of that type (its ROC AUC does not change) for fewer false calls.
-``--realign photo`` fits on faces half of which went through the whole-photo alignment
-(:mod:`mofrr_core.data.realign`), as ``mofrr restore`` sees them.
+``--realign photo`` (or ``photo-upright``) fits on faces a share of which went through a whole-photo
+alignment (:mod:`mofrr_core.data.realign`), as ``mofrr restore`` sees them.
 """
 
 from __future__ import annotations
@@ -86,3 +86,12 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
     return {"temperature": temperature, "gate_offsets": offsets, "ece_before": before, "ece_after": after,
             "n": float(len(labels)), "untouched": float(untouched.sum()),
             "false_calls": {t: float((calibrated[untouched, k] > 0).mean()) for k, t in enumerate(router.types)}}
+
+
+def describe_fit(fit: dict[str, Any]) -> str:
+    """One line: the fitted temperature, ECE before and after, the gate offsets and the false calls."""
+    offsets = ", ".join(f"{t} {v:+.3f}" for t, v in fit["gate_offsets"].items()) or "none"
+    calls = ", ".join(f"{t} {v:.1%}" for t, v in fit["false_calls"].items())
+    return (f"temperature {fit['temperature']:.3f} on {int(fit['n'])} held-out validation pairs: ECE "
+            f"{fit['ece_before']:.3f} -> {fit['ece_after']:.3f}; gate offsets: {offsets}; false calls on "
+            f"{int(fit['untouched'])} untouched: {calls}")

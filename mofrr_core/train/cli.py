@@ -379,16 +379,11 @@ SUBCOMMANDS = {"export": build_export_parser, "calibrate": build_calibrate_parse
 def run_command(args: argparse.Namespace, subcommand: str | None, command: str) -> int:
     """``mofrr-train export RUN DIR``, ``mofrr-train calibrate ROUTER``, or the runs ``args`` plans."""
     if subcommand == "calibrate":
-        from mofrr_core.train.calibrate import calibrate_router
+        from mofrr_core.train.calibrate import calibrate_router, describe_fit
 
         fit = calibrate_router(args.router, args.data, n=args.n, write=not args.dry_run,
                                max_false_calls=args.max_false_calls, realign=args.realign)
-        offsets = ", ".join(f"{t} {v:+.3f}" for t, v in fit["gate_offsets"].items()) or "none"
-        calls = ", ".join(f"{t} {v:.1%}" for t, v in fit["false_calls"].items())
-        print(f"temperature {fit['temperature']:.3f} on {int(fit['n'])} held-out validation pairs: ECE "
-              f"{fit['ece_before']:.3f} -> {fit['ece_after']:.3f}; gate offsets: {offsets}; false calls on "
-              f"{int(fit['untouched'])} untouched: {calls}"
-              + ("" if args.dry_run else f" (written to {Path(args.router) / 'config.json'})"))
+        print(describe_fit(fit) + ("" if args.dry_run else f" (written to {Path(args.router) / 'config.json'})"))
         return 0
     if subcommand == "export":
         from mofrr_core.train.export import export_run

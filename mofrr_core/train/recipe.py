@@ -9,6 +9,8 @@ A recipe (``mofrr_core/configs/recipes/*.yaml``; the folder is the list) is Basi
       - {name: degree-white, stage: degree, expert: white, preset: cpu-psnr-degrees}
       - {name: expert-white, stage: expert, expert: white, preset: cpu128,
          degree_weights: "{degree-white}/best"}         # "{RUN}" = the folder of an earlier run
+    calibrate:                                # optional: mofrr-train calibrate, once the runs are done
+      {router: "{router}/best", n: 2048, realign: photo-upright, max_false_calls: 0.05}
     registry:                                 # optional: <output_dir>/registry.yaml naming the results
       router: "{router}/best"
       experts: {white: "{expert-white}/best"}
@@ -31,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from mofrr_core.data.realign import resolve_realign
 from mofrr_core.train.config import STAGES, TrainConfig, make_config
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "configs" / "recipes"
@@ -42,7 +45,8 @@ NOT_IN_A_RUN = {"output_dir": "set by the run's name", "resume": "a command-line
                 "overwrite": "a command-line option (--overwrite)"}
 PATH_KEYS = ("init_weights", "router_weights", "degree_weights", "shared_weights", "expert_weights", "routed",
              "hard_negatives", "combine_cache_from", "registry")  # what a run reads (--dry-run shows them)
-RECIPE_KEYS = ("output_dir", "defaults", "runs", "registry", "description")
+RECIPE_KEYS = ("output_dir", "defaults", "runs", "calibrate", "registry", "description")
+CALIBRATE_KEYS = {"router": str, "n": int, "realign": str, "max_false_calls": float}  # calibrate_router's
 REGISTRY_COMPONENTS = ("router", "combine")
 COMMAND_LINE_KEYS = ("recipe", "dry_run", "output_dir", "data", "resume", "overwrite", "verbose")
 
@@ -75,6 +79,8 @@ class Recipe:
     output_dir: Path
     runs: list[RecipeRun]
     registry: dict[str, Any] | None  # the registry.yaml to write (paths relative to output_dir)
+    calibrate: dict[str, Any] | None = None  # calibrate_router's arguments (router folder resolved)
+    data_root: str | None = None  # the face shards (calibration reads their val split)
 
 
 def recipe_path(name: str | Path) -> Path:
@@ -213,6 +219,24 @@ def registry_mapping(raw: Any, folders: dict[str, str], where: str) -> dict[str,
     return {**out, **raw}  # resolution, threshold, sampling, passthrough_untouched...
 
 
+def calibrate_step(raw: Any, folders: dict[str, str], where: str) -> dict[str, Any]:
+    """The ``calibrate:`` step as :func:`~mofrr_core.train.calibrate.calibrate_router` keyword arguments."""
+    if not isinstance(raw, dict) or "router" not in raw or set(raw) - set(CALIBRATE_KEYS):
+        raise RecipeError(f"{where}: expected a mapping with router: and optionally "
+                          f"{', '.join(k for k in CALIBRATE_KEYS if k != 'router')}, got {raw!r}")
+    step = substitute(dict(raw), folders, where)
+    for key, kind in CALIBRATE_KEYS.items():
+        if key in step and not isinstance(step[key], kind if kind is not float else (int, float)):
+            raise RecipeError(f"{where}: {key}: expected {kind.__name__}, got {step[key]!r}")
+    try:  # checked now, not after hours of training
+        resolve_realign(step.get("realign"))
+    except ValueError as error:
+        raise RecipeError(f"{where}: {error}") from None
+    if not 0 <= step.get("max_false_calls", 0) < 1 or step.get("n", 1) < 1:
+        raise RecipeError(f"{where}: max_false_calls must be in [0, 1) and n positive, got {raw!r}")
+    return step
+
+
 def load_recipe(name: str | Path, base_overrides: dict[str, Any] | None = None) -> Recipe:
     """The recipe ``name`` resolved: every run's config and the registry step.
 
@@ -244,7 +268,10 @@ def load_recipe(name: str | Path, base_overrides: dict[str, Any] | None = None) 
     if raw.get("registry") is not None:
         registry = registry_mapping(raw["registry"], {name: name for name in folders},
                                     f"recipe {path}, registry step")
-    return Recipe(path, root, runs, registry)
+    calibrate = None
+    if raw.get("calibrate") is not None:
+        calibrate = calibrate_step(raw["calibrate"], folders, f"recipe {path}, calibrate step")
+    return Recipe(path, root, runs, registry, calibrate, base.get("data_root"))
 
 
 def plan_recipe(path: str | Path, base_overrides: dict[str, Any] | None = None) -> list[tuple[TrainConfig, tuple]]:
@@ -275,6 +302,10 @@ def describe(recipe: Recipe) -> str:
         lines.append("  " + "  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip())
         reads = recipe.runs[index - 1].reads if index else {}
         lines += [f"  {'':{widths[0]}}  reads {key}: {value}" for key, value in reads.items()]
+    if recipe.calibrate is not None:
+        step = recipe.calibrate
+        options = ", ".join(f"{k} {step[k]}" for k in CALIBRATE_KEYS if k != "router" and k in step)
+        lines.append(f"calibrate {step['router']}" + (f" ({options})" if options else ""))
     if recipe.registry is not None:
         lines.append(f"registry -> {recipe.output_dir / 'registry.yaml'} (paths relative to it):")
         for key in REGISTRY_COMPONENTS:
@@ -284,13 +315,20 @@ def describe(recipe: Recipe) -> str:
 
 
 def run_recipe(recipe: Recipe, command: str | None = None) -> list[Any]:
-    """Train the recipe's runs in order (finished ones skipped with ``--resume``), then write its registry."""
+    """Train the recipe's runs in order (finished ones skipped with ``--resume``), calibrate the router if the
+    recipe says so, then write its registry."""
     from mofrr_core.train.cli import run_plan
 
     recipe.output_dir.mkdir(parents=True, exist_ok=True)
     if recipe.path.resolve() != (recipe.output_dir / "recipe.yaml").resolve():
         shutil.copyfile(recipe.path, recipe.output_dir / "recipe.yaml")  # what ran, next to the runs
     results = run_plan([(run.config, ()) for run in recipe.runs], command=command)
+    if recipe.calibrate is not None:  # idempotent: it refits from the raw logits, so a resumed recipe redoes it
+        from mofrr_core.train.calibrate import calibrate_router, describe_fit
+
+        step = dict(recipe.calibrate)
+        fit = calibrate_router(step.pop("router"), recipe.data_root, **step)
+        print(f"calibrate {recipe.calibrate['router']}: {describe_fit(fit)}")
     target = write_registry(recipe)
     if target is not None:
         print(f"registry: {target} (evaluate: mofrr eval --pipeline {target})")

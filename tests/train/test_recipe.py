@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -154,3 +155,38 @@ def test_training_options_belong_in_the_recipe(tmp_path, capsys):
     assert "--max-steps belong(s) in the recipe" in capsys.readouterr().err
     assert run(["--preset", "tiny", "--stage", "router", "--dry-run"]) == 1
     assert "--dry-run goes with --recipe" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("calibrate, message", [
+    ({"router": "{rooter}/best"}, "calibrate step: placeholder {rooter} names no earlier run"),
+    ({"router": "{r}/best", "realign": "studio"}, "calibrate step: realign: unknown preset 'studio'"),
+    ({"router": "{r}/best", "max_false_calls": 5}, "calibrate step: max_false_calls must be in [0, 1)"),
+    ({"router": "{r}/best", "samples": 5}, "calibrate step: expected a mapping with router: and optionally n"),
+    ({"n": 5}, "calibrate step: expected a mapping with router:"),
+])
+def test_calibrate_step_errors_are_found_before_training(tmp_path, capsys, calibrate, message):
+    path = write_recipe(tmp_path, [{"name": "r", "stage": "router"}], calibrate=calibrate)
+    assert run(["--recipe", str(path), "--dry-run"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err
+
+
+def test_calibrate_step_fits_the_trained_router_before_the_registry(tmp_path, capsys):
+    """A recipe's ``calibrate:`` runs ``mofrr-train calibrate`` on its router once the runs are done."""
+    root = Path(os.environ["MOFRR_DATA"])
+    if not any(root.glob("*.tar")):
+        pytest.skip(f"no face shards in MOFRR_DATA={root}")
+    calibrate = {"router": "{r}/final", "n": 24, "realign": "photo-upright", "max_false_calls": 0.0}
+    path = write_recipe(tmp_path, [{"name": "r", "stage": "router", "resolution": 32}], calibrate=calibrate,
+                        registry={"router": "{r}/final"})
+    out = tmp_path / "out"
+    assert run(["--recipe", str(path), "--output-dir", str(out), "--dry-run"]) == 0
+    expected = f"calibrate {out / 'r' / 'final'} (n 24, realign photo-upright, max_false_calls 0.0)"
+    assert expected in capsys.readouterr().out
+    assert run(["--recipe", str(path), "--output-dir", str(out), "--data", str(root)]) == 0
+    printed = capsys.readouterr().out
+    config = json.loads((out / "r" / "final" / "config.json").read_text())
+    assert config["temperature"] != 1.0 and f"calibrate {out / 'r' / 'final'}: temperature" in printed
+    calls = printed.split("untouched: ")[1].splitlines()[0].split(", ")
+    assert len(calls) == 4 and all(c.endswith(" 0.0%") for c in calls)  # zero budget: no untouched face flagged
+    assert printed.index("calibrate ") < printed.index("registry: ")
