@@ -90,3 +90,25 @@ def test_targets_follow_the_issue(whole_photo):
                       "untouched: no expert ran >= 0.95": True, "white: gain > 0": True,
                       "white: worse than input <= 0.10": True, "eye: gain > 0": False,
                       "eye: worse than input <= 0.10": True}
+
+
+def test_photo_scale_resizes_both_images_after_the_retouching(whole_photo, shards, pipeline_dir, tmp_path,
+                                                              monkeypatch, capsys):
+    """--photo-scale: the photo (original and input) is resized after retouching; the face is found there."""
+    seen = []
+
+    def detector(image):
+        seen.append(image.shape[:2])
+        return [(TEMPLATE_224 + 0.5) * image.shape[0] / 224 - 0.5]
+
+    install_fake_provider(monkeypatch, detector)
+    assert run(whole_photo, shards, pipeline_dir, tmp_path / "r.json", "--photo-scale", "1.25") == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert set(seen) == {(280, 280)} and "resized x1.25 after retouching" in report["description"]
+    scaled = [r["input_psnr"] for r in report["images"]]
+    assert run(whole_photo, shards, pipeline_dir, tmp_path / "p.json") == 0
+    unscaled = [r["input_psnr"] for r in json.loads((tmp_path / "p.json").read_text())["images"]]
+    assert scaled[-1] == unscaled[-1] == 100.0 and scaled[:5] != unscaled[:5]  # same edits, measured resized
+    with pytest.raises(SystemExit):
+        whole_photo.parse_args(["--photo-scale", "9"])
+    capsys.readouterr()
