@@ -10,10 +10,9 @@ never replaced without --overwrite; --skip-existing resumes an interrupted batch
 Several processes share a large batch (same outputs, one summary; docs/restore.md, "Several processes"):
   accelerate launch --quiet --multi_gpu --num_processes 2 -m mofrr_core.cli restore photos/ -o out/
 
-exit codes: 0 every input restored (or skipped), 1 some inputs failed (each named on one
-line), 2 usage or setup error (bad option, output clash, unwritable folder, no landmark
-provider, unavailable device, broken registry or weights): nothing was processed, 130
-interrupted (Ctrl-C or SIGTERM).
+exit codes: 0 every input restored (or skipped), 1 some inputs failed (each named on one line), 2 usage or
+setup error (bad option, output clash, unwritable folder, no landmark provider, unavailable device, broken
+registry or weights): nothing was processed, 130 interrupted (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
@@ -183,13 +182,12 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
 
 
 def router_crops(pipeline: Pipeline, image: np.ndarray, faces: list) -> list[np.ndarray] | None:
-    """With ``router_crop: own``, each face cut from ``image`` directly at the router's size with the
-    pipeline's alignment (one resampling of the photo, not two); else ``None`` (the router reads the crops)."""
+    """``router_crop: own``: the faces cut from ``image`` at the router's size (one resampling, not two)."""
     from mofrr_core.faces import align_face, face_alignment
 
-    if pipeline.router_crop != "own" or pipeline.router_size == pipeline.face_crop_size:
-        return None
     size = pipeline.router_size
+    if pipeline.router_crop != "own" or size == pipeline.face_crop_size:
+        return None  # the router reads the experts' crops
     return [align_face(image, face_alignment(points5, size, pipeline.alignment), size) for _, points5, _ in faces]
 
 
