@@ -1,8 +1,8 @@
 """Whole-photo restoration on full 224 px FairFace crops: the do-no-harm and held-out targets (not a test).
 
 Usage: python benchmarks/whole_photo.py [--data DIR] [--split test|val] [-n 300] [--apis-set heldout|train]
-                                        [--photo-scale S] [--pipeline REGISTRY_OR_DIR] [--steps K] [--seed S]
-                                        [--out report.json]
+                                        [--photo-scale S] [--postprocess app] [--pipeline REGISTRY_OR_DIR]
+                                        [--steps K] [--seed S] [--out report.json]
 
 ``mofrr eval`` scores aligned 128 px crops; this scores what ``mofrr restore`` (without ``--aligned``)
 does to a whole photo. The faces are the ``mofrr eval --ops balanced`` samples (white, smooth, face,
@@ -20,6 +20,8 @@ PSNR(output, input) (mean, share >= 45 dB, share < 40 dB, worst), the share wher
 shared expert counts: it runs unless the pipeline passes untouched faces through) and where no router
 gate fired. Detection: the router's ROC AUC, ECE and false calls (``mofrr eval``'s table) on the largest
 face of each photo, as whole-photo mode aligned it.
+``--postprocess app`` gives every input (untouched ones too) a photo app's export: resampling, sharpening,
+noise, JPEG 60-100 (:mod:`mofrr_core.retouch.postprocess`; the original stays the target).
 ``--photo-scale S`` resizes every photo, original and input alike, by ``S`` after the retouching (a photo
 exported or shared at another size: the interpolation traces of a retouching warp do not survive it).
 Images where no face is found are left out of the PSNR numbers and counted per column ("no face").
@@ -48,6 +50,7 @@ from mofrr_core.faces import face_alignment, full_paste_mask
 from mofrr_core.metrics import psnr
 from mofrr_core.pipeline import load_pipeline
 from mofrr_core.restore import NoFaceError, face_detector, restore_photo
+from mofrr_core.retouch.postprocess import POSTPROCESS_PRESETS
 from mofrr_core.utils.image import to_uint8
 
 GOOD_DB, FLOOR_DB = tables.DO_NO_HARM_DB  # untouched faces: PSNR(output, input) for most of them / every one
@@ -194,6 +197,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="retouching implementations: held out from training (default) or the training ones")
     parser.add_argument("--photo-scale", type=float, default=1.0,
                         help="resize every photo by this factor after the retouching (default: 1)")
+    parser.add_argument("--postprocess", default=None, choices=[k for k, v in POSTPROCESS_PRESETS.items() if v],
+                        help="degrade every input as a photo app's export would (default: none)")
     parser.add_argument("--pipeline", type=Path, default=None,
                         help="registry.yaml or Pipeline.save_pretrained folder (default: the packaged registry)")
     parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default: from the registry)")
@@ -212,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     samples, types, description = load_samples(args.data, split=args.split, n=args.n, resolution=None,
                                                ops="balanced", degrees="none", seed=args.seed, quiet=True,
-                                               apis_set=args.apis_set)
+                                               apis_set=args.apis_set, postprocess=args.postprocess)
     detector = face_detector()
     pipeline = load_pipeline(args.pipeline, args.device, label="--pipeline")
     if args.photo_scale != 1.0:

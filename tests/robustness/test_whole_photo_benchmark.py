@@ -112,3 +112,15 @@ def test_photo_scale_resizes_both_images_after_the_retouching(whole_photo, shard
     with pytest.raises(SystemExit):
         whole_photo.parse_args(["--photo-scale", "9"])
     capsys.readouterr()
+
+
+def test_postprocess_degrades_every_input_untouched_ones_too(whole_photo, shards, pipeline_dir, tmp_path,
+                                                             monkeypatch):
+    install_fake_provider(monkeypatch, FakeDetector({(224, 224): [TEMPLATE_224.copy()]}))
+    assert run(whole_photo, shards, pipeline_dir, tmp_path / "r.json", "--postprocess", "app") == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert "post-processing app" in report["description"]
+    assert run(whole_photo, shards, pipeline_dir, tmp_path / "p.json") == 0
+    plain = json.loads((tmp_path / "p.json").read_text())["images"]
+    changed = [r["input_psnr"] < p["input_psnr"] for r, p in zip(report["images"], plain)]
+    assert sum(changed) >= 4  # the app's export (p 0.8 per photo) costs the inputs PSNR
