@@ -28,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mofrr_core.retouch.postprocess import check_probability, check_range
+from mofrr_core.retouch.postprocess import check_probability, check_range, named_preset
 
 REALIGN_PRESETS: dict[str, dict[str, Any] | None] = {
     "none": None,
@@ -43,9 +43,7 @@ def resolve_realign(config: str | Mapping[str, Any] | bool | None) -> dict[str, 
     if config is None or config is False:
         return None
     if isinstance(config, str):
-        if config not in REALIGN_PRESETS:
-            raise ValueError(f"realign: unknown preset {config!r} (known: {', '.join(REALIGN_PRESETS)})")
-        return resolve_realign(REALIGN_PRESETS[config])
+        return resolve_realign(named_preset(config, REALIGN_PRESETS, "realign"))
     from mofrr_core.faces import ALIGNMENTS
 
     if not isinstance(config, Mapping) or set(config) - {"p", "photo_scale", "alignment"}:

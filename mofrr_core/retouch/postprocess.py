@@ -32,14 +32,19 @@ POSTPROCESS_PRESETS: dict[str, dict[str, Any] | None] = {
 INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
 
 
+def named_preset(name: str, presets: Mapping[str, Any], option: str) -> Any:
+    """``presets[name]``; an unknown name is a ``ValueError`` naming ``option`` and the known presets."""
+    if name not in presets:
+        raise ValueError(f"{option}: unknown preset {name!r} (known: {', '.join(presets)})")
+    return presets[name]
+
+
 def resolve_postprocess(config: str | Mapping[str, Any] | bool | None) -> dict[str, Any] | None:
     """A validated ``{"p": float, stage: {"p": float, key: [lo, hi]}}`` or ``None`` (off)."""
     if config is None or config is False:
         return None
     if isinstance(config, str):
-        if config not in POSTPROCESS_PRESETS:
-            raise ValueError(f"postprocess: unknown preset {config!r} (known: {', '.join(POSTPROCESS_PRESETS)})")
-        return resolve_postprocess(POSTPROCESS_PRESETS[config])
+        return resolve_postprocess(named_preset(config, POSTPROCESS_PRESETS, "postprocess"))
     if not isinstance(config, Mapping):
         raise ValueError(f"postprocess: expected a preset name or a mapping, got {config!r}")
     unknown = set(config) - {"p", *STAGES}
