@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mofrr_core.data.realign import rescale_photo
+from mofrr_core.data.realign import SCALE_LIMITS, rescale_photo
 from mofrr_core.eval import tables
 from mofrr_core.eval.detection import detection_report
 from mofrr_core.eval.samples import load_samples
@@ -208,8 +208,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error(f"-n must be positive, got {args.n}")
-    if not 0.25 <= args.photo_scale <= 4:
-        parser.error(f"--photo-scale must be between 0.25 and 4, got {args.photo_scale}")
+    if not SCALE_LIMITS[0] <= args.photo_scale <= SCALE_LIMITS[1]:
+        parser.error(f"--photo-scale must be between {SCALE_LIMITS[0]:g} and {SCALE_LIMITS[1]:g}, "
+                     f"got {args.photo_scale}")
     return args
 
 

@@ -30,7 +30,7 @@ from mofrr_core.eval.detection import expected_calibration_error, fit_temperatur
 def router_logits(router: torch.nn.Module, dataset: Any, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Raw logits (the router's own offsets and temperature undone) and labels of every sample of ``dataset``."""
     logits, labels = [], []
-    offsets = router.logit_offsets() if router.config.gate_offsets else 0.0
+    offsets = router.logit_offsets()  # zeros for a router without gate offsets
     for start in range(0, len(dataset), batch_size):
         items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         raw = (router(torch.stack([s["retouched"] for s in items])) - offsets) * router.config.temperature
