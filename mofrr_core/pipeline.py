@@ -51,11 +51,13 @@ class PipelineOutput(BaseOutput):
 
 @dataclass
 class ExpertSlot:
-    """A specialised expert in the pipeline and the retouching type (router gate) it answers to."""
+    """A specialised expert in the pipeline, the retouching type (router gate) it answers to, and the share
+    of its change the pipeline keeps (``x + strength * (expert(x) - x)``; registry ``strength:``)."""
 
     name: str
     retouch_type: str
     model: nn.Module
+    strength: float = 1.0
 
 
 @dataclass
@@ -122,7 +124,7 @@ class Pipeline:
         router = build(config.router, **({} if config.router.weights else {"types": types}))
         slots = []
         for entry in config.specialised:
-            slots.append(ExpertSlot(entry.name, entry.spec.retouch_type, build(entry.component)))
+            slots.append(ExpertSlot(entry.name, entry.spec.retouch_type, build(entry.component), entry.strength))
             if entry.spec.gate is not None and entry.spec.retouch_type not in router_types(router):
                 gate = resolve_model_type("GateHead", f"experts.{entry.name}.gate").from_pretrained(
                     entry.spec.gate)
@@ -145,8 +147,8 @@ class Pipeline:
         def load(key: str, type_name: str, sub: str) -> nn.Module:
             return resolve_model_type(type_name, where=f"{INDEX_FILE}: {key}").from_pretrained(directory / sub)
 
-        slots = [ExpertSlot(e["name"], e["retouch_type"], load(e["name"], e["type"], f"experts/{e['name']}"))
-                 for e in index["experts"]]
+        slots = [ExpertSlot(e["name"], e["retouch_type"], load(e["name"], e["type"], f"experts/{e['name']}"),
+                            e.get("strength", 1.0)) for e in index["experts"]]
         shared = load("shared", index["shared"]["type"], "shared") if index.get("shared") else None
         pipeline = cls(load("router", index["router"], "router"), slots, shared,
                        load("combine", index["combine"], "combine"), **index["config"],
@@ -168,8 +170,8 @@ class Pipeline:
             "_mofrr_version": __version__,
             "router": type(self.router).__name__,
             "combine": type(self.combine).__name__,
-            "experts": [{"name": s.name, "retouch_type": s.retouch_type, "type": type(s.model).__name__}
-                        for s in self.experts],
+            "experts": [{"name": s.name, "retouch_type": s.retouch_type, "type": type(s.model).__name__,
+                         "strength": s.strength} for s in self.experts],
             "shared": {"type": type(self.shared).__name__} if self.shared is not None else None,
             "config": {"resolution": self.resolution, "threshold": self.threshold,
                        "num_inference_steps": self.num_inference_steps, "seed": self.seed,
@@ -262,7 +264,7 @@ class Pipeline:
             if rows.numel() == 0:
                 continue
             out = slot.model.restore(x[rows], num_inference_steps=num_inference_steps, generator=generator)
-            images[rows, k] = out.image
+            images[rows, k] = torch.lerp(x[rows], out.image, slot.strength)  # exact at strength 1
             if out.degree is not None:
                 for row, degree in zip(rows.tolist(), out.degree.tolist()):
                     degrees[row][slot.name] = round(float(degree), 3)

@@ -8,6 +8,9 @@ A component entry (``router``, ``combine`` or one of ``experts``) has::
     preset: cpu              # used (with a warning) when there are no weights: untrained model
     config: {...}            # optional constructor overrides for the preset
 
+An expert entry may also set ``strength: 0.5`` (default 1): the share of its change the pipeline keeps,
+``x + strength * (expert(x) - x)``, fitted on validation photos (docs/results.md, "Expert strengths").
+
 Experts are listed by the name their plugin registered; the plugin's :class:`ExpertSpec`
 provides defaults that the YAML entry may override.
 """
@@ -62,6 +65,7 @@ class ExpertEntry:
 
     spec: ExpertSpec
     component: ComponentConfig
+    strength: float = 1.0  # share of the expert's change the pipeline keeps (x + strength * (y - x))
 
     @property
     def name(self) -> str:
@@ -188,7 +192,11 @@ def _expert(index: int, raw: Any, base: Path | None, only: set[str] | None) -> E
         raise RegistryError(f"experts[{index}]: {error}") from None
     defaults = ComponentConfig(f"experts.{name}", spec.model_type, spec.weights, None, spec.preset,
                                dict(spec.config))
-    return ExpertEntry(spec, _component(f"experts.{name}", raw, base, defaults))
+    strength = _number(raw, "strength", float, 1.0, f"experts.{name}.")
+    if not 0 <= strength <= 1:
+        raise RegistryError(f"experts.{name}.strength: must be between 0 and 1, got {strength}")
+    component = {k: v for k, v in raw.items() if k != "strength"}
+    return ExpertEntry(spec, _component(f"experts.{name}", component, base, defaults), strength)
 
 
 def load_registry(path: str | Path | None = None, experts: list[str] | None = None) -> RegistryConfig:

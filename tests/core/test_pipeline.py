@@ -72,6 +72,19 @@ def test_save_load_round_trip_is_bit_identical(tiny_pipeline, astronaut_face, tm
     assert not torch.equal(before, other_seed)  # the diffusion noise matters
 
 
+def test_expert_strength_keeps_a_share_of_the_change(tiny_pipeline, astronaut_face, tmp_path):
+    x = torch.tensor(astronaut_face).permute(2, 0, 1)[None].float() / 127.5 - 1
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    full = tiny_pipeline.run_experts(x, mask, 2, torch.Generator().manual_seed(0)).images
+    tiny_pipeline.experts[0].strength, tiny_pipeline.experts[1].strength = 0.0, 0.5
+    scaled = tiny_pipeline.run_experts(x, mask, 2, torch.Generator().manual_seed(0)).images
+    assert (full[0, 0] - x[0]).abs().max() > 1e-3  # the white expert changes the face
+    assert torch.equal(scaled[0, 0], x[0])  # strength 0: no change
+    torch.testing.assert_close(scaled[0, 1] - x[0], 0.5 * (full[0, 1] - x[0]))
+    tiny_pipeline.save_pretrained(tmp_path / "pipe")
+    assert [s.strength for s in Pipeline.from_pretrained(tmp_path / "pipe").experts] == [0.0, 0.5]
+
+
 def test_inputs_of_every_kind_and_size(tiny_pipeline, astronaut_face):
     pil = Image.fromarray(astronaut_face).resize((48, 40))
     tensor = torch.from_numpy(astronaut_face).permute(2, 0, 1).float() / 127.5 - 1

@@ -88,3 +88,12 @@ def test_invalid_fields_are_rejected(tmp_path):
     assert load_registry(write(tmp_path, {})).router_crop == "shared"
     with pytest.raises(RegistryError, match="registry file not found"):
         load_registry(tmp_path / "absent.yaml")
+
+
+def test_expert_strength(tmp_path):
+    config = load_registry(write(tmp_path, {"experts": [{"name": "white", "strength": 0.25}, "eye"]}))
+    assert [(e.name, e.strength) for e in config.experts] == [("white", 0.25), ("eye", 1.0)]
+    with pytest.raises(RegistryError, match="experts.white.strength: must be between 0 and 1, got 1.5"):
+        load_registry(write(tmp_path, {"experts": [{"name": "white", "strength": 1.5}]}))
+    with pytest.raises(RegistryError, match="experts.white.strength: expected a number, got 'half'"):
+        load_registry(write(tmp_path, {"experts": [{"name": "white", "strength": "half"}]}))
