@@ -488,7 +488,7 @@ def report_info(pipeline: Pipeline, args: argparse.Namespace, src: Path, dst: Pa
         "seed": args.seed,
         "threshold": pipeline.threshold,
         "resolution": pipeline.resolution,
-        "experts": [{"name": s.name, "retouch_type": s.retouch_type,
+        "experts": [{"name": s.name, "retouch_type": s.retouch_type, "strength": s.strength,
                      "package": registered[s.name].distribution if s.name in registered else None,
                      "version": registered[s.name].version if s.name in registered else None}
                     for s in pipeline.experts],

@@ -52,7 +52,7 @@ def test_report_has_every_field_and_is_reproducible(tmp_path, cli, monkeypatch, 
         key: hashlib.sha256(next((pipeline_dir / sub).glob("*.safetensors")).read_bytes()).hexdigest()
         for key, sub in sorted(expected_weights.items())}
     assert {"mofrr", "torch", "diffusers", "numpy", "python"} <= set(first["versions"])
-    assert [e["name"] for e in first["experts"]] == ["white", "eye"]
+    assert [(e["name"], e["strength"]) for e in first["experts"]] == [("white", 1.0), ("eye", 1.0)]
 
     detected = set()
     for face in first["faces"]:
