@@ -10,6 +10,8 @@ so its sha256 in registry.yaml, does not change.
 stricter: its logit gets an offset (``gate_offsets`` in config.json) so that exactly that share stays above
 0.5. No gate is made more sensitive. A forensic tool that calls retouching on untouched faces does harm;
 this trades some detection of that type (its ROC AUC does not change) for fewer false calls.
+``--group-by race gender`` holds that budget in every group of the faces' FairFace metadata too (each race and
+each gender), so no group pays for the others' low rate: the offset is the strictest any group needs.
 ``--realign photo`` (or ``photo-upright``) fits on faces a share of which went through a whole-photo
 alignment (:mod:`mofrr_core.data.realign`), as ``mofrr restore`` sees them.
 """
@@ -17,6 +19,7 @@ alignment (:mod:`mofrr_core.data.realign`), as ``mofrr restore`` sees them.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,52 +30,91 @@ from mofrr_core.eval.detection import expected_calibration_error, fit_temperatur
 
 
 @torch.no_grad()
-def router_logits(router: torch.nn.Module, dataset: Any, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """Raw logits (the router's own offsets and temperature undone) and labels of every sample of ``dataset``."""
-    logits, labels = [], []
+def router_logits(router: torch.nn.Module, dataset: Any, batch_size: int = 32
+                  ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Raw logits (the router's own offsets and temperature undone), labels and face keys of every sample of
+    ``dataset``."""
+    logits, labels, keys = [], [], []
     offsets = router.logit_offsets()  # zeros for a router without gate offsets
     for start in range(0, len(dataset), batch_size):
         items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         raw = (router(torch.stack([s["retouched"] for s in items])) - offsets) * router.config.temperature
         logits.append(raw.numpy())
         labels.append(torch.stack([s["labels"] for s in items]).numpy() > 0.5)
-    return np.concatenate(logits), np.concatenate(labels)
+        keys += [str(s.get("key")) for s in items]
+    return np.concatenate(logits), np.concatenate(labels), keys
 
 
-def false_call_offsets(logits: np.ndarray, labels: np.ndarray, types: list[str], rate: float) -> dict[str, float]:
+def needed_offset(scores: np.ndarray, rate: float) -> float:
+    """The smallest ``d >= 0`` with at most ``floor(rate * len(scores))`` of ``scores - d`` above 0."""
+    allowed = int(np.floor(rate * len(scores)))
+    ranked = np.sort(scores)[::-1]
+    if allowed >= len(ranked) or ranked[allowed] <= 0:
+        return 0.0
+    return float(np.nextafter(np.float32(ranked[allowed]), np.float32(np.inf)))  # the next one sets it
+
+
+def false_call_offsets(logits: np.ndarray, labels: np.ndarray, types: list[str], rate: float,
+                       groups: Sequence[np.ndarray] = ()) -> dict[str, float]:
     """``{type: offset < 0}`` for the gates whose calibrated ``logits`` put more than ``rate`` of the untouched
-    rows (no label) above 0; with the offset exactly ``floor(rate * n_untouched)`` of them stay above."""
-    untouched = logits[~labels.any(axis=1)]
-    if not 0.0 <= rate < 1.0 or len(untouched) == 0:
+    rows (no label) above 0; with the offset exactly ``floor(rate * n_untouched)`` of them stay above.
+    ``groups``: per grouping (e.g. race, gender) one label per row; the budget then holds in every group too."""
+    untouched = ~labels.any(axis=1)
+    if not 0.0 <= rate < 1.0 or not untouched.any():
         raise ValueError(f"--max-false-calls needs a rate in [0, 1) and untouched faces, got {rate} and "
-                         f"{len(untouched)} untouched")
-    allowed = int(np.floor(rate * len(untouched)))
+                         f"{int(untouched.sum())} untouched")
+    subsets = [untouched] + [untouched & (group == value) for group in groups for value in np.unique(group)]
     offsets = {}
     for k, name in enumerate(types):
-        ranked = np.sort(untouched[:, k])[::-1]
-        if ranked[allowed] > 0:  # more than `allowed` above the threshold: the next one sets it
-            offsets[name] = -float(np.nextafter(np.float32(ranked[allowed]), np.float32(np.inf)))
+        offset = max(needed_offset(logits[rows, k], rate) for rows in subsets if rows.any())
+        if offset > 0:
+            offsets[name] = -offset
     return offsets
+
+
+def face_groups(data_root: str | Path | None, keys: Sequence[str], group_by: Sequence[str]) -> list[np.ndarray]:
+    """Per metadata field of ``group_by`` (``race``, ``gender``...), the group of every face of ``keys``."""
+    from mofrr_core.data.shards import read_shards
+
+    meta = {record.key: record.meta for record in read_shards(data_root)}
+    missing = [by for by in group_by if not any(by in meta.get(key, {}) for key in keys)]
+    if missing:
+        raise ValueError(f"--group-by: the faces have no {', '.join(missing)} metadata")
+    return [np.array([str(meta.get(key, {}).get(by, "unknown")) for key in keys]) for by in group_by]
+
+
+def group_false_calls(calibrated: np.ndarray, untouched: np.ndarray, types: list[str],
+                      groups: Sequence[np.ndarray]) -> dict[str, float]:
+    """``{type: highest false-call rate over the groups}`` on the untouched rows."""
+    rates = {}
+    for k, name in enumerate(types):
+        flagged = calibrated[:, k] > 0
+        rates[name] = max(float(flagged[untouched & (g == v)].mean()) for g in groups for v in np.unique(g[untouched]))
+    return rates
 
 
 def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: int = 512, seed: int = 4321,
                      apis_set: str = "heldout", write: bool = True, max_false_calls: float | None = None,
-                     realign: str | None = None) -> dict[str, Any]:
-    """Fit the temperature (and with ``max_false_calls`` the gate offsets) of the router saved in
-    ``router_dir``; write them to its config.json if ``write``."""
+                     realign: str | None = None, group_by: Sequence[str] = ()) -> dict[str, Any]:
+    """Fit the temperature (and with ``max_false_calls`` the gate offsets, in every ``group_by`` group) of the
+    router saved in ``router_dir``; write them to its config.json if ``write``."""
     from mofrr_core.data import RetouchPairs
     from mofrr_core.data.cache import CachedPairs
     from mofrr_core.train.stages import load_network
 
+    if group_by and max_false_calls is None:
+        raise ValueError("--group-by goes with --max-false-calls")
     folder = Path(router_dir)
     router = load_network(folder, "Router").eval()
     size = router.face_size or router.config.input_size or 128
     pairs = RetouchPairs(data_root, split="val", resolution=size, num_ops=(0, 4), types=router.types, seed=seed,
                          length=n, p_clean=0.25, p_single=0.6, apis_set=apis_set, realign=realign)
-    logits, labels = router_logits(router, CachedPairs(pairs, n, mirror=False, desc="retouching calibration pairs"))
+    logits, labels, keys = router_logits(router, CachedPairs(pairs, n, mirror=False,
+                                                             desc="retouching calibration pairs"))
+    groups = face_groups(data_root, keys, group_by) if group_by else []
     temperature = round(float(fit_temperature(logits, labels)), 4)
     offsets = {} if max_false_calls is None else false_call_offsets(logits / temperature, labels, router.types,
-                                                                     max_false_calls)
+                                                                     max_false_calls, groups)
     calibrated = logits / temperature + np.array([offsets.get(t, 0.0) for t in router.types])
     before = expected_calibration_error(1 / (1 + np.exp(-logits)), labels)
     after = expected_calibration_error(1 / (1 + np.exp(-calibrated)), labels)
@@ -83,15 +125,19 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
         config["temperature"] = temperature
         config["gate_offsets"] = {t: round(v, 4) for t, v in offsets.items()} or None
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    return {"temperature": temperature, "gate_offsets": offsets, "ece_before": before, "ece_after": after,
-            "n": float(len(labels)), "untouched": float(untouched.sum()),
-            "false_calls": {t: float((calibrated[untouched, k] > 0).mean()) for k, t in enumerate(router.types)}}
+    fit = {"temperature": temperature, "gate_offsets": offsets, "ece_before": before, "ece_after": after,
+           "n": float(len(labels)), "untouched": float(untouched.sum()),
+           "false_calls": {t: float((calibrated[untouched, k] > 0).mean()) for k, t in enumerate(router.types)}}
+    if groups:
+        fit["worst_group_false_calls"] = group_false_calls(calibrated, untouched, router.types, groups)
+    return fit
 
 
 def describe_fit(fit: dict[str, Any]) -> str:
     """One line: the fitted temperature, ECE before and after, the gate offsets and the false calls."""
     offsets = ", ".join(f"{t} {v:+.3f}" for t, v in fit["gate_offsets"].items()) or "none"
     calls = ", ".join(f"{t} {v:.1%}" for t, v in fit["false_calls"].items())
+    worst = ", ".join(f"{t} {v:.1%}" for t, v in fit.get("worst_group_false_calls", {}).items())
     return (f"temperature {fit['temperature']:.3f} on {int(fit['n'])} held-out validation pairs: ECE "
             f"{fit['ece_before']:.3f} -> {fit['ece_after']:.3f}; gate offsets: {offsets}; false calls on "
-            f"{int(fit['untouched'])} untouched: {calls}")
+            f"{int(fit['untouched'])} untouched: {calls}" + (f"; in the worst group: {worst}" if worst else ""))

@@ -174,6 +174,9 @@ def build_calibrate_parser() -> argparse.ArgumentParser:
                         help="fit on faces a share of which went through a whole-photo alignment, as `mofrr "
                              "restore` sees them (presets of mofrr_core/data/realign.py; default: the faces' "
                              "own crops)")
+    parser.add_argument("--group-by", nargs="+", metavar="FIELD", default=[],
+                        help="with --max-false-calls: hold the budget in every group of these FairFace metadata "
+                             "fields too (e.g. race gender), not only over all untouched faces")
     parser.add_argument("--dry-run", action="store_true", help="print what would be fitted, write nothing")
     parser.add_argument("-v", "--verbose", action="store_true", help="full tracebacks")
     return parser
@@ -382,7 +385,7 @@ def run_command(args: argparse.Namespace, subcommand: str | None, command: str) 
         from mofrr_core.train.calibrate import calibrate_router, describe_fit
 
         fit = calibrate_router(args.router, args.data, n=args.n, write=not args.dry_run,
-                               max_false_calls=args.max_false_calls, realign=args.realign)
+                               max_false_calls=args.max_false_calls, realign=args.realign, group_by=args.group_by)
         print(describe_fit(fit) + ("" if args.dry_run else f" (written to {Path(args.router) / 'config.json'})"))
         return 0
     if subcommand == "export":

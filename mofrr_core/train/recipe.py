@@ -46,7 +46,8 @@ NOT_IN_A_RUN = {"output_dir": "set by the run's name", "resume": "a command-line
 PATH_KEYS = ("init_weights", "router_weights", "degree_weights", "shared_weights", "expert_weights", "routed",
              "hard_negatives", "combine_cache_from", "registry")  # what a run reads (--dry-run shows them)
 RECIPE_KEYS = ("output_dir", "defaults", "runs", "calibrate", "registry", "description")
-CALIBRATE_KEYS = {"router": str, "n": int, "realign": str, "max_false_calls": float}  # calibrate_router's
+CALIBRATE_KEYS = {"router": str, "n": int, "realign": str, "max_false_calls": float,  # calibrate_router's
+                  "group_by": list}
 REGISTRY_COMPONENTS = ("router", "combine")
 COMMAND_LINE_KEYS = ("recipe", "dry_run", "output_dir", "data", "resume", "overwrite", "verbose")
 

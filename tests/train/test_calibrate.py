@@ -91,3 +91,26 @@ def test_calibrate_with_a_false_call_budget_writes_offsets(tmp_path, capsys):
     assert set(config["gate_offsets"]) == set(types) and "false calls on" in out
     untouched_calls = [float(v.split(" ")[1].rstrip("%,")) for v in out.split("untouched: ")[1].split(", ")[:4]]
     assert max(untouched_calls) <= 10.0
+
+
+def test_false_call_budget_holds_in_every_group():
+    rng = np.random.default_rng(1)
+    labels = np.zeros((400, 1), dtype=bool)  # all untouched: 300 of group "a", 100 of group "b"
+    group = np.array(["a"] * 300 + ["b"] * 100)
+    logits = np.concatenate([rng.normal(-4.0, 1.0, 300), rng.normal(-0.5, 1.0, 100)])[:, None]  # b: ~30 % flagged
+    overall = false_call_offsets(logits, labels, ["t"], 0.1)
+    by_group = false_call_offsets(logits, labels, ["t"], 0.1, [group])
+    rate_b = lambda offsets: float((logits[group == "b", 0] + offsets.get("t", 0.0) > 0).mean())  # noqa: E731
+    assert rate_b(overall) > 0.2  # the overall budget is met on the backs of group b
+    assert rate_b(by_group) == 0.1 and by_group["t"] < overall.get("t", 0.0)  # floor(0.1 * 100) of b stay flagged
+
+
+def test_calibrate_group_by_reports_the_worst_group(tmp_path, capsys):
+    root = shards()
+    saved_router(tmp_path / "router", lambda net: net.bias.fill_(5.0))
+    assert main(["calibrate", str(tmp_path / "router"), "--data", str(root), "-n", "40", "--max-false-calls",
+                 "0.1", "--group-by", "race", "gender", "--dry-run"]) == 0
+    worst = capsys.readouterr().out.split("in the worst group: ")[1]
+    assert [float(v.split(" ")[1].rstrip("%,\n")) for v in worst.split(", ")] == [0.0] * 4  # groups of 1-3 faces
+    assert main(["calibrate", str(tmp_path / "router"), "--data", str(root), "--group-by", "race"]) == 1
+    assert "--group-by goes with --max-false-calls" in capsys.readouterr().err
