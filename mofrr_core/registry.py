@@ -9,7 +9,7 @@ A component entry (``router``, ``combine`` or one of ``experts``) has::
     config: {...}            # optional constructor overrides for the preset
 
 An expert entry may also set ``strength: 0.5`` (default 1): the share of its change the pipeline keeps,
-``x + strength * (expert(x) - x)``, fitted on validation photos (docs/results.md, "Expert strengths").
+``x + strength * (expert(x) - x)`` (docs/restore.md, "Expert strength").
 
 Experts are listed by the name their plugin registered; the plugin's :class:`ExpertSpec`
 provides defaults that the YAML entry may override.
