@@ -233,6 +233,8 @@ def calibrate_step(raw: Any, folders: dict[str, str], where: str) -> dict[str, A
         resolve_realign(step.get("realign"))
     except ValueError as error:
         raise RecipeError(f"{where}: {error}") from None
+    if step.get("group_by") and "max_false_calls" not in step:
+        raise RecipeError(f"{where}: group_by goes with max_false_calls")
     if not 0 <= step.get("max_false_calls", 0) < 1 or step.get("n", 1) < 1:
         raise RecipeError(f"{where}: max_false_calls must be in [0, 1) and n positive, got {raw!r}")
     return step

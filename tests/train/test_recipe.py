@@ -166,6 +166,8 @@ def test_training_options_belong_in_the_recipe(tmp_path, capsys):
     ({"router": "{r}/best", "max_false_calls": 5}, "calibrate step: max_false_calls must be in [0, 1)"),
     ({"router": "{r}/best", "samples": 5}, "calibrate step: expected a mapping with router: and optionally n"),
     ({"n": 5}, "calibrate step: expected a mapping with router:"),
+    ({"router": "{r}/best", "group_by": "race"}, "calibrate step: group_by: expected list, got 'race'"),
+    ({"router": "{r}/best", "group_by": ["race"]}, "calibrate step: group_by goes with max_false_calls"),
 ])
 def test_calibrate_step_errors_are_found_before_training(tmp_path, capsys, calibrate, message):
     path = write_recipe(tmp_path, [{"name": "r", "stage": "router"}], calibrate=calibrate)
