@@ -63,13 +63,18 @@ def false_call_offsets(logits: np.ndarray, labels: np.ndarray, types: list[str],
     if not 0.0 <= rate < 1.0 or not untouched.any():
         raise ValueError(f"--max-false-calls needs a rate in [0, 1) and untouched faces, got {rate} and "
                          f"{int(untouched.sum())} untouched")
-    subsets = [untouched] + [untouched & (group == value) for group in groups for value in np.unique(group)]
+    subsets = [untouched, *group_rows(untouched, groups)]
     offsets = {}
     for k, name in enumerate(types):
-        offset = max(needed_offset(logits[rows, k], rate) for rows in subsets if rows.any())
+        offset = max(needed_offset(logits[rows, k], rate) for rows in subsets)
         if offset > 0:
             offsets[name] = -offset
     return offsets
+
+
+def group_rows(rows: np.ndarray, groups: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The non-empty parts of the bool mask ``rows``, one per group of every grouping in ``groups``."""
+    return [rows & (group == value) for group in groups for value in np.unique(group[rows])]
 
 
 def face_groups(data_root: str | Path | None, keys: Sequence[str], group_by: Sequence[str]) -> list[np.ndarray]:
@@ -86,11 +91,8 @@ def face_groups(data_root: str | Path | None, keys: Sequence[str], group_by: Seq
 def group_false_calls(calibrated: np.ndarray, untouched: np.ndarray, types: list[str],
                       groups: Sequence[np.ndarray]) -> dict[str, float]:
     """``{type: highest false-call rate over the groups}`` on the untouched rows."""
-    rates = {}
-    for k, name in enumerate(types):
-        flagged = calibrated[:, k] > 0
-        rates[name] = max(float(flagged[untouched & (g == v)].mean()) for g in groups for v in np.unique(g[untouched]))
-    return rates
+    subsets = group_rows(untouched, groups)
+    return {name: max(float((calibrated[rows, k] > 0).mean()) for rows in subsets) for k, name in enumerate(types)}
 
 
 def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: int = 512, seed: int = 4321,
