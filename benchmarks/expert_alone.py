@@ -14,7 +14,6 @@ can do) and ``multi`` (2-4 operations). Not a test: it compares experts before a
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from mofrr_core.eval import tables
 from mofrr_core.eval.samples import load_samples
 from mofrr_core.metrics import psnr_per_image
 from mofrr_core.pipeline import load_pipeline
-from mofrr_core.plugins import resolve_model_type
+from mofrr_core.train.stages import load_network
 
 
 def load_experts(name: str, folders: list[Path]) -> dict[str, torch.nn.Module]:
@@ -32,11 +31,7 @@ def load_experts(name: str, folders: list[Path]) -> dict[str, torch.nn.Module]:
     slot = next((s for s in load_pipeline(None, "cpu").experts if s.name == name), None)
     if slot is None:
         raise SystemExit(f"expert {name!r} is not in the packaged pipeline")
-    experts = {"installed": slot.model}
-    for folder in folders:
-        class_name = json.loads((folder / "config.json").read_text())["_class_name"]
-        experts[str(folder)] = resolve_model_type(class_name, where=str(folder)).from_pretrained(folder).eval()
-    return experts
+    return {"installed": slot.model, **{str(folder): load_network(folder).eval() for folder in folders}}
 
 
 def kind_of(group: str, name: str) -> str | None:
