@@ -123,9 +123,11 @@ def untouched_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     return stats
 
 
-def summarize(records: Sequence[Mapping[str, Any]], types: Sequence[str], threshold: float = 0.5) -> dict[str, Any]:
+def summarize(records: Sequence[Mapping[str, Any]], types: Sequence[str],
+              threshold: float | Sequence[float] = 0.5) -> dict[str, Any]:
     """Per-column fidelity (the retouched columns and ``All``), the untouched-face numbers and the router's
-    detection figures on the faces whole-photo mode found (``None`` without a found face)."""
+    detection figures on the faces whole-photo mode found (``None`` without a found face); ``threshold``:
+    one, or one per type (the pipeline's gate thresholds)."""
     columns = tables.columns_for(types, [r["group"] for r in records])
     fidelity = {c: column_stats([r for r in records if r["group"] == c]) for c in columns}
     fidelity[tables.ALL] = column_stats([r for r in records if r["group"] != tables.NONE])
@@ -173,8 +175,7 @@ def targets(summary: Mapping[str, Any], apis_set: str) -> list[tuple[str, str, b
     return checks
 
 
-def report(summary: Mapping[str, Any], apis_set: str, description: str, seconds: float,
-           threshold: float = 0.5) -> str:
+def report(summary: Mapping[str, Any], apis_set: str, description: str, seconds: float) -> str:
     lines = [f"Whole-photo restoration ({description}); {seconds:.2f} s per image in restore_photo (detect, "
              "restore, paste back).", "",
              "## Fidelity on the whole image (PSNR vs original; worse: share with restored < input)", "",
@@ -182,7 +183,7 @@ def report(summary: Mapping[str, Any], apis_set: str, description: str, seconds:
              untouched_table(summary["untouched"]), ""]
     if summary.get("detection"):
         lines += ["## Detection (the router on the faces as whole-photo mode aligns them)", "",
-                  tables.detection_table(summary["detection"], threshold), ""]
+                  tables.detection_table(summary["detection"]), ""]
     lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
     lines += [f"| {name} | {value} | {'yes' if met else 'NO'} |" for name, value, met in targets(summary, apis_set)]
     return "\n".join(lines)
@@ -225,9 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description += f", photos resized x{args.photo_scale:g} after retouching"
     records = [measure(pipeline, detector, samples[i], types, i, args.steps, args.seed, args.photo_scale)
                for i in tqdm(range(len(samples)), desc="whole photo", unit="img", file=sys.stderr)]
-    summary = summarize(records, types, pipeline.threshold)
+    summary = summarize(records, types, pipeline.thresholds_for(types))
     seconds = float(np.mean([r["seconds"] for r in records]))
-    print(report(summary, args.apis_set, description, seconds, pipeline.threshold))
+    print(report(summary, args.apis_set, description, seconds))
     if args.out:
         args.out.write_text(json.dumps({"description": description, "pipeline": str(args.pipeline or "packaged"),
                                         "apis_set": args.apis_set, "seconds_per_image": seconds,

@@ -7,6 +7,7 @@ training validation reports); both cap at :data:`MAX_PSNR` (identical images).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -96,8 +97,9 @@ def _safe_ratio(num: float, den: float) -> float:
 
 
 def classification_report(probabilities: np.ndarray, labels: np.ndarray, types: list[str],
-                          threshold: float = 0.5) -> dict[str, dict[str, float]]:
-    """Per-type precision / recall / F1 / accuracy of multi-label predictions ``p > threshold``.
+                          threshold: float | Sequence[float] = 0.5) -> dict[str, dict[str, float]]:
+    """Per-type precision / recall / F1 / accuracy of multi-label predictions ``p > threshold`` (one
+    threshold, or one per type).
 
     ``probabilities`` and ``labels`` are ``[M, N]`` (labels multi-hot). Undefined ratios (no
     predicted or no actual positive) are ``nan``. The ``"all"`` entry is micro-averaged over types
@@ -108,7 +110,7 @@ def classification_report(probabilities: np.ndarray, labels: np.ndarray, types: 
     if probabilities.shape != labels.shape or probabilities.ndim != 2 or probabilities.shape[1] != len(types):
         raise ValueError(f"expected [M, {len(types)}] probabilities and labels, got {probabilities.shape} and "
                          f"{labels.shape}")
-    predicted = probabilities > threshold
+    predicted = probabilities > np.asarray(threshold, dtype=np.float64)
 
     def scores(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
         tp, fp, fn = float((pred & true).sum()), float((pred & ~true).sum()), float((~pred & true).sum())

@@ -38,7 +38,9 @@ class PipelineOutput(BaseOutput):
     """Restored images and what the router decided, one entry per input image.
 
     images: restored images (PIL, uint8 HxWx3 arrays, or ``[3, H, W]`` tensors in ``[-1, 1]``).
-    probabilities: router probability per retouching type.
+    probabilities: router probability per retouching type (calibrated: what the forensic report prints).
+    thresholds: per type, the probability above which the type counts as found and its expert runs (the
+        registry's ``threshold``, made stricter for a gate that ``mofrr-train calibrate`` gave an offset).
     experts_run: names of the experts that ran (activated specialised experts, then the shared one).
     degrees: estimated retouching degree (1..5) per activated specialised expert.
     """
@@ -47,6 +49,7 @@ class PipelineOutput(BaseOutput):
     probabilities: list[dict[str, float]]
     experts_run: list[list[str]]
     degrees: list[dict[str, float]] = field(default_factory=list)
+    thresholds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -244,13 +247,15 @@ class Pipeline:
         # 6. Add the restoration residual back at each input's own size.
         outputs = add_residual(originals, x, restored)
         types, restored_rows = router_types(self.router), set(rows.tolist())
+        reported = self.reported_probabilities(probabilities)
         return PipelineOutput(
             images=[self._convert(o, output_type) for o in outputs],
-            probabilities=[{t: round(float(p), 4) for t, p in zip(types, row)} for row in probabilities.tolist()],
+            probabilities=[{t: round(float(p), 4) for t, p in zip(types, row)} for row in reported.tolist()],
             experts_run=[[s.name for k, s in enumerate(self.experts) if mask[i, k]] + (["shared"] if use_shared
                                                                                    else [])
                          if i in restored_rows else [] for i in range(len(originals))],
             degrees=degrees,
+            thresholds=self.gate_thresholds,
         )
 
     def run_experts(self, x: torch.Tensor, mask: torch.Tensor, num_inference_steps: int,
@@ -305,8 +310,35 @@ class Pipeline:
         return torch.ones(mask.shape[0], dtype=torch.bool, device=mask.device)
 
     def route(self, x: torch.Tensor) -> torch.Tensor:
-        """Router probabilities ``[B, N]`` over the router's types."""
+        """The gates' decision probabilities ``[B, N]`` over the router's types (a gate fires above
+        ``threshold``; a calibrated gate offset is included, see :meth:`reported_probabilities`)."""
         return torch.sigmoid(self.router(x))
+
+    def gate_offsets(self) -> torch.Tensor:
+        """``[N]``: each gate's calibrated logit offset (0 for a gate without one, or a router without any)."""
+        offsets = getattr(self.router, "logit_offsets", None)
+        return offsets() if offsets is not None else torch.zeros(len(router_types(self.router)))
+
+    def reported_probabilities(self, probabilities: torch.Tensor) -> torch.Tensor:
+        """The calibrated probabilities the report prints: :meth:`route`'s without the gate offsets, which
+        only move a gate's decision threshold (:attr:`gate_thresholds`), not what its probability means."""
+        offsets = self.gate_offsets().to(probabilities)
+        if not offsets.any():
+            return probabilities
+        return torch.sigmoid(torch.logit(probabilities.double(), eps=1e-12) - offsets.double()).to(probabilities)
+
+    @property
+    def gate_thresholds(self) -> dict[str, float]:
+        """Per router type, the reported probability above which that gate fires: ``threshold`` moved by
+        the gate's offset (``p_reported > t`` exactly when the decision probability is above ``threshold``)."""
+        base = torch.logit(torch.tensor(self.threshold, dtype=torch.float64))
+        return {t: float(torch.sigmoid(base - offset))
+                for t, offset in zip(router_types(self.router), self.gate_offsets().double().tolist())}
+
+    def thresholds_for(self, types: Sequence[str]) -> list[float]:
+        """:attr:`gate_thresholds` in the order of ``types`` (``threshold`` for a type without a gate)."""
+        thresholds = self.gate_thresholds
+        return [thresholds.get(t, self.threshold) for t in types]
 
     def activation_mask(self, probabilities: torch.Tensor,
                         active: Literal["router", "all", "none"] | Sequence[str]) -> torch.Tensor:

@@ -227,17 +227,17 @@ def face_info(pipeline: Pipeline, out, i: int) -> dict[str, Any]:
     probabilities = out.probabilities[i]
     return {
         "probabilities": probabilities,
-        "detected": [t for t, p in probabilities.items() if p > pipeline.threshold],
+        "detected": [t for t, p in probabilities.items() if p > pipeline.gate_thresholds.get(t, pipeline.threshold)],
         "degrees": {types.get(name, name): degree for name, degree in out.degrees[i].items()},
         "experts_run": out.experts_run[i],
     }
 
 
-def describe(faces: list[dict[str, Any]], threshold: float) -> str:
+def describe(faces: list[dict[str, Any]]) -> str:
     """One line per photo: what the router found and which experts ran, per face."""
     parts = []
     for face in faces:
-        found = [f"{t} ({p:.2f})" for t, p in face["probabilities"].items() if p > threshold]
+        found = [f"{t} ({face['probabilities'][t]:.2f})" for t in face["detected"]]
         parts.append(f"found {', '.join(found) or 'no retouching'}; "
                      f"experts run: {', '.join(face['experts_run']) or 'none'}")
     prefix = f"{len(faces)} faces: " if len(faces) > 1 else ""
@@ -409,7 +409,7 @@ def restore_share(args: argparse.Namespace, todo, detector, pipeline: Pipeline) 
             failed.append(str(src))
             tqdm.write(f"error: {failure_message(src, error, expected)}", file=sys.stderr)
             continue
-        tqdm.write(f"{src} -> {dst}: {describe(result.faces, pipeline.threshold)}")
+        tqdm.write(f"{src} -> {dst}: {describe(result.faces)}")
     return failed
 
 
@@ -487,6 +487,7 @@ def report_info(pipeline: Pipeline, args: argparse.Namespace, src: Path, dst: Pa
         "ddim_steps": args.steps or pipeline.num_inference_steps,
         "seed": args.seed,
         "threshold": pipeline.threshold,
+        "gate_thresholds": {t: round(v, 4) for t, v in pipeline.gate_thresholds.items()},
         "resolution": pipeline.resolution,
         "experts": [{"name": s.name, "retouch_type": s.retouch_type, "strength": s.strength,
                      "package": registered[s.name].distribution if s.name in registered else None,

@@ -91,12 +91,21 @@ def fit_temperature(logits: np.ndarray, positive: np.ndarray, low: float = 0.05,
     return float(np.exp((a + b) / 2.0))
 
 
+def per_type_thresholds(threshold: float | Sequence[float], types: Sequence[str]) -> np.ndarray:
+    """``[N]``: one threshold for every type, from one number or one per type (``Pipeline.gate_thresholds``)."""
+    t = np.asarray(threshold, dtype=np.float64)
+    if t.ndim > 1 or (t.ndim == 1 and len(t) != len(types)):
+        raise ValueError(f"expected one threshold or {len(types)} (one per type), got {t.tolist()}")
+    return np.broadcast_to(t, (len(types),))
+
+
 def detection_report(probabilities: np.ndarray, labels: np.ndarray, types: Sequence[str],
-                     threshold: float = 0.5) -> dict[str, dict[str, float]]:
+                     threshold: float | Sequence[float] = 0.5) -> dict[str, dict[str, float]]:
     """Per-type and ``any`` detection figures of ``[M, N]`` router probabilities against multi-hot labels.
 
     Per type: ``auc`` (faces with the type vs all faces without it), ``ece``, and ``false_calls``
-    (the fraction of untouched faces, no type at all, on which the type is called at ``threshold``).
+    (the fraction of untouched faces, no type at all, on which the type is called at ``threshold``: one
+    for all types or one per type).
     ``any``: retouched vs untouched ranked by the highest probability (``auc``), the fraction of
     untouched faces with any call (``false_calls``), and the ECE pooled over all types.
     """
@@ -104,13 +113,13 @@ def detection_report(probabilities: np.ndarray, labels: np.ndarray, types: Seque
     y = np.asarray(labels) > 0.5
     if p.shape != y.shape or p.ndim != 2 or p.shape[1] != len(types):
         raise ValueError(f"expected [M, {len(types)}] probabilities and labels, got {p.shape} and {y.shape}")
-    untouched = ~y.any(axis=1)
+    untouched, threshold = ~y.any(axis=1), per_type_thresholds(threshold, types)
     report: dict[str, dict[str, float]] = {}
     for i, name in enumerate(types):
         report[name] = {
             "auc": roc_auc(p[:, i], y[:, i]),
             "ece": expected_calibration_error(p[:, i], y[:, i]),
-            "false_calls": float((p[untouched, i] > threshold).mean()) if untouched.any() else float("nan"),
+            "false_calls": float((p[untouched, i] > threshold[i]).mean()) if untouched.any() else float("nan"),
             "positives": float(y[:, i].sum()),
         }
     report["any"] = {
@@ -124,9 +133,10 @@ def detection_report(probabilities: np.ndarray, labels: np.ndarray, types: Seque
 
 
 def false_calls_by_group(probabilities: np.ndarray, labels: np.ndarray, groups: Sequence[str],
-                         types: Sequence[str], threshold: float = 0.5) -> dict[str, dict[str, float]]:
+                         types: Sequence[str], threshold: float | Sequence[float] = 0.5
+                         ) -> dict[str, dict[str, float]]:
     """``{group: {type: rate, "n": count}}``: false-call rates on the untouched faces of each group."""
-    p = np.asarray(probabilities, dtype=np.float64)
+    p, threshold = np.asarray(probabilities, dtype=np.float64), per_type_thresholds(threshold, types)
     untouched = ~(np.asarray(labels) > 0.5).any(axis=1)
     groups = np.asarray(list(groups), dtype=object)
     if len(groups) != len(p):
@@ -134,7 +144,7 @@ def false_calls_by_group(probabilities: np.ndarray, labels: np.ndarray, groups: 
     result: dict[str, dict[str, float]] = {}
     for group in sorted(set(groups[untouched].tolist())):
         rows = untouched & (groups == group)
-        entry = {name: float((p[rows, i] > threshold).mean()) for i, name in enumerate(types)}
+        entry = {name: float((p[rows, i] > threshold[i]).mean()) for i, name in enumerate(types)}
         entry["n"] = float(rows.sum())
         result[str(group)] = entry
     return result

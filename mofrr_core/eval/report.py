@@ -95,7 +95,7 @@ def render_table(result: EvalResult, meta: Mapping[str, Any]) -> str:
     if result.detection is not None:
         lines += ["ROC AUC per type: faces carrying the type against all others; any: retouched against untouched "
                   "faces, scored by the highest type probability. ECE: expected calibration error of the printed "
-                  "probabilities (15 bins).", "", tables.detection_table(result.detection, meta.get("threshold", 0.5))]
+                  "probabilities (15 bins).", "", tables.detection_table(result.detection)]
         for by, groups in (result.false_calls or {}).items():
             types = [t for t in result.detection if t != "any"]
             lines += ["", f"False calls on untouched faces by {by} (FairFace labels):", "",

@@ -242,12 +242,14 @@ def _router_report(tally: _Tally, pipeline: Pipeline | None,
     if not any(any(lab) for lab in tally.labels):
         return None, "the test pairs carry no labels"
     return metrics.classification_report(np.asarray(tally.probabilities), np.asarray(tally.labels),
-                                         tally.scored_types, pipeline.threshold), None
+                                         tally.scored_types, pipeline.thresholds_for(tally.scored_types)), None
 
 
 def false_calls_per_group(result: EvalResult, meta_by_key: Mapping[str, Mapping[str, Any]],
-                          threshold: float, by: Sequence[str] = ("race", "gender")) -> dict[str, Any] | None:
-    """False calls of the router on the untouched faces of each FairFace group (``None`` without the labels)."""
+                          thresholds: Mapping[str, float], by: Sequence[str] = ("race", "gender")
+                          ) -> dict[str, Any] | None:
+    """False calls of the router on the untouched faces of each FairFace group (``None`` without the labels),
+    each type at its gate's threshold (``thresholds``)."""
     rows = [r for r in result.records if "probabilities" in r["methods"].get(result.main or "", {})]
     if not rows or result.detection is None or not all(r["key"] in meta_by_key for r in rows):
         return None
@@ -255,7 +257,7 @@ def false_calls_per_group(result: EvalResult, meta_by_key: Mapping[str, Mapping[
     p = np.asarray([[r["methods"][result.main]["probabilities"][t] for t in types] for r in rows])
     y = np.asarray([[r["labels"][t] for t in types] for r in rows])
     return {name: false_calls_by_group(p, y, [str(meta_by_key[r["key"]].get(name, "unknown")) for r in rows],
-                                       types, threshold) for name in by}
+                                       types, [thresholds[t] for t in types]) for name in by}
 
 
 def evaluate(pipeline: Pipeline | None, methods: Sequence[Method], samples: Sequence[Mapping[str, Any]],
@@ -284,7 +286,8 @@ def evaluate(pipeline: Pipeline | None, methods: Sequence[Method], samples: Sequ
     columns = tables.columns_for(types, [r["group"] for r in records])
     router, router_reason = _router_report(tally, pipeline, types)
     detection = None if router is None else detection_report(
-        np.asarray(tally.probabilities), np.asarray(tally.labels), tally.scored_types, pipeline.threshold)
+        np.asarray(tally.probabilities), np.asarray(tally.labels), tally.scored_types,
+        pipeline.thresholds_for(tally.scored_types))
     routing = None if main is None or pipeline is None else tables.routing_table(
         records, main.name, columns, {slot.name: slot.retouch_type for slot in pipeline.experts})
     titles = ["input", *(m.name for m in methods), "original"] + ([f"|{main.name}-orig|x4"] if main else [])
@@ -381,11 +384,12 @@ def _run_one(args: argparse.Namespace, pipeline: Pipeline, apis_set: str | None,
                       batch_size=args.batch_size, identity=not args.no_identity, montage=args.montage,
                       progress=not args.quiet)
     if meta_by_key:
-        result.false_calls = false_calls_per_group(result, meta_by_key, pipeline.threshold)
+        result.false_calls = false_calls_per_group(result, meta_by_key, pipeline.gate_thresholds)
     meta = {"data": description, "split": args.split, "n": len(result.records), "resolution": resolution,
             "steps": args.steps or pipeline.num_inference_steps, "seed": args.seed, "apis": apis,
             "apis_set": apis_set, "heldout_version": heldout_version() if apis_set else None,
-            "threshold": pipeline.threshold, "device": str(pipeline.device), "batch_size": args.batch_size,
+            "threshold": pipeline.threshold, "gate_thresholds": pipeline.gate_thresholds,
+            "device": str(pipeline.device), "batch_size": args.batch_size,
             "command": "mofrr eval " + " ".join(_argv_of(args))}
     written = write_report(result, out, meta, overwrite=args.overwrite)
     if result.identity is None:

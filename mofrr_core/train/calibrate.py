@@ -8,8 +8,11 @@ so its sha256 in registry.yaml, does not change.
 
 ``--max-false-calls RATE`` then makes a gate that flags more than ``RATE`` of the untouched validation faces
 stricter: its logit gets an offset (``gate_offsets`` in config.json) so that exactly that share stays above
-0.5. No gate is made more sensitive. A forensic tool that calls retouching on untouched faces does harm;
-this trades some detection of that type (its ROC AUC does not change) for fewer false calls.
+0.5. No gate is made more sensitive. The offset moves only the gate's decision: the report prints the
+temperature-scaled probability and, per gate, the threshold it is compared with (``Pipeline.gate_thresholds``),
+so the ECE printed here is that of the probabilities without the offsets. A forensic tool that calls
+retouching on untouched faces does harm; this trades some detection of that type (its ROC AUC does not
+change) for fewer false calls.
 ``--group-by race gender`` holds that budget in every group of the faces' FairFace metadata too (each race and
 each gender), so no group pays for the others' low rate: the offset is the strictest any group needs.
 ``--realign photo`` (or ``photo-upright``) fits on faces a share of which went through a whole-photo
@@ -119,7 +122,7 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
                                                                      max_false_calls, groups)
     calibrated = logits / temperature + np.array([offsets.get(t, 0.0) for t in router.types])
     before = expected_calibration_error(1 / (1 + np.exp(-logits)), labels)
-    after = expected_calibration_error(1 / (1 + np.exp(-calibrated)), labels)
+    after = expected_calibration_error(1 / (1 + np.exp(-logits / temperature)), labels)  # what reports print
     untouched = ~labels.any(axis=1)
     if write:
         config_path = folder / "config.json"

@@ -47,13 +47,13 @@ def settings_from_page(aligned: bool, steps: Any, seed: Any, experts: list[str] 
 
 def page_outputs(web: WebResult) -> tuple:
     """What each output component of the page shows for one restored upload (in :func:`build_app`'s order)."""
-    faces, threshold = web.result.faces, web.threshold
+    faces = web.result.faces
     report = json.loads(web.report.json.read_text())
     return (
-        summary_markdown(web.name, report["mode"], faces, threshold, report["difference"]),
-        (web.image, face_boxes(faces, threshold)),
-        probability_figure(faces, threshold),
-        probability_rows(faces, threshold),
+        summary_markdown(web.name, report["mode"], faces, report["difference"]),
+        (web.image, face_boxes(faces)),
+        probability_figure(faces, web.thresholds),
+        probability_rows(faces),
         (web.image, web.result.image),
         str(web.report.heatmap),
         gr.update(value=str(web.restored_png), visible=True),
@@ -105,7 +105,7 @@ def build_app(restorer: Restorer, *, aligned: bool = False, steps: int = 10,
             except UploadError as error:
                 print(f"error: {error}", file=sys.stderr, flush=True)
                 raise gr.Error(str(error), duration=None, print_exception=False) from None
-            print(f"{web.name}: {describe(web.result.faces, web.threshold)}", flush=True)
+            print(f"{web.name}: {describe(web.result.faces)}", flush=True)
             return page_outputs(web)
 
         run.click(restore, inputs=[upload, aligned_box, steps_box, seed_box, experts_box],

@@ -63,7 +63,7 @@ class WebResult:
     name: str
     image: np.ndarray
     result: RestoreResult
-    threshold: float
+    thresholds: dict[str, float]  # per type, the probability above which its gate fires
     restored_png: Path
     report: ReportFiles
     report_zip: Path
@@ -151,7 +151,7 @@ class Restorer:
         save_image_atomic(result.image, restored_png)
         progress(0.95, "zipping the report")
         report_zip = zip_folder(job / f"{stem}-report", job / f"{stem}-report.zip")
-        return WebResult(upload.name, image, result, pipeline.threshold, restored_png, report, report_zip)
+        return WebResult(upload.name, image, result, pipeline.gate_thresholds, restored_png, report, report_zip)
 
     def new_job_folder(self, stem: str) -> Path:
         """A fresh ``workdir/<n>-<stem>`` folder; job folders beyond the ``keep`` newest are deleted."""

@@ -61,6 +61,21 @@ def test_router_probabilities_are_reported(tiny_pipeline, astronaut_face):
     assert out.experts_run[0] == expected
 
 
+def test_gate_offsets_move_the_threshold_not_the_reported_probability(tiny_pipeline, astronaut_face):
+    faces = [astronaut_face, np.ascontiguousarray(astronaut_face[:, ::-1])]
+    plain = tiny_pipeline(faces)
+    assert tiny_pipeline.gate_thresholds == {t: 0.5 for t in ["white", "smooth", "face", "eye"]}
+    highest = max(plain.probabilities[i]["white"] for i in range(2)) + 1e-3
+    offset = -float(torch.logit(torch.tensor(highest, dtype=torch.float64)))  # white now fires on neither face
+    tiny_pipeline.router.register_to_config(gate_offsets={"white": offset})
+    gated = tiny_pipeline(faces)
+    assert gated.probabilities == plain.probabilities  # printed probabilities keep their meaning
+    assert gated.thresholds["white"] == pytest.approx(highest, abs=1e-6)
+    assert gated.thresholds["eye"] == 0.5 and tiny_pipeline.thresholds_for(["eye", "nose"]) == [0.5, 0.5]
+    assert all("white" not in run for run in gated.experts_run)
+    assert ("eye" in gated.experts_run[0]) == (plain.probabilities[0]["eye"] > 0.5)
+
+
 def test_save_load_round_trip_is_bit_identical(tiny_pipeline, astronaut_face, tmp_path):
     before = tiny_pipeline([astronaut_face], seed=3, active="all", output_type="pt").images[0]
     tiny_pipeline.save_pretrained(tmp_path / "pipe")

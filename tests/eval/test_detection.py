@@ -61,6 +61,11 @@ def test_detection_report_counts_false_calls_on_untouched_only():
     assert report["any"]["auc"] == pytest.approx(1.0)  # max 0.9, 0.8 vs 0.7, 0.2
     assert report["any"]["false_calls"] == 0.5
     assert report["any"]["untouched"] == 2
+    strict = detection_report(p, labels, types, threshold=[0.75, 0.5])  # one threshold per gate
+    assert strict["white"]["false_calls"] == 0.0 and strict["any"]["false_calls"] == 0.0
+    assert strict["white"]["auc"] == report["white"]["auc"]
+    with pytest.raises(ValueError, match="one per type"):
+        detection_report(p, labels, types, threshold=[0.5, 0.5, 0.5])
 
 
 def test_false_calls_by_group_and_worst():
@@ -71,3 +76,4 @@ def test_false_calls_by_group_and_worst():
     by_group = false_calls_by_group(p, labels, groups, types)
     assert by_group == {"A": {"white": 0.5, "face": 0.0, "n": 2.0}, "B": {"white": 0.0, "face": 0.5, "n": 2.0}}
     assert worst_group_rate(by_group, types) == (0.5, "A/white")
+    assert false_calls_by_group(p, labels, groups, types, threshold=[0.95, 0.5])["A"]["white"] == 0.0

@@ -13,8 +13,8 @@ from tests.conftest import TYPES
 from tests.robustness.helpers import FakeDetector, install_fake_provider, two_face_photo
 
 TOP_LEVEL = {"report_version", "input", "input_sha256", "output", "image_size", "mode", "detected_types", "faces",
-             "ddim_steps", "seed", "threshold", "resolution", "experts", "weights_sha256", "region", "difference",
-             "heatmap", "restored_pixels_sha256", "versions", "files"}
+             "ddim_steps", "seed", "threshold", "gate_thresholds", "resolution", "experts", "weights_sha256", "region",
+             "difference", "heatmap", "restored_pixels_sha256", "versions", "files"}
 FACE = {"index", "box", "points5", "probabilities", "detected", "degrees", "experts_run"}
 
 
@@ -59,7 +59,7 @@ def test_report_has_every_field_and_is_reproducible(tmp_path, cli, monkeypatch, 
         assert set(face) == FACE
         assert list(face["probabilities"]) == TYPES
         assert all(0.0 <= p <= 1.0 for p in face["probabilities"].values())
-        assert face["detected"] == [t for t, p in face["probabilities"].items() if p > first["threshold"]]
+        assert face["detected"] == [t for t, p in face["probabilities"].items() if p > first["gate_thresholds"][t]]
         assert face["experts_run"][-1] == "shared"
         assert set(face["degrees"]) == set(face["experts_run"][:-1])  # a degree per expert that ran
         assert all(1.0 <= d <= 5.0 for d in face["degrees"].values())

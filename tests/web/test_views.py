@@ -22,25 +22,29 @@ FACES = [
 ]
 
 
-def test_rows_and_boxes():
-    assert probability_rows(FACES, 0.5) == [
-        [1, "white", 0.8, "yes", 3.24], [1, "smooth", 0.1, "no", ""], [1, "eye", 0.5, "no", ""],  # 0.5 is not above
+def test_rows_and_boxes_follow_the_detected_types():
+    assert probability_rows(FACES) == [
+        [1, "white", 0.8, "yes", 3.24], [1, "smooth", 0.1, "no", ""], [1, "eye", 0.5, "no", ""],
         [2, "white", 0.2, "no", ""], [2, "smooth", 0.6, "yes", 1.5], [2, "eye", 0.05, "no", ""]]
-    assert face_boxes(FACES, 0.5) == [((1, 2, 30, 40), "face 1: white 0.80"), ((50, 5, 90, 60), "face 2: smooth 0.60")]
-    assert face_boxes(FACES, 0.9) == [((1, 2, 30, 40), "face 1: no retouching"),
-                                      ((50, 5, 90, 60), "face 2: no retouching")]
+    assert face_boxes(FACES) == [((1, 2, 30, 40), "face 1: white 0.80"), ((50, 5, 90, 60), "face 2: smooth 0.60")]
+    nothing = [{**face, "detected": []} for face in FACES]
+    assert face_boxes(nothing) == [((1, 2, 30, 40), "face 1: no retouching"),
+                                   ((50, 5, 90, 60), "face 2: no retouching")]
 
 
-def test_probability_figure_has_a_bar_per_type_and_the_threshold_line():
-    figure = probability_figure(FACES, 0.5)
+def test_probability_figure_has_a_bar_per_type_and_each_gates_threshold():
+    thresholds = {"white": 0.5, "smooth": 0.7, "eye": 0.56}
+    figure = probability_figure(FACES, thresholds)
     assert len(figure.axes) == 2
     for ax, face in zip(figure.axes, FACES):
         bars = ax.patches
         assert [round(bar.get_width(), 6) for bar in bars] == list(face["probabilities"].values())
         assert [to_hex(bar.get_facecolor()) for bar in bars] == [
-            BAR_COLOURS[p > 0.5] for p in face["probabilities"].values()]
-        (line,) = ax.lines
-        assert list(line.get_xdata()) == [0.5, 0.5] and ax.get_xlim() == (0.0, 1.0)
+            BAR_COLOURS[t in face["detected"]] for t in face["probabilities"]]
+        (ticks,) = ax.collections
+        ticks_at = [round(float(segment[0][0]), 6) for segment in ticks.get_segments()]
+        assert ticks_at == [thresholds[t] for t in face["probabilities"]]
+        assert ax.get_xlim() == (0.0, 1.0)
         assert [label.get_text() for label in ax.get_yticklabels()] == list(face["probabilities"])
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")  # renders without pyplot
@@ -48,7 +52,7 @@ def test_probability_figure_has_a_bar_per_type_and_the_threshold_line():
 
 
 def test_summary_has_the_cli_line_per_face_and_the_difference():
-    text = summary_markdown("group.jpg", "whole-photo", FACES, 0.5,
+    text = summary_markdown("group.jpg", "whole-photo", FACES,
                             {"changed_fraction": 0.1234, "mean_abs": 1.5, "max_abs": 40, "p99_abs": 9.0})
     assert text.startswith("**group.jpg** (whole-photo): 2 face(s)\n")
     assert "- face 1: found white (0.80); experts run: white, shared; degrees: white 3.2" in text
