@@ -25,6 +25,7 @@ so ``run_plan`` trains them and ``--resume`` skips the finished ones.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shutil
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ import yaml
 
 from mofrr_core.data.realign import resolve_realign
 from mofrr_core.train.config import STAGES, TrainConfig, make_config
+from mofrr_core.train.run_folder import SUMMARY_FILE
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "configs" / "recipes"
 RECIPES = tuple(sorted(path.stem for path in RECIPE_DIR.glob("*.yaml")))  # the folder is the list
@@ -317,6 +319,23 @@ def describe(recipe: Recipe) -> str:
     return "\n".join(lines)
 
 
+def time_table(recipe: Recipe) -> str:
+    """Markdown: each finished run's recorded training time (``wall_time_s``, summed over resumes) and the
+    setup time of the process that finished it (pairs, caches; ``setup_time_s``), and the totals."""
+    rows, totals = [], [0.0, 0.0]
+    for run in recipe.runs:
+        record = Path(run.config.output_dir) / SUMMARY_FILE
+        info = json.loads(record.read_text()) if record.is_file() else {}
+        times = [info.get("wall_time_s"), info.get("setup_time_s")]
+        totals = [t + (v or 0.0) for t, v in zip(totals, times)]
+        rows.append(f"| {run.name} | " + " | ".join("-" if v is None else f"{v / 60:.1f}" for v in times) + " |")
+    lines = ["| run | training (min) | setup (min) |", "|---|---|---|", *rows,
+             f"| total | {totals[0] / 60:.1f} | {totals[1] / 60:.1f} |",
+             "", f"Total: {sum(totals) / 3600:.2f} h ('-': not finished, or finished before setup times were "
+                 "recorded)."]
+    return "\n".join(lines)
+
+
 def run_recipe(recipe: Recipe, command: str | None = None) -> list[Any]:
     """Train the recipe's runs in order (finished ones skipped with ``--resume``), calibrate the router if the
     recipe says so, then write its registry."""
@@ -335,6 +354,9 @@ def run_recipe(recipe: Recipe, command: str | None = None) -> list[Any]:
     target = write_registry(recipe)
     if target is not None:
         print(f"registry: {target} (evaluate: mofrr eval --pipeline {target})")
+    times = time_table(recipe)
+    (recipe.output_dir / "times.md").write_text(times + "\n")
+    print(times)
     return results
 
 

@@ -235,8 +235,10 @@ class Trainer:
             torch.set_num_threads(threads)
 
     def _train(self) -> TrainResult:
+        start = time.perf_counter()
         run = self._setup()
         self._resume_and_record(run)
+        run.info["setup_time_s"] = round(time.perf_counter() - start, 2)  # pairs, caches (this process)
         val_metrics = self._loop(run)
         return self._finish(run, val_metrics)
 

@@ -64,6 +64,16 @@ def test_tiny_recipe_trains_every_run_and_writes_its_registry(trained):
     assert (trained / "recipe.yaml").read_text() == Path(recipe.path).read_text()
 
 
+def test_recipe_records_its_time(trained):
+    recipe = load_recipe("tiny", {"output_dir": str(trained)})
+    records = [json.loads((trained / item.name / "training.json").read_text()) for item in recipe.runs]
+    assert all(r["setup_time_s"] > 0 and r["wall_time_s"] > 0 for r in records)
+    table = (trained / "times.md").read_text().splitlines()
+    assert [row.split(" | ")[0] for row in table[2:2 + len(recipe.runs)]] == [f"| {r.name}" for r in recipe.runs]
+    total = sum(r["setup_time_s"] + r["wall_time_s"] for r in records) / 3600
+    assert table[-1].startswith(f"Total: {total:.2f} h")
+
+
 def test_resume_skips_finished_runs(trained, capsys):
     before = {p: p.stat().st_mtime_ns for p in trained.glob("*/final/*.safetensors")}
     assert len(before) == 9
