@@ -227,7 +227,7 @@ def face_info(pipeline: Pipeline, out, i: int) -> dict[str, Any]:
     probabilities = out.probabilities[i]
     return {
         "probabilities": probabilities,
-        "detected": [t for t, p in probabilities.items() if p > pipeline.gate_thresholds.get(t, pipeline.threshold)],
+        "detected": [t for t, p in probabilities.items() if p > out.thresholds.get(t, pipeline.threshold)],
         "degrees": {types.get(name, name): degree for name, degree in out.degrees[i].items()},
         "experts_run": out.experts_run[i],
     }
