@@ -96,6 +96,14 @@ def _safe_ratio(num: float, den: float) -> float:
     return float(num / den) if den > 0 else float("nan")
 
 
+def per_type_thresholds(threshold: float | Sequence[float], types: Sequence[str]) -> np.ndarray:
+    """``[N]``: one threshold for every type, from one number or one per type (``Pipeline.gate_thresholds``)."""
+    t = np.asarray(threshold, dtype=np.float64)
+    if t.ndim > 1 or (t.ndim == 1 and len(t) != len(types)):
+        raise ValueError(f"expected one threshold or {len(types)} (one per type), got {t.tolist()}")
+    return np.broadcast_to(t, (len(types),))
+
+
 def classification_report(probabilities: np.ndarray, labels: np.ndarray, types: list[str],
                           threshold: float | Sequence[float] = 0.5) -> dict[str, dict[str, float]]:
     """Per-type precision / recall / F1 / accuracy of multi-label predictions ``p > threshold`` (one
@@ -110,7 +118,7 @@ def classification_report(probabilities: np.ndarray, labels: np.ndarray, types: 
     if probabilities.shape != labels.shape or probabilities.ndim != 2 or probabilities.shape[1] != len(types):
         raise ValueError(f"expected [M, {len(types)}] probabilities and labels, got {probabilities.shape} and "
                          f"{labels.shape}")
-    predicted = probabilities > np.asarray(threshold, dtype=np.float64)
+    predicted = probabilities > per_type_thresholds(threshold, types)
 
     def scores(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
         tp, fp, fn = float((pred & true).sum()), float((pred & ~true).sum()), float((~pred & true).sum())

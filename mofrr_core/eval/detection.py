@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from mofrr_core.metrics import per_type_thresholds
+
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     """Area under the ROC curve: the chance a random positive scores above a random negative.
@@ -89,14 +91,6 @@ def fit_temperature(logits: np.ndarray, positive: np.ndarray, low: float = 0.05,
             d = a + ratio * (b - a)
             fd = _nll(z, y, np.exp(d))
     return float(np.exp((a + b) / 2.0))
-
-
-def per_type_thresholds(threshold: float | Sequence[float], types: Sequence[str]) -> np.ndarray:
-    """``[N]``: one threshold for every type, from one number or one per type (``Pipeline.gate_thresholds``)."""
-    t = np.asarray(threshold, dtype=np.float64)
-    if t.ndim > 1 or (t.ndim == 1 and len(t) != len(types)):
-        raise ValueError(f"expected one threshold or {len(types)} (one per type), got {t.tolist()}")
-    return np.broadcast_to(t, (len(types),))
 
 
 def detection_report(probabilities: np.ndarray, labels: np.ndarray, types: Sequence[str],
