@@ -342,8 +342,9 @@ def run_plan(runs: list[tuple[Any, tuple[str, ...]]], export: str | None = None,
                 say(f"== {config.stage}{' ' + config.expert if config.expert else ''}: already finished "
                       f"({config.output_dir})")
                 continue
-            if not list_checkpoints(Path(config.output_dir)):
-                config = config.replace(resume=None)
+            if not list_checkpoints(Path(config.output_dir)):  # stopped before its first checkpoint:
+                # start it again, keeping a finished cache (its files are written whole) and nothing else
+                config, allow = config.replace(resume=None, overwrite=True), (*allow, "cache")
         say(f"== {config.stage}{' ' + config.expert if config.expert else ''} -> {config.output_dir}")
         result = Trainer(config, command=command, allow_existing=allow).train()
         results.append(result)

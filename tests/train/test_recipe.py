@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -84,6 +85,23 @@ def test_resume_skips_finished_runs(trained, capsys):
     # without --resume the used folders are refused
     assert run(["--recipe", "tiny", "--data", "synthetic", "--output-dir", str(trained)]) == 1
     assert "not empty" in capsys.readouterr().err
+
+
+def test_resume_restarts_a_run_killed_before_its_first_checkpoint_keeping_its_cache(trained, tmp_path, capsys):
+    copy = tmp_path / "tiny"
+    shutil.copytree(trained, copy)
+    combine = copy / "combine"
+    for name in ("checkpoints", "final", "best", "training.json", "run.json"):
+        path = combine / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    (combine / "metrics.jsonl").write_text('{"step": 1, "partial": true}\n')
+    cache = {p: p.stat().st_mtime_ns for p in (combine / "cache").iterdir()}
+    assert cache
+    assert run(["--recipe", "tiny", "--data", "synthetic", "--output-dir", str(copy), "--resume", "latest"]) == 0
+    assert capsys.readouterr().out.count("already finished") == 8
+    assert (combine / "final" / "config.json").is_file()
+    assert {p: p.stat().st_mtime_ns for p in (combine / "cache").iterdir()} == cache
+    assert "partial" not in (combine / "metrics.jsonl").read_text()
 
 
 def test_placeholders_resolve_to_the_folders_of_earlier_runs(tmp_path):
