@@ -177,6 +177,9 @@ def build_calibrate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--group-by", nargs="+", metavar="FIELD", default=[],
                         help="with --max-false-calls: hold the budget in every group of these FairFace metadata "
                              "fields too (e.g. race gender), not only over all untouched faces")
+    parser.add_argument("--false-calls-on", choices=["untouched", "without-type"], default="untouched",
+                        help="with --max-false-calls: the faces a gate must not flag, the untouched ones (default) "
+                             "or every face without its type (untouched and retouched with other types only)")
     parser.add_argument("--dry-run", action="store_true", help="print what would be fitted, write nothing")
     parser.add_argument("-v", "--verbose", action="store_true", help="full tracebacks")
     return parser
@@ -386,7 +389,8 @@ def run_command(args: argparse.Namespace, subcommand: str | None, command: str) 
         from mofrr_core.train.calibrate import calibrate_router, describe_fit
 
         fit = calibrate_router(args.router, args.data, n=args.n, write=not args.dry_run,
-                               max_false_calls=args.max_false_calls, realign=args.realign, group_by=args.group_by)
+                               max_false_calls=args.max_false_calls, realign=args.realign, group_by=args.group_by,
+                               false_calls_on=args.false_calls_on)
         print(describe_fit(fit) + ("" if args.dry_run else f" (written to {Path(args.router) / 'config.json'})"))
         return 0
     if subcommand == "export":

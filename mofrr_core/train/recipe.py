@@ -49,7 +49,7 @@ PATH_KEYS = ("init_weights", "router_weights", "degree_weights", "shared_weights
              "hard_negatives", "combine_cache_from", "registry")  # what a run reads (--dry-run shows them)
 RECIPE_KEYS = ("output_dir", "defaults", "runs", "calibrate", "registry", "description")
 CALIBRATE_KEYS = {"router": str, "n": int, "realign": str, "max_false_calls": float,  # calibrate_router's
-                  "group_by": list}
+                  "group_by": list, "false_calls_on": str}
 REGISTRY_COMPONENTS = ("router", "combine")
 COMMAND_LINE_KEYS = ("recipe", "dry_run", "output_dir", "data", "resume", "overwrite", "verbose")
 

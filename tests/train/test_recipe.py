@@ -220,6 +220,6 @@ def test_calibrate_step_fits_the_trained_router_before_the_registry(tmp_path, ca
     printed = capsys.readouterr().out
     config = json.loads((out / "r" / "final" / "config.json").read_text())
     assert config["temperature"] != 1.0 and f"calibrate {out / 'r' / 'final'}: temperature" in printed
-    calls = printed.split("untouched: ")[1].splitlines()[0].split(", ")
+    calls = printed.split("untouched: ")[1].splitlines()[0].split(";")[0].split(", ")
     assert len(calls) == 4 and all(c.endswith(" 0.0%") for c in calls)  # zero budget: no untouched face flagged
     assert printed.index("calibrate ") < printed.index("registry: ")
