@@ -116,6 +116,27 @@ def _same_config(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
                                                                                                   sort_keys=True)]
 
 
+def previous_manifest(out: Path, overwrite: bool) -> dict[str, Any] | None:
+    """The manifest an earlier ``mofrr synth`` left in ``out`` (``None``: none, or ``overwrite`` and unreadable);
+    refuses a foreign manifest or images without one unless ``overwrite``."""
+    manifest_path = out / "manifest.json"
+    if manifest_path.is_file():
+        try:
+            old = json.loads(manifest_path.read_text())
+            if old.get("format") != FORMAT:
+                raise ValueError("not a mofrr synth manifest")
+            return old
+        except (json.JSONDecodeError, ValueError) as error:
+            if not overwrite:
+                raise FileExistsError(f"{manifest_path}: unreadable or foreign manifest ({error}); pass --overwrite "
+                                      f"to replace it") from None
+            return None
+    if not overwrite and any((out / sub).is_dir() and any((out / sub).iterdir()) for sub in ("original", "retouched")):
+        raise FileExistsError(f"{out}: holds original/ or retouched/ files but no manifest.json; pass --overwrite "
+                              f"to write into it anyway")
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Generate (or resume) the paired dataset; returns 0 on success."""
     from tqdm.auto import tqdm
@@ -130,21 +151,7 @@ def run(args: argparse.Namespace) -> int:
     exclude_apis = _parse_apis(args.exclude_apis, multi=True)
     out: Path = args.out
     manifest_path = out / "manifest.json"
-    old: dict[str, Any] | None = None
-    if manifest_path.is_file():
-        try:
-            old = json.loads(manifest_path.read_text())
-            if old.get("format") != FORMAT:
-                raise ValueError("not a mofrr synth manifest")
-        except (json.JSONDecodeError, ValueError) as error:
-            if not args.overwrite:
-                raise FileExistsError(f"{manifest_path}: unreadable or foreign manifest ({error}); pass --overwrite "
-                                      f"to replace it") from None
-            old = None
-    elif not args.overwrite and any((out / sub).is_dir() and any((out / sub).iterdir())
-                                    for sub in ("original", "retouched")):
-        raise FileExistsError(f"{out}: holds original/ or retouched/ files but no manifest.json; pass --overwrite "
-                              f"to write into it anyway")
+    old = previous_manifest(out, args.overwrite)
 
     config: dict[str, Any] = {
         "data": str(root), "split": args.split, "n": args.n, "ops": args.ops, "resolution": args.resolution,

@@ -56,6 +56,40 @@ def _ops_range(text: str) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
+def add_stage_options(add: Any) -> None:
+    """The options that apply to some stages only (expert, shared, router, combine...)."""
+    add("--train-degree", action=argparse.BooleanOptionalAction, default=None,
+        help="expert stage: train the degree estimator jointly (L_class); default: only without --degree-weights")
+    add("--foreign", type=float, metavar="FRACTION",
+        help="expert stage: share of training images that carry another type's retouching or none, with the "
+             "input itself as target, so the expert learns to leave them alone (default 0: the paper's "
+             "own-type images only)")
+    add("--hard-negatives", metavar="ROUTER_DIR",
+        help="expert stage, with --foreign: keep only the foreign training images on which this router runs the "
+             "expert (its false positives), i.e. the images without its retouching that it will really get")
+    add("--routed", metavar="ROUTER_DIR",
+        help="expert stage: train and validate only on the images this router sends the expert, as the pipeline "
+             "does: the own-type images it finds and, with --foreign, the foreign ones it takes for its type")
+    add("--psnr-loss", type=float, metavar="WEIGHT",
+        help="combine/baseline stages: add WEIGHT x mean per-image log10(MSE) to L_hyb, i.e. train for the "
+             "evaluation's mean per-image PSNR, which punishes harm on lightly retouched faces (default 0: the "
+             "paper's L_hyb only)")
+    add("--num-ops", type=_ops_range, metavar="LO-HI",
+        help="shared stage: operations per training image (default 2-4, the paper's multi-op images; 0-4 "
+             "also teaches it single-op and untouched faces, with p_clean)")
+    add("--p-single", type=float, metavar="FRACTION",
+        help="router/shared/combine/baseline stages: share of single-op images among the retouched ones, the "
+             "rest 2-4 ops (default: the number of ops uniform; 0.8 is the op mix of mofrr eval --ops balanced)")
+    add("--init-weights", metavar="DIR", help="start from these trained weights (fine-tuning) instead of from "
+                                              "scratch; an expert then keeps its degree estimator frozen")
+    add("--router-weights", metavar="DIR", help="trained router (gate and combine stages)")
+    add("--degree-weights", metavar="DIR", help="trained degree estimator (expert stage)")
+    add("--shared-weights", metavar="DIR", help="trained shared expert (combine stage)")
+    add("--expert-weights", type=_key_value, action="append", default=[], metavar="NAME=DIR",
+        help="trained specialised expert (combine stage), repeatable")
+    add("--registry", metavar="YAML", help="registry.yaml for the combine/gate stages (default: packaged)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mofrr_core.train.config import STAGES, TRAIN_PRESETS
     from mofrr_core.train.recipe import RECIPES
@@ -103,36 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
              "against RUN/run.json: paths, not file contents)")
     add("--resume", nargs="?", const="latest", metavar="latest|PATH", help="continue from a checkpoint")
     add("--overwrite", action="store_true", help="replace an existing run in --output-dir (and weights on --export)")
-    add("--train-degree", action=argparse.BooleanOptionalAction, default=None,
-        help="expert stage: train the degree estimator jointly (L_class); default: only without --degree-weights")
-    add("--foreign", type=float, metavar="FRACTION",
-        help="expert stage: share of training images that carry another type's retouching or none, with the "
-             "input itself as target, so the expert learns to leave them alone (default 0: the paper's "
-             "own-type images only)")
-    add("--hard-negatives", metavar="ROUTER_DIR",
-        help="expert stage, with --foreign: keep only the foreign training images on which this router runs the "
-             "expert (its false positives), i.e. the images without its retouching that it will really get")
-    add("--routed", metavar="ROUTER_DIR",
-        help="expert stage: train and validate only on the images this router sends the expert, as the pipeline "
-             "does: the own-type images it finds and, with --foreign, the foreign ones it takes for its type")
-    add("--psnr-loss", type=float, metavar="WEIGHT",
-        help="combine/baseline stages: add WEIGHT x mean per-image log10(MSE) to L_hyb, i.e. train for the "
-             "evaluation's mean per-image PSNR, which punishes harm on lightly retouched faces (default 0: the "
-             "paper's L_hyb only)")
-    add("--num-ops", type=_ops_range, metavar="LO-HI",
-        help="shared stage: operations per training image (default 2-4, the paper's multi-op images; 0-4 "
-             "also teaches it single-op and untouched faces, with p_clean)")
-    add("--p-single", type=float, metavar="FRACTION",
-        help="router/shared/combine/baseline stages: share of single-op images among the retouched ones, the "
-             "rest 2-4 ops (default: the number of ops uniform; 0.8 is the op mix of mofrr eval --ops balanced)")
-    add("--init-weights", metavar="DIR", help="start from these trained weights (fine-tuning) instead of from "
-                                              "scratch; an expert then keeps its degree estimator frozen")
-    add("--router-weights", metavar="DIR", help="trained router (gate and combine stages)")
-    add("--degree-weights", metavar="DIR", help="trained degree estimator (expert stage)")
-    add("--shared-weights", metavar="DIR", help="trained shared expert (combine stage)")
-    add("--expert-weights", type=_key_value, action="append", default=[], metavar="NAME=DIR",
-        help="trained specialised expert (combine stage), repeatable")
-    add("--registry", metavar="YAML", help="registry.yaml for the combine/gate stages (default: packaged)")
+    add_stage_options(add)
     add("--export", metavar="DIR", help="after training copy the EMA weights (+ TRAINING.md) to DIR; "
                                         "'package' = the expert package's weights/ (gate/ for a gate run)")
     add("--recipe", metavar="NAME_OR_YAML",
