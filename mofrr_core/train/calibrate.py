@@ -64,11 +64,15 @@ def needed_offset(scores: np.ndarray, rate: float) -> float:
 FALSE_CALLS_ON = ("untouched", "without-type")  # the faces a gate's false-call budget counts
 
 
+def check_false_calls_on(on: str) -> None:
+    if on not in FALSE_CALLS_ON:
+        raise ValueError(f"--false-calls-on must be one of {', '.join(FALSE_CALLS_ON)}, got {on!r}")
+
+
 def negative_rows(labels: np.ndarray, k: int, on: str = "untouched") -> np.ndarray:
     """Bool rows a call of gate ``k`` is false on: the untouched faces, or (``without-type``) every face
     without type ``k``."""
-    if on not in FALSE_CALLS_ON:
-        raise ValueError(f"--false-calls-on must be one of {', '.join(FALSE_CALLS_ON)}, got {on!r}")
+    check_false_calls_on(on)
     return ~labels.any(axis=1) if on == "untouched" else ~labels[:, k]
 
 
@@ -128,7 +132,7 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
 
     if (group_by or false_calls_on != "untouched") and max_false_calls is None:
         raise ValueError("--group-by and --false-calls-on go with --max-false-calls")
-    negative_rows(np.zeros((1, 1), dtype=bool), 0, false_calls_on)  # a wrong name fails before any work
+    check_false_calls_on(false_calls_on)  # before any work
     folder = Path(router_dir)
     router = load_network(folder, "Router").eval()
     size = router.face_size or router.config.input_size or 128
@@ -153,7 +157,7 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
     fit = {"temperature": temperature, "gate_offsets": offsets, "ece_before": before, "ece_after": after,
            "n": float(len(labels)), "untouched": float(untouched.sum()),
            "false_calls": {t: float((calibrated[untouched, k] > 0).mean()) for k, t in enumerate(router.types)},
-           "false_calls_without_type": {t: float((calibrated[~labels[:, k], k] > 0).mean())
+           "false_calls_without_type": {t: float((calibrated[negative_rows(labels, k, "without-type"), k] > 0).mean())
                                         for k, t in enumerate(router.types)}}
     if groups:
         fit["worst_group_false_calls"] = group_false_calls(calibrated, untouched, router.types, groups)
