@@ -163,6 +163,8 @@ def build_export_parser() -> argparse.ArgumentParser:
 
 
 def build_calibrate_parser() -> argparse.ArgumentParser:
+    from mofrr_core.train.calibrate import FALSE_CALLS_ON
+
     parser = argparse.ArgumentParser(prog="mofrr-train calibrate",
                                      description="Fit the temperature of a trained router on validation faces "
                                                  "retouched with the held-out implementations, and write it into "
@@ -182,7 +184,7 @@ def build_calibrate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--group-by", nargs="+", metavar="FIELD", default=[],
                         help="with --max-false-calls: hold the budget in every group of these FairFace metadata "
                              "fields too (e.g. race gender), not only over all untouched faces")
-    parser.add_argument("--false-calls-on", choices=["untouched", "without-type"], default="untouched",
+    parser.add_argument("--false-calls-on", choices=FALSE_CALLS_ON, default=FALSE_CALLS_ON[0],
                         help="with --max-false-calls: the faces a gate must not flag, the untouched ones (default) "
                              "or every face without its type (untouched and retouched with other types only)")
     parser.add_argument("--dry-run", action="store_true", help="print what would be fitted, write nothing")
