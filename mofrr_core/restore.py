@@ -154,19 +154,11 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
         info = {"index": 0, "box": [0, 0, width, height], **face_info(pipeline, out, 0)}
         return RestoreResult(out.images[0], [info], {"restore_s": time.perf_counter() - start},
                              (0, 0, width, height))
-    from mofrr_core.faces import align_face, paste_back
+    from mofrr_core.faces import paste_back
 
-    found = list(detector(image) or [])
-    detect_s = time.perf_counter() - start
-    size = pipeline.face_crop_size
-    faces = usable_faces(found, image.shape, size, pipeline.alignment)
-    if not faces:
-        raise NoFaceError("no face found (use --aligned if this is a face crop)" if not found else
-                          f"{len(found)} face(s) detected but none usable (outside the image or degenerate)")
-    faces = faces[:max_faces]
-    crops = [align_face(image, matrix, size) for _, _, matrix in faces]
-    out = pipeline(crops, num_inference_steps=steps, seed=seed, output_type="np",
-                   router_images=router_crops(pipeline, image, faces))
+    faces, crops, router_images = photo_faces(pipeline, image, detector, max_faces)
+    detect_s, size = time.perf_counter() - start, pipeline.face_crop_size  # detection and alignment
+    out = pipeline(crops, num_inference_steps=steps, seed=seed, output_type="np", router_images=router_images)
     restore_s = time.perf_counter() - start - detect_s
     restored, infos, boxes = image.copy(), [], []
     for i, (_, points5, matrix) in enumerate(faces):
@@ -179,6 +171,25 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
     timings = {"detect_s": detect_s, "restore_s": restore_s,
                "paste_s": time.perf_counter() - start - detect_s - restore_s}
     return RestoreResult(restored, infos, timings, region)
+
+
+def photo_faces(pipeline: Pipeline, image: np.ndarray, detector, max_faces: int = 8
+                ) -> tuple[list, list[np.ndarray], list[np.ndarray] | None]:
+    """The ``max_faces`` largest usable faces of a photo: ``(faces, expert crops, router crops or None)``.
+
+    ``faces`` are :func:`usable_faces` rows; ``NoFaceError`` if ``detector(image)`` finds none usable.
+    """
+    from mofrr_core.faces import align_face
+
+    found = list(detector(image) or [])
+    size = pipeline.face_crop_size
+    faces = usable_faces(found, image.shape, size, pipeline.alignment)
+    if not faces:
+        raise NoFaceError("no face found (use --aligned if this is a face crop)" if not found else
+                          f"{len(found)} face(s) detected but none usable (outside the image or degenerate)")
+    faces = faces[:max_faces]
+    crops = [align_face(image, matrix, size) for _, _, matrix in faces]
+    return faces, crops, router_crops(pipeline, image, faces)
 
 
 def router_crops(pipeline: Pipeline, image: np.ndarray, faces: list) -> list[np.ndarray] | None:

@@ -14,6 +14,13 @@ cue for "retouched". A configuration is a preset name or a mapping::
     realign: photo                          # the preset below
     realign: {p: 0.5, photo_scale: [0.7, 1.4]}
     realign: {p: 0.8, photo_scale: [0.7, 1.4], alignment: upright}   # preset photo-upright
+    realign: {p: 0.8, photo_scale: [0.7, 1.4], alignment: upright, rescale_p: 0.5}   # preset photo-kept
+
+``rescale_p`` (default 1) is the chance that a realigned photo is rescaled before the cut: a photo exported
+or shared at another size after the retouching, whose warp traces the resize has blurred. The others are cut
+at the size they were retouched at, as a photo kept at that size reaches ``mofrr restore``: the cut is then
+their only resampling, and what a warp leaves in the pixels is still there to be found (untouched faces get
+the same, so the cut itself is never a cue).
 
 ``alignment`` is the whole-photo alignment to imitate (:data:`mofrr_core.faces.ALIGNMENTS`; default
 ``similarity``): ``upright`` cuts a box of the rescaled photo and resizes it, as ``mofrr restore`` does
@@ -34,6 +41,7 @@ REALIGN_PRESETS: dict[str, dict[str, Any] | None] = {
     "none": None,
     "photo": {"p": 0.5, "photo_scale": [0.7, 1.4]},
     "photo-upright": {"p": 0.8, "photo_scale": [0.7, 1.4], "alignment": "upright"},
+    "photo-kept": {"p": 0.8, "photo_scale": [0.7, 1.4], "alignment": "upright", "rescale_p": 0.5},
 }
 SCALE_LIMITS = (0.25, 4.0)
 
@@ -46,15 +54,16 @@ def resolve_realign(config: str | Mapping[str, Any] | bool | None) -> dict[str, 
         return resolve_realign(named_preset(config, REALIGN_PRESETS, "realign"))
     from mofrr_core.faces import ALIGNMENTS
 
-    if not isinstance(config, Mapping) or set(config) - {"p", "photo_scale", "alignment"}:
+    if not isinstance(config, Mapping) or set(config) - {"p", "photo_scale", "alignment", "rescale_p"}:
         raise ValueError("realign: expected a preset name or a mapping with keys p, photo_scale, alignment, "
-                         f"got {config!r}")
+                         f"rescale_p, got {config!r}")
     p = check_probability(config.get("p", 1.0), "realign.p")
     scale = check_range(config.get("photo_scale", [1.0, 1.0]), "realign.photo_scale", SCALE_LIMITS)
     alignment = config.get("alignment", "similarity")
     if alignment not in ALIGNMENTS:
         raise ValueError(f"realign.alignment: expected {' or '.join(ALIGNMENTS)}, got {alignment!r}")
-    return {"p": p, "photo_scale": list(scale), "alignment": alignment}
+    rescale_p = check_probability(config.get("rescale_p", 1.0), "realign.rescale_p")
+    return {"p": p, "photo_scale": list(scale), "alignment": alignment, "rescale_p": rescale_p}
 
 
 def rescale_photo(image: np.ndarray, scale: float) -> np.ndarray:
@@ -77,11 +86,11 @@ def realign_pair(original: np.ndarray, retouched: np.ndarray, points5: np.ndarra
     config = resolve_realign(config)
     if config is None:
         return original, retouched, {"applied": False}
-    applied, u = bool(rng.random() < config["p"]), rng.random()
+    applied, u, rescaled = bool(rng.random() < config["p"]), rng.random(), rng.random() < config["rescale_p"]
     if not applied:
         return original, retouched, {"applied": False}
     lo, hi = config["photo_scale"]
-    scale = lo + (hi - lo) * u
+    scale = lo + (hi - lo) * u if rescaled else 1.0
     photos = [rescale_photo(image, scale) for image in (original, retouched)]
     ratio = np.array(photos[0].shape[1::-1], dtype=np.float64) / original.shape[1::-1]  # (x, y) after rounding
     points = (np.asarray(points5, dtype=np.float64) + 0.5) * ratio - 0.5  # pixel centres follow the resize

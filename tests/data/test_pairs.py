@@ -211,3 +211,28 @@ def test_realign_upright_cuts_the_box_whole_photo_mode_cuts(shard_root):
     assert not np.array_equal(similarity.generate(0).original, pairs.generate(0).original)
     with pytest.raises(ValueError, match="realign.alignment: expected similarity or upright, got 'affine'"):
         RetouchPairs(shard_root, split="test", num_ops=(1, 1), realign={**config, "alignment": "affine"})
+
+
+def test_realign_rescale_p_keeps_some_photos_at_their_own_size(shard_root):
+    """``rescale_p``: that share is rescaled before the cut; the others are cut at the size they were retouched at
+    (the cut is their only resampling); the draws for scale and order stay those of the default."""
+    from mofrr_core.data.realign import resolve_realign
+
+    base = {"p": 1.0, "photo_scale": [0.7, 1.4], "alignment": "upright"}
+    kept = RetouchPairs(shard_root, split="test", resolution=None, num_ops=(1, 1), length=8,
+                        realign={**base, "rescale_p": 0.5})
+    always = RetouchPairs(shard_root, split="test", resolution=None, num_ops=(1, 1), length=8, realign=base)
+    never = RetouchPairs(shard_root, split="test", resolution=None, num_ops=(1, 1), length=8,
+                         realign={**base, "rescale_p": 0.0})
+    scales = []
+    for i in range(8):
+        k, a, n = kept.generate(i), always.generate(i), never.generate(i)
+        assert n.extra["realign"]["photo_scale"] == 1.0 and a.extra["realign"]["photo_scale"] != 1.0
+        scale = k.extra["realign"]["photo_scale"]
+        scales.append(scale)
+        same = a if scale != 1.0 else n
+        assert np.array_equal(k.retouched, same.retouched) and np.array_equal(k.original, same.original)
+    assert 1.0 in scales and any(s != 1.0 for s in scales)
+    assert resolve_realign("photo-kept")["rescale_p"] == 0.5 and resolve_realign("photo-upright")["rescale_p"] == 1.0
+    with pytest.raises(ValueError, match="realign.rescale_p"):
+        resolve_realign({**base, "rescale_p": 1.5})

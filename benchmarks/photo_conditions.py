@@ -1,0 +1,192 @@
+"""The router on whole photos taken, lit and exported differently: detection and false calls per condition.
+
+Usage: python benchmarks/photo_conditions.py [--data DIR] [--split test|val] [-n 600] [--apis-set heldout|train]
+                                             [--conditions none,sharpen,...] [--pipeline REGISTRY_OR_DIR]
+                                             [--seed S] [--out report.json] [--plot conditions.png]
+
+A photo nobody has seen differs from FairFace in more than its retouching: studio light, a sharper or
+cleaner camera, another size, another framing. A forensic router must not read those as retouching. This
+takes the ``mofrr eval --ops balanced`` samples (white, smooth, face, eye, multi 2-4 ops, untouched, in
+turn) at their native 224 px, retouched by the ``--apis-set`` implementations, changes every photo the
+same way *after* the retouching (untouched ones too), and runs the router as ``mofrr restore`` does in
+whole-photo mode (MediaPipe, the largest face, the router's own crop). No expert runs.
+
+Per condition: ROC AUC per type and retouched-vs-untouched (``any``), the share of untouched faces on which
+each gate fires at its threshold, the share with any call (an untouched face that some expert would
+change), and the photos where no face was found. The conditions (``CONDITIONS``): sharpening (unsharp
+mask, sigma 1 and 2), denoising (bilateral), blur, brighter and darker exposure (gamma), JPEG 70, the photo
+at 0.6 and 1.5 times its size, enlarged by 1.3 and sharpened (an upscaled export), and a looser framing
+(25 % more border on every side, reflected, the photo back at 256 px). Tables go to stdout, progress to
+stderr, the numbers to ``--out`` (JSON) and a chart to ``--plot`` (PNG).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from mofrr_core.data.realign import rescale_photo
+from mofrr_core.eval.detection import detection_report
+from mofrr_core.eval.samples import load_samples
+from mofrr_core.pipeline import load_pipeline
+from mofrr_core.restore import NoFaceError, face_detector, photo_faces
+from mofrr_core.retouch.postprocess import postprocess
+from mofrr_core.utils.image import to_uint8
+
+
+def unsharp(image: np.ndarray, sigma: float, amount: float) -> np.ndarray:
+    blurred = cv2.GaussianBlur(image.astype(np.float32), (0, 0), sigma)
+    return np.clip(image + amount * (image - blurred), 0, 255).astype(np.uint8)
+
+
+def gamma(image: np.ndarray, value: float) -> np.ndarray:
+    return np.clip(255.0 * (image / 255.0) ** value, 0, 255).astype(np.uint8)
+
+
+def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    return postprocess(image, np.random.default_rng(0), {"p": 1.0, "jpeg": [quality, quality]})[0]
+
+
+def looser_framing(image: np.ndarray, border: float = 0.25, size: int = 256) -> np.ndarray:
+    pad = round(image.shape[0] * border)
+    framed = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    return cv2.resize(framed, (size, size), interpolation=cv2.INTER_AREA)
+
+
+CONDITIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "none": lambda x: x,
+    "sharpen": lambda x: unsharp(x, 1.0, 1.0),
+    "sharpen-wide": lambda x: unsharp(x, 2.0, 0.8),
+    "denoise": lambda x: cv2.bilateralFilter(x, 5, 20, 3),
+    "blur": lambda x: cv2.GaussianBlur(x, (0, 0), 0.8),
+    "brighter": lambda x: gamma(x, 0.75),
+    "darker": lambda x: gamma(x, 1.3),
+    "jpeg70": lambda x: jpeg(x, 70),
+    "smaller": lambda x: rescale_photo(x, 0.6),
+    "larger": lambda x: rescale_photo(x, 1.5),
+    "upscaled-sharpened": lambda x: unsharp(rescale_photo(x, 1.3), 1.0, 0.7),
+    "looser-framing": looser_framing,
+}
+
+
+def router_probabilities(pipeline: Any, detector: Any, image: np.ndarray) -> list[float] | None:
+    """The router's probabilities for the largest face of a photo (``None``: no usable face)."""
+    try:
+        _, crops, router_images = photo_faces(pipeline, image, detector, max_faces=1)
+    except NoFaceError:
+        return None
+    out = pipeline(crops, active="none", output_type="np", router_images=router_images)
+    return list(out.probabilities[0].values())
+
+
+def measure(pipeline: Any, detector: Any, photos: Sequence[np.ndarray], labels: np.ndarray,
+            types: Sequence[str], condition: str) -> dict[str, Any]:
+    """Detection figures of the router on ``photos`` changed by one condition."""
+    change, rows, kept = CONDITIONS[condition], [], []
+    for i, photo in enumerate(tqdm(photos, desc=condition, unit="img", file=sys.stderr, leave=False)):
+        probabilities = router_probabilities(pipeline, detector, np.ascontiguousarray(change(photo)))
+        if probabilities is not None:
+            rows.append(probabilities)
+            kept.append(i)
+    if not kept:
+        return {"n": 0, "no_face": len(photos), "detection": None}
+    probabilities, found = np.asarray(rows), labels[kept]
+    report = detection_report(probabilities, found, types, pipeline.thresholds_for(types))
+    untouched = ~(found > 0.5).any(axis=1)
+    thresholds = np.asarray(pipeline.thresholds_for(types))
+    report["any"]["called_untouched"] = float((probabilities[untouched] > thresholds).any(axis=1).mean())
+    return {"n": len(kept), "no_face": len(photos) - len(kept), "detection": report}
+
+
+def table(results: dict[str, dict[str, Any]], types: Sequence[str]) -> str:
+    head = ("| condition | photos | no face | " + " | ".join(f"AUC {t}" for t in types) + " | AUC any | "
+            + " | ".join(f"untouched: {t} called" for t in types) + " | untouched: any call |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for name, r in results.items():
+        d = r["detection"]
+        if d is None:
+            lines.append(f"| {name} | 0 | {r['no_face']} |" + " - |" * (2 * len(types) + 2))
+            continue
+        lines.append(f"| {name} | {r['n']} | {r['no_face']} | " + " | ".join(f"{d[t]['auc']:.2f}" for t in types)
+                     + f" | {d['any']['auc']:.2f} | " + " | ".join(f"{d[t]['false_calls']:.0%}" for t in types)
+                     + f" | {d['any']['called_untouched']:.0%} |")
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    names = [n for n in results if results[n]["detection"] is not None]
+    auc = [results[n]["detection"]["any"]["auc"] for n in names]
+    called = [results[n]["detection"]["any"]["called_untouched"] for n in names]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.35 * len(names) + 1.5), sharey=True)
+    left.barh(names, auc, color="tab:blue")
+    left.axvline(0.95, color="k", ls="--", lw=1)
+    left.set(xlim=(0.5, 1.0), xlabel="ROC AUC, retouched vs untouched (target 0.95)")
+    right.barh(names, called, color="tab:red")
+    right.axvline(0.05, color="k", ls="--", lw=1)
+    right.set(xlim=(0, max(0.2, max(called) * 1.1)), xlabel="untouched photos with any call (target 5 %)")
+    left.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=None, help="face shard folder (default: $MOFRR_DATA)")
+    parser.add_argument("--split", default="test", choices=["test", "val"], help="face split (default: test)")
+    parser.add_argument("-n", type=int, default=600, help="number of photos, a sixth of them untouched (default: 600)")
+    parser.add_argument("--apis-set", default="heldout", choices=["heldout", "train"],
+                        help="retouching implementations (default: heldout, the ones no weight was trained on)")
+    parser.add_argument("--conditions", default=",".join(CONDITIONS),
+                        help=f"comma-separated conditions (default: all: {', '.join(CONDITIONS)})")
+    parser.add_argument("--pipeline", type=Path, default=None,
+                        help="registry YAML or saved pipeline folder (default: the installed model set)")
+    parser.add_argument("--seed", type=int, default=0, help="data seed (default: 0)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    parser.add_argument("--out", type=Path, default=None, help="write the numbers to this JSON file")
+    parser.add_argument("--plot", type=Path, default=None, help="write a chart of AUC any and untouched calls (PNG)")
+    args = parser.parse_args(argv)
+    args.conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    unknown = [c for c in args.conditions if c not in CONDITIONS]
+    if unknown:
+        parser.error(f"--conditions: unknown {', '.join(unknown)} (known: {', '.join(CONDITIONS)})")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    samples, types, description = load_samples(args.data, split=args.split, n=args.n, resolution=None,
+                                               ops="balanced", degrees="none", seed=args.seed, quiet=True,
+                                               apis_set=args.apis_set)
+    pipeline = load_pipeline(args.pipeline, args.device, label="--pipeline")
+    detector = face_detector()
+    photos, labels = [], []
+    for i in tqdm(range(len(samples)), desc="retouching", unit="img", file=sys.stderr):
+        photos.append(to_uint8(samples[i]["retouched"]))
+        labels.append(np.asarray(samples[i]["labels"], dtype=np.float64))
+    results = {c: measure(pipeline, detector, photos, np.stack(labels), types, c) for c in args.conditions}
+    print(f"Router on whole photos under photo conditions ({description}; thresholds: the gates' own)\n")
+    print(table(results, types))
+    if args.out:
+        args.out.write_text(json.dumps({"description": description, "pipeline": str(args.pipeline or "packaged"),
+                                        "results": results}, indent=1, default=float))
+    if args.plot:
+        plot(results, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

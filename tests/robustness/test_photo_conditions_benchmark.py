@@ -1,0 +1,74 @@
+"""benchmarks/photo_conditions.py: what each condition does to a photo, and the tables on real shard faces."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mofrr_core.faces import TEMPLATE_224
+from tests.robustness.helpers import FakeDetector, install_fake_provider
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "photo_conditions.py"
+
+
+@pytest.fixture(scope="module")
+def conditions():
+    spec = importlib.util.spec_from_file_location("photo_conditions", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def detail(image: np.ndarray) -> float:
+    """Mean absolute Laplacian: how much fine detail a photo carries."""
+    return float(np.abs(cv2.Laplacian(image.astype(np.float32), cv2.CV_32F)).mean())
+
+
+def test_each_condition_changes_the_photo_as_named(conditions, astronaut_face):
+    photo = astronaut_face
+    out = {name: change(photo.copy()) for name, change in conditions.CONDITIONS.items()}
+    for name, image in out.items():
+        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3, name
+        assert np.array_equal(image, conditions.CONDITIONS[name](photo.copy())), f"{name} is not deterministic"
+    assert np.array_equal(out["none"], photo)
+    side = photo.shape[0]
+    assert out["smaller"].shape[0] == round(0.6 * side) and out["larger"].shape[0] == round(1.5 * side)
+    assert out["looser-framing"].shape[:2] == (256, 256)
+    assert detail(out["sharpen"]) > 1.2 * detail(photo) > 1.2 * detail(out["blur"])
+    assert detail(out["denoise"]) < detail(photo)
+    assert out["brighter"].mean() > photo.mean() + 10 > out["darker"].mean() + 20
+    assert 25 < cv2.PSNR(out["jpeg70"], photo) < 60
+
+
+@pytest.fixture(scope="module")
+def shards() -> Path:
+    root = Path(os.environ["MOFRR_DATA"])
+    if not any(root.glob("*.tar")):
+        pytest.skip(f"no face shards in MOFRR_DATA={root} (see ../shared/data/faces/README.md)")
+    return root
+
+
+def test_tables_per_condition(conditions, shards, pipeline_dir, tmp_path, monkeypatch, capsys):
+    """Every photo is routed once per condition; a condition whose photos lose the face is counted, not crashed."""
+    install_fake_provider(monkeypatch, FakeDetector({(224, 224): [TEMPLATE_224.copy()]}))  # only 224 px photos
+    out = tmp_path / "r.json"
+    assert conditions.main(["--data", str(shards), "-n", "12", "--pipeline", str(pipeline_dir), "--out", str(out),
+                            "--conditions", "none,brighter,smaller", "--plot", str(tmp_path / "c.png")]) == 0
+    results = json.loads(out.read_text())["results"]
+    assert list(results) == ["none", "brighter", "smaller"]
+    assert results["smaller"] == {"n": 0, "no_face": 12, "detection": None}
+    for name in ("none", "brighter"):
+        report = results[name]["detection"]
+        assert results[name]["n"] == 12 and min(report[t]["positives"] for t in ("white", "smooth", "face", "eye")) >= 2
+        assert 0.0 <= report["any"]["auc"] <= 1.0
+        per_type = max(report[t]["false_calls"] for t in ("white", "smooth", "face", "eye"))
+        assert per_type <= report["any"]["called_untouched"] <= 1.0
+    printed = capsys.readouterr().out
+    assert "| none | 12 | 0 |" in printed and "| smaller | 0 | 12 |" in printed
+    assert (tmp_path / "c.png").stat().st_size > 1000
