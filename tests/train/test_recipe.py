@@ -131,9 +131,10 @@ def test_default_recipe_uses_each_stages_preset_and_reads_only_earlier_runs(tmp_
         done.add(item.name)
     final = {(r.config.stage, r.config.expert): Path(r.config.preset).stem for r in recipe.runs}
     routers = [(r.name, Path(r.config.preset).stem) for r in recipe.runs if r.config.stage == "router"]
-    assert routers == [("router", "router-srm"), ("router-photo", "router-photo-upright")]
-    assert recipe.calibrate["router"] == str(tmp_path / "router-photo" / "best")  # the router that ships
-    assert recipe.registry["router"]["weights"] == "router-photo/best" and recipe.registry["router_crop"] == "own"
+    assert routers == [("router", "router-srm"), ("router-photo", "router-photo-upright"),
+                       ("router-kept", "router-photo-kept")]
+    assert recipe.calibrate["router"] == str(tmp_path / "router-kept" / "best")  # the router that ships
+    assert recipe.registry["router"]["weights"] == "router-kept/best" and recipe.registry["router_crop"] == "own"
     assert final[("expert", "white")] == final[("expert", "smooth")] == "cpu128"
     assert final[("expert", "face")] == final[("expert", "eye")] == "cpu128-warp"
     assert final[("shared", "shared")] == "cpu128"
