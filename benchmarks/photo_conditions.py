@@ -129,14 +129,14 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
 
     names = [n for n in results if results[n]["detection"] is not None]
     auc = [results[n]["detection"]["any"]["auc"] for n in names]
-    called = [results[n]["detection"]["any"]["called_untouched"] for n in names]
+    called = [100 * results[n]["detection"]["any"]["called_untouched"] for n in names]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.35 * len(names) + 1.5), sharey=True)
     left.barh(names, auc, color="tab:blue")
     left.axvline(0.95, color="k", ls="--", lw=1)
     left.set(xlim=(0.5, 1.0), xlabel="ROC AUC, retouched vs untouched (target 0.95)")
     right.barh(names, called, color="tab:red")
-    right.axvline(0.05, color="k", ls="--", lw=1)
-    right.set(xlim=(0, max(0.2, max(called) * 1.1)), xlabel="untouched photos with any call (target 5 %)")
+    right.axvline(5, color="k", ls="--", lw=1)
+    right.set(xlim=(0, max(20, max(called) * 1.1)), xlabel="untouched photos with any call, % (target 5)")
     left.invert_yaxis()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
