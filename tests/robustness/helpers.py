@@ -8,6 +8,17 @@ import cv2
 import numpy as np
 
 ASTRONAUT_LANDMARKS = Path(__file__).resolve().parents[2] / "mofrr_core" / "assets" / "astronaut_landmarks.npy"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def load_benchmark(name: str):
+    """The module of ``benchmarks/<name>.py`` (benchmarks are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def astronaut_with_landmarks() -> tuple[np.ndarray, np.ndarray]:

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from mofrr_core.faces import TEMPLATE_224
-from tests.robustness.helpers import FakeDetector, install_fake_provider
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "photo_conditions.py"
+from tests.robustness.helpers import FakeDetector, install_fake_provider, load_benchmark
 
 
 @pytest.fixture(scope="module")
 def conditions():
-    spec = importlib.util.spec_from_file_location("photo_conditions", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("photo_conditions")
 
 
 def detail(image: np.ndarray) -> float:
@@ -44,14 +36,6 @@ def test_each_condition_changes_the_photo_as_named(conditions, astronaut_face):
     assert detail(out["denoise"]) < detail(photo)
     assert out["brighter"].mean() > photo.mean() + 10 > out["darker"].mean() + 20
     assert 25 < cv2.PSNR(out["jpeg70"], photo) < 60
-
-
-@pytest.fixture(scope="module")
-def shards() -> Path:
-    root = Path(os.environ["MOFRR_DATA"])
-    if not any(root.glob("*.tar")):
-        pytest.skip(f"no face shards in MOFRR_DATA={root} (see ../shared/data/faces/README.md)")
-    return root
 
 
 def test_tables_per_condition(conditions, shards, pipeline_dir, tmp_path, monkeypatch, capsys):

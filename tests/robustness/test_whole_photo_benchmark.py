@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mofrr_core.faces import TEMPLATE_224
-from tests.robustness.helpers import FakeDetector, install_fake_provider
+from tests.robustness.helpers import FakeDetector, install_fake_provider, load_benchmark
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "whole_photo.py"
 GROUPS = ["white", "smooth", "face", "eye", "Multi", "None"]
 
 
 @pytest.fixture(scope="module")
 def whole_photo():
-    spec = importlib.util.spec_from_file_location("whole_photo", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def shards() -> Path:
-    root = Path(os.environ["MOFRR_DATA"])
-    if not any(root.glob("*.tar")):
-        pytest.skip(f"no face shards in MOFRR_DATA={root} (see ../shared/data/faces/README.md)")
-    return root
+    return load_benchmark("whole_photo")
 
 
 def run(whole_photo, shards, pipeline_dir, out, *extra):
