@@ -154,7 +154,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help=f"comma-separated conditions (default: all: {', '.join(CONDITIONS)})")
     parser.add_argument("--pipeline", type=Path, default=None,
                         help="registry YAML or saved pipeline folder (default: the installed model set)")
-    parser.add_argument("--seed", type=int, default=0, help="data seed (default: 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="data seed; seed S takes the faces from face S x -n on (default: 0)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     parser.add_argument("--out", type=Path, default=None, help="write the numbers to this JSON file")
     parser.add_argument("--plot", type=Path, default=None, help="write a chart of AUC any and untouched calls (PNG)")

@@ -203,7 +203,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pipeline", type=Path, default=None,
                         help="registry.yaml or Pipeline.save_pretrained folder (default: the packaged registry)")
     parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default: from the registry)")
-    parser.add_argument("--seed", type=int, default=0, help="data and sampling seed (default: 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="data and sampling seed; seed S takes the faces from face S x -n on (default: 0)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     parser.add_argument("--out", type=Path, default=None, help="write the per-image numbers to this JSON file")
     args = parser.parse_args(argv)

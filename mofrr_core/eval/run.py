@@ -95,7 +95,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                            "split, cached), none (strength fallback), or a thresholds JSON (default: auto)")
     data.add_argument("--fit-n", type=int, default=1000,
                       help="shards only: training samples per type when fitting degree thresholds (default: 1000)")
-    data.add_argument("--data-seed", type=int, default=0, help="shards only: seed of the pair generator")
+    data.add_argument("--data-seed", type=int, default=0,
+                      help="shards only: seed of the pair generator; seed S takes the faces from face S x -n on")
     data.add_argument("--apis-set", choices=("both", "train", "heldout"), default="both",
                       help="shards only: which retouching implementations make the test pairs: train (in-domain), "
                            "heldout (mofrr_core/retouch/heldout.yaml: never trained on, the generalisation "

@@ -40,7 +40,8 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
     Shards: ``apis_set`` picks the retouching implementations (``train``: in-domain, ``heldout``: the
     implementations no weight was trained on); ``balanced`` adds untouched faces as a sixth share when
     ``untouched``; ``postprocess`` (a preset of :mod:`mofrr_core.retouch.postprocess`) degrades every input,
-    untouched ones included, as a photo app's export would.
+    untouched ones included, as a photo app's export would; ``seed`` picks the retouching and, from face
+    ``seed * n`` on, the faces (:func:`face_offset`).
     """
     open_dataset = _open_dataset()
 
@@ -55,30 +56,39 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
         count = min(n, len(dataset))
         return _Head(dataset, count), list(getattr(dataset, "types", DEFAULT_TYPES)), repr(dataset)
     thresholds = _degree_thresholds(degrees, data, resolution, quiet, fit_n)
+    offset = face_offset(seed, n)
     common = {"split": split, "resolution": resolution, "seed": seed, "apis": dict(apis) if apis else None,
               "degree_thresholds": thresholds, "apis_set": apis_set, "postprocess": postprocess}
     if ops == "balanced":
         types = list(DEFAULT_TYPES)
-        parts = [open_dataset(data, ops=[t], length=n, **common) for t in types]
-        parts.append(open_dataset(data, num_ops=OPS_MODES["multi"], length=n, **common))
+        length = n + offset
+        parts = [open_dataset(data, ops=[t], length=length, **common) for t in types]
+        parts.append(open_dataset(data, num_ops=OPS_MODES["multi"], length=length, **common))
         if untouched:
-            parts.append(open_dataset(data, num_ops=OPS_MODES["multi"], p_clean=1.0, length=n, **common))
-        dataset = _Interleaved(parts, n)
+            parts.append(open_dataset(data, num_ops=OPS_MODES["multi"], p_clean=1.0, length=length, **common))
+        dataset = _Interleaved(parts, n, offset)
         types = list(parts[0].types)
     else:
         if ops in OPS_MODES:
-            dataset = open_dataset(data, num_ops=OPS_MODES[ops], length=n, **common)
+            dataset = open_dataset(data, num_ops=OPS_MODES[ops], length=n + offset, **common)
         else:
             chosen = [o.strip() for o in ops.split(",") if o.strip()]
             if not chosen:
                 raise ValueError(f"--ops {ops!r}: expected balanced, single, multi, mixed or a comma list of ops")
-            dataset = open_dataset(data, ops=chosen, length=n, **common)
+            dataset = open_dataset(data, ops=chosen, length=n + offset, **common)
         types = list(dataset.types)
+        dataset = _Interleaved([dataset], n, offset)
     source = getattr(thresholds, "cuts", None)
     description = (f"shards {data or '(default)'}: split {split}, ops {ops}, seed {seed}, apis {dict(apis or {})}, "
                    f"implementations {apis_set}, post-processing {postprocess or 'none'}, "
                    f"degrees {'PSNR thresholds' if source is not None else degrees}")
     return _Head(dataset, min(n, len(dataset))), types, description
+
+
+def face_offset(seed: int, n: int) -> int:
+    """Where the faces of data seed ``seed`` start: seed 0 at face 0, seed ``S`` at face ``S * n``, so seeds use
+    different faces as far as the split has them (the engine takes face ``i`` modulo the split's size)."""
+    return max(int(seed), 0) * n
 
 
 def _open_dataset():
@@ -90,11 +100,12 @@ def _open_dataset():
 
 
 class _Interleaved:
-    """Item ``i`` is item ``i`` of part ``i % len(parts)``: types take turns (white, smooth, face, eye,
-    multi, untouched, white, ...) so any prefix is balanced, and item ``i`` uses face ``i``, so faces differ."""
+    """Item ``i`` is item ``i + offset`` of part ``i % len(parts)``: types take turns (white, smooth, face, eye,
+    multi, untouched, white, ...) so any prefix is balanced, and item ``i`` uses face ``i + offset``, so faces
+    differ (:func:`face_offset`)."""
 
-    def __init__(self, parts: Sequence[Any], n: int) -> None:
-        self.parts, self.n = list(parts), n
+    def __init__(self, parts: Sequence[Any], n: int, offset: int = 0) -> None:
+        self.parts, self.n, self.offset = list(parts), n, offset
 
     def __len__(self) -> int:
         return self.n
@@ -102,7 +113,7 @@ class _Interleaved:
     def __getitem__(self, index: int) -> Mapping[str, Any]:
         if not 0 <= index < self.n:
             raise IndexError(index)
-        return self.parts[index % len(self.parts)][index]
+        return self.parts[index % len(self.parts)][index + self.offset]
 
 
 class _Head:

@@ -217,6 +217,23 @@ def test_heldout_samples_use_only_heldout_implementations():
         assert (drawn <= held) if apis_set == "heldout" else not (drawn & held), (apis_set, drawn)
 
 
+def test_data_seeds_use_other_faces():
+    """Seed 0 starts at face 0 (the documented tables); seed S at face S * n, so two seeds share no face."""
+    from mofrr_core.eval.samples import face_offset, load_samples
+
+    root = _shard_root()
+    keys = {}
+    for seed in (0, 1, 2):
+        for ops in ("balanced", "single"):
+            samples, _, _ = load_samples(root, split="val", n=6, resolution=32, degrees="none", seed=seed, ops=ops)
+            keys[seed, ops] = [samples[i]["key"] for i in range(len(samples))]
+        assert keys[seed, "balanced"] == keys[seed, "single"]  # item i uses face i + offset whatever the op
+    first = load_samples(root, split="val", n=18, resolution=32, degrees="none", ops="single")[0]
+    assert [first[i]["key"] for i in range(18)] == keys[0, "balanced"] + keys[1, "balanced"] + keys[2, "balanced"]
+    assert len(set(keys[0, "balanced"]) | set(keys[1, "balanced"]) | set(keys[2, "balanced"])) == 18
+    assert face_offset(0, 300) == 0 and face_offset(3, 300) == 900
+
+
 def test_eval_both_sets_writes_two_reports_with_detection(pipeline_dir, tmp_path):
     """--apis-set both (the default on shards): in-domain and held-out reports, untouched and detection tables."""
     root = _shard_root()
