@@ -78,7 +78,7 @@ def realign_pair(original: np.ndarray, retouched: np.ndarray, points5: np.ndarra
     """``(original, retouched, record)`` after the whole-photo alignment (same size as the inputs).
 
     ``points5`` are the face's five points (:func:`mofrr_core.faces.points5_from_landmarks`) in the
-    input's pixels. Both random numbers are drawn whatever applies, so the result is a function of
+    input's pixels. All three random numbers are drawn whatever applies, so the result is a function of
     the generator's state and the configuration only.
     """
     from mofrr_core.faces import align_face, face_alignment
