@@ -98,11 +98,7 @@ def measure(pipeline: Any, detector: Any, photos: Sequence[np.ndarray], labels: 
             kept.append(i)
     if not kept:
         return {"n": 0, "no_face": len(photos), "detection": None}
-    probabilities, found = np.asarray(rows), labels[kept]
-    report = detection_report(probabilities, found, types, pipeline.thresholds_for(types))
-    untouched = ~(found > 0.5).any(axis=1)
-    thresholds = np.asarray(pipeline.thresholds_for(types))
-    report["any"]["called_untouched"] = float((probabilities[untouched] > thresholds).any(axis=1).mean())
+    report = detection_report(np.asarray(rows), labels[kept], types, pipeline.thresholds_for(types))
     return {"n": len(kept), "no_face": len(photos) - len(kept), "detection": report}
 
 
@@ -117,7 +113,7 @@ def table(results: dict[str, dict[str, Any]], types: Sequence[str]) -> str:
             continue
         lines.append(f"| {name} | {r['n']} | {r['no_face']} | " + " | ".join(f"{d[t]['auc']:.2f}" for t in types)
                      + f" | {d['any']['auc']:.2f} | " + " | ".join(f"{d[t]['false_calls']:.0%}" for t in types)
-                     + f" | {d['any']['called_untouched']:.0%} |")
+                     + f" | {d['any']['false_calls']:.0%} |")
     return "\n".join(lines)
 
 
@@ -129,7 +125,7 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
 
     names = [n for n in results if results[n]["detection"] is not None]
     auc = [results[n]["detection"]["any"]["auc"] for n in names]
-    called = [100 * results[n]["detection"]["any"]["called_untouched"] for n in names]
+    called = [100 * results[n]["detection"]["any"]["false_calls"] for n in names]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.35 * len(names) + 1.5), sharey=True)
     left.barh(names, auc, color="tab:blue")
     left.axvline(0.95, color="k", ls="--", lw=1)
