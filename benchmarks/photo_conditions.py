@@ -77,14 +77,14 @@ CONDITIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def router_probabilities(pipeline: Any, detector: Any, image: np.ndarray) -> list[float] | None:
-    """The router's probabilities for the largest face of a photo (``None``: no usable face)."""
+def router_probabilities(pipeline: Any, detector: Any, image: np.ndarray, types: Sequence[str]) -> list[float] | None:
+    """The router's probabilities of ``types`` for the largest face of a photo (``None``: no usable face)."""
     try:
         _, crops, router_images = photo_faces(pipeline, image, detector, max_faces=1)
     except NoFaceError:
         return None
     out = pipeline(crops, active="none", output_type="np", router_images=router_images)
-    return list(out.probabilities[0].values())
+    return [out.probabilities[0][t] for t in types]
 
 
 def measure(pipeline: Any, detector: Any, photos: Sequence[np.ndarray], labels: np.ndarray,
@@ -92,7 +92,7 @@ def measure(pipeline: Any, detector: Any, photos: Sequence[np.ndarray], labels: 
     """Detection figures of the router on ``photos`` changed by one condition."""
     change, rows, kept = CONDITIONS[condition], [], []
     for i, photo in enumerate(tqdm(photos, desc=condition, unit="img", file=sys.stderr, leave=False)):
-        probabilities = router_probabilities(pipeline, detector, np.ascontiguousarray(change(photo)))
+        probabilities = router_probabilities(pipeline, detector, np.ascontiguousarray(change(photo)), types)
         if probabilities is not None:
             rows.append(probabilities)
             kept.append(i)
