@@ -2,7 +2,8 @@
 
 Usage: python benchmarks/photo_conditions.py [--data DIR] [--split test|val] [-n 600] [--apis-set heldout|train]
                                              [--conditions none,sharpen,...] [--pipeline REGISTRY_OR_DIR]
-                                             [--seed S] [--out report.json] [--plot conditions.png]
+                                             [--seed S] [--retouch-scale S] [--out report.json]
+                                             [--plot conditions.png]
 
 A photo nobody has seen differs from FairFace in more than its retouching: studio light, a sharper or
 cleaner camera, another size, another framing. A forensic router must not read those as retouching. This
@@ -16,8 +17,10 @@ each gate fires at its threshold, the share with any call (an untouched face tha
 change), and the photos where no face was found. The conditions (``CONDITIONS``): sharpening (unsharp
 mask, sigma 1 and 2), denoising (bilateral), blur, brighter and darker exposure (gamma), JPEG 70, the photo
 at 0.6 and 1.5 times its size, enlarged by 1.3 and sharpened (an upscaled export), and a looser framing
-(25 % more border on every side, reflected, the photo back at 256 px). Tables go to stdout, progress to
-stderr, the numbers to ``--out`` (JSON) and a chart to ``--plot`` (PNG).
+(25 % more border on every side, reflected, the photo back at 256 px). ``--retouch-scale 2.5`` retouches every
+face at 2.5 times its size and shrinks it back before the condition (untouched ones too), as a large photo
+retouched by an app and exported small: what a warp or a filter leaves in the pixels is then mostly gone.
+Tables go to stdout, progress to stderr, the numbers to ``--out`` (JSON) and a chart to ``--plot`` (PNG).
 """
 
 from __future__ import annotations
@@ -152,6 +155,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="registry YAML or saved pipeline folder (default: the installed model set)")
     parser.add_argument("--seed", type=int, default=0,
                         help="data seed; seed S takes the faces from face S x -n on (default: 0)")
+    parser.add_argument("--retouch-scale", type=float, default=1.0,
+                        help="retouch the faces at this many times their size, then shrink them back (1-4; default: 1)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     parser.add_argument("--out", type=Path, default=None, help="write the numbers to this JSON file")
     parser.add_argument("--plot", type=Path, default=None, help="write a chart of AUC any and untouched calls (PNG)")
@@ -163,11 +168,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def retouch_size(scale: float) -> dict[str, Any] | None:
+    """The ``retouch_size`` of ``load_samples`` for ``--retouch-scale`` (``None`` at 1: the native size)."""
+    return None if scale == 1 else {"p": 1.0, "scale": [scale, scale]}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     samples, types, description = load_samples(args.data, split=args.split, n=args.n, resolution=None,
                                                ops="balanced", degrees="none", seed=args.seed, quiet=True,
-                                               apis_set=args.apis_set)
+                                               apis_set=args.apis_set, retouch_size=retouch_size(args.retouch_scale))
     pipeline = load_pipeline(args.pipeline, args.device, label="--pipeline")
     detector = face_detector()
     photos, labels = [], []

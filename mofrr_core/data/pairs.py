@@ -34,6 +34,11 @@ Whole-photo geometry (``realign``, default off): a preset name or mapping of
 photo and aligned to the template by the face's own five points, like ``mofrr restore`` does
 to a face in a photo; input and target get the same warp. Its record is ``sample.extra["realign"]``.
 
+The app's size (``retouch_size``, default off): a preset name or mapping of
+:func:`mofrr_core.data.realign.resolve_retouch_size`; a share of the faces (untouched ones included) is
+enlarged before the retouching and shrunk back to 224 px after it, both images alike, as a photo retouched
+at a larger size and exported small. Its record is ``sample.extra["retouch_size"]``.
+
 Degrees: with ``degree_thresholds`` every applied op gets the paper's PSNR degree, computed
 from the PSNR of that op applied *alone* (same API and strength) to the original, so the label
 of an op does not depend on what else was applied (nor on the post-processing); without
@@ -63,6 +68,7 @@ DEFAULT_TYPES = ("white", "smooth", "face", "eye")
 _MAX_FACE_RETRIES = 8
 _POSTPROCESS_STREAM = 1_000_003  # extra seed word of the post-processing generator (face retries use 1..7)
 _REALIGN_STREAM = 1_000_033  # extra seed word of the whole-photo alignment generator
+_RETOUCH_SIZE_STREAM = 1_000_037  # extra seed word of the app's-size generator
 
 
 def resize_uint8(image: np.ndarray, resolution: int | None) -> np.ndarray:
@@ -146,6 +152,8 @@ class RetouchPairs(Dataset):
             :func:`~mofrr_core.retouch.postprocess.resolve_postprocess`); ``None``: off.
         realign: whole-photo alignment of a share of the pairs (preset name or mapping, see
             :func:`~mofrr_core.data.realign.resolve_realign`); ``None``: off.
+        retouch_size: the size the retouching ran at (preset name or mapping, see
+            :func:`~mofrr_core.data.realign.resolve_retouch_size`); ``None``: the native 224 px.
         records: use these :class:`FaceRecord` instead of reading ``root`` (subsets, tests).
     """
 
@@ -157,8 +165,9 @@ class RetouchPairs(Dataset):
                  degree_thresholds: DegreeThresholds | str | Path | None = None,
                  records: Sequence[FaceRecord] | None = None, apis_set: str = "train",
                  postprocess: str | Mapping[str, Any] | None = None,
-                 realign: str | Mapping[str, Any] | None = None) -> None:
-        from mofrr_core.data.realign import resolve_realign
+                 realign: str | Mapping[str, Any] | None = None,
+                 retouch_size: str | Mapping[str, Any] | None = None) -> None:
+        from mofrr_core.data.realign import resolve_realign, resolve_retouch_size
         from mofrr_core.retouch.postprocess import resolve_postprocess
 
         self.split = check_split(split)
@@ -188,6 +197,7 @@ class RetouchPairs(Dataset):
         self.apis_set = apis_set
         self.postprocess = resolve_postprocess(postprocess)
         self.realign = resolve_realign(realign)
+        self.retouch_size = resolve_retouch_size(retouch_size)
         self._check_ops()
         self._check_apis_set()
         faces = filter_split(records if records is not None else read_shards(self.root), split)
@@ -260,7 +270,8 @@ class RetouchPairs(Dataset):
         return (f"RetouchPairs(split={self.split!r}, faces={len(self.faces)}, length={self.length}, "
                 f"ops={self.ops}, num_ops={self.num_ops}, resolution={self.resolution}, seed={self.seed}, "
                 f"degrees={self.degree_source}, apis_set={self.apis_set!r}, "
-                f"postprocess={'on' if self.postprocess else 'off'}, realign={'on' if self.realign else 'off'})")
+                f"postprocess={'on' if self.postprocess else 'off'}, realign={'on' if self.realign else 'off'}, "
+                f"retouch_size={'on' if self.retouch_size else 'off'})")
 
     # -- generation --------------------------------------------------------------------------
     def _rng(self, index: int, *extra: int) -> np.random.Generator:
@@ -296,26 +307,32 @@ class RetouchPairs(Dataset):
                            f"(last key {face.key!r})")
 
     def _generate(self, index: int, face: FaceRecord, rng: np.random.Generator, engine: Any) -> PairSample:
+        from mofrr_core.data.realign import enlarge_for_retouch, shrink_to
         from mofrr_core.plugins import get_retouch_ops
         from mofrr_core.retouch.landmarks import FaceLandmarks
 
         ops = self._choose_ops(rng)
         image = face.image()
         landmarks = engine.check_face(image, FaceLandmarks(face.landmarks), where=f"face {face.key}")
+        work, work_landmarks, app_scale = enlarge_for_retouch(image, landmarks, self._rng(index, _RETOUCH_SIZE_STREAM),
+                                                              self.retouch_size)
         registered = get_retouch_ops() if ops else {}
         applied: list[dict[str, Any]] = []
         op_seeds: list[int] = []
-        retouched = image
+        retouched = work
         for op in ops:  # one engine call per op, each with its own seed, so an op can be replayed alone
             spec = self._choose_api(op, registered[op], rng, engine)
             strength = engine.sample_strength(rng)
             op_seeds.append(int(rng.integers(2**63)))
-            result = engine.retouch(retouched, landmarks, [op], np.random.default_rng(op_seeds[-1]),
+            result = engine.retouch(retouched, work_landmarks, [op], np.random.default_rng(op_seeds[-1]),
                                     strengths=[strength], apis={op: spec.api}, where=f"face {face.key}")
             retouched = result.image
             applied.append(_jsonable(result.record["ops"][0]))
-        original_r, retouched_r = resize_uint8(image, self.resolution), resize_uint8(retouched, self.resolution)
         extra: dict[str, Any] = {}
+        if self.retouch_size is not None:
+            extra["retouch_size"] = {"scale": app_scale}
+            image, retouched = shrink_to(work, image.shape), shrink_to(retouched, image.shape)
+        original_r, retouched_r = resize_uint8(image, self.resolution), resize_uint8(retouched, self.resolution)
         retouch_psnr = total_psnr = psnr_uint8(retouched_r, original_r)
         if self.postprocess is not None or self.realign is not None:
             original_r, retouched_r = self._as_photo(index, image, retouched, landmarks, extra)
@@ -329,9 +346,9 @@ class RetouchPairs(Dataset):
                 if len(applied) == 1:
                     alone = retouch_psnr
                 else:  # the same op alone (same API, strength and random parameters) on the original
-                    solo = engine.retouch(image, landmarks, [op], np.random.default_rng(op_seed),
+                    solo = engine.retouch(work, work_landmarks, [op], np.random.default_rng(op_seed),
                                           strengths=[float(entry["strength"])], apis={op: entry["api"]})
-                    alone = psnr_uint8(resize_uint8(solo.image, self.resolution), original_r)
+                    alone = psnr_uint8(resize_uint8(shrink_to(solo.image, image.shape), self.resolution), original_r)
                 entry["psnr_alone"] = round(float(alone), 4)
                 entry["degree"] = self.degree_thresholds.degree(op, alone)
                 sources.add("psnr")

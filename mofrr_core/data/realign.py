@@ -22,6 +22,13 @@ at the size they were retouched at, as a photo kept at that size reaches ``mofrr
 their only resampling, and what a warp leaves in the pixels is still there to be found (untouched faces get
 the same, so the cut itself is never a cue).
 
+``retouch_size`` (a separate dataset option, :func:`enlarge_for_retouch`) is the size the *app* worked at: a
+share of the faces is enlarged by a random factor before the retouching and shrunk back after it, as a photo
+taken larger than the face crop and exported small. The engine's ops scale with the face, so the edit looks
+the same; what a warp or a filter leaves in the pixels at the app's size is mostly gone after the shrink::
+
+    retouch_size: large                     # the preset: {p: 0.5, scale: [1.5, 3.0]}
+
 ``alignment`` is the whole-photo alignment to imitate (:data:`mofrr_core.faces.ALIGNMENTS`; default
 ``similarity``): ``upright`` cuts a box of the rescaled photo and resizes it, as ``mofrr restore`` does
 with ``alignment: upright``.
@@ -42,8 +49,11 @@ REALIGN_PRESETS: dict[str, dict[str, Any] | None] = {
     "photo": {"p": 0.5, "photo_scale": [0.7, 1.4]},
     "photo-upright": {"p": 0.8, "photo_scale": [0.7, 1.4], "alignment": "upright"},
     "photo-kept": {"p": 0.8, "photo_scale": [0.7, 1.4], "alignment": "upright", "rescale_p": 0.5},
+    "photo-kept-wide": {"p": 0.8, "photo_scale": [0.5, 2.0], "alignment": "upright", "rescale_p": 0.5},
 }
 SCALE_LIMITS = (0.25, 4.0)
+RETOUCH_SIZE_PRESETS: dict[str, dict[str, Any] | None] = {"none": None, "large": {"p": 0.5, "scale": [1.5, 3.0]}}
+RETOUCH_SCALE_LIMITS = (1.0, 4.0)
 
 
 def resolve_realign(config: str | Mapping[str, Any] | bool | None) -> dict[str, Any] | None:
@@ -98,3 +108,43 @@ def realign_pair(original: np.ndarray, retouched: np.ndarray, points5: np.ndarra
     matrix = face_alignment(points, size, config["alignment"])
     original, retouched = (align_face(photo, matrix, size) for photo in photos)
     return original, retouched, {"applied": True, "photo_scale": round(scale, 4)}
+
+
+def resolve_retouch_size(config: str | Mapping[str, Any] | bool | None) -> dict[str, Any] | None:
+    """A validated ``{"p": float, "scale": [lo, hi]}`` (``1 <= lo <= hi <= 4``) or ``None`` (off)."""
+    if config is None or config is False:
+        return None
+    if isinstance(config, str):
+        return resolve_retouch_size(named_preset(config, RETOUCH_SIZE_PRESETS, "retouch_size"))
+    if not isinstance(config, Mapping) or set(config) - {"p", "scale"}:
+        raise ValueError(f"retouch_size: expected a preset name or a mapping with keys p, scale, got {config!r}")
+    p = check_probability(config.get("p", 1.0), "retouch_size.p")
+    scale = check_range(config.get("scale", [1.0, 1.0]), "retouch_size.scale", RETOUCH_SCALE_LIMITS)
+    return {"p": p, "scale": list(scale)}
+
+
+def enlarge_for_retouch(image: np.ndarray, landmarks: Any, rng: np.random.Generator,
+                        config: str | Mapping[str, Any] | None) -> tuple[np.ndarray, Any, float]:
+    """``(image, landmarks, scale)``: the face as the app saw it, ``scale`` times larger (bicubic; 1: as is).
+
+    Two random numbers are drawn whatever applies. Undo with :func:`shrink_to` after the retouching.
+    """
+    config = resolve_retouch_size(config)
+    if config is None:
+        return image, landmarks, 1.0
+    applied, u = bool(rng.random() < config["p"]), rng.random()
+    lo, hi = config["scale"]
+    scale = lo + (hi - lo) * u if applied else 1.0
+    height, width = image.shape[:2]
+    size = (round(width * scale), round(height * scale))
+    if size == (width, height):
+        return image, landmarks, 1.0
+    enlarged = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
+    return enlarged, landmarks.scaled(size[0] / width, size[1] / height), round(scale, 4)
+
+
+def shrink_to(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``image`` at ``shape``'s height and width (area; unchanged if already there)."""
+    if image.shape[:2] == tuple(shape[:2]):
+        return image
+    return cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)

@@ -34,13 +34,16 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
                  ops: str = "balanced", apis: Mapping[str, str] | None = None, degrees: str = "auto",
                  seed: int = 0, quiet: bool = False, fit_n: int = 1000, apis_set: str = "train",
                  untouched: bool = True, postprocess: str | None = None,
+                 retouch_size: str | Mapping[str, Any] | None = None,
                  ) -> tuple[Sequence[Mapping[str, Any]], list[str], str]:
     """The test samples (a lazy sequence of sample dicts), their type axis, and a description.
 
     Shards: ``apis_set`` picks the retouching implementations (``train``: in-domain, ``heldout``: the
     implementations no weight was trained on); ``balanced`` adds untouched faces as a sixth share when
     ``untouched``; ``postprocess`` (a preset of :mod:`mofrr_core.retouch.postprocess`) degrades every input,
-    untouched ones included, as a photo app's export would; ``seed`` picks the retouching and, from face
+    untouched ones included, as a photo app's export would; ``retouch_size`` (see
+    :func:`mofrr_core.data.realign.resolve_retouch_size`) retouches the faces at a larger size and shrinks them
+    back, as a large photo exported small; ``seed`` picks the retouching and, from face
     ``seed * n`` on, the faces (:func:`face_offset`).
     """
     open_dataset = _open_dataset()
@@ -59,6 +62,8 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
     offset = face_offset(seed, n)
     common = {"split": split, "resolution": resolution, "seed": seed, "apis": dict(apis) if apis else None,
               "degree_thresholds": thresholds, "apis_set": apis_set, "postprocess": postprocess}
+    if retouch_size is not None:
+        common["retouch_size"] = retouch_size
     if ops == "balanced":
         types = list(DEFAULT_TYPES)
         length = n + offset
@@ -81,6 +86,7 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
     source = getattr(thresholds, "cuts", None)
     description = (f"shards {data or '(default)'}: split {split}, ops {ops}, seed {seed}, apis {dict(apis or {})}, "
                    f"implementations {apis_set}, post-processing {postprocess or 'none'}, "
+                   f"retouched at {retouch_size or 'the native size'}, "
                    f"degrees {'PSNR thresholds' if source is not None else degrees}")
     return _Head(dataset, min(n, len(dataset))), types, description
 

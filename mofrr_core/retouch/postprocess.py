@@ -1,4 +1,4 @@
-"""What happens to a photo after the beauty app: resampling, sharpening, noise, JPEG.
+"""What happens to a photo after the beauty app: denoising, sharpening, resampling, noise, JPEG.
 
 The data engine applies this to the *input* of a pair (the target stays the original), and with
 the same distribution to untouched inputs too, so that compression or resampling is never a cue
@@ -7,10 +7,13 @@ for "retouched". A configuration is a preset name or a mapping::
     postprocess: app                                     # the preset below
     postprocess: {p: 0.8, jpeg: [60, 100]}               # shorthand: stage: [lo, hi] (always applied)
     postprocess: {p: 0.8, jpeg: {p: 0.9, quality: [60, 100]}, resample: {p: 0.5, scale: [0.5, 0.95]},
-                  sharpen: {p: 0.3, amount: [0.1, 0.6]}, noise: {p: 0.3, sigma: [0.5, 3.0]}}
+                  sharpen: {p: 0.3, amount: [0.1, 0.6]}, noise: {p: 0.3, sigma: [0.5, 3.0]},
+                  denoise: {p: 0.25, colour: [10, 25]}}
 
 ``p`` is the chance that the photo is post-processed at all, each stage's ``p`` the chance of
-that stage. Stages run in the order sharpen, resample (down, then back up), noise, JPEG.
+that stage. Stages run in the order denoise (a camera's or app's mild bilateral filter over the whole
+photo, colour sigma ``colour``, below the beauty smoothing of the engine), sharpen, resample (down, then
+back up), noise, JPEG. Preset ``app-camera`` is ``app`` plus that denoising.
 """
 
 from __future__ import annotations
@@ -21,14 +24,17 @@ from typing import Any
 import cv2
 import numpy as np
 
-STAGES = {"sharpen": "amount", "resample": "scale", "noise": "sigma", "jpeg": "quality"}
-LIMITS = {"amount": (0.0, 3.0), "scale": (0.1, 1.0), "sigma": (0.0, 25.0), "quality": (1, 100)}
+# stage -> its parameter, in the order the random numbers are drawn (a new stage goes last: old draws stay)
+STAGES = {"sharpen": "amount", "resample": "scale", "noise": "sigma", "jpeg": "quality", "denoise": "colour"}
+ORDER = ("denoise", "sharpen", "resample", "noise", "jpeg")  # the order the stages run in
+LIMITS = {"amount": (0.0, 3.0), "scale": (0.1, 1.0), "sigma": (0.0, 25.0), "quality": (1, 100), "colour": (0.0, 100.0)}
 POSTPROCESS_PRESETS: dict[str, dict[str, Any] | None] = {
     "none": None,
     "app": {"p": 0.8, "sharpen": {"p": 0.3, "amount": [0.1, 0.6]}, "resample": {"p": 0.5, "scale": [0.5, 0.95]},
             "noise": {"p": 0.3, "sigma": [0.5, 3.0]}, "jpeg": {"p": 0.9, "quality": [60, 100]}},
     "jpeg": {"p": 1.0, "jpeg": {"p": 1.0, "quality": [60, 100]}},
 }
+POSTPROCESS_PRESETS["app-camera"] = {**POSTPROCESS_PRESETS["app"], "denoise": {"p": 0.25, "colour": [10.0, 25.0]}}
 INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
 
 
@@ -94,7 +100,8 @@ def postprocess(image: np.ndarray, rng: np.random.Generator,
     if not applied:
         return image, record
     out = image
-    for stage, key in STAGES.items():
+    for stage in ORDER:
+        key = STAGES[stage]
         if stage not in config or draws[stage][0] >= config[stage]["p"]:
             continue
         lo, hi = config[stage][key]
@@ -110,6 +117,9 @@ def _apply(stage: str, image: np.ndarray, value: float, u: float) -> tuple[np.nd
         x = image.astype(np.float32)
         out = x + value * (x - cv2.GaussianBlur(x, (0, 0), radius))
         return np.clip(np.rint(out), 0, 255).astype(np.uint8), {"amount": round(value, 4), "radius": round(radius, 3)}
+    if stage == "denoise":  # bilateral, 5 px, spatial sigma 1.5-3 px
+        space = 1.5 + 1.5 * u
+        return cv2.bilateralFilter(image, 5, value, space), {"colour": round(value, 4), "space": round(space, 3)}
     if stage == "resample":
         down, up = list(INTERPOLATIONS)[int(u * 3) % 3], list(INTERPOLATIONS)[int(u * 9) % 3]
         small = cv2.resize(image, (max(int(round(w * value)), 1), max(int(round(h * value)), 1)),
