@@ -236,3 +236,27 @@ def test_realign_rescale_p_keeps_some_photos_at_their_own_size(shard_root):
     assert resolve_realign("photo-kept")["rescale_p"] == 0.5 and resolve_realign("photo-upright")["rescale_p"] == 1.0
     with pytest.raises(ValueError, match="realign.rescale_p"):
         resolve_realign({**base, "rescale_p": 1.5})
+
+
+def test_retouch_size_retouches_larger_and_shrinks_back(shard_root):
+    """``retouch_size``: the face is enlarged before the engine and both images shrunk back after it, untouched
+    ones alike; the edit follows the face (ops scale with it), the other draws stay those of the default."""
+    from mofrr_core.data.realign import resolve_retouch_size
+
+    common = {"split": "test", "resolution": None, "ops": ["face"], "length": 3}
+    plain = RetouchPairs(shard_root, **common)
+    large = RetouchPairs(shard_root, retouch_size={"p": 1.0, "scale": [2.0, 2.0]}, **common)
+    clean = RetouchPairs(shard_root, split="test", resolution=None, p_clean=1.0, length=2,
+                         retouch_size={"p": 1.0, "scale": [2.0, 2.0]})
+    for i in range(3):
+        a, b = plain.generate(i), large.generate(i)
+        assert b.extra["retouch_size"] == {"scale": 2.0} and b.retouched.shape == a.retouched.shape
+        assert a.ops[0]["api"] == b.ops[0]["api"] and a.ops[0]["strength"] == b.ops[0]["strength"]
+        assert not np.array_equal(a.retouched, b.retouched) and abs(a.psnr - b.psnr) < 4
+        assert psnr(b.original, a.original) > 35  # the original, enlarged and shrunk back, is nearly itself
+    untouched = clean.generate(0)
+    assert np.array_equal(untouched.original, untouched.retouched)
+    assert "retouch_size=on" in repr(large) and "retouch_size=off" in repr(plain)
+    assert resolve_retouch_size("large") == {"p": 0.5, "scale": [1.5, 3.0]}
+    with pytest.raises(ValueError, match="retouch_size.scale"):
+        resolve_retouch_size({"scale": [0.5, 2.0]})

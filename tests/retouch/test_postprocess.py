@@ -54,3 +54,21 @@ def test_probabilities_are_honoured(astronaut_256):
             qualities.append(record["jpeg"]["quality"])
     assert 140 < applied < 180 and 0.35 < len(qualities) / applied < 0.65
     assert min(qualities) >= 60 and max(qualities) <= 100 and np.ptp(qualities) > 30
+
+
+def test_denoise_stage_smooths_mildly_and_leaves_the_other_draws_alone(astronaut_256):
+    image, _ = astronaut_256
+    app, camera = resolve_postprocess("app"), resolve_postprocess("app-camera")
+    assert camera == {**app, "denoise": {"p": 0.25, "colour": [10.0, 25.0]}}
+    off = {**app, "denoise": {"p": 0.0, "colour": [10.0, 25.0]}}
+    for seed in range(12):  # a stage that never fires changes nothing: the old stages draw what they drew
+        a, record_a = postprocess(image, np.random.default_rng(seed), app)
+        b, record_b = postprocess(image, np.random.default_rng(seed), off)
+        assert np.array_equal(a, b) and record_a == record_b
+    mild, record = postprocess(image, np.random.default_rng(0), {"denoise": [10, 10]})
+    strong, _ = postprocess(image, np.random.default_rng(0), {"denoise": [60, 60]})
+    assert set(record) == {"applied", "denoise"} and record["denoise"]["colour"] == 10.0
+    assert 1.5 <= record["denoise"]["space"] <= 3.0
+    assert psnr(image, strong) < psnr(image, mild) < 60  # it changes the photo, more with a wider colour sigma
+    detail = [np.abs(np.diff(x.astype(np.float32), axis=1)).mean() for x in (image, mild, strong)]
+    assert detail[0] > detail[1] > detail[2]  # fine detail goes, as a denoiser's does

@@ -56,3 +56,16 @@ def test_tables_per_condition(conditions, shards, pipeline_dir, tmp_path, monkey
     printed = capsys.readouterr().out
     assert "| none | 12 | 0 |" in printed and "| smaller | 0 | 12 |" in printed
     assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_retouch_scale_retouches_larger_photos(conditions, shards, pipeline_dir, tmp_path, monkeypatch):
+    """``--retouch-scale``: the samples are retouched at that size and shrunk back (the description says so)."""
+    assert conditions.retouch_size(1.0) is None
+    assert conditions.retouch_size(2.5) == {"p": 1.0, "scale": [2.5, 2.5]}
+    install_fake_provider(monkeypatch, FakeDetector({(224, 224): [TEMPLATE_224.copy()]}))
+    out = tmp_path / "r.json"
+    assert conditions.main(["--data", str(shards), "-n", "6", "--pipeline", str(pipeline_dir), "--out", str(out),
+                            "--conditions", "none", "--retouch-scale", "2"]) == 0
+    report = json.loads(out.read_text())
+    assert "retouched at {'p': 1.0, 'scale': [2.0, 2.0]}" in report["description"]
+    assert report["results"]["none"]["n"] == 6
