@@ -15,6 +15,15 @@ torch.set_num_threads(1)  # tiny networks: one thread is fastest, and 2 threads 
 TYPES = ["white", "smooth", "face", "eye"]
 
 
+@pytest.fixture(scope="session")
+def shards() -> Path:
+    """The real face shards (``MOFRR_DATA``); the test is skipped where there are none."""
+    root = Path(os.environ["MOFRR_DATA"])
+    if not root.is_dir() or not any(root.glob("*.tar")):
+        pytest.skip(f"no face shards in MOFRR_DATA={root} (see ../shared/data/faces/README.md)")
+    return root
+
+
 def perturb(module: torch.nn.Module, seed: int, scale: float = 0.02) -> torch.nn.Module:
     """Move every weight off its initial value so outputs depend on all of them (and on noise)."""
     generator = torch.Generator().manual_seed(seed)

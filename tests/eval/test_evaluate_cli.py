@@ -192,22 +192,12 @@ def test_balanced_protocol_on_the_shards():
     assert [(o["op"], o["api"]) for o in smooth_ops] == [("smooth", "guided")]
 
 
-def _shard_root():
-    import os
-    from pathlib import Path
-
-    root = Path(os.environ["MOFRR_DATA"])
-    if not any(root.glob("*.tar")):
-        pytest.skip(f"no face shards in MOFRR_DATA={root} (see ../shared/data/faces/README.md)")
-    return root
-
-
-def test_heldout_samples_use_only_heldout_implementations():
+def test_heldout_samples_use_only_heldout_implementations(shards):
     """The held-out table is made only of implementations no weight is trained on; the in-domain one never is."""
     from mofrr_core.eval.samples import load_samples
     from mofrr_core.retouch import heldout_apis
 
-    root = _shard_root()
+    root = shards
     held = {(op, api) for op, apis in heldout_apis().items() for api in apis}
     for apis_set in ("heldout", "train"):
         samples, _, description = load_samples(root, n=10, resolution=32, degrees="none", apis_set=apis_set,
@@ -217,11 +207,11 @@ def test_heldout_samples_use_only_heldout_implementations():
         assert (drawn <= held) if apis_set == "heldout" else not (drawn & held), (apis_set, drawn)
 
 
-def test_data_seeds_use_other_faces():
+def test_data_seeds_use_other_faces(shards):
     """Seed 0 starts at face 0 (the documented tables); seed S at face S * n, so two seeds share no face."""
     from mofrr_core.eval.samples import face_offset, load_samples
 
-    root = _shard_root()
+    root = shards
     keys = {}
     for seed in (0, 1, 2):
         for ops in ("balanced", "single"):
@@ -234,9 +224,9 @@ def test_data_seeds_use_other_faces():
     assert face_offset(0, 300) == 0 and face_offset(3, 300) == 900
 
 
-def test_eval_both_sets_writes_two_reports_with_detection(pipeline_dir, tmp_path):
+def test_eval_both_sets_writes_two_reports_with_detection(shards, pipeline_dir, tmp_path):
     """--apis-set both (the default on shards): in-domain and held-out reports, untouched and detection tables."""
-    root = _shard_root()
+    root = shards
     out = tmp_path / "report"
     assert main(["eval", "--data", str(root), "--pipeline", str(pipeline_dir), "--resolution", "32",
                  "-n", "6", "--degrees", "none", "--no-identity", "--montage", "0", "--quiet",

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-
-
-@pytest.fixture(scope="module")
-def shards() -> Path:
-    """The real face shards (``MOFRR_DATA``); the test is skipped where there are none."""
-    root = Path(os.environ["MOFRR_DATA"])
-    if not any(root.glob("*.tar")):
-        pytest.skip(f"no face shards in MOFRR_DATA={root} (see ../shared/data/faces/README.md)")
-    return root
 
 
 @dataclass

@@ -1,7 +1,6 @@
 """Router temperature: logits divided by it; `mofrr-train calibrate` fits it without touching the weights."""
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +11,6 @@ from mofrr_core.models import Router
 from mofrr_core.registry import sha256_of
 from mofrr_core.train.calibrate import false_call_offsets
 from mofrr_core.train.cli import main
-
-
-def shards() -> Path:
-    root = Path(os.environ["MOFRR_DATA"])
-    if not any(root.glob("*.tar")):
-        pytest.skip(f"no face shards in MOFRR_DATA={root}")
-    return root
 
 
 def saved_router(folder: Path, change_gate) -> Path:
@@ -42,8 +34,8 @@ def test_temperature_scales_logits_but_not_decisions():
     assert torch.equal(router(x) > 0, plain > 0)
 
 
-def test_calibrate_writes_the_temperature_and_keeps_the_weights(tmp_path, capsys):
-    root = shards()
+def test_calibrate_writes_the_temperature_and_keeps_the_weights(shards, tmp_path, capsys):
+    root = shards
     saved_router(tmp_path / "router", lambda net: net.weight.mul_(50.0))  # over-confident: large logits
     weights = sha256_of(tmp_path / "router" / "diffusion_pytorch_model.safetensors")
     assert main(["calibrate", str(tmp_path / "router"), "--data", str(root), "-n", "24"]) == 0
@@ -95,8 +87,8 @@ def test_false_call_budget_without_type_counts_faces_retouched_with_other_types(
         false_call_offsets(logits, labels, ["a", "b"], 0.05, on="others")
 
 
-def test_calibrate_with_a_false_call_budget_writes_offsets(tmp_path, capsys):
-    root = shards()
+def test_calibrate_with_a_false_call_budget_writes_offsets(shards, tmp_path, capsys):
+    root = shards
     saved_router(tmp_path / "router", lambda net: net.bias.fill_(5.0))  # trigger-happy: every gate fires
     assert main(["calibrate", str(tmp_path / "router"), "--data", str(root), "-n", "40", "--max-false-calls",
                  "0.1", "--realign", "photo"]) == 0
@@ -121,8 +113,8 @@ def test_false_call_budget_holds_in_every_group():
     assert rate_b(by_group) == 0.1 and by_group["t"] < overall.get("t", 0.0)  # floor(0.1 * 100) of b stay flagged
 
 
-def test_calibrate_group_by_reports_the_worst_group(tmp_path, capsys):
-    root = shards()
+def test_calibrate_group_by_reports_the_worst_group(shards, tmp_path, capsys):
+    root = shards
     saved_router(tmp_path / "router", lambda net: net.bias.fill_(5.0))
     assert main(["calibrate", str(tmp_path / "router"), "--data", str(root), "-n", "40", "--max-false-calls",
                  "0.1", "--group-by", "race", "gender", "--dry-run"]) == 0

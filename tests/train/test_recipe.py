@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import warnings
 from pathlib import Path
@@ -205,11 +204,9 @@ def test_calibrate_step_errors_are_found_before_training(tmp_path, capsys, calib
     assert err.count("\n") == 0 and message in err
 
 
-def test_calibrate_step_fits_the_trained_router_before_the_registry(tmp_path, capsys):
+def test_calibrate_step_fits_the_trained_router_before_the_registry(shards, tmp_path, capsys):
     """A recipe's ``calibrate:`` runs ``mofrr-train calibrate`` on its router once the runs are done."""
-    root = Path(os.environ["MOFRR_DATA"])
-    if not any(root.glob("*.tar")):
-        pytest.skip(f"no face shards in MOFRR_DATA={root}")
+    root = shards
     calibrate = {"router": "{r}/final", "n": 24, "realign": "photo-upright", "max_false_calls": 0.0}
     path = write_recipe(tmp_path, [{"name": "r", "stage": "router", "resolution": 32}], calibrate=calibrate,
                         registry={"router": "{r}/final"})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import warnings
 from pathlib import Path
 
@@ -194,10 +193,8 @@ def test_a_preset_can_start_from_a_base_preset(tmp_path):
         load_train_preset(loop)
 
 
-def test_real_face_shards_train_the_eye_expert(tmp_path):
-    root = Path(os.environ.get("MOFRR_DATA", ""))
-    if not root.is_dir() or not list(root.glob("*.tar")):
-        pytest.skip(f"shared face data not found (MOFRR_DATA={root})")
+def test_real_face_shards_train_the_eye_expert(shards, tmp_path):
+    root = shards
     config = tiny(tmp_path / "real", stage="expert", expert="eye", data={"type": "RetouchPairs", "length": 4},
                   data_root=str(root), resolution=64, max_steps=1, val_samples=2, train_degree=True)
     data = make_stage(config).train_dataset()
