@@ -19,6 +19,11 @@ face and eye gates more often than an untouched one, and an expert that runs on 
 error where nothing was to undo.
 ``--group-by race gender`` holds that budget in every group of the faces' FairFace metadata too (each race and
 each gender), so no group pays for the others' low rate: the offset is the strictest any group needs.
+``--max-any-calls RATE`` bounds what a user sees: the share of untouched faces on which *any* gate fires (an
+untouched face some expert would change). Per-gate budgets add up across gates; this one spends a single budget
+where it buys most detection: while too many untouched faces are flagged, the gate that gives up the least
+recall per untouched face it stops flagging becomes stricter (:func:`any_call_offsets`). It applies after
+``--max-false-calls``, and only makes gates stricter.
 ``--realign photo`` (or ``photo-upright``) fits on faces a share of which went through a whole-photo
 alignment (:mod:`mofrr_core.data.realign`), as ``mofrr restore`` sees them.
 """
@@ -96,6 +101,46 @@ def false_call_offsets(logits: np.ndarray, labels: np.ndarray, types: list[str],
     return offsets
 
 
+def any_call_offsets(logits: np.ndarray, labels: np.ndarray, types: list[str], rate: float) -> dict[str, float]:
+    """``{type: offset < 0}`` such that at most ``floor(rate * n)`` of the ``n`` untouched rows have any logit
+    above 0. Greedy: while too many are flagged, the gate that gives up the least recall of its own type per
+    untouched face it stops flagging becomes stricter (to just past one of its untouched scores)."""
+    untouched = ~labels.any(axis=1)
+    if not 0.0 <= rate < 1.0 or not untouched.any():
+        raise ValueError(f"--max-any-calls needs a rate in [0, 1) and untouched faces, got {rate} and "
+                         f"{int(untouched.sum())} untouched")
+    allowed, negatives = int(np.floor(rate * untouched.sum())), logits[untouched]
+    cuts, recall = [], []  # per gate: the cuts worth trying (none, or just past an untouched score) and recall
+    for k in range(len(types)):
+        scores = np.sort(negatives[negatives[:, k] > 0, k]).astype(np.float32)
+        cuts.append(np.concatenate([[0.0], np.nextafter(scores, np.float32(np.inf))]))
+        positives = logits[labels[:, k], k]
+        recall.append(np.array([(positives > c).mean() if positives.size else 0.0 for c in cuts[-1]]))
+    chosen = [0] * len(types)
+
+    def calls(choice: list[int]) -> int:
+        return int((negatives > np.array([cuts[k][j] for k, j in enumerate(choice)])).any(axis=1).sum())
+
+    while (now := calls(chosen)) > allowed:
+        moves = []  # (recall lost, untouched calls removed, gate, cut index): one gate made stricter
+        for k, j in enumerate(chosen):
+            for later in range(j + 1, len(cuts[k])):
+                removed = now - calls(chosen[:k] + [later] + chosen[k + 1:])
+                moves.append((recall[k][j] - recall[k][later], removed, k, later))
+        if not moves:
+            break  # every gate is already past every untouched score
+        enough = [m for m in moves if now - m[1] <= allowed]
+        useful = [m for m in moves if m[1] > 0]
+        if enough:  # the last step: the cheapest move that meets the budget
+            _, _, k, later = min(enough, key=lambda m: (m[0], -m[1]))
+        elif useful:  # the least recall given up per untouched face no longer flagged
+            _, _, k, later = min(useful, key=lambda m: (m[0] / m[1], -m[1]))
+        else:  # these faces are flagged by several gates: make the cheapest one a step stricter
+            _, _, k, later = min((m for m in moves if m[3] == chosen[m[2]] + 1), key=lambda m: m[0])
+        chosen[k] = later
+    return {name: -float(cuts[k][j]) for k, (name, j) in enumerate(zip(types, chosen)) if j > 0}
+
+
 def group_rows(rows: np.ndarray, groups: Sequence[np.ndarray]) -> list[np.ndarray]:
     """The non-empty parts of the bool mask ``rows``, one per group of every grouping in ``groups``."""
     return [rows & (group == value) for group in groups for value in np.unique(group[rows])]
@@ -122,9 +167,10 @@ def group_false_calls(calibrated: np.ndarray, untouched: np.ndarray, types: list
 def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: int = 512, seed: int = 4321,
                      apis_set: str = "heldout", write: bool = True, max_false_calls: float | None = None,
                      realign: str | None = None, group_by: Sequence[str] = (),
-                     false_calls_on: str = "untouched") -> dict[str, Any]:
+                     false_calls_on: str = "untouched", max_any_calls: float | None = None) -> dict[str, Any]:
     """Fit the temperature (and with ``max_false_calls`` the gate offsets, in every ``group_by`` group, counted
-    on the ``false_calls_on`` faces) of the router saved in ``router_dir``; write them to its config.json if
+    on the ``false_calls_on`` faces; then with ``max_any_calls`` the offsets that keep the untouched faces with
+    any call within that share) of the router saved in ``router_dir``; write them to its config.json if
     ``write``."""
     from mofrr_core.data import RetouchPairs
     from mofrr_core.data.cache import CachedPairs
@@ -145,6 +191,11 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
     offsets = {} if max_false_calls is None else false_call_offsets(logits / temperature, labels, router.types,
                                                                      max_false_calls, groups, false_calls_on)
     calibrated = logits / temperature + np.array([offsets.get(t, 0.0) for t in router.types])
+    if max_any_calls is not None:
+        stricter = any_call_offsets(calibrated, labels, router.types, max_any_calls)
+        offsets = {t: offsets.get(t, 0.0) + stricter.get(t, 0.0) for t in router.types
+                   if offsets.get(t, 0.0) + stricter.get(t, 0.0) < 0}
+        calibrated = logits / temperature + np.array([offsets.get(t, 0.0) for t in router.types])
     before = expected_calibration_error(1 / (1 + np.exp(-logits)), labels)
     after = expected_calibration_error(1 / (1 + np.exp(-logits / temperature)), labels)  # what reports print
     untouched = ~labels.any(axis=1)
@@ -157,6 +208,7 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
     fit = {"temperature": temperature, "gate_offsets": offsets, "ece_before": before, "ece_after": after,
            "n": float(len(labels)), "untouched": float(untouched.sum()),
            "false_calls": {t: float((calibrated[untouched, k] > 0).mean()) for k, t in enumerate(router.types)},
+           "any_calls": float((calibrated[untouched] > 0).any(axis=1).mean()),
            "false_calls_without_type": {t: float((calibrated[negative_rows(labels, k, "without-type"), k] > 0).mean())
                                         for k, t in enumerate(router.types)}}
     if groups:
@@ -172,5 +224,6 @@ def describe_fit(fit: dict[str, Any]) -> str:
     worst = ", ".join(f"{t} {v:.1%}" for t, v in fit.get("worst_group_false_calls", {}).items())
     return (f"temperature {fit['temperature']:.3f} on {int(fit['n'])} held-out validation pairs: ECE "
             f"{fit['ece_before']:.3f} -> {fit['ece_after']:.3f}; gate offsets: {offsets}; false calls on "
-            f"{int(fit['untouched'])} untouched: {calls}" + (f"; on faces without the type: {others}" if others else "")
+            f"{int(fit['untouched'])} untouched: {calls} (any call {fit['any_calls']:.1%})"
+            + (f"; on faces without the type: {others}" if others else "")
             + (f"; in the worst group: {worst}" if worst else ""))

@@ -177,6 +177,9 @@ def build_calibrate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-false-calls", type=float, metavar="RATE",
                         help="also make every gate that flags more than RATE (e.g. 0.05) of the untouched faces "
                              "stricter (a per-gate logit offset in config.json); no gate is made more sensitive")
+    parser.add_argument("--max-any-calls", type=float, metavar="RATE",
+                        help="also keep the untouched faces on which any gate fires within RATE (e.g. 0.04), "
+                             "making stricter the gates whose calls are most often false (after --max-false-calls)")
     parser.add_argument("--realign", choices=["photo", "photo-upright"], default=None,
                         help="fit on faces a share of which went through a whole-photo alignment, as `mofrr "
                              "restore` sees them (presets of mofrr_core/data/realign.py; default: the faces' "
@@ -397,7 +400,7 @@ def run_command(args: argparse.Namespace, subcommand: str | None, command: str) 
 
         fit = calibrate_router(args.router, args.data, n=args.n, write=not args.dry_run,
                                max_false_calls=args.max_false_calls, realign=args.realign, group_by=args.group_by,
-                               false_calls_on=args.false_calls_on)
+                               false_calls_on=args.false_calls_on, max_any_calls=args.max_any_calls)
         print(describe_fit(fit) + ("" if args.dry_run else f" (written to {Path(args.router) / 'config.json'})"))
         return 0
     if subcommand == "export":

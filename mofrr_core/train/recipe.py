@@ -49,7 +49,7 @@ PATH_KEYS = ("init_weights", "router_weights", "degree_weights", "shared_weights
              "hard_negatives", "combine_cache_from", "registry")  # what a run reads (--dry-run shows them)
 RECIPE_KEYS = ("output_dir", "defaults", "runs", "calibrate", "registry", "description")
 CALIBRATE_KEYS = {"router": str, "n": int, "realign": str, "max_false_calls": float,  # calibrate_router's
-                  "group_by": list, "false_calls_on": str}
+                  "group_by": list, "false_calls_on": str, "max_any_calls": float}
 REGISTRY_COMPONENTS = ("router", "combine")
 COMMAND_LINE_KEYS = ("recipe", "dry_run", "output_dir", "data", "resume", "overwrite", "verbose")
 
@@ -237,8 +237,9 @@ def calibrate_step(raw: Any, folders: dict[str, str], where: str) -> dict[str, A
         raise RecipeError(f"{where}: {error}") from None
     if step.get("group_by") and "max_false_calls" not in step:
         raise RecipeError(f"{where}: group_by goes with max_false_calls")
-    if not 0 <= step.get("max_false_calls", 0) < 1 or step.get("n", 1) < 1:
-        raise RecipeError(f"{where}: max_false_calls must be in [0, 1) and n positive, got {raw!r}")
+    rates_ok = all(0 <= step.get(key, 0) < 1 for key in ("max_false_calls", "max_any_calls"))
+    if not rates_ok or step.get("n", 1) < 1:
+        raise RecipeError(f"{where}: max_false_calls and max_any_calls must be in [0, 1) and n positive, got {raw!r}")
     return step
 
 

@@ -9,7 +9,7 @@ import torch
 
 from mofrr_core.models import Router
 from mofrr_core.registry import sha256_of
-from mofrr_core.train.calibrate import false_call_offsets
+from mofrr_core.train.calibrate import any_call_offsets, false_call_offsets
 from mofrr_core.train.cli import main
 
 
@@ -87,6 +87,33 @@ def test_false_call_budget_without_type_counts_faces_retouched_with_other_types(
         false_call_offsets(logits, labels, ["a", "b"], 0.05, on="others")
 
 
+def test_any_call_budget_spends_the_false_calls_where_they_buy_detection():
+    rng = np.random.default_rng(3)
+    labels = np.zeros((600, 2), dtype=bool)
+    labels[:100, 0] = True  # 100 of type a (easy to find), 100 of type b (hard), 400 untouched
+    labels[100:200, 1] = True
+    logits = np.stack([np.concatenate([rng.normal(3.0, 1.0, 100), rng.normal(-3.0, 1.0, 500)]),
+                       np.concatenate([rng.normal(-3.0, 1.0, 100), rng.normal(-0.2, 1.0, 100),
+                                       rng.normal(-1.2, 1.0, 400)])], axis=1)
+    untouched = ~labels.any(axis=1)
+
+    def union(offsets):
+        return int((logits[untouched] + [offsets.get("a", 0.0), offsets.get("b", 0.0)] > 0).any(axis=1).sum())
+
+    def recall(offsets):
+        return sum(float((logits[labels[:, k], k] + offsets.get(t, 0.0) > 0).mean()) for k, t in enumerate("ab"))
+
+    assert union({}) > 40  # gate b flags ~12 % of the untouched faces
+    offsets = any_call_offsets(logits, labels, ["a", "b"], 0.05)
+    assert union(offsets) <= 20 and all(v < 0 for v in offsets.values())  # floor(0.05 * 400), only stricter
+    uniform = next(o for r in np.arange(0.05, 0, -0.0025) if union(o := false_call_offsets(logits, labels,
+                                                                                          ["a", "b"], r)) <= 20)
+    assert recall(offsets) >= recall(uniform)  # the same budget spent per gate alike finds no more
+    assert any_call_offsets(logits, labels, ["a", "b"], 0.5) == {}  # already within budget: nothing moves
+    with pytest.raises(ValueError, match="--max-any-calls"):
+        any_call_offsets(logits, labels, ["a", "b"], 1.0)
+
+
 def test_calibrate_with_a_false_call_budget_writes_offsets(shards, tmp_path, capsys):
     root = shards
     saved_router(tmp_path / "router", lambda net: net.bias.fill_(5.0))  # trigger-happy: every gate fires
@@ -99,6 +126,15 @@ def test_calibrate_with_a_false_call_budget_writes_offsets(shards, tmp_path, cap
     untouched_calls = [float(v.split(" ")[1].rstrip("%"))
                        for v in out.split("untouched: ")[1].split(";")[0].split(", ")]
     assert max(untouched_calls) <= 10.0
+
+
+def test_calibrate_with_an_any_call_budget(shards, tmp_path, capsys):
+    saved_router(tmp_path / "router", lambda net: net.bias.fill_(5.0))  # trigger-happy: every gate fires
+    assert main(["calibrate", str(tmp_path / "router"), "--data", str(shards), "-n", "40", "--max-any-calls",
+                 "0.1", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert float(out.split("(any call ")[1].split("%")[0]) <= 10.0
+    assert json.loads((tmp_path / "router" / "config.json").read_text()).get("gate_offsets") is None  # dry run
 
 
 def test_false_call_budget_holds_in_every_group():
