@@ -125,15 +125,17 @@ def test_default_recipe_uses_each_stages_preset_and_reads_only_earlier_runs(tmp_
     for item in recipe.runs:
         for path in item.reads.values():
             assert Path(path).relative_to(tmp_path).parts[0] in done, (item.name, path)
-        assert item.config.data.get("postprocess") == "app", item.name
+        wanted = "app-camera" if item.name == "router-camera" else "app"  # the one run that names its own
+        assert item.config.data.get("postprocess") == wanted, item.name
         assert item.config.threads == 1 and item.config.output_dir == str(tmp_path / item.name)
         done.add(item.name)
     final = {(r.config.stage, r.config.expert): Path(r.config.preset).stem for r in recipe.runs}
     routers = [(r.name, Path(r.config.preset).stem) for r in recipe.runs if r.config.stage == "router"]
     assert routers == [("router", "router-srm"), ("router-photo", "router-photo-upright"),
-                       ("router-kept", "router-photo-kept")]
-    assert recipe.calibrate["router"] == str(tmp_path / "router-kept" / "best")  # the router that ships
-    assert recipe.registry["router"]["weights"] == "router-kept/best" and recipe.registry["router_crop"] == "own"
+                       ("router-kept", "router-photo-kept"), ("router-camera", "router-camera")]
+    assert recipe.calibrate["router"] == str(tmp_path / "router-camera" / "best")  # the router that ships
+    assert recipe.calibrate["max_any_calls"] == 0.03
+    assert recipe.registry["router"]["weights"] == "router-camera/best" and recipe.registry["router_crop"] == "own"
     assert final[("expert", "white")] == final[("expert", "smooth")] == "cpu128"
     assert final[("expert", "face")] == final[("expert", "eye")] == "cpu128-warp"
     assert final[("shared", "shared")] == "cpu128"
@@ -219,6 +221,7 @@ def test_calibrate_step_fits_the_trained_router_before_the_registry(shards, tmp_
     printed = capsys.readouterr().out
     config = json.loads((out / "r" / "final" / "config.json").read_text())
     assert config["temperature"] != 1.0 and f"calibrate {out / 'r' / 'final'}: temperature" in printed
-    calls = printed.split("untouched: ")[1].splitlines()[0].split(";")[0].split(", ")
+    calls = printed.split("untouched: ")[1].split(" (any call ")[0].split(", ")
     assert len(calls) == 4 and all(c.endswith(" 0.0%") for c in calls)  # zero budget: no untouched face flagged
+    assert "(any call 0.0%)" in printed
     assert printed.index("calibrate ") < printed.index("registry: ")
