@@ -61,9 +61,8 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
     thresholds = _degree_thresholds(degrees, data, resolution, quiet, fit_n)
     offset = face_offset(seed, n)
     common = {"split": split, "resolution": resolution, "seed": seed, "apis": dict(apis) if apis else None,
-              "degree_thresholds": thresholds, "apis_set": apis_set, "postprocess": postprocess}
-    if retouch_size is not None:
-        common["retouch_size"] = retouch_size
+              "degree_thresholds": thresholds, "apis_set": apis_set, "postprocess": postprocess,
+              "retouch_size": retouch_size}
     if ops == "balanced":
         types = list(DEFAULT_TYPES)
         length = n + offset

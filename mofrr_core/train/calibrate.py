@@ -141,6 +141,11 @@ def any_call_offsets(logits: np.ndarray, labels: np.ndarray, types: list[str], r
     return {name: -float(cuts[k][j]) for k, (name, j) in enumerate(zip(types, chosen)) if j > 0}
 
 
+def offset_row(offsets: dict[str, float], types: list[str]) -> np.ndarray:
+    """``offsets`` as a row over ``types`` (0 for a gate without one), to add to ``[N, len(types)]`` logits."""
+    return np.array([offsets.get(t, 0.0) for t in types])
+
+
 def group_rows(rows: np.ndarray, groups: Sequence[np.ndarray]) -> list[np.ndarray]:
     """The non-empty parts of the bool mask ``rows``, one per group of every grouping in ``groups``."""
     return [rows & (group == value) for group in groups for value in np.unique(group[rows])]
@@ -190,12 +195,11 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
     temperature = round(float(fit_temperature(logits, labels)), 4)
     offsets = {} if max_false_calls is None else false_call_offsets(logits / temperature, labels, router.types,
                                                                      max_false_calls, groups, false_calls_on)
-    calibrated = logits / temperature + np.array([offsets.get(t, 0.0) for t in router.types])
-    if max_any_calls is not None:
-        stricter = any_call_offsets(calibrated, labels, router.types, max_any_calls)
-        offsets = {t: offsets.get(t, 0.0) + stricter.get(t, 0.0) for t in router.types
-                   if offsets.get(t, 0.0) + stricter.get(t, 0.0) < 0}
-        calibrated = logits / temperature + np.array([offsets.get(t, 0.0) for t in router.types])
+    if max_any_calls is not None:  # on top of the per-gate offsets; both only ever make a gate stricter
+        stricter = any_call_offsets(logits / temperature + offset_row(offsets, router.types), labels, router.types,
+                                    max_any_calls)
+        offsets = {t: offsets.get(t, 0.0) + stricter.get(t, 0.0) for t in router.types if t in offsets | stricter}
+    calibrated = logits / temperature + offset_row(offsets, router.types)
     before = expected_calibration_error(1 / (1 + np.exp(-logits)), labels)
     after = expected_calibration_error(1 / (1 + np.exp(-logits / temperature)), labels)  # what reports print
     untouched = ~labels.any(axis=1)
