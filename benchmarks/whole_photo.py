@@ -1,8 +1,9 @@
 """Whole-photo restoration on full 224 px FairFace crops: the do-no-harm and held-out targets (not a test).
 
 Usage: python benchmarks/whole_photo.py [--data DIR] [--split test|val] [-n 300] [--apis-set heldout|train]
-                                        [--photo-scale S] [--postprocess app] [--pipeline REGISTRY_OR_DIR]
-                                        [--steps K] [--seed S] [--out report.json]
+                                        [--ops balanced|untouched] [--apis OP=API ...] [--photo-scale S]
+                                        [--postprocess app]
+                                        [--pipeline REGISTRY_OR_DIR] [--steps K] [--seed S] [--out report.json]
 
 ``mofrr eval`` scores aligned 128 px crops; this scores what ``mofrr restore`` (without ``--aligned``)
 does to a whole photo. The faces are the ``mofrr eval --ops balanced`` samples (white, smooth, face,
@@ -25,6 +26,9 @@ noise, JPEG 60-100 (:mod:`mofrr_core.retouch.postprocess`; the original stays th
 ``--photo-scale S`` resizes every photo, original and input alike, by ``S`` after the retouching (a photo
 exported or shared at another size: the interpolation traces of a retouching warp do not survive it).
 Images where no face is found are left out of the PSNR numbers and counted per column ("no face").
+``--ops untouched`` leaves every face untouched (``-n 1102 --split test``: the whole test split) and breaks
+the do-no-harm numbers down by FairFace race and gender group: with a sixth of 300 photos untouched a group
+holds a dozen faces and one false call moves it by 5-10 points; with the whole split it holds 100-190.
 The last table checks the targets of the generalisation issue. Progress goes to stderr, the tables
 to stdout, the per-image numbers to ``--out`` (JSON).
 """
@@ -43,8 +47,10 @@ import numpy as np
 from tqdm import tqdm
 
 from mofrr_core.data.realign import SCALE_LIMITS, rescale_photo
+from mofrr_core.data.shards import read_shards
 from mofrr_core.eval import tables
-from mofrr_core.eval.detection import detection_report
+from mofrr_core.eval.detection import detection_report, false_calls_by_group, worst_group_rate
+from mofrr_core.eval.run import parse_apis
 from mofrr_core.eval.samples import load_samples
 from mofrr_core.faces import face_alignment, full_paste_mask
 from mofrr_core.metrics import psnr
@@ -53,9 +59,11 @@ from mofrr_core.restore import NoFaceError, face_detector, restore_photo
 from mofrr_core.retouch.postprocess import POSTPROCESS_PRESETS
 from mofrr_core.utils.image import to_uint8
 
+GROUPS = ("race", "gender")  # FairFace labels the untouched faces are broken down by
 GOOD_DB, FLOOR_DB = tables.DO_NO_HARM_DB  # untouched faces: PSNR(output, input) for most of them / every one
 KEPT_SHARE = 0.95  # share of untouched faces that must stay >= GOOD_DB and see no expert
 WORSE_SHARE = 0.10  # held-out apis: share of images a column may make worse than the input
+GROUP_SHARE = 0.05  # untouched faces: false calls per type allowed in every race and gender group
 
 
 def reachable(faces: Sequence[Mapping[str, Any]], size: int, shape: tuple[int, ...],
@@ -123,11 +131,36 @@ def untouched_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     return stats
 
 
+def untouched_by_group(records: Sequence[Mapping[str, Any]], types: Sequence[str],
+                       threshold: float | Sequence[float], meta: Mapping[str, Mapping[str, Any]]
+                       ) -> dict[str, dict[str, dict[str, float]]]:
+    """Per FairFace grouping (:data:`GROUPS`) and group, on the untouched faces found: each gate's false-call
+    rate and ``n`` (:func:`false_calls_by_group`), the share on which any expert ran and the worst
+    PSNR(output, input)."""
+    found = [r for r in records if r["group"] == tables.NONE and not r["no_face"]]
+    if not found:
+        return {}
+    p = np.array([[r["probabilities"].get(t, 0.0) for t in types] for r in found])
+    labels = np.zeros_like(p)
+    result = {}
+    for by in GROUPS:
+        names = [str(meta.get(r["key"], {}).get(by, "unknown")) for r in found]
+        rates = false_calls_by_group(p, labels, names, types, threshold)
+        for group, entry in rates.items():
+            rows = [r for r, name in zip(found, names) if name == group]
+            entry.update(expert=float(np.mean([any(r["experts_run"]) for r in rows])),
+                         worst=float(min(r["psnr_to_input"] for r in rows)))
+        result[by] = rates
+    return result
+
+
 def summarize(records: Sequence[Mapping[str, Any]], types: Sequence[str],
-              threshold: float | Sequence[float] = 0.5) -> dict[str, Any]:
+              threshold: float | Sequence[float] = 0.5,
+              meta: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Per-column fidelity (the retouched columns and ``All``), the untouched-face numbers and the router's
     detection figures on the faces whole-photo mode found (``None`` without a found face); ``threshold``:
-    one, or one per type (the pipeline's gate thresholds)."""
+    one, or one per type (the pipeline's gate thresholds). With the faces' FairFace ``meta`` (by key), the
+    untouched faces by group too."""
     columns = tables.columns_for(types, [r["group"] for r in records])
     fidelity = {c: column_stats([r for r in records if r["group"] == c]) for c in columns}
     fidelity[tables.ALL] = column_stats([r for r in records if r["group"] != tables.NONE])
@@ -135,7 +168,10 @@ def summarize(records: Sequence[Mapping[str, Any]], types: Sequence[str],
     detection = None if not found else detection_report(
         np.array([[r["probabilities"].get(t, 0.0) for t in types] for r in found]),
         np.array([r["labels"] for r in found]), types, threshold)
-    return {"fidelity": fidelity, "untouched": untouched_stats(records), "detection": detection}
+    summary = {"fidelity": fidelity, "untouched": untouched_stats(records), "detection": detection}
+    if meta is not None:
+        summary["untouched_by_group"] = untouched_by_group(records, types, threshold, meta)
+    return summary
 
 
 def fidelity_table(fidelity: Mapping[str, Mapping[str, float]]) -> str:
@@ -157,6 +193,16 @@ def untouched_table(s: Mapping[str, float]) -> str:
     return head + f"\n| {s['n']} | {s['no_face']} | " + " | ".join(cells) + " |"
 
 
+def group_table(by_group: Mapping[str, Mapping[str, float]], types: Sequence[str], by: str) -> str:
+    """The untouched faces of each group: gate false calls, an expert run, worst PSNR(output, input)."""
+    lines = [f"| {by} | untouched faces | an expert ran | " + " | ".join(types) + " | worst (dB) |",
+             "|---|---|---|" + "---|" * len(types) + "---|"]
+    for group, e in by_group.items():
+        lines.append(f"| {group} | {int(e['n'])} | {e['expert']:.1%} | " + " | ".join(f"{e[t]:.1%}" for t in types)
+                     + f" | {e['worst']:.1f} |")
+    return "\n".join(lines)
+
+
 def targets(summary: Mapping[str, Any], apis_set: str) -> list[tuple[str, str, bool]]:
     """``(target, measured, met)`` for the issue's do-no-harm targets (held-out ones with ``heldout`` only)."""
     u, checks = summary["untouched"], []
@@ -166,6 +212,11 @@ def targets(summary: Mapping[str, Any], apis_set: str) -> list[tuple[str, str, b
                    (f"untouched: worst >= {FLOOR_DB:g} dB", f"{u['worst']:.2f}", u["worst"] >= FLOOR_DB),
                    (f"untouched: no expert ran >= {KEPT_SHARE:.2f}", f"{u['no_expert']:.2f}",
                     u["no_expert"] >= KEPT_SHARE)]
+    for by, groups in summary.get("untouched_by_group", {}).items():
+        types = [t for t in next(iter(groups.values())) if t not in ("n", "expert", "worst")]
+        worst, where = worst_group_rate(groups, types)
+        checks.append((f"untouched, every {by} group: false calls per type <= {GROUP_SHARE:.2f}",
+                       f"{worst:.3f}" + (f" ({where})" if where else ""), worst <= GROUP_SHARE))
     if apis_set == "heldout":
         for column, s in summary["fidelity"].items():
             if column != tables.ALL and s["n"]:
@@ -181,6 +232,9 @@ def report(summary: Mapping[str, Any], apis_set: str, description: str, seconds:
              "## Fidelity on the whole image (PSNR vs original; worse: share with restored < input)", "",
              fidelity_table(summary["fidelity"]), "", "## Untouched faces (do no harm)", "",
              untouched_table(summary["untouched"]), ""]
+    for by, groups in summary.get("untouched_by_group", {}).items():
+        types = [t for t in next(iter(groups.values())) if t not in ("n", "expert", "worst")]
+        lines += [f"## Untouched faces by {by} (FairFace labels)", "", group_table(groups, types, by), ""]
     if summary.get("detection"):
         lines += ["## Detection (the router on the faces as whole-photo mode aligns them)", "",
                   tables.detection_table(summary["detection"]), ""]
@@ -196,6 +250,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-n", type=int, default=300, help="number of photos (default: 300)")
     parser.add_argument("--apis-set", default="heldout", choices=["heldout", "train"],
                         help="retouching implementations: held out from training (default) or the training ones")
+    parser.add_argument("--ops", default="balanced", choices=["balanced", "untouched"],
+                        help="balanced: the five retouched columns and untouched faces in turn; untouched: every "
+                             "face untouched, broken down by race and gender (default: balanced)")
+    parser.add_argument("--apis", nargs="+", metavar="OP=API", default=None,
+                        help="retouch each op with this one implementation (e.g. face=idw; default: any of "
+                             "the --apis-set)")
     parser.add_argument("--photo-scale", type=float, default=1.0,
                         help="resize every photo by this factor after the retouching (default: 1)")
     parser.add_argument("--postprocess", default=None, choices=[k for k, v in POSTPROCESS_PRESETS.items() if v],
@@ -208,6 +268,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     parser.add_argument("--out", type=Path, default=None, help="write the per-image numbers to this JSON file")
     args = parser.parse_args(argv)
+    try:
+        args.apis = parse_apis(args.apis)
+    except ValueError as error:
+        parser.error(str(error))
     if args.n < 1:
         parser.error(f"-n must be positive, got {args.n}")
     if not SCALE_LIMITS[0] <= args.photo_scale <= SCALE_LIMITS[1]:
@@ -219,15 +283,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     samples, types, description = load_samples(args.data, split=args.split, n=args.n, resolution=None,
-                                               ops="balanced", degrees="none", seed=args.seed, quiet=True,
-                                               apis_set=args.apis_set, postprocess=args.postprocess)
+                                               ops=args.ops, degrees="none", seed=args.seed, quiet=True,
+                                               apis_set=args.apis_set, postprocess=args.postprocess,
+                                               apis=args.apis)
     detector = face_detector()
     pipeline = load_pipeline(args.pipeline, args.device, label="--pipeline")
     if args.photo_scale != 1.0:
         description += f", photos resized x{args.photo_scale:g} after retouching"
     records = [measure(pipeline, detector, samples[i], types, i, args.steps, args.seed, args.photo_scale)
                for i in tqdm(range(len(samples)), desc="whole photo", unit="img", file=sys.stderr)]
-    summary = summarize(records, types, pipeline.thresholds_for(types))
+    meta = {r.key: r.meta for r in read_shards(args.data)}
+    summary = summarize(records, types, pipeline.thresholds_for(types), meta)
     seconds = float(np.mean([r["seconds"] for r in records]))
     print(report(summary, args.apis_set, description, seconds))
     if args.out:

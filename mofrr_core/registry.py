@@ -87,7 +87,7 @@ class RegistryConfig:
     passthrough_untouched: bool = False
     crop_size: int | None = None  # whole-photo mode: side of the aligned face crops (None: resolution)
     alignment: str = "similarity"  # whole-photo mode: "similarity" or "upright" (mofrr_core.faces)
-    router_crop: str = "shared"  # whole-photo mode: the router reads the experts' crop or its "own" box
+    router_crop: str = "shared"  # whole-photo mode: the router reads the experts' crop, its "own" box or "native" pixels
 
     @property
     def specialised(self) -> list[ExpertEntry]:
@@ -262,7 +262,7 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
     if config.alignment not in ALIGNMENTS:
         raise RegistryError(f"alignment: expected {' or '.join(ALIGNMENTS)}, got {config.alignment!r}")
     if config.router_crop not in ROUTER_CROPS:
-        raise RegistryError(f"router_crop: expected {' or '.join(ROUTER_CROPS)}, got {config.router_crop!r}")
+        raise RegistryError(f"router_crop: expected one of {', '.join(ROUTER_CROPS)}, got {config.router_crop!r}")
     if not 0 < config.threshold < 1:
         raise RegistryError(f"threshold: must be in (0, 1), got {config.threshold}")
     return config

@@ -85,8 +85,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                       help="evaluation resolution in px (default: the pipeline's working resolution)")
     data.add_argument("--ops", default="balanced",
                       help="shards only: balanced (equal shares of single-op images per type and of 2-4-op "
-                           "images: the paper's Table 2 protocol), single, multi, mixed (0-4 ops), or a comma "
-                           "list of ops applied to every image (default: balanced)")
+                           "images: the paper's Table 2 protocol), single, multi, mixed (0-4 ops), untouched (no "
+                           "retouching: false calls and do no harm alone), or a comma list of ops applied to every "
+                           "image (default: balanced)")
     data.add_argument("--apis", nargs="+", metavar="OP=API",
                       help="shards only: cross-implementation test (paper Table 3), e.g. smooth=guided: pairs made "
                            "only with that implementation of the op")

@@ -73,12 +73,15 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
         dataset = _Interleaved(parts, n, offset)
         types = list(parts[0].types)
     else:
-        if ops in OPS_MODES:
+        if ops == "untouched":  # every face as it came: the do-no-harm side alone
+            dataset = open_dataset(data, num_ops=OPS_MODES["multi"], p_clean=1.0, length=n + offset, **common)
+        elif ops in OPS_MODES:
             dataset = open_dataset(data, num_ops=OPS_MODES[ops], length=n + offset, **common)
         else:
             chosen = [o.strip() for o in ops.split(",") if o.strip()]
             if not chosen:
-                raise ValueError(f"--ops {ops!r}: expected balanced, single, multi, mixed or a comma list of ops")
+                raise ValueError(f"--ops {ops!r}: expected balanced, single, multi, mixed, untouched or a comma list "
+                             "of ops")
             dataset = open_dataset(data, ops=chosen, length=n + offset, **common)
         types = list(dataset.types)
         dataset = _Interleaved([dataset], n, offset)
