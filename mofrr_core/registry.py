@@ -87,7 +87,7 @@ class RegistryConfig:
     passthrough_untouched: bool = False
     crop_size: int | None = None  # whole-photo mode: side of the aligned face crops (None: resolution)
     alignment: str = "similarity"  # whole-photo mode: "similarity" or "upright" (mofrr_core.faces)
-    router_crop: str = "shared"  # whole-photo mode: the router reads the experts' crop, its "own" box or "native" pixels
+    router_crop: str = "shared"  # whole photos: the router reads the experts' crop, its "own" box or "native" pixels
 
     @property
     def specialised(self) -> list[ExpertEntry]:

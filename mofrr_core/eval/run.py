@@ -241,7 +241,7 @@ def _router_report(tally: _Tally, pipeline: Pipeline | None,
         return None, "no MoFRR pipeline evaluated"
     if not tally.scored_types:
         return None, f"the router's types {tally.router_types} share none with the data's {list(types)}"
-    if not any(any(lab) for lab in tally.labels):
+    if not tally.labelled or not tally.labels:
         return None, "the test pairs carry no labels"
     return metrics.classification_report(np.asarray(tally.probabilities), np.asarray(tally.labels),
                                          tally.scored_types, pipeline.thresholds_for(tally.scored_types)), None

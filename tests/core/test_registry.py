@@ -82,7 +82,7 @@ def test_invalid_fields_are_rejected(tmp_path):
     with pytest.raises(RegistryError, match="alignment: expected similarity or upright, got 'affine'"):
         load_registry(write(tmp_path, {"alignment": "affine"}))
     assert load_registry(write(tmp_path, {"alignment": "upright"})).alignment == "upright"
-    with pytest.raises(RegistryError, match="router_crop: expected shared or own, got 'mine'"):
+    with pytest.raises(RegistryError, match="router_crop: expected one of shared, own, native, got 'mine'"):
         load_registry(write(tmp_path, {"router_crop": "mine"}))
     assert load_registry(write(tmp_path, {"router_crop": "own"})).router_crop == "own"
     assert load_registry(write(tmp_path, {})).router_crop == "shared"

@@ -174,3 +174,30 @@ def test_router_crop_own_gives_the_router_its_own_face_crop(pipeline):
     assert results["own"].faces[0]["probabilities"] != results["shared"].faces[0]["probabilities"]
     with pytest.raises(ValueError, match="router_images: expected 1 images"):
         pipeline([own], router_images=[own, own])
+
+
+def test_router_crop_native_reads_the_photos_pixels_where_the_face_fits(pipeline):
+    """``router_crop: native``: the router reads the photo's own pixels (:func:`native_crop`) when the face's box
+    is about the router's size, and the ``own`` crop when it is not (a face much larger than the router's size)."""
+    import cv2
+
+    from mofrr_core.faces import align_face, crop_box, face_alignment, native_crop
+    from mofrr_core.restore import router_crops, usable_faces
+
+    image, landmarks = astronaut_with_landmarks()
+    size = pipeline.router_size
+    factor = size / crop_box(face_alignment(points5_from_landmarks(landmarks), size, "upright"), size)[2]
+    fits = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)  # the face box about size
+    small = [(landmarks + 0.5) * factor - 0.5]
+    pipeline.crop_size, pipeline.router_crop, alignment = 2 * RESOLUTION, "native", pipeline.alignment
+    pipeline.alignment = "upright"  # native crops are boxes of the upright alignment
+    try:
+        for photo, found in ((fits, small), (image, [landmarks])):
+            faces = usable_faces(found, photo.shape, pipeline.face_crop_size, pipeline.alignment)
+            matrix = face_alignment(faces[0][1], size, pipeline.alignment)
+            native = native_crop(photo, matrix, size)
+            expected = align_face(photo, matrix, size) if native is None else native
+            assert (native is None) == (photo is image)
+            assert np.array_equal(router_crops(pipeline, photo, faces)[0], expected)
+    finally:
+        pipeline.crop_size, pipeline.router_crop, pipeline.alignment = None, "shared", alignment

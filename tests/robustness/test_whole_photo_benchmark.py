@@ -109,3 +109,46 @@ def test_postprocess_degrades_every_input_untouched_ones_too(whole_photo, shards
     plain = json.loads((tmp_path / "p.json").read_text())["images"]
     changed = [r["input_psnr"] < p["input_psnr"] for r, p in zip(report["images"], plain)]
     assert sum(changed) >= 4  # the app's export (p 0.8 per photo) costs the inputs PSNR
+
+
+def test_ops_untouched_breaks_the_untouched_faces_down_by_group(whole_photo, shards, pipeline_dir, tmp_path,
+                                                                 monkeypatch, capsys):
+    """--ops untouched: every face untouched, counted per FairFace race and gender group."""
+    from mofrr_core.data.shards import read_shards
+
+    install_fake_provider(monkeypatch, FakeDetector({(224, 224): [TEMPLATE_224.copy()]}))
+    assert run(whole_photo, shards, pipeline_dir, tmp_path / "r.json", "--ops", "untouched") == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    images, summary = report["images"], report["summary"]
+    assert [r["group"] for r in images] == ["None"] * 6 and all(r["input_psnr"] == 100.0 for r in images)
+    meta = {r.key: r.meta for r in read_shards(shards)}
+    thresholds = whole_photo.load_pipeline(pipeline_dir).gate_thresholds
+    for by, groups in summary["untouched_by_group"].items():
+        names = [meta[r["key"]][by] for r in images]
+        assert sorted(groups) == sorted(set(names)) and sum(g["n"] for g in groups.values()) == 6
+        for group, entry in groups.items():
+            rows = [r for r, name in zip(images, names) if name == group]
+            assert entry["worst"] == min(r["psnr_to_input"] for r in rows)
+            assert entry["expert"] == pytest.approx(np.mean([any(r["experts_run"]) for r in rows]))
+            for t in thresholds:
+                assert entry[t] == pytest.approx(np.mean([r["probabilities"][t] > thresholds[t] for r in rows]))
+    printed = capsys.readouterr().out
+    assert "## Untouched faces by race (FairFace labels)" in printed and "| gender | untouched faces |" in printed
+    assert "untouched, every race group: false calls per type <= 0.05" in printed
+    assert summary["fidelity"]["All"]["n"] == 0
+
+
+def test_group_target_names_the_worst_group(whole_photo):
+    groups = {"race": {"A": {"n": 20, "expert": 0.1, "worst": 50.0, "white": 0.1, "eye": 0.0},
+                       "B": {"n": 20, "expert": 0.0, "worst": 60.0, "white": 0.0, "eye": 0.05}}}
+    untouched = {"n": 40, "no_face": 0, "good": 1.0, "worst": 50.0, "no_expert": 0.95}
+    checks = {name: (value, met) for name, value, met in whole_photo.targets(
+        {"untouched": untouched, "fidelity": {}, "untouched_by_group": groups}, "heldout")}
+    assert checks["untouched, every race group: false calls per type <= 0.05"] == ("0.100 (A/white)", False)
+
+
+def test_apis_fix_one_implementation_per_op(whole_photo, capsys):
+    assert whole_photo.parse_args(["--apis", "face=idw", "eye=lines"]).apis == {"face": "idw", "eye": "lines"}
+    with pytest.raises(SystemExit):
+        whole_photo.parse_args(["--apis", "face"])
+    assert "expected OP=API" in capsys.readouterr().err

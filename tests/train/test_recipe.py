@@ -135,7 +135,7 @@ def test_default_recipe_uses_each_stages_preset_and_reads_only_earlier_runs(tmp_
                        ("router-kept", "router-photo-kept"), ("router-camera", "router-camera")]
     assert recipe.calibrate["router"] == str(tmp_path / "router-camera" / "best")  # the router that ships
     assert recipe.calibrate["max_any_calls"] == 0.03
-    assert recipe.registry["router"]["weights"] == "router-camera/best" and recipe.registry["router_crop"] == "own"
+    assert recipe.registry["router"]["weights"] == "router-camera/best" and recipe.registry["router_crop"] == "native"
     assert final[("expert", "white")] == final[("expert", "smooth")] == "cpu128"
     assert final[("expert", "face")] == final[("expert", "eye")] == "cpu128-warp"
     assert final[("shared", "shared")] == "cpu128"
