@@ -136,14 +136,6 @@ def upright_alignment(points5: np.ndarray, size: int) -> np.ndarray:
 
 
 ALIGNMENTS = ("similarity", "upright")
-ROUTER_CROPS = ("shared", "own", "native")
-"""Whole-photo mode: the router reads the experts' face crop (``shared``, resized to the router's size), its
-``own`` crop of the photo, aligned the same way directly at the router's size (one resampling, not two), or
-(``native``) the photo's own pixels, not resampled at all, on the photo's 8-pixel grid (:func:`native_crop`)."""
-NATIVE_SCALE_LIMIT = 1.3  # native: the face's upright box may be this much larger or smaller than the router's size
-JPEG_GRID = 8  # native: the crop's origin lies on this grid of the photo (JPEG's 8x8 blocks)
-
-
 def face_alignment(points5: np.ndarray, size: int, alignment: str = "similarity") -> np.ndarray:
     """The ``[2, 3]`` alignment of whole-photo mode: ``"similarity"`` (:func:`estimate_alignment`) or
     ``"upright"`` (:func:`upright_alignment`)."""
@@ -189,29 +181,6 @@ def _shift(matrix: np.ndarray, x0: int, y0: int) -> np.ndarray:
     shifted = np.array(matrix, dtype=np.float64)
     shifted[:, 2] += shifted[:, :2] @ np.array([x0, y0], dtype=np.float64)
     return shifted
-
-
-def native_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray | None:
-    """The ``size`` x ``size`` box of photo pixels centred on the face of the :func:`upright_alignment`
-    ``matrix``, not resized, its origin on the photo's :data:`JPEG_GRID` (parts outside the photo reflected);
-    ``None`` when ``matrix`` is not upright or the face's box is more than :data:`NATIVE_SCALE_LIMIT` times
-    larger or smaller than ``size``.
-
-    A warp or a smoothing filter resamples the pixels it touches and breaks the photo's 8x8 JPEG block
-    pattern there; a face cut at another scale, or on another phase of the grid, hides that from the router.
-    """
-    box = crop_box(matrix, size)
-    if box is None or not 1 / NATIVE_SCALE_LIMIT <= box[2] / size <= NATIVE_SCALE_LIMIT:
-        return None
-    x0, y0, side = box
-    left, top = (JPEG_GRID * round((c + (side - size) / 2) / JPEG_GRID) for c in (x0, y0))
-    height, width = image.shape[:2]
-    pad = ((max(0, -top), max(0, top + size - height)), (max(0, -left), max(0, left + size - width)), (0, 0))
-    window = image[max(top, 0):top + size, max(left, 0):left + size]
-    if min(window.shape[:2]) < 2:
-        return None
-    mode = "reflect" if all(p < n for p, n in zip((max(pad[0]), max(pad[1])), window.shape[:2])) else "edge"
-    return np.ascontiguousarray(np.pad(window, pad[:image.ndim], mode=mode))
 
 
 def align_face(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:

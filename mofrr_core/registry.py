@@ -257,7 +257,8 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
         raise RegistryError(f"resolution: must be a multiple of 16, got {config.resolution}")
     if config.crop_size is not None and not 64 <= config.crop_size <= 1024:
         raise RegistryError(f"crop_size: must be between 64 and 1024 px, got {config.crop_size}")
-    from mofrr_core.faces import ALIGNMENTS, ROUTER_CROPS
+    from mofrr_core.faces import ALIGNMENTS
+    from mofrr_core.router_view import ROUTER_CROPS
 
     if config.alignment not in ALIGNMENTS:
         raise RegistryError(f"alignment: expected {' or '.join(ALIGNMENTS)}, got {config.alignment!r}")

@@ -42,6 +42,7 @@ from mofrr_core.io import (
     save_image_atomic,
 )
 from mofrr_core.pipeline import Pipeline, load_pipeline
+from mofrr_core.router_view import router_crops
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 INSTALL_HINT = "pip install 'mofrr[landmarks]' && pip install --no-deps mediapipe==0.10.21"
@@ -190,22 +191,6 @@ def photo_faces(pipeline: Pipeline, image: np.ndarray, detector, max_faces: int 
     faces = faces[:max_faces]
     crops = [align_face(image, matrix, size) for _, _, matrix in faces]
     return faces, crops, router_crops(pipeline, image, faces)
-
-
-def router_crops(pipeline: Pipeline, image: np.ndarray, faces: list) -> list[np.ndarray] | None:
-    """``router_crop: own``: the faces cut from ``image`` at the router's size (one resampling, not two);
-    ``native``: the photo's pixels at their own scale where the face allows it (:func:`native_crop`), else own."""
-    from mofrr_core.faces import align_face, face_alignment, native_crop
-
-    size = pipeline.router_size
-    if pipeline.router_crop == "shared" or (pipeline.router_crop == "own" and size == pipeline.face_crop_size):
-        return None  # the router reads the experts' crops
-    crops = []
-    for _, points5, _ in faces:
-        matrix = face_alignment(points5, size, pipeline.alignment)
-        crop = native_crop(image, matrix, size) if pipeline.router_crop == "native" else None
-        crops.append(align_face(image, matrix, size) if crop is None else crop)
-    return crops
 
 
 def usable_faces(found: list, shape: tuple[int, ...], size: int, alignment: str = "similarity"

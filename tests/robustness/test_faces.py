@@ -12,8 +12,6 @@ import numpy as np
 import pytest
 
 from mofrr_core.faces import (
-    JPEG_GRID,
-    NATIVE_SCALE_LIMIT,
     TEMPLATE_224,
     TEMPLATE_SIZE,
     align_face,
@@ -24,7 +22,6 @@ from mofrr_core.faces import (
     face_mask,
     full_paste_mask,
     measure_template,
-    native_crop,
     paste_back,
     points5_from_landmarks,
     template_points,
@@ -227,32 +224,3 @@ def test_upright_box_at_the_border_is_reflected(astronaut):
     assert crop_box(moved, SIZE) == (x0 + 100, y0 + 100, side)
     assert np.array_equal(align_face(shifted, upright_alignment(points, SIZE), SIZE), align_face(padded, moved, SIZE))
 
-
-def test_native_crop_is_the_photos_own_pixels_on_its_grid():
-    """``router_crop: native``: a box of photo pixels at the router's size, not resized, its origin on the 8 px
-    grid nearest the face's box; None for a rolled face or one too large or too small for it."""
-    photo = np.random.default_rng(1).integers(0, 256, (300, 280, 3), dtype=np.uint8)
-    for scale, (tx, ty) in [(1.0, (-37.0, -51.0)), (0.85, (-60.0, -41.0)), (1.2, (-13.0, -20.0))]:
-        inverse = cv2.invertAffineTransform(similarity(0.0, scale, tx, ty))
-        matrix = upright_alignment(template_points(SIZE) @ inverse[:, :2].T + inverse[:, 2], SIZE)
-        x0, y0, side = crop_box(matrix, SIZE)
-        crop = native_crop(photo, matrix, SIZE)
-        left, top = (JPEG_GRID * round((c + (side - SIZE) / 2) / JPEG_GRID) for c in (x0, y0))
-        assert left % JPEG_GRID == top % JPEG_GRID == 0 and abs(left - (x0 + (side - SIZE) / 2)) <= JPEG_GRID / 2
-        assert np.array_equal(crop, photo[top:top + SIZE, left:left + SIZE])
-    for too_far in (NATIVE_SCALE_LIMIT * 1.1, 1 / (NATIVE_SCALE_LIMIT * 1.1)):
-        points = template_points(SIZE) * too_far + 40
-        assert native_crop(photo, upright_alignment(points, SIZE), SIZE) is None
-    rolled = template_points(SIZE) @ similarity(35.0, 1.0, 0, 0)[:, :2].T + 100
-    assert native_crop(photo, upright_alignment(rolled, SIZE), SIZE) is None
-
-
-def test_native_crop_at_the_border_is_reflected():
-    photo = np.random.default_rng(2).integers(0, 256, (100, 90, 3), dtype=np.uint8)
-    matrix = upright_alignment(template_points(SIZE) - 20, SIZE)  # the face's box starts left of and above the photo
-    crop = native_crop(photo, matrix, SIZE)
-    x0, y0, _ = crop_box(matrix, SIZE)
-    left, top = (JPEG_GRID * round(c / JPEG_GRID) for c in (x0, y0))
-    assert left < 0 and top < 0 and crop.shape == (SIZE, SIZE, 3)
-    padded = np.pad(photo, ((-top, 0), (-left, 0), (0, 0)), mode="reflect")
-    assert np.array_equal(crop, padded[:SIZE, :SIZE])
