@@ -2,8 +2,8 @@
 
 Usage: python benchmarks/whole_photo.py [--data DIR] [--split test|val] [-n 300] [--apis-set heldout|train]
                                         [--ops balanced|untouched] [--apis OP=API ...] [--photo-scale S]
-                                        [--postprocess app]
-                                        [--pipeline REGISTRY_OR_DIR] [--steps K] [--seed S] [--out report.json]
+                                        [--postprocess app] [--pipeline REGISTRY_OR_DIR] [--steps K] [--seed S]
+                                        [--out report.json]
 
 ``mofrr eval`` scores aligned 128 px crops; this scores what ``mofrr restore`` (without ``--aligned``)
 does to a whole photo. The faces are the ``mofrr eval --ops balanced`` samples (white, smooth, face,
@@ -193,8 +193,14 @@ def untouched_table(s: Mapping[str, float]) -> str:
     return head + f"\n| {s['n']} | {s['no_face']} | " + " | ".join(cells) + " |"
 
 
-def group_table(by_group: Mapping[str, Mapping[str, float]], types: Sequence[str], by: str) -> str:
+def gate_types(by_group: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """The router types of an :func:`untouched_by_group` grouping (its entries' keys but the counts)."""
+    return [t for t in next(iter(by_group.values())) if t not in ("n", "expert", "worst")]
+
+
+def group_table(by_group: Mapping[str, Mapping[str, float]], by: str) -> str:
     """The untouched faces of each group: gate false calls, an expert run, worst PSNR(output, input)."""
+    types = gate_types(by_group)
     lines = [f"| {by} | untouched faces | an expert ran | " + " | ".join(types) + " | worst (dB) |",
              "|---|---|---|" + "---|" * len(types) + "---|"]
     for group, e in by_group.items():
@@ -213,8 +219,7 @@ def targets(summary: Mapping[str, Any], apis_set: str) -> list[tuple[str, str, b
                    (f"untouched: no expert ran >= {KEPT_SHARE:.2f}", f"{u['no_expert']:.2f}",
                     u["no_expert"] >= KEPT_SHARE)]
     for by, groups in summary.get("untouched_by_group", {}).items():
-        types = [t for t in next(iter(groups.values())) if t not in ("n", "expert", "worst")]
-        worst, where = worst_group_rate(groups, types)
+        worst, where = worst_group_rate(groups, gate_types(groups))
         checks.append((f"untouched, every {by} group: false calls per type <= {GROUP_SHARE:.2f}",
                        f"{worst:.3f}" + (f" ({where})" if where else ""), worst <= GROUP_SHARE))
     if apis_set == "heldout":
@@ -233,8 +238,7 @@ def report(summary: Mapping[str, Any], apis_set: str, description: str, seconds:
              fidelity_table(summary["fidelity"]), "", "## Untouched faces (do no harm)", "",
              untouched_table(summary["untouched"]), ""]
     for by, groups in summary.get("untouched_by_group", {}).items():
-        types = [t for t in next(iter(groups.values())) if t not in ("n", "expert", "worst")]
-        lines += [f"## Untouched faces by {by} (FairFace labels)", "", group_table(groups, types, by), ""]
+        lines += [f"## Untouched faces by {by} (FairFace labels)", "", group_table(groups, by), ""]
     if summary.get("detection"):
         lines += ["## Detection (the router on the faces as whole-photo mode aligns them)", "",
                   tables.detection_table(summary["detection"]), ""]

@@ -136,6 +136,8 @@ def upright_alignment(points5: np.ndarray, size: int) -> np.ndarray:
 
 
 ALIGNMENTS = ("similarity", "upright")
+
+
 def face_alignment(points5: np.ndarray, size: int, alignment: str = "similarity") -> np.ndarray:
     """The ``[2, 3]`` alignment of whole-photo mode: ``"similarity"`` (:func:`estimate_alignment`) or
     ``"upright"`` (:func:`upright_alignment`)."""

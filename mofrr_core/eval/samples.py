@@ -80,8 +80,8 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
         else:
             chosen = [o.strip() for o in ops.split(",") if o.strip()]
             if not chosen:
-                raise ValueError(f"--ops {ops!r}: expected balanced, single, multi, mixed, untouched or a comma list "
-                             "of ops")
+                raise ValueError(f"--ops {ops!r}: expected balanced, single, multi, mixed, untouched or a comma "
+                                 "list of ops")
             dataset = open_dataset(data, ops=chosen, length=n + offset, **common)
         types = list(dataset.types)
         dataset = _Interleaved([dataset], n, offset)
