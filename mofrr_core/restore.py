@@ -143,7 +143,7 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
     Whole-photo mode: ``detector(image)`` returns landmarks per face (``FaceLandmarks`` or
     ``[P, 2]`` arrays); the ``max_faces`` largest usable faces are aligned, restored in one
     batch and pasted back. Faces are aligned at ``pipeline.face_crop_size`` (the experts read them at
-    ``pipeline.resolution``; the router at its own size, from its own crop with ``router_crop: own``).
+    ``pipeline.resolution``; the router at its own size, as ``router_crop`` says: :mod:`mofrr_core.router_view`).
     ``NoFaceError`` if no usable face is found.
     """
     image, max_faces, steps, seed = check_restore_photo(image, aligned=aligned, detector=detector,
