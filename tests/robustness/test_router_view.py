@@ -1,14 +1,11 @@
-"""What the router reads in whole-photo mode: native crops on the JPEG grid (mofrr_core.router_view)."""
+"""What the router reads in whole-photo mode: native crops on the 8 px grid (mofrr_core.router_view)."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
-import pytest
 
 from mofrr_core.faces import crop_box, template_points, upright_alignment
-from mofrr_core.router_view import JPEG_BLOCK, JPEG_GRID_MIN, NATIVE_SCALE_LIMIT, JpegGrid, jpeg_grid, native_crop
-from tests.robustness.helpers import astronaut_with_landmarks
+from mofrr_core.router_view import JPEG_BLOCK, NATIVE_SCALE_LIMIT, native_crop
 
 SIZE = 64
 
@@ -18,36 +15,21 @@ def shifted_box(scale: float, tx: float, ty: float) -> np.ndarray:
     return upright_alignment(template_points(SIZE) * scale + [tx, ty], SIZE)
 
 
-@pytest.mark.parametrize("start", [(0, 0), (3, 5)])
-def test_jpeg_grid_finds_the_block_grid_of_a_jpeg(start):
-    """A JPEG photo (cut at an offset: its blocks then start at another phase) has a grid, its resized copy not."""
-    photo, _ = astronaut_with_landmarks()
-    ok, encoded = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 70])
-    decoded = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
-    cut = decoded[(JPEG_BLOCK - start[1]) % JPEG_BLOCK:, (JPEG_BLOCK - start[0]) % JPEG_BLOCK:]
-    grid = jpeg_grid(cut)
-    assert grid.strength > JPEG_GRID_MIN and (grid.x, grid.y) == start
-    assert jpeg_grid(cv2.resize(cut, None, fx=1.25, fy=1.25, interpolation=cv2.INTER_CUBIC)).strength < JPEG_GRID_MIN
-    assert jpeg_grid(photo).strength < JPEG_GRID_MIN  # the astronaut came as PNG: no grid
-    assert jpeg_grid(photo[:5, :5]) == JpegGrid(1.0, 0, 0)  # too small to tell
-
-
 def test_native_crop_is_the_photos_own_pixels_on_its_grid():
     """A box of photo pixels at the router's size, not resized, its origin on the grid nearest the face's box;
     ``None`` for a rolled face or one too large or too small."""
     photo = np.random.default_rng(1).integers(0, 256, (300, 280, 3), dtype=np.uint8)
-    for scale, (tx, ty), grid in [(1.0, (37, 51), JpegGrid(1.5, 0, 0)), (0.85, (60, 41), JpegGrid(1.5, 3, 6)),
-                                  (1.2, (13, 20), JpegGrid(1.5, 7, 1))]:
+    for scale, (tx, ty) in [(1.0, (37, 51)), (0.85, (60, 41)), (1.2, (13, 20))]:
         matrix = shifted_box(scale, tx, ty)
         x0, y0, side = crop_box(matrix, SIZE)
         left, top = (x0 + (side - SIZE) / 2, y0 + (side - SIZE) / 2)  # the box centred on the face
-        crop = native_crop(photo, matrix, SIZE, grid)
+        crop = native_crop(photo, matrix, SIZE)
         found = [(c, r) for r in range(300 - SIZE) for c in range(280 - SIZE)
                  if abs(c - left) <= JPEG_BLOCK and abs(r - top) <= JPEG_BLOCK
                  and np.array_equal(photo[r:r + SIZE, c:c + SIZE], crop)]
         assert len(found) == 1
         (c, r), = found
-        assert (c - grid.x) % JPEG_BLOCK == (r - grid.y) % JPEG_BLOCK == 0
+        assert c % JPEG_BLOCK == r % JPEG_BLOCK == 0
         assert abs(c - left) <= JPEG_BLOCK / 2 and abs(r - top) <= JPEG_BLOCK / 2
     for too_far in (NATIVE_SCALE_LIMIT * 1.1, 1 / (NATIVE_SCALE_LIMIT * 1.1)):
         assert native_crop(photo, shifted_box(too_far, 40, 40), SIZE) is None

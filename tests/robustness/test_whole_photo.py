@@ -177,14 +177,13 @@ def test_router_crop_own_gives_the_router_its_own_face_crop(pipeline):
 
 
 def test_router_crop_native_reads_the_photos_pixels_where_the_face_fits(pipeline):
-    """``router_crop: native``: the router reads the photo's own pixels (:func:`native_crop`) when the photo has a
-    JPEG grid and the face's box is about the router's size, and the ``own`` crop when it is not (a face much
-    larger than the router's size, or a photo without a grid)."""
+    """``router_crop: native``: the router reads the photo's own pixels (:func:`native_crop`) when the face's box
+    is about the router's size, and the ``own`` crop when it is not (a face much larger than the router's size)."""
     import cv2
 
     from mofrr_core.faces import align_face, crop_box, face_alignment
     from mofrr_core.restore import usable_faces
-    from mofrr_core.router_view import JPEG_GRID_MIN, jpeg_grid, native_crop, router_crops
+    from mofrr_core.router_view import native_crop, router_crops
 
     image, landmarks = astronaut_with_landmarks()
     size = pipeline.router_size
@@ -194,15 +193,12 @@ def test_router_crop_native_reads_the_photos_pixels_where_the_face_fits(pipeline
     pipeline.crop_size, pipeline.router_crop, alignment = 2 * RESOLUTION, "native", pipeline.alignment
     pipeline.alignment = "upright"  # native crops are boxes of the upright alignment
     try:
-        ok, encoded = cv2.imencode(".jpg", fits, [cv2.IMWRITE_JPEG_QUALITY, 30])
-        jpeg = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
-        assert jpeg_grid(jpeg).strength > JPEG_GRID_MIN > jpeg_grid(fits).strength  # the resized PNG has no grid
-        for photo, found, native_expected in ((jpeg, small, True), (fits, small, False), (image, [landmarks], False)):
+        for photo, found in ((fits, small), (image, [landmarks])):
             faces = usable_faces(found, photo.shape, pipeline.face_crop_size, pipeline.alignment)
             matrix = face_alignment(faces[0][1], size, pipeline.alignment)
-            native = native_crop(photo, matrix, size, jpeg_grid(photo))
-            expected = native if native_expected else align_face(photo, matrix, size)
-            assert native_expected == (native is not None and photo is jpeg)
+            native = native_crop(photo, matrix, size)
+            assert (native is None) == (photo is image)
+            expected = align_face(photo, matrix, size) if native is None else native
             assert np.array_equal(router_crops(pipeline, photo, faces)[0], expected)
     finally:
         pipeline.crop_size, pipeline.router_crop, pipeline.alignment = None, "shared", alignment
