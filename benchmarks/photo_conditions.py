@@ -83,10 +83,10 @@ CONDITIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 def router_probabilities(pipeline: Any, detector: Any, image: np.ndarray, types: Sequence[str]) -> list[float] | None:
     """The router's probabilities of ``types`` for the largest face of a photo (``None``: no usable face)."""
     try:
-        _, crops, router_images = photo_faces(pipeline, image, detector, max_faces=1)
+        _, crops, router = photo_faces(pipeline, image, detector, max_faces=1)
     except NoFaceError:
         return None
-    out = pipeline(crops, active="none", output_type="np", router_images=router_images)
+    out = pipeline(crops, active="none", output_type="np", router_images=router.images)
     return [out.probabilities[0][t] for t in types]
 
 

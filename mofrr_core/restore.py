@@ -42,7 +42,7 @@ from mofrr_core.io import (
     save_image_atomic,
 )
 from mofrr_core.pipeline import Pipeline, load_pipeline
-from mofrr_core.router_view import router_crops
+from mofrr_core.router_view import RouterCrops, router_crops
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 INSTALL_HINT = "pip install 'mofrr[landmarks]' && pip install --no-deps mediapipe==0.10.21"
@@ -152,14 +152,14 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
     height, width = image.shape[:2]
     if aligned:
         out = pipeline([image], num_inference_steps=steps, seed=seed, output_type="np")
-        info = {"index": 0, "box": [0, 0, width, height], **face_info(pipeline, out, 0)}
+        info = {"index": 0, "box": [0, 0, width, height], **face_info(pipeline, out, 0), "router_view": "crop"}
         return RestoreResult(out.images[0], [info], {"restore_s": time.perf_counter() - start},
                              (0, 0, width, height))
     from mofrr_core.faces import paste_back
 
-    faces, crops, router_images = photo_faces(pipeline, image, detector, max_faces)
+    faces, crops, router = photo_faces(pipeline, image, detector, max_faces)
     detect_s, size = time.perf_counter() - start, pipeline.face_crop_size  # detection and alignment
-    out = pipeline(crops, num_inference_steps=steps, seed=seed, output_type="np", router_images=router_images)
+    out = pipeline(crops, num_inference_steps=steps, seed=seed, output_type="np", router_images=router.images)
     restore_s = time.perf_counter() - start - detect_s
     restored, infos, boxes = image.copy(), [], []
     for i, (_, points5, matrix) in enumerate(faces):
@@ -167,7 +167,7 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
         box = mask_box(matrix, size, image.shape)
         boxes.append(box)
         infos.append({"index": i, "box": list(box), "points5": np.round(points5, 1).tolist(),
-                      **face_info(pipeline, out, i)})
+                      **face_info(pipeline, out, i), "router_view": router.views[i]})
     region = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
     timings = {"detect_s": detect_s, "restore_s": restore_s,
                "paste_s": time.perf_counter() - start - detect_s - restore_s}
@@ -175,8 +175,8 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
 
 
 def photo_faces(pipeline: Pipeline, image: np.ndarray, detector, max_faces: int = 8
-                ) -> tuple[list, list[np.ndarray], list[np.ndarray] | None]:
-    """The ``max_faces`` largest usable faces of a photo: ``(faces, expert crops, router crops or None)``.
+                ) -> tuple[list, list[np.ndarray], RouterCrops]:
+    """The ``max_faces`` largest usable faces of a photo: ``(faces, expert crops, what the router reads)``.
 
     ``faces`` are :func:`usable_faces` rows; ``NoFaceError`` if ``detector(image)`` finds none usable.
     """

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -46,15 +46,23 @@ def native_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray 
     return np.ascontiguousarray(np.pad(window, pad[:image.ndim], mode="reflect" if reflect else "edge"))
 
 
-def router_crops(pipeline: Pipeline, image: np.ndarray, faces: list) -> list[np.ndarray] | None:
-    """The faces of ``image`` as the router reads them (``faces``: ``usable_faces`` rows), or ``None`` when it
-    reads the experts' crops (``shared``, or ``own`` at the experts' crop size)."""
+class RouterCrops(NamedTuple):
+    """What the router reads of each face of a photo: ``images`` (``None``: the experts' crops, resized) and,
+    per face, ``views``: ``"native"`` (the photo's own pixels) or ``"resized"`` (a crop resampled to its size)."""
+
+    images: list[np.ndarray] | None
+    views: list[str]
+
+
+def router_crops(pipeline: Pipeline, image: np.ndarray, faces: list) -> RouterCrops:
+    """The faces of ``image`` (``usable_faces`` rows) as the router reads them, by ``pipeline.router_crop``."""
     size = pipeline.router_size
     if pipeline.router_crop == "shared" or (pipeline.router_crop == "own" and size == pipeline.face_crop_size):
-        return None
-    crops = []
+        return RouterCrops(None, ["resized"] * len(faces))
+    crops, views = [], []
     for _, points5, _ in faces:
         matrix = face_alignment(points5, size, pipeline.alignment)
         crop = native_crop(image, matrix, size) if pipeline.router_crop == "native" else None
         crops.append(align_face(image, matrix, size) if crop is None else crop)
-    return crops
+        views.append("resized" if crop is None else "native")
+    return RouterCrops(crops, views)

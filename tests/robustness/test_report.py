@@ -15,7 +15,7 @@ from tests.robustness.helpers import FakeDetector, install_fake_provider, two_fa
 TOP_LEVEL = {"report_version", "input", "input_sha256", "output", "image_size", "mode", "detected_types", "faces",
              "ddim_steps", "seed", "threshold", "gate_thresholds", "resolution", "experts", "weights_sha256", "region",
              "difference", "heatmap", "restored_pixels_sha256", "versions", "files"}
-FACE = {"index", "box", "points5", "probabilities", "detected", "degrees", "experts_run"}
+FACE = {"index", "box", "points5", "probabilities", "detected", "degrees", "experts_run", "router_view"}
 
 
 def run_report(cli, tmp_path, *extra):

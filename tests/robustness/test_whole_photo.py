@@ -199,6 +199,10 @@ def test_router_crop_native_reads_the_photos_pixels_where_the_face_fits(pipeline
             native = native_crop(photo, matrix, size)
             assert (native is None) == (photo is image)
             expected = align_face(photo, matrix, size) if native is None else native
-            assert np.array_equal(router_crops(pipeline, photo, faces)[0], expected)
+            read = router_crops(pipeline, photo, faces)
+            assert np.array_equal(read.images[0], expected)
+            assert read.views == ["resized" if native is None else "native"]
+        result = restore_photo(pipeline, fits, aligned=False, detector=lambda _: small)
+        assert result.faces[0]["router_view"] == "native"
     finally:
         pipeline.crop_size, pipeline.router_crop, pipeline.alignment = None, "shared", alignment
