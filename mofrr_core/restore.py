@@ -42,7 +42,6 @@ from mofrr_core.io import (
     save_image_atomic,
 )
 from mofrr_core.pipeline import Pipeline, load_pipeline
-from mofrr_core.router_view import RouterCrops, router_crops
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 INSTALL_HINT = "pip install 'mofrr[landmarks]' && pip install --no-deps mediapipe==0.10.21"
@@ -175,12 +174,11 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
 
 
 def photo_faces(pipeline: Pipeline, image: np.ndarray, detector, max_faces: int = 8
-                ) -> tuple[list, list[np.ndarray], RouterCrops]:
-    """The ``max_faces`` largest usable faces of a photo: ``(faces, expert crops, what the router reads)``.
-
-    ``faces`` are :func:`usable_faces` rows; ``NoFaceError`` if ``detector(image)`` finds none usable.
-    """
+                ) -> tuple[list, list[np.ndarray], Any]:
+    """The ``max_faces`` largest usable faces of a photo (:func:`usable_faces` rows), their expert crops and what
+    the router reads of them (:class:`~mofrr_core.router_view.RouterCrops`); ``NoFaceError`` if none is usable."""
     from mofrr_core.faces import align_face
+    from mofrr_core.router_view import router_crops
 
     found = list(detector(image) or [])
     size = pipeline.face_crop_size
