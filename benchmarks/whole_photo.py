@@ -97,7 +97,8 @@ def measure(pipeline: Any, detector: Any, sample: Mapping[str, Any], types: Sequ
                   psnr_to_input=psnr(result.image, retouched),
                   experts_run=[face["experts_run"] for face in result.faces],
                   detected=[face["detected"] for face in result.faces],
-                  probabilities=result.faces[0]["probabilities"])  # the largest face: the one retouched
+                  probabilities=result.faces[0]["probabilities"],  # the largest face: the one retouched
+                  router_view=result.faces[0]["router_view"])
     reach = reachable(result.faces, pipeline.face_crop_size, original.shape, pipeline.alignment)
     # the best a paste-back can do: every pixel it may change restored exactly, the others kept
     record.update(mask_share=float(reach.mean()),
@@ -168,7 +169,8 @@ def summarize(records: Sequence[Mapping[str, Any]], types: Sequence[str],
     detection = None if not found else detection_report(
         np.array([[r["probabilities"].get(t, 0.0) for t in types] for r in found]),
         np.array([r["labels"] for r in found]), types, threshold)
-    summary = {"fidelity": fidelity, "untouched": untouched_stats(records), "detection": detection}
+    summary = {"fidelity": fidelity, "untouched": untouched_stats(records), "detection": detection,
+               "native_share": float(np.mean([r["router_view"] == "native" for r in found])) if found else None}
     if meta is not None:
         summary["untouched_by_group"] = untouched_by_group(records, types, threshold, meta)
     return summary
@@ -241,7 +243,9 @@ def report(summary: Mapping[str, Any], apis_set: str, description: str, seconds:
         lines += [f"## Untouched faces by {by} (FairFace labels)", "", group_table(groups, by), ""]
     if summary.get("detection"):
         lines += ["## Detection (the router on the faces as whole-photo mode aligns them)", "",
-                  tables.detection_table(summary["detection"]), ""]
+                  tables.detection_table(summary["detection"]), "",
+                  f"The router read the photo's own pixels (`router_view: native`) on {summary['native_share']:.0%} "
+                  "of the photos with a face, a resized crop on the others.", ""]
     lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
     lines += [f"| {name} | {value} | {'yes' if met else 'NO'} |" for name, value, met in targets(summary, apis_set)]
     return "\n".join(lines)

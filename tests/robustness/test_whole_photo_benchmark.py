@@ -50,6 +50,9 @@ def test_numbers_per_image_and_tables(whole_photo, shards, pipeline_dir, tmp_pat
     expected = np.mean([s > scores[-1] for s in scores[:5]]) + 0.5 * np.mean([s == scores[-1] for s in scores[:5]])
     assert detection["any"]["auc"] == pytest.approx(expected)
     assert "## Detection (the router on the faces as whole-photo mode aligns them)" in printed
+    views = [r["router_view"] for r in images]  # the tiny pipeline's router reads its experts' crops: resized
+    assert views == ["resized"] * 6 and report["summary"]["native_share"] == 0.0
+    assert "own pixels (`router_view: native`) on 0% of the photos" in printed
 
 
 def test_photos_without_a_face_are_counted_not_scored(whole_photo, shards, pipeline_dir, tmp_path, monkeypatch,
