@@ -29,6 +29,10 @@ the same; what a warp or a filter leaves in the pixels at the app's size is most
 
     retouch_size: large                     # the preset: {p: 0.5, scale: [1.5, 3.0]}
 
+``crop: native`` (with ``alignment: upright``; preset ``photo-native``) cuts the photo's own pixels where the
+face allows it, as the registry's ``router_crop: native`` does (:func:`mofrr_core.router_view.native_crop`),
+instead of resizing the face's box.
+
 ``alignment`` is the whole-photo alignment to imitate (:data:`mofrr_core.faces.ALIGNMENTS`; default
 ``similarity``): ``upright`` cuts a box of the rescaled photo and resizes it, as ``mofrr restore`` does
 with ``alignment: upright``.
@@ -50,6 +54,7 @@ REALIGN_PRESETS: dict[str, dict[str, Any] | None] = {
     "photo-upright": {"p": 0.8, "photo_scale": [0.7, 1.4], "alignment": "upright"},
     "photo-kept": {"p": 0.8, "photo_scale": [0.7, 1.4], "alignment": "upright", "rescale_p": 0.5},
     "photo-kept-wide": {"p": 0.8, "photo_scale": [0.5, 2.0], "alignment": "upright", "rescale_p": 0.5},
+    "photo-native": {"p": 0.8, "photo_scale": [0.5, 2.0], "alignment": "upright", "rescale_p": 0.5, "crop": "native"},
 }
 SCALE_LIMITS = (0.25, 4.0)
 RETOUCH_SIZE_PRESETS: dict[str, dict[str, Any] | None] = {"none": None, "large": {"p": 0.5, "scale": [1.5, 3.0]}}
@@ -64,16 +69,19 @@ def resolve_realign(config: str | Mapping[str, Any] | bool | None) -> dict[str, 
         return resolve_realign(named_preset(config, REALIGN_PRESETS, "realign"))
     from mofrr_core.faces import ALIGNMENTS
 
-    if not isinstance(config, Mapping) or set(config) - {"p", "photo_scale", "alignment", "rescale_p"}:
+    if not isinstance(config, Mapping) or set(config) - {"p", "photo_scale", "alignment", "rescale_p", "crop"}:
         raise ValueError("realign: expected a preset name or a mapping with keys p, photo_scale, alignment, "
-                         f"rescale_p, got {config!r}")
+                         f"rescale_p, crop, got {config!r}")
     p = check_probability(config.get("p", 1.0), "realign.p")
     scale = check_range(config.get("photo_scale", [1.0, 1.0]), "realign.photo_scale", SCALE_LIMITS)
     alignment = config.get("alignment", "similarity")
     if alignment not in ALIGNMENTS:
         raise ValueError(f"realign.alignment: expected {' or '.join(ALIGNMENTS)}, got {alignment!r}")
     rescale_p = check_probability(config.get("rescale_p", 1.0), "realign.rescale_p")
-    return {"p": p, "photo_scale": list(scale), "alignment": alignment, "rescale_p": rescale_p}
+    crop = config.get("crop", "resized")
+    if crop not in ("resized", "native") or (crop == "native" and alignment != "upright"):
+        raise ValueError(f"realign.crop: expected resized, or native with alignment upright, got {crop!r}")
+    return {"p": p, "photo_scale": list(scale), "alignment": alignment, "rescale_p": rescale_p, "crop": crop}
 
 
 def rescale_photo(image: np.ndarray, scale: float) -> np.ndarray:
@@ -92,6 +100,7 @@ def realign_pair(original: np.ndarray, retouched: np.ndarray, points5: np.ndarra
     the generator's state and the configuration only.
     """
     from mofrr_core.faces import align_face, face_alignment
+    from mofrr_core.router_view import native_crop
 
     config = resolve_realign(config)
     if config is None:
@@ -106,6 +115,9 @@ def realign_pair(original: np.ndarray, retouched: np.ndarray, points5: np.ndarra
     points = (np.asarray(points5, dtype=np.float64) + 0.5) * ratio - 0.5  # pixel centres follow the resize
     size = original.shape[0]
     matrix = face_alignment(points, size, config["alignment"])
+    native = [native_crop(photo, matrix, size) for photo in photos] if config["crop"] == "native" else [None]
+    if native[0] is not None:  # the photo's own pixels, as router_crop: native reads them
+        return native[0], native[1], {"applied": True, "photo_scale": round(scale, 4), "native": True}
     original, retouched = (align_face(photo, matrix, size) for photo in photos)
     return original, retouched, {"applied": True, "photo_scale": round(scale, 4)}
 

@@ -238,6 +238,31 @@ def test_realign_rescale_p_keeps_some_photos_at_their_own_size(shard_root):
         resolve_realign({**base, "rescale_p": 1.5})
 
 
+def test_realign_native_cuts_the_photos_own_pixels(shard_root):
+    """``crop: native`` (preset photo-native): the pair is the photo's own pixels where the face allows it, as
+    ``router_crop: native`` reads them, the same box for input and target; the draws stay those of photo-kept."""
+    from mofrr_core.data.realign import resolve_realign
+    from mofrr_core.faces import points5_from_landmarks, upright_alignment
+    from mofrr_core.router_view import native_crop
+
+    config = {"p": 1.0, "photo_scale": [1.0, 1.0], "alignment": "upright"}
+    native = RetouchPairs(shard_root, split="test", resolution=None, num_ops=(1, 1), length=3,
+                          realign={**config, "crop": "native"})
+    resized = RetouchPairs(shard_root, split="test", resolution=None, num_ops=(1, 1), length=3, realign=config)
+    faces = {face.key: face for face in native.faces}
+    for i in range(3):
+        sample, other = native.generate(i), resized.generate(i)
+        image = faces[sample.key].image()
+        matrix = upright_alignment(points5_from_landmarks(faces[sample.key].landmarks), image.shape[0])
+        expected = native_crop(image, matrix, image.shape[0])
+        assert expected is not None and np.array_equal(sample.original, expected)
+        assert sample.extra["realign"]["native"] and not np.array_equal(sample.original, other.original)
+        assert sample.key == other.key and sample.labels.tolist() == other.labels.tolist()
+    assert resolve_realign("photo-native") == {**resolve_realign("photo-kept-wide"), "crop": "native"}
+    with pytest.raises(ValueError, match="realign.crop"):
+        resolve_realign({**config, "alignment": "similarity", "crop": "native"})
+
+
 def test_retouch_size_retouches_larger_and_shrinks_back(shard_root):
     """``retouch_size``: the face is enlarged before the engine and both images shrunk back after it, untouched
     ones alike; the edit follows the face (ops scale with it), the other draws stay those of the default."""
