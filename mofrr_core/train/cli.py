@@ -180,10 +180,10 @@ def build_calibrate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-any-calls", type=float, metavar="RATE",
                         help="also keep the untouched faces on which any gate fires within RATE (e.g. 0.04), "
                              "making stricter the gates whose calls are most often false (after --max-false-calls)")
-    parser.add_argument("--realign", choices=["photo", "photo-upright"], default=None,
+    parser.add_argument("--realign", choices=["photo", "photo-upright", "photo-native"], default=None,
                         help="fit on faces a share of which went through a whole-photo alignment, as `mofrr "
-                             "restore` sees them (presets of mofrr_core/data/realign.py; default: the faces' "
-                             "own crops)")
+                             "restore` sees them (presets of mofrr_core/data/realign.py; photo-native: as "
+                             "router_crop: native reads them; default: the faces' own crops)")
     parser.add_argument("--group-by", nargs="+", metavar="FIELD", default=[],
                         help="with --max-false-calls: hold the budget in every group of these FairFace metadata "
                              "fields too (e.g. race gender), not only over all untouched faces")
