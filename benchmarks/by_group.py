@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 from statistics import mean
 
-from mofrr_core.data.shards import read_shards
+from mofrr_core.data.shards import face_metadata
 
 
 def group_of(meta: dict, by: str) -> str:
@@ -53,7 +53,7 @@ def main() -> None:
     if not entries or args.method not in entries[0]["methods"]:
         known = ", ".join(entries[0]["methods"]) if entries else "none"
         parser.error(f"{path}: no method {args.method!r} (known: {known})")
-    meta = {r.key: r.meta for r in read_shards(args.data)}
+    meta = face_metadata(args.data)
     missing = [e["key"] for e in entries if e["key"] not in meta]
     if missing:
         parser.error(f"{len(missing)} faces of {path} are not in the shards of --data (first: {missing[0]})")

@@ -47,7 +47,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mofrr_core.data.realign import SCALE_LIMITS, rescale_photo
-from mofrr_core.data.shards import read_shards
+from mofrr_core.data.shards import face_metadata
 from mofrr_core.eval import tables
 from mofrr_core.eval.detection import detection_report, false_calls_by_group, worst_group_rate
 from mofrr_core.eval.run import parse_apis
@@ -300,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description += f", photos resized x{args.photo_scale:g} after retouching"
     records = [measure(pipeline, detector, samples[i], types, i, args.steps, args.seed, args.photo_scale)
                for i in tqdm(range(len(samples)), desc="whole photo", unit="img", file=sys.stderr)]
-    meta = {r.key: r.meta for r in read_shards(args.data)}
+    meta = face_metadata(args.data)
     summary = summarize(records, types, pipeline.thresholds_for(types), meta)
     seconds = float(np.mean([r["seconds"] for r in records]))
     print(report(summary, args.apis_set, description, seconds))

@@ -157,6 +157,11 @@ def read_shards(root: str | Path | None = None) -> list[FaceRecord]:
     return records
 
 
+def face_metadata(root: str | Path | None = None) -> dict[str, dict]:
+    """``{key: FairFace metadata (race, gender, age...)}`` of every face of the shards of ``root``."""
+    return {record.key: record.meta for record in read_shards(root)}
+
+
 def write_shard(path: str | Path, records: Iterable[FaceRecord]) -> Path:
     """Write records as a WebDataset tar shard (tests, subsets); refuses to overwrite."""
     path = Path(path)

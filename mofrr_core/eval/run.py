@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from mofrr_core import metrics
-from mofrr_core.data.shards import read_shards
+from mofrr_core.data.shards import face_metadata
 from mofrr_core.eval import plots, tables
 from mofrr_core.eval.detection import detection_report, false_calls_by_group
 from mofrr_core.eval.methods import ABLATION_HELP, ABLATIONS, Method, ablation, load_baseline
@@ -360,7 +360,7 @@ def run(args: argparse.Namespace) -> int:
                       stacklevel=1)
     if args.working_resolution:
         pipeline.resolution = args.working_resolution
-    meta_by_key = {r.key: r.meta for r in read_shards(args.data)} if shards else None
+    meta_by_key = face_metadata(args.data) if shards else None
     tables_md = []
     for apis_set, out in outs.items():
         table = _run_one(args, pipeline, apis_set, out, meta_by_key)

@@ -153,9 +153,9 @@ def group_rows(rows: np.ndarray, groups: Sequence[np.ndarray]) -> list[np.ndarra
 
 def face_groups(data_root: str | Path | None, keys: Sequence[str], group_by: Sequence[str]) -> list[np.ndarray]:
     """Per metadata field of ``group_by`` (``race``, ``gender``...), the group of every face of ``keys``."""
-    from mofrr_core.data.shards import read_shards
+    from mofrr_core.data.shards import face_metadata
 
-    meta = {record.key: record.meta for record in read_shards(data_root)}
+    meta = face_metadata(data_root)
     missing = [by for by in group_by if not any(by in meta.get(key, {}) for key in keys)]
     if missing:
         raise ValueError(f"--group-by: the faces have no {', '.join(missing)} metadata")
