@@ -8,7 +8,9 @@
   filter resamples the pixels it touches and breaks the 8x8 block pattern a JPEG photo carries everywhere
   else; a face cut at another scale, or on another phase of that grid, hides the break from the router. In
   photos without a grid (resized after the retouching) the unresampled pixels still keep more of a warp's
-  traces than a resized crop. Used when the face is about the router's size; otherwise ``own``.
+  traces than a resized crop. Used when the face's box is :data:`NATIVE_SCALE_RANGE` times the router's size;
+  otherwise ``own``: a smaller face would fill less of the view than the faces the router learned from, and it
+  reads such a view worse than a resized crop.
 """
 
 from __future__ import annotations
@@ -23,17 +25,16 @@ if TYPE_CHECKING:
     from mofrr_core.pipeline import Pipeline
 
 ROUTER_CROPS = ("shared", "own", "native")
-NATIVE_SCALE_LIMIT = 1.3  # native: the face's upright box may be this much larger or smaller than the router's size
+NATIVE_SCALE_RANGE = (0.9, 1.3)  # native: the face's upright box over the router's size, smallest and largest
 JPEG_BLOCK = 8  # side of JPEG's blocks: native crops start on this grid of the photo
 
 
 def native_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray | None:
     """The ``size`` x ``size`` box of photo pixels centred on the face of the upright alignment ``matrix``,
     not resized, its origin on the photo's :data:`JPEG_BLOCK` grid (parts outside the photo reflected);
-    ``None`` when ``matrix`` is not upright or the face's box is more than :data:`NATIVE_SCALE_LIMIT` times
-    larger or smaller than ``size``."""
+    ``None`` when ``matrix`` is not upright or the face's box over ``size`` is outside :data:`NATIVE_SCALE_RANGE`."""
     box = crop_box(matrix, size)
-    if box is None or not 1 / NATIVE_SCALE_LIMIT <= box[2] / size <= NATIVE_SCALE_LIMIT:
+    if box is None or not NATIVE_SCALE_RANGE[0] <= box[2] / size <= NATIVE_SCALE_RANGE[1]:
         return None
     x0, y0, side = box
     left, top = (JPEG_BLOCK * round((c + (side - size) / 2) / JPEG_BLOCK) for c in (x0, y0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mofrr_core.faces import crop_box, template_points, upright_alignment
-from mofrr_core.router_view import JPEG_BLOCK, NATIVE_SCALE_LIMIT, native_crop
+from mofrr_core.router_view import JPEG_BLOCK, NATIVE_SCALE_RANGE, native_crop
 
 SIZE = 64
 
@@ -19,7 +19,7 @@ def test_native_crop_is_the_photos_own_pixels_on_its_grid():
     """A box of photo pixels at the router's size, not resized, its origin on the grid nearest the face's box;
     ``None`` for a rolled face or one too large or too small."""
     photo = np.random.default_rng(1).integers(0, 256, (300, 280, 3), dtype=np.uint8)
-    for scale, (tx, ty) in [(1.0, (37, 51)), (0.85, (60, 41)), (1.2, (13, 20))]:
+    for scale, (tx, ty) in [(1.0, (37, 51)), (0.93, (60, 41)), (1.2, (13, 20))]:
         matrix = shifted_box(scale, tx, ty)
         x0, y0, side = crop_box(matrix, SIZE)
         left, top = (x0 + (side - SIZE) / 2, y0 + (side - SIZE) / 2)  # the box centred on the face
@@ -31,8 +31,11 @@ def test_native_crop_is_the_photos_own_pixels_on_its_grid():
         (c, r), = found
         assert c % JPEG_BLOCK == r % JPEG_BLOCK == 0
         assert abs(c - left) <= JPEG_BLOCK / 2 and abs(r - top) <= JPEG_BLOCK / 2
-    for too_far in (NATIVE_SCALE_LIMIT * 1.1, 1 / (NATIVE_SCALE_LIMIT * 1.1)):
+    smallest, largest = NATIVE_SCALE_RANGE
+    for too_far in (largest * 1.05, smallest / 1.05, 0.85):
         assert native_crop(photo, shifted_box(too_far, 40, 40), SIZE) is None
+    for within in (smallest * 1.02, largest / 1.02):
+        assert native_crop(photo, shifted_box(within, 40, 40), SIZE) is not None
     theta = np.deg2rad(35.0)
     rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
     assert native_crop(photo, upright_alignment(template_points(SIZE) @ rotation.T + 100, SIZE), SIZE) is None
