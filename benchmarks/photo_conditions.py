@@ -10,13 +10,14 @@ cleaner camera, another size, another framing. A forensic router must not read t
 takes the ``mofrr eval --ops balanced`` samples (white, smooth, face, eye, multi 2-4 ops, untouched, in
 turn) at their native 224 px, retouched by the ``--apis-set`` implementations, changes every photo the
 same way *after* the retouching (untouched ones too), and runs the router as ``mofrr restore`` does in
-whole-photo mode (MediaPipe, the largest face, the router's own crop). No expert runs.
+whole-photo mode (MediaPipe, the largest face, the registry's ``router_crop``). No expert runs.
 
-Per condition: ROC AUC per type and retouched-vs-untouched (``any``), the share of untouched faces on which
-each gate fires at its threshold, the share with any call (an untouched face that some expert would
-change), and the photos where no face was found. The conditions (``CONDITIONS``): sharpening (unsharp
-mask, sigma 1 and 2), denoising (bilateral), blur, brighter and darker exposure (gamma), JPEG 70, the photo
-at 0.6 and 1.5 times its size, enlarged by 1.3 and sharpened (an upscaled export), and a looser framing
+Per condition: the share of photos the router read natively (``router_view``), ROC AUC per type and
+retouched-vs-untouched (``any``), the share of untouched faces on which each gate fires at its threshold,
+the share with any call (an untouched face that some expert would change), and the photos where no face
+was found. The conditions (``CONDITIONS``): sharpening (unsharp mask, sigma 1 and 2), denoising (bilateral),
+blur, brighter and darker exposure (gamma), JPEG 70, the photo at 0.6 and 1.5 times its size, enlarged by 1.3
+and sharpened (an upscaled export), and a looser framing
 (25 % more border on every side, reflected, the photo back at 256 px). ``--retouch-scale 2.5`` retouches every
 face at 2.5 times its size and shrinks it back before the condition (untouched ones too), as a large photo
 retouched by an app and exported small: what a warp or a filter leaves in the pixels is then mostly gone.
@@ -80,41 +81,46 @@ CONDITIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def router_probabilities(pipeline: Any, detector: Any, image: np.ndarray, types: Sequence[str]) -> list[float] | None:
-    """The router's probabilities of ``types`` for the largest face of a photo (``None``: no usable face)."""
+def router_probabilities(pipeline: Any, detector: Any, image: np.ndarray, types: Sequence[str]
+                         ) -> tuple[list[float], str] | None:
+    """The router's probabilities of ``types`` for the largest face of a photo and what it read of it
+    (``router_view``: native or resized); ``None``: no usable face."""
     try:
         _, crops, router = photo_faces(pipeline, image, detector, max_faces=1)
     except NoFaceError:
         return None
     out = pipeline(crops, active="none", output_type="np", router_images=router.images)
-    return [out.probabilities[0][t] for t in types]
+    return [out.probabilities[0][t] for t in types], router.views[0]
 
 
 def measure(pipeline: Any, detector: Any, photos: Sequence[np.ndarray], labels: np.ndarray,
             types: Sequence[str], condition: str) -> dict[str, Any]:
     """Detection figures of the router on ``photos`` changed by one condition."""
-    change, rows, kept = CONDITIONS[condition], [], []
+    change, rows, kept, views = CONDITIONS[condition], [], [], []
     for i, photo in enumerate(tqdm(photos, desc=condition, unit="img", file=sys.stderr, leave=False)):
-        probabilities = router_probabilities(pipeline, detector, np.ascontiguousarray(change(photo)), types)
-        if probabilities is not None:
-            rows.append(probabilities)
+        routed = router_probabilities(pipeline, detector, np.ascontiguousarray(change(photo)), types)
+        if routed is not None:
+            rows.append(routed[0])
+            views.append(routed[1])
             kept.append(i)
     if not kept:
-        return {"n": 0, "no_face": len(photos), "detection": None}
+        return {"n": 0, "no_face": len(photos), "detection": None, "native_share": None}
     report = detection_report(np.asarray(rows), labels[kept], types, pipeline.thresholds_for(types))
-    return {"n": len(kept), "no_face": len(photos) - len(kept), "detection": report}
+    return {"n": len(kept), "no_face": len(photos) - len(kept), "detection": report,
+            "native_share": float(np.mean([view == "native" for view in views]))}
 
 
 def table(results: dict[str, dict[str, Any]], types: Sequence[str]) -> str:
-    head = ("| condition | photos | no face | " + " | ".join(f"AUC {t}" for t in types) + " | AUC any | "
+    head = ("| condition | photos | no face | read native | " + " | ".join(f"AUC {t}" for t in types) + " | AUC any | "
             + " | ".join(f"untouched: {t} called" for t in types) + " | untouched: any call |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, r in results.items():
         d = r["detection"]
         if d is None:
-            lines.append(f"| {name} | 0 | {r['no_face']} |" + " - |" * (2 * len(types) + 2))
+            lines.append(f"| {name} | 0 | {r['no_face']} |" + " - |" * (2 * len(types) + 3))
             continue
-        lines.append(f"| {name} | {r['n']} | {r['no_face']} | " + " | ".join(f"{d[t]['auc']:.2f}" for t in types)
+        lines.append(f"| {name} | {r['n']} | {r['no_face']} | {r['native_share']:.0%} | "
+                     + " | ".join(f"{d[t]['auc']:.2f}" for t in types)
                      + f" | {d['any']['auc']:.2f} | " + " | ".join(f"{d[t]['false_calls']:.0%}" for t in types)
                      + f" | {d['any']['false_calls']:.0%} |")
     return "\n".join(lines)

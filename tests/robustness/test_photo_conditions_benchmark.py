@@ -46,15 +46,16 @@ def test_tables_per_condition(conditions, shards, pipeline_dir, tmp_path, monkey
                             "--conditions", "none,brighter,smaller", "--plot", str(tmp_path / "c.png")]) == 0
     results = json.loads(out.read_text())["results"]
     assert list(results) == ["none", "brighter", "smaller"]
-    assert results["smaller"] == {"n": 0, "no_face": 12, "detection": None}
+    assert results["smaller"] == {"n": 0, "no_face": 12, "detection": None, "native_share": None}
     for name in ("none", "brighter"):
         report = results[name]["detection"]
         assert results[name]["n"] == 12 and min(report[t]["positives"] for t in ("white", "smooth", "face", "eye")) >= 2
         assert 0.0 <= report["any"]["auc"] <= 1.0
+        assert results[name]["native_share"] == 0.0  # the dummy pipeline's router reads the resized crops
         per_type = max(report[t]["false_calls"] for t in ("white", "smooth", "face", "eye"))
         assert per_type <= report["any"]["false_calls"] <= 1.0
     printed = capsys.readouterr().out
-    assert "| none | 12 | 0 |" in printed and "| smaller | 0 | 12 |" in printed
+    assert "| none | 12 | 0 | 0% |" in printed and "| smaller | 0 | 12 | - |" in printed
     assert (tmp_path / "c.png").stat().st_size > 1000
 
 
