@@ -132,6 +132,11 @@ def untouched_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     return stats
 
 
+def probability_rows(records: Sequence[Mapping[str, Any]], types: Sequence[str]) -> np.ndarray:
+    """``[N, len(types)]``: the router's probabilities of ``types`` on each record's largest face."""
+    return np.array([[r["probabilities"].get(t, 0.0) for t in types] for r in records])
+
+
 def untouched_by_group(records: Sequence[Mapping[str, Any]], types: Sequence[str],
                        threshold: float | Sequence[float], meta: Mapping[str, Mapping[str, Any]]
                        ) -> dict[str, dict[str, dict[str, float]]]:
@@ -141,7 +146,7 @@ def untouched_by_group(records: Sequence[Mapping[str, Any]], types: Sequence[str
     found = [r for r in records if r["group"] == tables.NONE and not r["no_face"]]
     if not found:
         return {}
-    p = np.array([[r["probabilities"].get(t, 0.0) for t in types] for r in found])
+    p = probability_rows(found, types)
     labels = np.zeros_like(p)
     result = {}
     for by in GROUPS:
@@ -167,8 +172,7 @@ def summarize(records: Sequence[Mapping[str, Any]], types: Sequence[str],
     fidelity[tables.ALL] = column_stats([r for r in records if r["group"] != tables.NONE])
     found = [r for r in records if not r["no_face"]]
     detection = None if not found else detection_report(
-        np.array([[r["probabilities"].get(t, 0.0) for t in types] for r in found]),
-        np.array([r["labels"] for r in found]), types, threshold)
+        probability_rows(found, types), np.array([r["labels"] for r in found]), types, threshold)
     summary = {"fidelity": fidelity, "untouched": untouched_stats(records), "detection": detection,
                "native_share": float(np.mean([r["router_view"] == "native" for r in found])) if found else None}
     if meta is not None:

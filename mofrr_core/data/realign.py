@@ -115,9 +115,10 @@ def realign_pair(original: np.ndarray, retouched: np.ndarray, points5: np.ndarra
     points = (np.asarray(points5, dtype=np.float64) + 0.5) * ratio - 0.5  # pixel centres follow the resize
     size = original.shape[0]
     matrix = face_alignment(points, size, config["alignment"])
-    native = [native_crop(photo, matrix, size) for photo in photos] if config["crop"] == "native" else [None]
-    if native[0] is not None:  # the photo's own pixels, as router_crop: native reads them
-        return native[0], native[1], {"applied": True, "photo_scale": round(scale, 4), "native": True}
+    if config["crop"] == "native" and (own_pixels := native_crop(photos[0], matrix, size)) is not None:
+        # the photo's own pixels, as router_crop: native reads them (both photos have the same size)
+        return own_pixels, native_crop(photos[1], matrix, size), {"applied": True, "photo_scale": round(scale, 4),
+                                                                  "native": True}
     original, retouched = (align_face(photo, matrix, size) for photo in photos)
     return original, retouched, {"applied": True, "photo_scale": round(scale, 4)}
 
