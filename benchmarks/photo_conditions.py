@@ -89,7 +89,7 @@ def router_probabilities(pipeline: Any, detector: Any, image: np.ndarray, types:
         _, crops, router = photo_faces(pipeline, image, detector, max_faces=1)
     except NoFaceError:
         return None
-    out = pipeline(crops, active="none", output_type="np", router_images=router.images)
+    out = pipeline(crops, active="none", output_type="np", **router.pipeline_kwargs())
     return [out.probabilities[0][t] for t in types], router.views[0]
 
 

@@ -88,7 +88,8 @@ class Pipeline:
                  combine: nn.Module, resolution: int = 256, threshold: float = 0.5,
                  num_inference_steps: int = 10, seed: int = 0,
                  weights: dict[str, str] | None = None, passthrough_untouched: bool = False,
-                 crop_size: int | None = None, alignment: str = "similarity", router_crop: str = "shared") -> None:
+                 crop_size: int | None = None, alignment: str = "similarity", router_crop: str = "shared",
+                 router_context_types: Sequence[str] = ()) -> None:
         self.router = router
         self.experts = list(experts)
         self.shared = shared
@@ -100,7 +101,11 @@ class Pipeline:
         self.passthrough_untouched = passthrough_untouched  # no gate fires: the face is returned as it came
         self.crop_size = crop_size  # side of the face crops whole-photo mode aligns (None: resolution)
         self.alignment = alignment  # how whole-photo mode aligns a face: "similarity" or "upright" (faces.py)
-        self.router_crop = router_crop  # whole-photo mode: the router reads the experts' crop or its "own"
+        self.router_crop = router_crop  # whole-photo mode: what the router reads (mofrr_core.router_view)
+        self.router_context_types = tuple(router_context_types)  # gates that read a close-up face resized
+        unknown = set(self.router_context_types) - set(router_types(router))
+        if unknown:
+            raise ValueError(f"router_context_types: the router has no gate for {', '.join(sorted(unknown))}")
         self.weights = dict(weights or {})  # component key -> sha256 of its weights, or "untrained"
         for module in self.modules().values():
             module.eval().requires_grad_(False)
@@ -135,7 +140,8 @@ class Pipeline:
         shared = build(config.shared.component) if config.shared is not None else None
         pipeline = cls(router, slots, shared, build(config.combine), config.resolution,
                        config.threshold, config.num_inference_steps, config.seed, weights,
-                       config.passthrough_untouched, config.crop_size, config.alignment, config.router_crop)
+                       config.passthrough_untouched, config.crop_size, config.alignment, config.router_crop,
+                       config.router_context_types)
         return pipeline.to(device) if device is not None else pipeline
 
     @classmethod
@@ -179,7 +185,8 @@ class Pipeline:
             "config": {"resolution": self.resolution, "threshold": self.threshold,
                        "num_inference_steps": self.num_inference_steps, "seed": self.seed,
                        "passthrough_untouched": self.passthrough_untouched, "crop_size": self.crop_size,
-                       "alignment": self.alignment, "router_crop": self.router_crop},
+                       "alignment": self.alignment, "router_crop": self.router_crop,
+                       "router_context_types": list(self.router_context_types)},
             "weights": self.weights,
         }
         (directory / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
@@ -207,12 +214,15 @@ class Pipeline:
                  seed: int | None = None, generator: torch.Generator | None = None,
                  active: Literal["router", "all", "none"] | Sequence[str] = "router",
                  use_shared: bool = True, output_type: Literal["pil", "np", "pt"] = "pil",
-                 router_images: ImageLike | Sequence[ImageLike] | None = None) -> PipelineOutput:
+                 router_images: ImageLike | Sequence[ImageLike] | None = None,
+                 gate_images: dict[str, Sequence[ImageLike | None]] | None = None) -> PipelineOutput:
         """Restore a batch of face crops.
 
         ``active`` chooses the specialised experts: ``"router"`` (eq. 1), ``"all"`` (ablation
         "w/o router"), ``"none"``, or an explicit list of expert names. ``router_images``: the same faces
         as the router should read them (whole-photo mode cuts them at :attr:`router_size`); default: ``images``.
+        ``gate_images``: per router type, the face that type's gate reads instead, per image (``None``: the
+        router image); whole-photo mode gives the context gates a close-up face resized (:mod:`.router_view`).
         """
         images, num_inference_steps, seed = check_pipeline_call(images, num_inference_steps, seed, output_type)
         if router_images is not None:
@@ -229,7 +239,7 @@ class Pipeline:
 
         # 2. Router: which retouching types are present (eq. 1), on the face at the router's own size.
         router_faces = None if router_images is None else [t.to(self.device) for t in to_tensor_list(router_images)]
-        probabilities = self.route(self.router_input(originals, x, router_faces))
+        probabilities = self.reroute(self.route(self.router_input(originals, x, router_faces)), gate_images)
         mask = self.activation_mask(probabilities, active)
         rows = self.rows_to_restore(mask, active).nonzero().flatten()
 
@@ -291,15 +301,31 @@ class Pipeline:
         working resolution."""
         return getattr(self.router, "face_size", None) or self.resolution
 
-    def router_input(self, originals: Sequence[torch.Tensor], x: torch.Tensor,
+    def router_input(self, originals: Sequence[torch.Tensor], x: torch.Tensor | None,
                      router_faces: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
         """The faces at :attr:`router_size`: ``router_faces`` if given, else the inputs (``x`` itself when the
         router reads the working resolution)."""
         size = self.router_size
-        if router_faces is None and size == x.shape[-1]:
+        if router_faces is None and x is not None and size == x.shape[-1]:
             return x
         faces = originals if router_faces is None else router_faces
         return torch.cat([resize(t[None], (size, size)) for t in faces]).clamp(-1, 1)
+
+    def reroute(self, probabilities: torch.Tensor, gate_images: dict[str, Sequence[ImageLike | None]] | None
+                ) -> torch.Tensor:
+        """``probabilities`` with each ``gate_images`` type's column taken from the router on that gate's own
+        image of a face, where the face has one."""
+        types = router_types(self.router)
+        for name, images in (gate_images or {}).items():
+            if name not in types or len(images) != probabilities.shape[0]:
+                raise ValueError(f"gate_images[{name!r}]: expected a gate of the router and "
+                                 f"{probabilities.shape[0]} images or None, got {len(images)}")
+            rows = [i for i, image in enumerate(images) if image is not None]
+            if rows:
+                faces = [t.to(self.device) for t in to_tensor_list(check_images([images[i] for i in rows]))]
+                column = types.index(name)
+                probabilities[rows, column] = self.route(self.router_input(faces, None, faces))[:, column]
+        return probabilities
 
     def rows_to_restore(self, mask: torch.Tensor, active: Literal["router", "all", "none"] | Sequence[str]
                         ) -> torch.Tensor:

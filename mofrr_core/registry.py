@@ -88,6 +88,7 @@ class RegistryConfig:
     crop_size: int | None = None  # whole-photo mode: side of the aligned face crops (None: resolution)
     alignment: str = "similarity"  # whole-photo mode: "similarity" or "upright" (mofrr_core.faces)
     router_crop: str = "shared"  # whole photos: the router reads the experts' crop, its "own" box or "native" pixels
+    router_context_types: list[str] = field(default_factory=list)  # gates that read a close-up face resized
 
     @property
     def specialised(self) -> list[ExpertEntry]:
@@ -252,6 +253,7 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
         crop_size=_number(raw, "crop_size", int, None) if raw.get("crop_size") is not None else None,
         alignment=str(raw.get("alignment", "similarity")),
         router_crop=str(raw.get("router_crop", "shared")),
+        router_context_types=_names(raw, "router_context_types"),
     )
     if config.resolution % 16:
         raise RegistryError(f"resolution: must be a multiple of 16, got {config.resolution}")
@@ -273,6 +275,13 @@ def _flag(raw: dict, key: str, default: bool) -> bool:
     value = raw.get(key, default)
     if not isinstance(value, bool):
         raise RegistryError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
+def _names(raw: dict, key: str) -> list[str]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RegistryError(f"{key}: expected a list of retouching types, got {value!r}")
     return value
 
 

@@ -158,7 +158,7 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
 
     faces, crops, router = photo_faces(pipeline, image, detector, max_faces)
     detect_s, size = time.perf_counter() - start, pipeline.face_crop_size  # detection and alignment
-    out = pipeline(crops, num_inference_steps=steps, seed=seed, output_type="np", router_images=router.images)
+    out = pipeline(crops, num_inference_steps=steps, seed=seed, output_type="np", **router.pipeline_kwargs())
     restore_s = time.perf_counter() - start - detect_s
     restored, infos, boxes = image.copy(), [], []
     for i, (_, points5, matrix) in enumerate(faces):

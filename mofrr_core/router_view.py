@@ -11,11 +11,15 @@
   traces than a resized crop. Used when the face's box is :data:`NATIVE_SCALE_RANGE` times the router's size;
   otherwise ``own``: a smaller face would fill less of the view than the faces the router learned from, and it
   reads such a view worse than a resized crop.
+
+Context gates (the registry's ``router_context_types``, e.g. ``[white]``) judge a face against what is around it:
+where the native view is a close-up (the face's box more than :data:`CLOSE_UP` times the router's size), they
+read the resized crop, which shows the whole face and its surroundings, and the other gates the native view.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -27,16 +31,23 @@ if TYPE_CHECKING:
 ROUTER_CROPS = ("shared", "own", "native")
 NATIVE_SCALE_RANGE = (0.9, 1.3)  # native: the face's upright box over the router's size, smallest and largest
 JPEG_BLOCK = 8  # side of JPEG's blocks: native crops start on this grid of the photo
+CLOSE_UP = 1.1  # a native view of a face's box larger than this (over the router's size) is a close-up
+
+
+def box_ratio(matrix: np.ndarray, size: int) -> float | None:
+    """The side of the face's box of the upright alignment ``matrix`` over ``size`` (``None``: not upright)."""
+    box = crop_box(matrix, size)
+    return None if box is None else box[2] / size
 
 
 def native_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray | None:
     """The ``size`` x ``size`` box of photo pixels centred on the face of the upright alignment ``matrix``,
     not resized, its origin on the photo's :data:`JPEG_BLOCK` grid (parts outside the photo reflected);
     ``None`` when ``matrix`` is not upright or the face's box over ``size`` is outside :data:`NATIVE_SCALE_RANGE`."""
-    box = crop_box(matrix, size)
-    if box is None or not NATIVE_SCALE_RANGE[0] <= box[2] / size <= NATIVE_SCALE_RANGE[1]:
+    ratio = box_ratio(matrix, size)
+    if ratio is None or not NATIVE_SCALE_RANGE[0] <= ratio <= NATIVE_SCALE_RANGE[1]:
         return None
-    x0, y0, side = box
+    x0, y0, side = crop_box(matrix, size)
     left, top = (JPEG_BLOCK * round((c + (side - size) / 2) / JPEG_BLOCK) for c in (x0, y0))
     height, width = image.shape[:2]
     window = image[max(top, 0):top + size, max(left, 0):left + size]
@@ -48,11 +59,18 @@ def native_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray 
 
 
 class RouterCrops(NamedTuple):
-    """What the router reads of each face of a photo: ``images`` (``None``: the experts' crops, resized) and,
-    per face, ``views``: ``"native"`` (the photo's own pixels) or ``"resized"`` (a crop resampled to its size)."""
+    """What the router reads of each face of a photo: ``images`` (``None``: the experts' crops, resized), per
+    face, ``views``: ``"native"`` (the photo's own pixels) or ``"resized"`` (a crop resampled to its size), and
+    ``gate_images``: per context gate, the resized crop of each close-up face (``None`` elsewhere; the whole
+    mapping ``None`` when no face needs one)."""
 
     images: list[np.ndarray] | None
     views: list[str]
+    gate_images: dict[str, list[np.ndarray | None]] | None = None
+
+    def pipeline_kwargs(self) -> dict[str, Any]:
+        """The keywords that hand these views to :class:`~mofrr_core.pipeline.Pipeline`."""
+        return {"router_images": self.images, "gate_images": self.gate_images}
 
 
 def router_crops(pipeline: Pipeline, image: np.ndarray, faces: list) -> RouterCrops:
@@ -60,10 +78,14 @@ def router_crops(pipeline: Pipeline, image: np.ndarray, faces: list) -> RouterCr
     size = pipeline.router_size
     if pipeline.router_crop == "shared" or (pipeline.router_crop == "own" and size == pipeline.face_crop_size):
         return RouterCrops(None, ["resized"] * len(faces))
-    crops, views = [], []
+    crops, views, close_ups = [], [], []
     for _, points5, _ in faces:
         matrix = face_alignment(points5, size, pipeline.alignment)
         crop = native_crop(image, matrix, size) if pipeline.router_crop == "native" else None
         crops.append(align_face(image, matrix, size) if crop is None else crop)
         views.append("resized" if crop is None else "native")
-    return RouterCrops(crops, views)
+        close_up = crop is not None and pipeline.router_context_types and box_ratio(matrix, size) > CLOSE_UP
+        close_ups.append(align_face(image, matrix, size) if close_up else None)
+    if not any(c is not None for c in close_ups):
+        return RouterCrops(crops, views)
+    return RouterCrops(crops, views, {t: close_ups for t in pipeline.router_context_types})
