@@ -87,6 +87,15 @@ def test_save_load_round_trip_is_bit_identical(tiny_pipeline, astronaut_face, tm
     assert not torch.equal(before, other_seed)  # the diffusion noise matters
 
 
+def test_router_context_types_survive_save_and_load(tiny_pipeline, tmp_path):
+    tiny_pipeline.router_context_types = ("white",)
+    try:
+        tiny_pipeline.save_pretrained(tmp_path / "pipe")
+    finally:
+        tiny_pipeline.router_context_types = ()
+    assert Pipeline.from_pretrained(tmp_path / "pipe").router_context_types == ("white",)
+
+
 def test_expert_strength_keeps_a_share_of_the_change(tiny_pipeline, astronaut_face, tmp_path):
     x = torch.tensor(astronaut_face).permute(2, 0, 1)[None].float() / 127.5 - 1
     mask = torch.ones(1, 2, dtype=torch.bool)

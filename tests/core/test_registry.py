@@ -86,6 +86,10 @@ def test_invalid_fields_are_rejected(tmp_path):
         load_registry(write(tmp_path, {"router_crop": "mine"}))
     assert load_registry(write(tmp_path, {"router_crop": "own"})).router_crop == "own"
     assert load_registry(write(tmp_path, {})).router_crop == "shared"
+    with pytest.raises(RegistryError, match="router_context_types: expected a list of retouching types, got 'white'"):
+        load_registry(write(tmp_path, {"router_context_types": "white"}))
+    assert load_registry(write(tmp_path, {"router_context_types": ["white"]})).router_context_types == ["white"]
+    assert load_registry(write(tmp_path, {})).router_context_types == []
     with pytest.raises(RegistryError, match="registry file not found"):
         load_registry(tmp_path / "absent.yaml")
 

@@ -7,6 +7,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from mofrr_core.faces import estimate_alignment, full_paste_mask, points5_from_landmarks
@@ -206,3 +207,52 @@ def test_router_crop_native_reads_the_photos_pixels_where_the_face_fits(pipeline
         assert result.faces[0]["router_view"] == "native"
     finally:
         pipeline.crop_size, pipeline.router_crop, pipeline.alignment = None, "shared", alignment
+
+
+def test_context_gates_read_a_close_up_face_resized(pipeline):
+    """``router_context_types``: where the native view is a close-up (the face's box more than ``CLOSE_UP`` times
+    the router's size), those gates read the resized crop and the other gates the native view; elsewhere all
+    gates read the one view."""
+    import cv2
+
+    from mofrr_core.faces import align_face, crop_box, face_alignment
+    from mofrr_core.pipeline import router_types
+    from mofrr_core.restore import usable_faces
+    from mofrr_core.router_view import CLOSE_UP, NATIVE_SCALE_RANGE, router_crops
+    from mofrr_core.utils.image import resize, to_tensor_list
+
+    image, landmarks = astronaut_with_landmarks()
+    size, context = pipeline.router_size, router_types(pipeline.router)[0]
+    ratio = crop_box(face_alignment(points5_from_landmarks(landmarks), size, "upright"), size)[2] / size
+
+    def routed(face: np.ndarray) -> list[float]:  # the router's decision probabilities on a face
+        return pipeline.route(resize(to_tensor_list([face])[0][None], (size, size)).clamp(-1, 1))[0].tolist()
+
+    saved = pipeline.crop_size, pipeline.router_crop, pipeline.alignment, pipeline.router_context_types
+    pipeline.crop_size, pipeline.router_crop, pipeline.alignment = 2 * RESOLUTION, "native", "upright"
+    pipeline.router_context_types = (context,)
+    try:
+        for target, close_up in ((1.0, False), ((CLOSE_UP + NATIVE_SCALE_RANGE[1]) / 2, True)):
+            factor = target / ratio
+            photo = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+            faces = usable_faces([(landmarks + 0.5) * factor - 0.5], photo.shape, pipeline.face_crop_size, "upright")
+            read = router_crops(pipeline, photo, faces)
+            assert read.views == ["native"]
+            if not close_up:
+                assert read.gate_images is None
+                continue
+            resized = align_face(photo, face_alignment(faces[0][1], size, "upright"), size)
+            assert list(read.gate_images) == [context] and np.array_equal(read.gate_images[context][0], resized)
+            out = pipeline([read.images[0]], active="none", output_type="np", **read.pipeline_kwargs())
+            expected = routed(read.images[0])
+            expected[0] = routed(resized)[0]
+            reported = pipeline.reported_probabilities(torch.tensor([expected]))[0].tolist()
+            assert list(out.probabilities[0].values()) == pytest.approx(reported, abs=2e-4)
+            assert routed(resized)[0] != pytest.approx(routed(read.images[0])[0], abs=1e-3)
+        with pytest.raises(ValueError, match="gate_images\\['nothing'\\]: expected a gate of the router"):
+            pipeline([resized], gate_images={"nothing": [resized]})
+        with pytest.raises(ValueError, match="router_context_types: the router has no gate for nothing"):
+            Pipeline(pipeline.router, pipeline.experts, pipeline.shared, pipeline.combine,
+                     router_context_types=["nothing"])
+    finally:
+        pipeline.crop_size, pipeline.router_crop, pipeline.alignment, pipeline.router_context_types = saved
