@@ -166,7 +166,7 @@ def restore_photo(pipeline: Pipeline, image: np.ndarray, *, aligned: bool, detec
         box = mask_box(matrix, size, image.shape)
         boxes.append(box)
         infos.append({"index": i, "box": list(box), "points5": np.round(points5, 1).tolist(),
-                      **face_info(pipeline, out, i), "router_view": router.views[i]})
+                      **face_info(pipeline, out, i), **router.face_report(i)})
     region = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
     timings = {"detect_s": detect_s, "restore_s": restore_s,
                "paste_s": time.perf_counter() - start - detect_s - restore_s}

@@ -68,6 +68,12 @@ class RouterCrops(NamedTuple):
     views: list[str]
     gate_images: dict[str, list[np.ndarray | None]] | None = None
 
+    def face_report(self, i: int) -> dict[str, Any]:
+        """What the router read of face ``i``, for the forensic report: ``router_view``, and ``gate_views`` (the
+        gates that read another view: ``{type: "resized"}``) where a context gate read the close-up resized."""
+        gates = {t: "resized" for t, images in (self.gate_images or {}).items() if images[i] is not None}
+        return {"router_view": self.views[i], **({"gate_views": gates} if gates else {})}
+
     def pipeline_kwargs(self) -> dict[str, Any]:
         """The keywords that hand these views to :class:`~mofrr_core.pipeline.Pipeline`."""
         return {"router_images": self.images, "gate_images": self.gate_images}

@@ -235,9 +235,13 @@ def test_context_gates_read_a_close_up_face_resized(pipeline):
         for target, close_up in ((1.0, False), ((CLOSE_UP + NATIVE_SCALE_RANGE[1]) / 2, True)):
             factor = target / ratio
             photo = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-            faces = usable_faces([(landmarks + 0.5) * factor - 0.5], photo.shape, pipeline.face_crop_size, "upright")
+            found = [(landmarks + 0.5) * factor - 0.5]
+            faces = usable_faces(found, photo.shape, pipeline.face_crop_size, "upright")
             read = router_crops(pipeline, photo, faces)
             assert read.views == ["native"]
+            report = restore_photo(pipeline, photo, aligned=False, detector=lambda _, found=found: found).faces[0]
+            assert report["router_view"] == "native"
+            assert report.get("gate_views") == ({context: "resized"} if close_up else None)
             if not close_up:
                 assert read.gate_images is None
                 continue
