@@ -44,10 +44,10 @@ def native_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray 
     """The ``size`` x ``size`` box of photo pixels centred on the face of the upright alignment ``matrix``,
     not resized, its origin on the photo's :data:`JPEG_BLOCK` grid (parts outside the photo reflected);
     ``None`` when ``matrix`` is not upright or the face's box over ``size`` is outside :data:`NATIVE_SCALE_RANGE`."""
-    ratio = box_ratio(matrix, size)
-    if ratio is None or not NATIVE_SCALE_RANGE[0] <= ratio <= NATIVE_SCALE_RANGE[1]:
+    box = crop_box(matrix, size)
+    if box is None or not NATIVE_SCALE_RANGE[0] <= box[2] / size <= NATIVE_SCALE_RANGE[1]:
         return None
-    x0, y0, side = crop_box(matrix, size)
+    x0, y0, side = box
     left, top = (JPEG_BLOCK * round((c + (side - size) / 2) / JPEG_BLOCK) for c in (x0, y0))
     height, width = image.shape[:2]
     window = image[max(top, 0):top + size, max(left, 0):left + size]
