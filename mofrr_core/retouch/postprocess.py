@@ -1,4 +1,4 @@
-"""What happens to a photo after the beauty app: denoising, sharpening, resampling, noise, JPEG.
+"""What happens to a photo after the beauty app: denoising, sharpening, resampling, noise, JPEG, a last denoising.
 
 The data engine applies this to the *input* of a pair (the target stays the original), and with
 the same distribution to untouched inputs too, so that compression or resampling is never a cue
@@ -8,12 +8,14 @@ for "retouched". A configuration is a preset name or a mapping::
     postprocess: {p: 0.8, jpeg: [60, 100]}               # shorthand: stage: [lo, hi] (always applied)
     postprocess: {p: 0.8, jpeg: {p: 0.9, quality: [60, 100]}, resample: {p: 0.5, scale: [0.5, 0.95]},
                   sharpen: {p: 0.3, amount: [0.1, 0.6]}, noise: {p: 0.3, sigma: [0.5, 3.0]},
-                  denoise: {p: 0.25, colour: [10, 25]}}
+                  denoise: {p: 0.25, colour: [10, 25]}, final_denoise: {p: 0.2, colour: [10, 25]}}
 
 ``p`` is the chance that the photo is post-processed at all, each stage's ``p`` the chance of
 that stage. Stages run in the order denoise (a camera's or app's mild bilateral filter over the whole
 photo, colour sigma ``colour``, below the beauty smoothing of the engine), sharpen, resample (down, then
-back up), noise, JPEG. Preset ``app-camera`` is ``app`` plus that denoising.
+back up), noise, JPEG, and a final denoising (the same filter on the decoded photo, saved without a new JPEG:
+it wipes the 8x8 block pattern of the JPEG from the whole photo, as a smoothing filter wipes it from a face).
+Preset ``app-camera`` is ``app`` plus the first denoising, ``app-camera-late`` that and the final one.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ import cv2
 import numpy as np
 
 # stage -> its parameter, in the order the random numbers are drawn (a new stage goes last: old draws stay)
-STAGES = {"sharpen": "amount", "resample": "scale", "noise": "sigma", "jpeg": "quality", "denoise": "colour"}
-ORDER = ("denoise", "sharpen", "resample", "noise", "jpeg")  # the order the stages run in
+STAGES = {"sharpen": "amount", "resample": "scale", "noise": "sigma", "jpeg": "quality", "denoise": "colour",
+          "final_denoise": "colour"}
+ORDER = ("denoise", "sharpen", "resample", "noise", "jpeg", "final_denoise")  # the order the stages run in
 LIMITS = {"amount": (0.0, 3.0), "scale": (0.1, 1.0), "sigma": (0.0, 25.0), "quality": (1, 100), "colour": (0.0, 100.0)}
 POSTPROCESS_PRESETS: dict[str, dict[str, Any] | None] = {
     "none": None,
@@ -35,6 +38,8 @@ POSTPROCESS_PRESETS: dict[str, dict[str, Any] | None] = {
     "jpeg": {"p": 1.0, "jpeg": {"p": 1.0, "quality": [60, 100]}},
 }
 POSTPROCESS_PRESETS["app-camera"] = {**POSTPROCESS_PRESETS["app"], "denoise": {"p": 0.25, "colour": [10.0, 25.0]}}
+POSTPROCESS_PRESETS["app-camera-late"] = {**POSTPROCESS_PRESETS["app-camera"],
+                                          "final_denoise": {"p": 0.2, "colour": [10.0, 25.0]}}
 INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
 
 
@@ -117,7 +122,7 @@ def _apply(stage: str, image: np.ndarray, value: float, u: float) -> tuple[np.nd
         x = image.astype(np.float32)
         out = x + value * (x - cv2.GaussianBlur(x, (0, 0), radius))
         return np.clip(np.rint(out), 0, 255).astype(np.uint8), {"amount": round(value, 4), "radius": round(radius, 3)}
-    if stage == "denoise":  # bilateral, 5 px, spatial sigma 1.5-3 px
+    if stage in ("denoise", "final_denoise"):  # bilateral, 5 px, spatial sigma 1.5-3 px
         space = 1.5 + 1.5 * u
         return cv2.bilateralFilter(image, 5, value, space), {"colour": round(value, 4), "space": round(space, 3)}
     if stage == "resample":

@@ -72,3 +72,24 @@ def test_denoise_stage_smooths_mildly_and_leaves_the_other_draws_alone(astronaut
     assert psnr(image, strong) < psnr(image, mild) < 60  # it changes the photo, more with a wider colour sigma
     detail = [np.abs(np.diff(x.astype(np.float32), axis=1)).mean() for x in (image, mild, strong)]
     assert detail[0] > detail[1] > detail[2]  # fine detail goes, as a denoiser's does
+
+
+def test_final_denoise_runs_after_the_jpeg_and_leaves_the_other_draws_alone(astronaut_256):
+    image, _ = astronaut_256
+    camera, late = resolve_postprocess("app-camera"), resolve_postprocess("app-camera-late")
+    assert late == {**camera, "final_denoise": {"p": 0.2, "colour": [10.0, 25.0]}}
+    for seed in range(12):  # the final stage draws its own numbers: the others draw what they drew
+        a, record_a = postprocess(image, np.random.default_rng(seed), camera)
+        b, record_b = postprocess(image, np.random.default_rng(seed), {**late, "final_denoise": {"p": 0.0,
+                                                                                             "colour": [10, 25]}})
+        assert np.array_equal(a, b) and record_a == record_b
+    jpeg_only, _ = postprocess(image, np.random.default_rng(0), {"jpeg": [60, 60]})
+    last, record = postprocess(image, np.random.default_rng(0), {"jpeg": [60, 60], "final_denoise": [25, 25]})
+    first, _ = postprocess(image, np.random.default_rng(0), {"jpeg": [60, 60], "denoise": [25, 25]})
+    assert list(record) == ["applied", "jpeg", "final_denoise"]
+
+    def block_step(x):  # mean jump across the 8x8 block borders over the mean jump elsewhere
+        d = np.abs(np.diff(x.astype(np.float32).mean(-1), axis=1)).mean(0)
+        return d[7::8].mean() / np.delete(d, np.s_[7::8]).mean()
+
+    assert block_step(last) < block_step(first) and block_step(last) < block_step(jpeg_only)
