@@ -8,7 +8,11 @@ Each expert (the installed package's weights, then every ``WEIGHTS_DIR``, e.g. a
 alone on every retouched face, with no router and no Combine Module, and the PSNR gain over the input is
 averaged over three kinds of faces: ``own`` (one operation, the expert's type), ``foreign`` (one operation
 of another type: the gain the pipeline gets when the router calls this expert wrongly, so 0 is the best it
-can do) and ``multi`` (2-4 operations). Not a test: it compares experts before a pipeline is assembled.
+can do) and ``multi`` (2-4 operations). The last column tells whether the expert's degree estimator follows
+how strong its retouching is: the rank correlation (Spearman) of the estimated degree with the input's PSNR on
+the ``own`` faces (negative: a stronger retouching, a lower PSNR, gets a higher degree; about 0: the estimator
+says the same whatever the face), and the spread (standard deviation) of its degrees. Not a test: it compares
+experts before a pipeline is assembled.
 """
 
 from __future__ import annotations
@@ -57,21 +61,36 @@ def main() -> None:
                                                apis_set=args.apis_set, postprocess=args.postprocess)
     experts = load_experts(args.expert, args.weights)
     gains: dict[tuple[str, str], list[float]] = {}
+    own_psnr, degrees = [], {label: [] for label in experts}
     for sample in samples:
         kind = kind_of(tables.group_of(sample["labels"].tolist(), types), args.expert)
         if kind is None:
             continue
         x, y = sample["retouched"][None], sample["original"][None]
         before = float(psnr_per_image(x, y)[0])
+        if kind == "own":
+            own_psnr.append(before)
+            for label, model in experts.items():
+                degrees[label].append(float(model.estimate_degree(x)[0]))
         for label, model in experts.items():
             out = model.restore(x, num_inference_steps=args.steps, generator=torch.Generator().manual_seed(0))
             gains.setdefault((label, kind), []).append(float(psnr_per_image(out.image.clamp(-1, 1), y)[0]) - before)
     print(f"{args.expert} alone ({description})\n")
-    print("| weights | own | foreign | multi |\n|---|---|---|---|")
+    print("| weights | own | foreign | multi | degree vs input PSNR (own) |\n|---|---|---|---|---|")
     for label in experts:
         cells = [f"{np.mean(v):+.2f} dB ({np.mean(np.array(v) < 0):.0%} worse, n={len(v)})"
                  for kind in ("own", "foreign", "multi") if (v := gains.get((label, kind)))]
-        print(f"| {label} | " + " | ".join(cells) + " |")
+        spread = float(np.std(degrees[label])) if degrees[label] else float("nan")
+        print(f"| {label} | " + " | ".join(cells) + f" | {rank_correlation(degrees[label], own_psnr):+.2f} "
+              f"(sd {spread:.2f}) |")
+
+
+def rank_correlation(a: list[float], b: list[float]) -> float:
+    """Spearman's rank correlation (``nan`` with fewer than 3 values or a constant side)."""
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    ranks = [np.argsort(np.argsort(v)) for v in (a, b)]
+    return float(np.corrcoef(*ranks)[0, 1])
 
 
 if __name__ == "__main__":
