@@ -33,7 +33,7 @@ from mofrr_core.data.realign import rescale_photo
 from mofrr_core.eval.detection import roc_auc
 from mofrr_core.eval.samples import load_samples
 from mofrr_core.pipeline import load_pipeline
-from mofrr_core.restore import NoFaceError, face_detector, photo_faces
+from mofrr_core.restore import face_detector, route_largest_face
 from mofrr_core.utils.image import to_uint8
 
 KINDS = {"face": 30, "eye": 31, "untouched": 32}  # kind -> data seed (faces from seed x n on)
@@ -63,14 +63,8 @@ def gather(split: str, apis_set: str, n: int, scales: Sequence[float], data: Pat
 
 
 def router_probabilities(pipeline: Any, detector: Any, photo: np.ndarray) -> tuple[float, float]:
-    if pipeline is None:
-        return (np.nan, np.nan)
-    try:
-        _, crops, router = photo_faces(pipeline, photo, detector, max_faces=1)
-    except NoFaceError:
-        return (np.nan, np.nan)
-    probabilities = pipeline(crops, active="none", output_type="np", **router.pipeline_kwargs()).probabilities[0]
-    return (probabilities["face"], probabilities["eye"])
+    routed = None if pipeline is None else route_largest_face(pipeline, photo, detector)
+    return (np.nan, np.nan) if routed is None else (routed[0]["face"], routed[0]["eye"])
 
 
 def aligned(points: np.ndarray, reference: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ from mofrr_core.data.realign import rescale_photo
 from mofrr_core.eval.detection import detection_report
 from mofrr_core.eval.samples import load_samples
 from mofrr_core.pipeline import load_pipeline
-from mofrr_core.restore import NoFaceError, face_detector, photo_faces
+from mofrr_core.restore import face_detector, route_largest_face
 from mofrr_core.retouch.postprocess import postprocess
 from mofrr_core.utils.image import to_uint8
 
@@ -85,12 +85,8 @@ def router_probabilities(pipeline: Any, detector: Any, image: np.ndarray, types:
                          ) -> tuple[list[float], str] | None:
     """The router's probabilities of ``types`` for the largest face of a photo and what it read of it
     (``router_view``: native or resized); ``None``: no usable face."""
-    try:
-        _, crops, router = photo_faces(pipeline, image, detector, max_faces=1)
-    except NoFaceError:
-        return None
-    out = pipeline(crops, active="none", output_type="np", **router.pipeline_kwargs())
-    return [out.probabilities[0][t] for t in types], router.views[0]
+    routed = route_largest_face(pipeline, image, detector)
+    return None if routed is None else ([routed[0][t] for t in types], routed[1])
 
 
 def measure(pipeline: Any, detector: Any, photos: Sequence[np.ndarray], labels: np.ndarray,

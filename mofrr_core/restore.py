@@ -191,6 +191,17 @@ def photo_faces(pipeline: Pipeline, image: np.ndarray, detector, max_faces: int 
     return faces, crops, router_crops(pipeline, image, faces)
 
 
+def route_largest_face(pipeline: Pipeline, image: np.ndarray, detector) -> tuple[dict[str, float], str] | None:
+    """The router's probabilities for the largest face of a photo, read as whole-photo mode reads it, and its
+    ``router_view`` (no expert runs); ``None`` when no usable face is found."""
+    try:
+        _, crops, router = photo_faces(pipeline, image, detector, max_faces=1)
+    except NoFaceError:
+        return None
+    out = pipeline(crops, active="none", output_type="np", **router.pipeline_kwargs())
+    return out.probabilities[0], router.views[0]
+
+
 def usable_faces(found: list, shape: tuple[int, ...], size: int, alignment: str = "similarity"
                  ) -> list[tuple[float, np.ndarray, np.ndarray]]:
     """``(scale, points5, matrix)`` of the faces that can be aligned, largest face first."""
