@@ -89,7 +89,7 @@ class Pipeline:
                  num_inference_steps: int = 10, seed: int = 0,
                  weights: dict[str, str] | None = None, passthrough_untouched: bool = False,
                  crop_size: int | None = None, alignment: str = "similarity", router_crop: str = "shared",
-                 router_context_types: Sequence[str] = ()) -> None:
+                 router_context_types: Sequence[str] = (), gate_blend: str = "hard") -> None:
         self.router = router
         self.experts = list(experts)
         self.shared = shared
@@ -103,6 +103,7 @@ class Pipeline:
         self.alignment = alignment  # how whole-photo mode aligns a face: "similarity" or "upright" (faces.py)
         self.router_crop = router_crop  # whole-photo mode: what the router reads (mofrr_core.router_view)
         self.router_context_types = tuple(router_context_types)  # gates that read a close-up face resized
+        self.gate_blend = gate_blend  # "posterior": an expert's change kept in proportion to its gate's probability
         unknown = set(self.router_context_types) - set(router_types(router))
         if unknown:
             raise ValueError(f"router_context_types: the router has no gate for {', '.join(sorted(unknown))}")
@@ -141,7 +142,7 @@ class Pipeline:
         pipeline = cls(router, slots, shared, build(config.combine), config.resolution,
                        config.threshold, config.num_inference_steps, config.seed, weights,
                        config.passthrough_untouched, config.crop_size, config.alignment, config.router_crop,
-                       config.router_context_types)
+                       config.router_context_types, config.gate_blend)
         return pipeline.to(device) if device is not None else pipeline
 
     @classmethod
@@ -186,7 +187,7 @@ class Pipeline:
                        "num_inference_steps": self.num_inference_steps, "seed": self.seed,
                        "passthrough_untouched": self.passthrough_untouched, "crop_size": self.crop_size,
                        "alignment": self.alignment, "router_crop": self.router_crop,
-                       "router_context_types": list(self.router_context_types)},
+                       "router_context_types": list(self.router_context_types), "gate_blend": self.gate_blend},
             "weights": self.weights,
         }
         (directory / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
@@ -247,9 +248,11 @@ class Pipeline:
         #      X, Y_se and the activated Y_M (eq. 2). Images not to restore keep X.
         use_shared = use_shared and self.shared is not None
         confidence = self.expert_confidence(probabilities) if active == "router" else mask.to(x.dtype)
+        reported = self.reported_probabilities(probabilities)
+        blend = self.expert_blend(reported, active)
         restored, degrees = x.clone(), [{} for _ in originals]
         if rows.numel():
-            run = self.run_experts(x[rows], mask[rows], steps, generator, use_shared)
+            run = self.run_experts(x[rows], mask[rows], steps, generator, use_shared, blend[rows])
             restored[rows] = self.combine(x[rows], run.shared, run.images, mask[rows], confidence[rows]).clamp(-1, 1)
             for row, estimate in zip(rows.tolist(), run.degrees):
                 degrees[row] = estimate
@@ -257,7 +260,6 @@ class Pipeline:
         # 6. Add the restoration residual back at each input's own size.
         outputs = add_residual(originals, x, restored)
         types, restored_rows = router_types(self.router), set(rows.tolist())
-        reported = self.reported_probabilities(probabilities)
         return PipelineOutput(
             images=[self._convert(o, output_type) for o in outputs],
             probabilities=[{t: round(float(p), 4) for t, p in zip(types, row)} for row in reported.tolist()],
@@ -269,9 +271,11 @@ class Pipeline:
         )
 
     def run_experts(self, x: torch.Tensor, mask: torch.Tensor, num_inference_steps: int,
-                    generator: torch.Generator | None, use_shared: bool = True) -> ExpertRun:
+                    generator: torch.Generator | None, use_shared: bool = True,
+                    blend: torch.Tensor | None = None) -> ExpertRun:
         """Run each specialised expert on the rows of ``x`` that ``mask [B, K]`` routes to it, then the
-        shared expert on all of ``x`` (the one loop of inference and of the Combine stage's cache)."""
+        shared expert on all of ``x`` (the one loop of inference and of the Combine stage's cache).
+        ``blend [B, K]``: the share of each expert's change kept on each row, on top of its ``strength``."""
         images = x[:, None].repeat(1, len(self.experts), 1, 1, 1)
         degrees: list[dict[str, float]] = [{} for _ in range(x.shape[0])]
         for k, slot in enumerate(self.experts):
@@ -279,7 +283,8 @@ class Pipeline:
             if rows.numel() == 0:
                 continue
             out = slot.model.restore(x[rows], num_inference_steps=num_inference_steps, generator=generator)
-            images[rows, k] = torch.lerp(x[rows], out.image, slot.strength)  # exact at strength 1
+            share = slot.strength if blend is None else slot.strength * blend[rows, k].view(-1, 1, 1, 1)
+            images[rows, k] = torch.lerp(x[rows], out.image, share)  # exact at share 1
             if out.degree is not None:
                 for row, degree in zip(rows.tolist(), out.degree.tolist()):
                     degrees[row][slot.name] = round(float(degree), 3)
@@ -381,6 +386,16 @@ class Pipeline:
             row = torch.tensor([s.name in active for s in self.experts], device=probabilities.device)
             return row[None].repeat(batch, 1)
         return self.expert_confidence(probabilities) > self.threshold
+
+    def expert_blend(self, reported: torch.Tensor, active: Literal["router", "all", "none"] | Sequence[str]
+                     ) -> torch.Tensor:
+        """``[B, K]``: the share of each specialised expert's change kept (on top of its ``strength``). With
+        ``gate_blend: posterior`` and the router deciding, its gate's calibrated probability (the reported one):
+        under a calibrated gate, the restoration that minimises the expected squared error when the type is
+        present with that probability; a call near the threshold changes the face about half as much. Else 1."""
+        if self.gate_blend == "posterior" and active == "router":
+            return self.expert_confidence(reported)
+        return reported.new_ones(reported.shape[0], len(self.experts))
 
     def expert_confidence(self, probabilities: torch.Tensor) -> torch.Tensor:
         """``[B, K]``: the router probability of each specialised expert's gate (1 for an expert with no gate)."""

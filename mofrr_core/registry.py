@@ -30,6 +30,7 @@ from mofrr_core.plugins import get_expert, resolve_model_type
 from mofrr_core.spec import ExpertSpec
 
 DEFAULT_REGISTRY = Path(__file__).with_name("registry.yaml")
+GATE_BLENDS = ("hard", "posterior")  # how much of a routed expert's change the pipeline keeps (Pipeline)
 PRESET_SECTIONS = {
     "Router": "router",
     "DegreeEstimator": "degree",
@@ -89,6 +90,7 @@ class RegistryConfig:
     alignment: str = "similarity"  # whole-photo mode: "similarity" or "upright" (mofrr_core.faces)
     router_crop: str = "shared"  # whole photos: the router reads the experts' crop, its "own" box or "native" pixels
     router_context_types: list[str] = field(default_factory=list)  # gates that read a close-up face resized
+    gate_blend: str = "hard"  # "posterior": a routed expert's change is scaled by its gate's probability
 
     @property
     def specialised(self) -> list[ExpertEntry]:
@@ -254,6 +256,7 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
         alignment=str(raw.get("alignment", "similarity")),
         router_crop=str(raw.get("router_crop", "shared")),
         router_context_types=_names(raw, "router_context_types"),
+        gate_blend=str(raw.get("gate_blend", "hard")),
     )
     if config.resolution % 16:
         raise RegistryError(f"resolution: must be a multiple of 16, got {config.resolution}")
@@ -266,6 +269,8 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
         raise RegistryError(f"alignment: expected {' or '.join(ALIGNMENTS)}, got {config.alignment!r}")
     if config.router_crop not in ROUTER_CROPS:
         raise RegistryError(f"router_crop: expected one of {', '.join(ROUTER_CROPS)}, got {config.router_crop!r}")
+    if config.gate_blend not in GATE_BLENDS:
+        raise RegistryError(f"gate_blend: expected {' or '.join(GATE_BLENDS)}, got {config.gate_blend!r}")
     if not 0 < config.threshold < 1:
         raise RegistryError(f"threshold: must be in (0, 1), got {config.threshold}")
     return config
