@@ -26,7 +26,7 @@ import numpy as np
 
 from mofrr_core.io import save_image_atomic, write_bytes_atomic
 
-REPORT_VERSION = 4  # 4: faces[].gate_views; 3: faces[].router_view; 2: gate_thresholds, offsets out
+REPORT_VERSION = 5  # 5: gate_blend; 4: faces[].gate_views; 3: faces[].router_view; 2: gate_thresholds, offsets out
 HEATMAP_VMAX = 32.0
 """Difference (8-bit levels, mean over RGB) shown at the top of the colour scale."""
 HEATMAP_CMAP = "inferno"

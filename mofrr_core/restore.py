@@ -499,6 +499,7 @@ def report_info(pipeline: Pipeline, args: argparse.Namespace, src: Path, dst: Pa
         "seed": args.seed,
         "threshold": pipeline.threshold,
         "gate_thresholds": {t: round(v, 4) for t, v in pipeline.gate_thresholds.items()},
+        "gate_blend": pipeline.gate_blend,
         "resolution": pipeline.resolution,
         "experts": [{"name": s.name, "retouch_type": s.retouch_type, "strength": s.strength,
                      "package": registered[s.name].distribution if s.name in registered else None,

@@ -109,6 +109,24 @@ def test_expert_strength_keeps_a_share_of_the_change(tiny_pipeline, astronaut_fa
     assert [s.strength for s in Pipeline.from_pretrained(tmp_path / "pipe").experts] == [0.0, 0.5]
 
 
+def test_posterior_gate_blend_keeps_each_change_in_proportion_to_its_gate(tiny_pipeline, astronaut_face, tmp_path):
+    x = torch.tensor(astronaut_face).permute(2, 0, 1)[None].float() / 127.5 - 1
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    full = tiny_pipeline.run_experts(x, mask, 2, torch.Generator().manual_seed(0)).images
+    reported = torch.tensor([[0.8, 0.3, 0.6, 0.9]])  # white, smooth, face, eye
+    assert torch.equal(tiny_pipeline.expert_blend(reported, "router"), torch.ones(1, 2))  # hard: all of it
+    tiny_pipeline.gate_blend = "posterior"
+    blend = tiny_pipeline.expert_blend(reported, "router")
+    types = [s.retouch_type for s in tiny_pipeline.experts]
+    assert blend.tolist() == [[reported[0, ["white", "smooth", "face", "eye"].index(t)].item() for t in types]]
+    assert torch.equal(tiny_pipeline.expert_blend(reported, "all"), torch.ones(1, 2))  # forced experts: all of it
+    blended = tiny_pipeline.run_experts(x, mask, 2, torch.Generator().manual_seed(0), blend=blend).images
+    for k in range(2):
+        torch.testing.assert_close(blended[0, k] - x[0], blend[0, k] * (full[0, k] - x[0]))
+    tiny_pipeline.save_pretrained(tmp_path / "pipe")
+    assert Pipeline.from_pretrained(tmp_path / "pipe").gate_blend == "posterior"
+
+
 def test_inputs_of_every_kind_and_size(tiny_pipeline, astronaut_face):
     pil = Image.fromarray(astronaut_face).resize((48, 40))
     tensor = torch.from_numpy(astronaut_face).permute(2, 0, 1).float() / 127.5 - 1

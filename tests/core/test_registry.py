@@ -94,6 +94,13 @@ def test_invalid_fields_are_rejected(tmp_path):
         load_registry(tmp_path / "absent.yaml")
 
 
+def test_gate_blend(tmp_path):
+    assert load_registry(write(tmp_path, {"experts": ["white"]})).gate_blend == "hard"
+    assert load_registry(write(tmp_path, {"experts": ["white"], "gate_blend": "posterior"})).gate_blend == "posterior"
+    with pytest.raises(RegistryError, match="gate_blend: expected hard or posterior, got 'soft'"):
+        load_registry(write(tmp_path, {"experts": ["white"], "gate_blend": "soft"}))
+
+
 def test_expert_strength(tmp_path):
     config = load_registry(write(tmp_path, {"experts": [{"name": "white", "strength": 0.25}, "eye"]}))
     assert [(e.name, e.strength) for e in config.experts] == [("white", 0.25), ("eye", 1.0)]
