@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +40,14 @@ KINDS = {"face": 30, "eye": 31, "untouched": 32}  # kind -> data seed (faces fro
 ANCHORS = [168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362]  # MediaPipe: nose line and eye corners
 
 
-def gather(split: str, apis_set: str, n: int, scales: Sequence[float], data: Path | None,
-           pipeline: Any = None) -> dict[str, np.ndarray]:
-    """Landmarks ``[N, P, 2]`` (in the unscaled photo's pixels), kind, scale and (with ``pipeline``) the router's
-    face and eye probabilities of every photo in which a face was found."""
-    detector, rows = face_detector(), {"points": [], "kind": [], "scale": [], "router": []}
-    for kind, seed in KINDS.items():
+def gather(split: str, apis_set: str, n: int, scales: Sequence[float], data: Path | None, pipeline: Any = None,
+           kinds: dict[str, int] = KINDS, describe: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+           router_types: Sequence[str] = ("face", "eye")) -> dict[str, np.ndarray]:
+    """Landmarks ``[N, P, 2]`` (in the unscaled photo's pixels), kind, scale, ``describe(photo, points)`` (the
+    photo as resized and its largest face's points in it, if given) and (with ``pipeline``) the router's
+    ``router_types`` probabilities of every photo in which a face was found; ``kinds``: kind -> data seed."""
+    detector, rows = face_detector(), {"points": [], "kind": [], "scale": [], "router": [], "features": []}
+    for kind, seed in kinds.items():
         samples, _, _ = load_samples(data, split=split, n=n, resolution=None, ops=kind, degrees="none", seed=seed,
                                      quiet=True, apis_set=apis_set)
         for i in tqdm(range(len(samples)), desc=f"{split} {kind}", unit="img", file=sys.stderr):
@@ -55,16 +57,19 @@ def gather(split: str, apis_set: str, n: int, scales: Sequence[float], data: Pat
             found = [np.asarray(getattr(f, "points", f), dtype=np.float64) for f in detector(photo) or []]
             if not found:
                 continue
-            rows["points"].append(max(found, key=lambda p: np.ptp(p[:, 0])) / scale)
+            points = max(found, key=lambda p: np.ptp(p[:, 0]))
+            rows["points"].append(points / scale)
             rows["kind"].append(kind)
             rows["scale"].append(scale)
-            rows["router"].append(router_probabilities(pipeline, detector, photo))
+            rows["router"].append(router_probabilities(pipeline, detector, photo, router_types))
+            if describe is not None:
+                rows["features"].append(describe(photo, points))
     return {key: np.asarray(value) for key, value in rows.items()}
 
 
-def router_probabilities(pipeline: Any, detector: Any, photo: np.ndarray) -> tuple[float, float]:
+def router_probabilities(pipeline: Any, detector: Any, photo: np.ndarray, types: Sequence[str]) -> tuple[float, ...]:
     routed = None if pipeline is None else route_largest_face(pipeline, photo, detector)
-    return (np.nan, np.nan) if routed is None else (routed[0]["face"], routed[0]["eye"])
+    return tuple(np.nan if routed is None else routed[0][t] for t in types)
 
 
 def aligned(points: np.ndarray, reference: np.ndarray) -> np.ndarray:

@@ -1,0 +1,129 @@
+"""How much of a whitening colour statistics give away: a colour detector next to the router's white gate.
+
+Usage: python benchmarks/white_colour.py [--data DIR] [--train-n 1200] [-n 300] [--split val|test]
+                                         [--scales 1,1.25] [--out report.json]
+
+Whitening is confounded with skin tone and exposure: a light face may be whitened or just light. A whitening
+still leaves colour relations a person would check: the face against the neck and the surroundings (an edit on
+the skin or the face oval stops there), the skin against the lips and the eyes, the spread of lightness on the
+skin and the photo's black and white points (a tone curve on the whole image lifts them). This measures what
+such statistics add to the router. Whitened, untouched, smoothed, face-lifted and eye-enlarged whole photos
+(``load_samples``, a different face for every photo), each resized by one of ``--scales`` in turn after the
+retouching, go through the installed landmark provider (MediaPipe, 478 points); per photo, 37 numbers: CIELAB
+means, lightness spread and fine-detail energy of six landmark regions of the largest face (skin, cheeks, lips,
+eyes, neck, a ring around the face), lightness percentiles of the skin and of the photo, and skin minus each
+of neck, ring, lips and eyes. A logistic regression on them is fitted on training-split photos retouched with the
+training implementations (whitened against all the others), then scored on ``--split`` photos retouched with
+the held-out ones: ROC AUC of the colour score, of the router's white probability (as whole-photo mode
+computes it) and of their sum in logits, whitened against untouched and against smoothed photos (the white
+gate's most frequent confusion). Not a test and not shipped: a yardstick for what a colour detector could add.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from landmark_geometry import fit_logistic, gather
+
+from mofrr_core.eval.detection import roc_auc
+from mofrr_core.pipeline import load_pipeline
+from mofrr_core.retouch import landmarks as mp
+from mofrr_core.retouch.masks import polygon_mask
+
+KINDS = {"white": 40, "untouched": 41, "smooth": 42, "face": 43, "eye": 44}  # kind -> data seed
+
+
+def regions(shape: tuple[int, ...], points: np.ndarray) -> dict[str, np.ndarray]:
+    """Binary masks of six regions of a face from its 478 MediaPipe points."""
+    def poly(indices: list[int]) -> np.ndarray:
+        return polygon_mask(shape, points[indices])
+
+    oval = poly(mp.MP_FACE_OVAL)
+    features = sum(poly(i) for i in (mp.MP_LEFT_EYE, mp.MP_RIGHT_EYE, mp.MP_LEFT_BROW, mp.MP_RIGHT_BROW, mp.MP_LIPS))
+    x0, x1 = points[mp.MP_JAW, 0].min(), points[mp.MP_JAW, 0].max()
+    chin, height = points[mp.MP_CHIN, 1], points[mp.MP_CHIN, 1] - points[10, 1]  # 10: top of the forehead
+    neck = np.zeros(shape[:2], np.float32)
+    top, bottom = max(int(chin + 0.05 * height), 0), max(min(int(chin + 0.35 * height), shape[0]), 0)
+    neck[top:bottom, max(int(x0 + 0.25 * (x1 - x0)), 0):max(int(x1 - 0.25 * (x1 - x0)), 0)] = 1
+    ring = cv2.dilate(oval, np.ones((15, 15), np.uint8)) * (1 - oval)
+    return {"skin": oval * (features == 0), "cheeks": np.maximum(poly(mp.MP_LEFT_CHEEK), poly(mp.MP_RIGHT_CHEEK)),
+            "lips": poly(mp.MP_LIPS), "eyes": np.maximum(poly(mp.MP_LEFT_EYE), poly(mp.MP_RIGHT_EYE)),
+            "neck": neck * (1 - oval), "ring": ring}
+
+
+def colour_statistics(photo: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The 37 numbers of a photo's largest face (``nan`` where a region is empty or cut off)."""
+    lab = cv2.cvtColor(photo, cv2.COLOR_RGB2LAB).astype(np.float32) - np.float32([0, 128, 128])
+    lab[..., 0] *= 100 / 255
+    detail = np.abs(lab[..., 0] - cv2.GaussianBlur(lab[..., 0], (0, 0), 1.0))
+    means, out = {}, []
+    for name, mask in regions(photo.shape, points).items():
+        inside = mask > 0.5
+        pixels = lab[inside] if inside.sum() >= 5 else np.full((1, 3), np.nan, np.float32)
+        means[name] = pixels.mean(0)
+        out += [*means[name], pixels[:, 0].std(), detail[inside].mean() if inside.sum() >= 5 else np.nan]
+    skin = lab[regions(photo.shape, points)["skin"] > 0.5][:, 0]
+    out += list(np.percentile(skin, [5, 50, 95])) if skin.size >= 5 else [np.nan] * 3
+    out += list(np.percentile(lab[..., 0], [1, 5, 50, 95, 99]))
+    for other in ("neck", "ring", "lips", "eyes"):
+        out += list(means["skin"] - means[other])
+    return np.array(out, dtype=np.float64)
+
+
+def evaluate(train: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per negative kind and photo scale: ROC AUC of the colour score, the router's and their sum."""
+    mean = np.nanmean(train["features"], 0)
+    std = np.nanstd(train["features"], 0) + 1e-6
+    scaled = {name: np.nan_to_num((part["features"] - mean) / std) for name, part in (("train", train), ("test", test))}
+    w, b = fit_logistic(scaled["train"], (train["kind"] == "white").astype(float))
+    colour = scaled["test"] @ w + b
+    router, read = np.clip(test["router"][:, 0], 1e-6, 1 - 1e-6), ~np.isnan(test["router"][:, 0])
+    both = colour + np.log(router / (1 - router))
+    report: dict[str, dict[str, dict[str, float]]] = {}
+    for against in ("untouched", "smooth"):
+        for scale in np.unique(test["scale"]):
+            rows = np.isin(test["kind"], ["white", against]) & (test["scale"] == scale) & read
+            positive = test["kind"][rows] == "white"
+            report.setdefault(against, {})[str(scale)] = {
+                "n": int(rows.sum()), **{name: roc_auc(score[rows], positive)
+                                         for name, score in (("colour", colour), ("router", router), ("sum", both))}}
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=None, help="face shard folder (default: $MOFRR_DATA)")
+    parser.add_argument("--train-n", type=int, default=1200, help="training photos per kind (default 1200)")
+    parser.add_argument("-n", type=int, default=300, help="scored photos per kind (default 300)")
+    parser.add_argument("--split", default="val", choices=["val", "test"], help="scored split (default val)")
+    parser.add_argument("--scales", default="1,1.25", help="photo sizes after the retouching, in turn")
+    parser.add_argument("--out", type=Path, default=None, help="write the numbers to this JSON file")
+    args = parser.parse_args(argv)
+    scales = [float(s) for s in args.scales.split(",")]
+    common = {"kinds": KINDS, "describe": colour_statistics, "router_types": ("white",)}
+    train = gather("train", "train", args.train_n, scales, args.data, **common)
+    test = gather(args.split, "heldout", args.n, scales, args.data, load_pipeline(None, None, label="pipeline"),
+                  **common)
+    report = evaluate(train, test)
+    print(f"ROC AUC of whitened against other photos ({args.split}, held-out implementations; colour statistics "
+          f"fitted on {len(train['kind'])} training photos)\n")
+    print("| whitened against | photo scale | photos | colour statistics | router | sum of logits |\n"
+          "|---|---|---|---|---|---|")
+    for against, rows in report.items():
+        for scale, r in rows.items():
+            print(f"| {against} | x{float(scale):g} | {r['n']} | {r['colour']:.2f} | {r['router']:.2f} | "
+                  f"{r['sum']:.2f} |")
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
