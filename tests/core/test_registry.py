@@ -70,6 +70,18 @@ def test_sha256_detects_tampering(tmp_path, tiny_combine):
     shutil.rmtree(folder)
 
 
+def test_config_switches_apply_to_trained_weights(tmp_path, tiny_combine):
+    tiny_combine.save_pretrained(tmp_path / "combine")
+    entry = {"type": "CombineModule", "weights": "combine"}
+    assert build_component(load_registry(write(tmp_path, {"combine": entry})).combine).config.use_refinement
+    off = build_component(load_registry(write(tmp_path, {"combine": {**entry, "config": {"use_refinement": False}}}))
+                          .combine)
+    assert off.config.use_refinement is False
+    for bad in ({"hidden_channels": 8}, {"use_refinement": "no"}, {"no_such_switch": False}):
+        with pytest.raises(RegistryError, match=r"combine\.config: with trained weights only on/off switches"):
+            build_component(load_registry(write(tmp_path, {"combine": {**entry, "config": bad}})).combine)
+
+
 def test_invalid_fields_are_rejected(tmp_path):
     with pytest.raises(RegistryError, match=r"router: unknown field\(s\) weigths"):
         load_registry(write(tmp_path, {"router": {"type": "Router", "weigths": "x"}}))
