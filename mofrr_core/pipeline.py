@@ -391,8 +391,8 @@ class Pipeline:
                      ) -> torch.Tensor:
         """``[B, K]``: the share of each specialised expert's change kept (on top of its ``strength``). With
         ``gate_blend: posterior`` and the router deciding, its gate's calibrated probability (the reported one):
-        under a calibrated gate, the restoration that minimises the expected squared error when the type is
-        present with that probability; a call near the threshold changes the face about half as much. Else 1."""
+        if the expert's change is right where its type is present, that share minimises the expected squared
+        error under a calibrated gate; a call near the threshold changes the face about half as much. Else 1."""
         if self.gate_blend == "posterior" and active == "router":
             return self.expert_confidence(reported)
         return reported.new_ones(reported.shape[0], len(self.experts))

@@ -6,8 +6,8 @@ A component entry (``router``, ``combine`` or one of ``experts``) has::
     weights: path/or/pkg:... # a save_pretrained folder; relative paths are relative to the YAML
     sha256: <hex>            # optional: checksum of the folder's .safetensors file
     preset: cpu              # used (with a warning) when there are no weights: untrained model
-    config: {...}            # optional constructor overrides for the preset; with weights, on/off switches
-                             # that change no weight (e.g. use_refinement: false)
+    config: {...}            # optional constructor overrides for the preset; with weights, only the use_*
+                             # on/off switches, which change no weight (e.g. use_refinement: false)
 
 An expert entry may also set ``strength: 0.5`` (default 1): the share of its change the pipeline keeps,
 ``x + strength * (expert(x) - x)`` (docs/restore.md, "Expert strength").
@@ -293,15 +293,15 @@ def _names(raw: dict, key: str) -> list[str]:
 
 def with_switches(model: Any, component: ComponentConfig) -> Any:
     """``model`` (loaded from trained weights) with the ``config:`` of its registry entry applied. On trained
-    weights only on/off switches that change no weight may be set, e.g. ``use_refinement: false`` (the ablation
-    switches of docs/results.md, Table 4)."""
+    weights only the ``use_*`` on/off switches, which change no weight, may be set, e.g. ``use_refinement: false``
+    (the ablation switches of docs/results.md, Table 4)."""
     if not component.config:
         return model
-    bad = sorted(k for k, v in component.config.items()
-                 if not isinstance(model.config.get(k), bool) or not isinstance(v, bool))
+    bad = sorted(k for k, v in component.config.items() if not k.startswith("use_")
+                 or not isinstance(model.config.get(k), bool) or not isinstance(v, bool))
     if bad:
-        raise RegistryError(f"{component.key}.config: with trained weights only on/off switches of the network "
-                            f"may be set (true or false), not {', '.join(bad)}")
+        raise RegistryError(f"{component.key}.config: with trained weights only on/off switches (use_*: true or "
+                            f"false) of the network may be set, not {', '.join(bad)}")
     return model.with_config(**component.config)
 
 

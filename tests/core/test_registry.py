@@ -77,7 +77,7 @@ def test_config_switches_apply_to_trained_weights(tmp_path, tiny_combine):
     off = build_component(load_registry(write(tmp_path, {"combine": {**entry, "config": {"use_refinement": False}}}))
                           .combine)
     assert off.config.use_refinement is False
-    for bad in ({"hidden_channels": 8}, {"use_refinement": "no"}, {"no_such_switch": False}):
+    for bad in ({"hidden_channels": 8}, {"use_refinement": "no"}, {"use_no_such_switch": False}):
         with pytest.raises(RegistryError, match=r"combine\.config: with trained weights only on/off switches"):
             build_component(load_registry(write(tmp_path, {"combine": {**entry, "config": bad}})).combine)
 
