@@ -124,16 +124,22 @@ def evaluate(train: dict[str, np.ndarray], test: dict[str, np.ndarray], componen
     return report
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def detector_parser(doc: str, train_n: int, n: int, scales: str) -> argparse.ArgumentParser:
+    """The options of a detector yardstick (this one and white_colour.py): data, photo counts, split, scales."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=None, help="face shard folder (default: $MOFRR_DATA)")
-    parser.add_argument("--train-n", type=int, default=2000, help="training photos per kind (default 2000)")
-    parser.add_argument("-n", type=int, default=400, help="scored photos per kind (default 400)")
+    parser.add_argument("--train-n", type=int, default=train_n, help=f"training photos per kind (default {train_n})")
+    parser.add_argument("-n", type=int, default=n, help=f"scored photos per kind (default {n})")
     parser.add_argument("--split", default="val", choices=["val", "test"], help="scored split (default val)")
-    parser.add_argument("--scales", default="0.6,1,1.25", help="photo sizes after the retouching, in turn")
-    parser.add_argument("--components", type=int, default=60, help="principal components kept (default 60)")
+    parser.add_argument("--scales", default=scales, help="photo sizes after the retouching, in turn")
     parser.add_argument("--out", type=Path, default=None, help="write the numbers to this JSON file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = detector_parser(__doc__, 2000, 400, "0.6,1,1.25")
+    parser.add_argument("--components", type=int, default=60, help="principal components kept (default 60)")
     args = parser.parse_args(argv)
     scales = [float(s) for s in args.scales.split(",")]
     train = gather("train", "train", args.train_n, scales, args.data)

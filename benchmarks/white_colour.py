@@ -21,15 +21,13 @@ gate's most frequent confusion). Not a test and not shipped: a yardstick for wha
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import cv2
 import numpy as np
-from landmark_geometry import fit_logistic, gather
+from landmark_geometry import detector_parser, fit_logistic, gather
 
 from mofrr_core.eval.detection import roc_auc
 from mofrr_core.pipeline import load_pipeline
@@ -97,15 +95,7 @@ def evaluate(train: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> dict[
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=None, help="face shard folder (default: $MOFRR_DATA)")
-    parser.add_argument("--train-n", type=int, default=1200, help="training photos per kind (default 1200)")
-    parser.add_argument("-n", type=int, default=300, help="scored photos per kind (default 300)")
-    parser.add_argument("--split", default="val", choices=["val", "test"], help="scored split (default val)")
-    parser.add_argument("--scales", default="1,1.25", help="photo sizes after the retouching, in turn")
-    parser.add_argument("--out", type=Path, default=None, help="write the numbers to this JSON file")
-    args = parser.parse_args(argv)
+    args = detector_parser(__doc__, 1200, 300, "1,1.25").parse_args(argv)
     scales = [float(s) for s in args.scales.split(",")]
     common = {"kinds": KINDS, "describe": colour_statistics, "router_types": ("white",)}
     train = gather("train", "train", args.train_n, scales, args.data, **common)
