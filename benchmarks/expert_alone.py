@@ -70,11 +70,11 @@ def main() -> None:
         before = float(psnr_per_image(x, y)[0])
         if kind == "own":
             own_psnr.append(before)
-            for label, model in experts.items():
-                degrees[label].append(float(model.estimate_degree(x)[0]))
         for label, model in experts.items():
             out = model.restore(x, num_inference_steps=args.steps, generator=torch.Generator().manual_seed(0))
             gains.setdefault((label, kind), []).append(float(psnr_per_image(out.image.clamp(-1, 1), y)[0]) - before)
+            if kind == "own" and out.degree is not None:  # the degree the restoration was conditioned on
+                degrees[label].append(float(out.degree[0]))
     print(f"{args.expert} alone ({description})\n")
     print("| weights | own | foreign | multi | degree vs input PSNR (own) |\n|---|---|---|---|---|")
     for label in experts:

@@ -60,13 +60,13 @@ def colour_statistics(photo: np.ndarray, points: np.ndarray) -> np.ndarray:
     lab = cv2.cvtColor(photo, cv2.COLOR_RGB2LAB).astype(np.float32) - np.float32([0, 128, 128])
     lab[..., 0] *= 100 / 255
     detail = np.abs(lab[..., 0] - cv2.GaussianBlur(lab[..., 0], (0, 0), 1.0))
-    means, out = {}, []
-    for name, mask in regions(photo.shape, points).items():
+    masks, means, out = regions(photo.shape, points), {}, []
+    for name, mask in masks.items():
         inside = mask > 0.5
         pixels = lab[inside] if inside.sum() >= 5 else np.full((1, 3), np.nan, np.float32)
         means[name] = pixels.mean(0)
         out += [*means[name], pixels[:, 0].std(), detail[inside].mean() if inside.sum() >= 5 else np.nan]
-    skin = lab[regions(photo.shape, points)["skin"] > 0.5][:, 0]
+    skin = lab[masks["skin"] > 0.5][:, 0]
     out += list(np.percentile(skin, [5, 50, 95])) if skin.size >= 5 else [np.nan] * 3
     out += list(np.percentile(lab[..., 0], [1, 5, 50, 95, 99]))
     for other in ("neck", "ring", "lips", "eyes"):
