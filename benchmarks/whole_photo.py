@@ -2,8 +2,8 @@
 
 Usage: python benchmarks/whole_photo.py [--data DIR] [--split test|val] [-n 300] [--apis-set heldout|train]
                                         [--ops balanced|untouched] [--apis OP=API ...] [--photo-scale S]
-                                        [--postprocess app] [--pipeline REGISTRY_OR_DIR] [--steps K] [--seed S]
-                                        [--out report.json]
+                                        [--condition NAME] [--postprocess app] [--pipeline REGISTRY_OR_DIR]
+                                        [--steps K] [--seed S] [--out report.json]
 
 ``mofrr eval`` scores aligned 128 px crops; this scores what ``mofrr restore`` (without ``--aligned``)
 does to a whole photo. The faces are the ``mofrr eval --ops balanced`` samples (white, smooth, face,
@@ -25,6 +25,9 @@ face of each photo, as whole-photo mode aligned it.
 noise, JPEG 60-100 (:mod:`mofrr_core.retouch.postprocess`; the original stays the target).
 ``--photo-scale S`` resizes every photo, original and input alike, by ``S`` after the retouching (a photo
 exported or shared at another size: the interpolation traces of a retouching warp do not survive it).
+``--condition NAME`` changes every photo, original and input alike, after the retouching (and the resizing) in one
+of the ways of ``benchmarks/photo_conditions.py`` (sharpened, denoised, re-exposed, re-compressed, re-sized,
+reframed): what the restoration, not only the router, does to photos that differ from FairFace.
 Images where no face is found are left out of the PSNR numbers and counted per column ("no face").
 ``--ops untouched`` leaves every face untouched (``-n 1102 --split test``: the whole test split) and breaks
 the do-no-harm numbers down by FairFace race and gender group: with a sixth of 300 photos untouched a group
@@ -44,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from photo_conditions import CONDITIONS
 from tqdm import tqdm
 
 from mofrr_core.data.realign import SCALE_LIMITS, rescale_photo
@@ -77,11 +81,14 @@ def reachable(faces: Sequence[Mapping[str, Any]], size: int, shape: tuple[int, .
 
 
 def measure(pipeline: Any, detector: Any, sample: Mapping[str, Any], types: Sequence[str], index: int,
-            steps: int | None, seed: int, photo_scale: float = 1.0) -> dict[str, Any]:
-    """One sample restored as a whole photo, and its numbers (``no_face`` when no usable face is found)."""
+            steps: int | None, seed: int, photo_scale: float = 1.0, condition: str = "none") -> dict[str, Any]:
+    """One sample restored as a whole photo, and its numbers (``no_face`` when no usable face is found).
+    ``photo_scale`` and then ``condition`` (:data:`photo_conditions.CONDITIONS`) change the original and the input
+    alike."""
     original, retouched = (to_uint8(sample[key]) for key in ("original", "retouched"))
     if photo_scale != 1.0:
         original, retouched = rescale_photo(original, photo_scale), rescale_photo(retouched, photo_scale)
+    original, retouched = (np.ascontiguousarray(CONDITIONS[condition](image)) for image in (original, retouched))
     record: dict[str, Any] = {"index": index, "key": sample.get("key"),
                               "group": tables.group_of(sample["labels"].tolist(), types),
                               "labels": [float(v) for v in sample["labels"].tolist()],
@@ -98,6 +105,7 @@ def measure(pipeline: Any, detector: Any, sample: Mapping[str, Any], types: Sequ
                   experts_run=[face["experts_run"] for face in result.faces],
                   detected=[face["detected"] for face in result.faces],
                   probabilities=result.faces[0]["probabilities"],  # the largest face: the one retouched
+                  degrees=result.faces[0]["degrees"],
                   router_view=result.faces[0]["router_view"])
     reach = reachable(result.faces, pipeline.face_crop_size, original.shape, pipeline.alignment)
     # the best a paste-back can do: every pixel it may change restored exactly, the others kept
@@ -270,6 +278,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "the --apis-set)")
     parser.add_argument("--photo-scale", type=float, default=1.0,
                         help="resize every photo by this factor after the retouching (default: 1)")
+    parser.add_argument("--condition", default="none", choices=list(CONDITIONS),
+                        help="change every photo after the retouching as benchmarks/photo_conditions.py does "
+                             "(default: none)")
     parser.add_argument("--postprocess", default=None, choices=[k for k, v in POSTPROCESS_PRESETS.items() if v],
                         help="degrade every input as a photo app's export would (default: none)")
     parser.add_argument("--pipeline", type=Path, default=None,
@@ -302,7 +313,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     pipeline = load_pipeline(args.pipeline, args.device, label="--pipeline")
     if args.photo_scale != 1.0:
         description += f", photos resized x{args.photo_scale:g} after retouching"
-    records = [measure(pipeline, detector, samples[i], types, i, args.steps, args.seed, args.photo_scale)
+    if args.condition != "none":
+        description += f", condition {args.condition} after retouching"
+    records = [measure(pipeline, detector, samples[i], types, i, args.steps, args.seed, args.photo_scale,
+                       args.condition)
                for i in tqdm(range(len(samples)), desc="whole photo", unit="img", file=sys.stderr)]
     meta = face_metadata(args.data)
     summary = summarize(records, types, pipeline.thresholds_for(types), meta)
