@@ -159,12 +159,18 @@ class CombineModule(MoFRRModel, ConfigMixin):
         y: torch.Tensor,
         psnr_weight: float = 0.0,
         confidence: torch.Tensor | None = None,
+        harm_weight: float = 0.0,
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """L_hyb(Y, Y_hat) on the fused image, plus ``psnr_weight`` x :func:`losses.log_mse_loss` if given."""
+        """L_hyb(Y, Y_hat) on the fused image, plus ``psnr_weight`` x :func:`losses.log_mse_loss` and
+        ``harm_weight`` x :func:`losses.harm_loss` if given."""
         restored = self(x, shared, experts, mask, confidence)
         hyb = losses.hybrid_loss(restored, y)
         logs = {"loss_hyb": hyb.item()}
         loss = losses.add_log_mse(hyb, restored, y, psnr_weight, logs)
+        if harm_weight:
+            harm = losses.harm_loss(restored, x, y)
+            logs["loss_harm"] = harm.item()
+            loss = loss + harm_weight * harm
         return loss, {"loss": loss.item(), **logs}
 
     def adapt_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -106,6 +106,20 @@ def log_mse_loss(prediction: torch.Tensor, target: torch.Tensor, eps: float = 1e
     return torch.log10(per_image + eps).mean()
 
 
+def harm_loss(prediction: torch.Tensor, inputs: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Mean over images of ``relu(log10(MSE(prediction_i, target_i) + eps) - log10(MSE(inputs_i, target_i) + eps))``:
+    how many decibels / 10 each image was made worse than its input, zero where it was made better.
+
+    A hinge on the evaluation's "restored worse than the input" count: it leaves the gain-seeking loss alone on the
+    images it improves and pulls the others back towards their input; on an untouched face (input = target) any
+    change costs.
+    """
+    def per_image(a: torch.Tensor) -> torch.Tensor:
+        return torch.log10((a - target).pow(2).flatten(1).mean(1) + eps)
+
+    return F.relu(per_image(prediction) - per_image(inputs).detach()).mean()
+
+
 def add_log_mse(loss: torch.Tensor, prediction: torch.Tensor, target: torch.Tensor, weight: float,
                 logs: dict[str, float]) -> torch.Tensor:
     """``loss + weight x log_mse_loss`` (logged as ``loss_log_mse``), or ``loss`` itself when ``weight`` is 0."""

@@ -74,6 +74,9 @@ def add_stage_options(add: Any) -> None:
         help="combine/baseline stages: add WEIGHT x mean per-image log10(MSE) to L_hyb, i.e. train for the "
              "evaluation's mean per-image PSNR, which punishes harm on lightly retouched faces (default 0: the "
              "paper's L_hyb only)")
+    add("--harm-loss", type=float, metavar="WEIGHT",
+        help="combine stage: add WEIGHT x the mean over images of how much worse than its input (log10 MSE) "
+             "each restored image is, zero where it is better: a hinge on the 'made worse' count (default 0)")
     add("--num-ops", type=_ops_range, metavar="LO-HI",
         help="shared stage: operations per training image (default 2-4, the paper's multi-op images; 0-4 "
              "also teaches it single-op and untouched faces, with p_clean)")
@@ -235,7 +238,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "combine_cache_from": args.combine_cache_from,
         "resume": args.resume, "overwrite": args.overwrite or None,
         "foreign": args.foreign, "hard_negatives": args.hard_negatives, "routed": args.routed,
-        "psnr_loss": args.psnr_loss,
+        "psnr_loss": args.psnr_loss, "harm_loss": args.harm_loss,
         "num_ops": args.num_ops, "p_single": args.p_single,
         "init_weights": args.init_weights,
         "train_degree": args.train_degree, "router_weights": args.router_weights,

@@ -62,6 +62,7 @@ class TrainConfig:
     hard_negatives: str | None = None
     routed: str | None = None
     psnr_loss: float = 0.0
+    harm_loss: float = 0.0
     num_ops: tuple[int, int] | None = None
     init_weights: str | None = None
     train_degree: bool | None = None
@@ -148,8 +149,9 @@ def validate(config: TrainConfig) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
     if config.mixed_precision not in ("no", "fp16", "bf16"):
         raise ValueError(f"--mixed-precision must be no, fp16 or bf16, got {config.mixed_precision!r}")
-    if config.psnr_loss < 0:
-        raise ValueError(f"--psnr-loss must be >= 0, got {config.psnr_loss}")
+    for name in ("psnr_loss", "harm_loss"):
+        if getattr(config, name) < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(config, name)}")
     if config.hard_negatives and not config.foreign:
         raise ValueError("--hard-negatives picks among the foreign images: give --foreign too")
     if config.routed and config.hard_negatives:

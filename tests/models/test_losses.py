@@ -61,6 +61,23 @@ def test_log_mse_loss_is_minus_the_mean_per_image_psnr():
     assert grad[0] > 5 * grad[2]
 
 
+def test_harm_loss_counts_only_the_images_made_worse_than_their_input():
+    torch.manual_seed(0)
+    y = torch.rand(3, 3, 16, 16) * 2 - 1
+    x = y + 0.1 * torch.randn_like(y)
+    better, worse = y + 0.05 * torch.randn_like(y), y + 0.2 * torch.randn_like(y)
+    pred = torch.stack([better[0], worse[1], y[2]]).requires_grad_(True)  # better, worse, exact
+    mse = lambda a, b: (a - b).pow(2).mean().item()  # noqa: E731
+    expected = np.log10(mse(worse[1], y[1]) / mse(x[1], y[1])) / 3
+    assert losses.harm_loss(pred, x, y, eps=0).item() == pytest.approx(expected, rel=1e-4)
+    losses.harm_loss(pred, x, y).backward()
+    grad = pred.grad.flatten(1).abs().sum(1)
+    assert grad[0] == 0 and grad[2] == 0 and grad[1] > 0  # pulls back only the image made worse
+    assert losses.harm_loss(x, x, y).item() == 0  # returning the input costs nothing
+    # an untouched face (input = target): any change costs, a lot
+    assert losses.harm_loss(y + 0.01, y, y).item() > 0.3
+
+
 def test_combine_and_baseline_add_the_psnr_term_only_when_asked():
     from mofrr_core.models.baseline import UNetBaseline
     from mofrr_core.models.combine import CombineModule
@@ -72,6 +89,8 @@ def test_combine_and_baseline_add_the_psnr_term_only_when_asked():
     weighted, logs_w = combine.compute_loss(x, None, None, None, y, psnr_weight=0.5)
     assert "loss_log_mse" not in logs
     assert torch.allclose(weighted, plain + 0.5 * losses.log_mse_loss(x, y))  # a fresh combine returns x
+    hinged, logs_h = combine.compute_loss(x, None, None, None, y, harm_weight=2.0)
+    assert logs_h["loss_harm"] == 0 and torch.allclose(hinged, plain)  # the input is never worse than itself
     baseline = UNetBaseline(block_out_channels=(8, 16), norm_num_groups=4)
     plain, _ = baseline.compute_loss(x, y)
     weighted, logs_w = baseline.compute_loss(x, y, psnr_weight=2.0)

@@ -159,3 +159,6 @@ def test_cache_and_fine_tuning_flags_reach_the_config():
     assert combine.psnr_loss == 0.1
     with pytest.raises(ValueError, match="--psnr-loss"):
         config_from_args(build_parser().parse_args(["--stage", "combine", "--psnr-loss", "-1"]))
+    assert config_from_args(build_parser().parse_args(["--stage", "combine", "--harm-loss", "0.3"])).harm_loss == 0.3
+    with pytest.raises(ValueError, match="--harm-loss"):
+        config_from_args(build_parser().parse_args(["--stage", "combine", "--harm-loss", "-1"]))

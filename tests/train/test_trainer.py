@@ -403,7 +403,7 @@ def test_a_combine_fine_tuned_to_read_the_confidence_starts_from_the_trained_one
 
 def test_combine_cache_is_not_the_router_training_data_and_can_be_borrowed(tmp_path):
     result = train(tiny(tmp_path / "c", stage="combine", max_steps=1))
-    borrowed = train(tiny(tmp_path / "b", stage="combine", max_steps=1, psnr_loss=0.1,
+    borrowed = train(tiny(tmp_path / "b", stage="combine", max_steps=1, psnr_loss=0.1, harm_loss=0.3,
                           combine_cache_from=str(result.output_dir)))
     assert borrowed.step == 1 and not (borrowed.output_dir / "cache").exists()
     with pytest.raises(ValueError, match="seed: 0 there, 5 here"):

@@ -183,7 +183,7 @@ class CombineStage(Stage):
     def loss(self, net, batch, generator):
         return net.compute_loss(batch["retouched"], batch["shared"], batch["experts"], batch["mask"],
                                 batch["original"], psnr_weight=self.config.psnr_loss,
-                                confidence=batch.get("confidence"))
+                                confidence=batch.get("confidence"), harm_weight=self.config.harm_loss)
 
     def evaluate(self, net, batch, generator):
         x = batch["retouched"]
