@@ -12,9 +12,13 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def load_benchmark(name: str):
-    """The module of ``benchmarks/<name>.py`` (benchmarks are scripts, not a package)."""
+    """The module of ``benchmarks/<name>.py`` (benchmarks are scripts, not a package: as when one is run, its
+    folder is importable, so a benchmark may import a sibling's helpers)."""
     import importlib.util
+    import sys
 
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.append(str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

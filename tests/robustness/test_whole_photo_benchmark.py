@@ -102,6 +102,30 @@ def test_photo_scale_resizes_both_images_after_the_retouching(whole_photo, shard
     capsys.readouterr()
 
 
+def test_condition_changes_original_and_input_alike_after_the_retouching(whole_photo, shards, pipeline_dir,
+                                                                         tmp_path, monkeypatch, capsys):
+    """--condition: a photo_conditions change of both images; the untouched face stays identical to its original."""
+    seen = []
+
+    def detector(image):
+        seen.append(image.shape[:2])
+        return [(TEMPLATE_224 + 0.5) * image.shape[0] / 224 - 0.5]
+
+    install_fake_provider(monkeypatch, detector)
+    assert run(whole_photo, shards, pipeline_dir, tmp_path / "r.json", "--condition", "larger") == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert set(seen) == {(336, 336)} and "condition larger after retouching" in report["description"]
+    assert report["images"][-1]["input_psnr"] == 100.0 and all("degrees" in r for r in report["images"])
+    assert run(whole_photo, shards, pipeline_dir, tmp_path / "d.json", "--condition", "darker") == 0
+    darker = [r["input_psnr"] for r in json.loads((tmp_path / "d.json").read_text())["images"]]
+    assert run(whole_photo, shards, pipeline_dir, tmp_path / "p.json") == 0
+    plain = [r["input_psnr"] for r in json.loads((tmp_path / "p.json").read_text())["images"]]
+    assert darker[-1] == 100.0 and all(d != p for d, p in zip(darker[:5], plain[:5]))  # same edits, re-exposed
+    with pytest.raises(SystemExit):
+        whole_photo.parse_args(["--condition", "sepia"])
+    capsys.readouterr()
+
+
 def test_postprocess_degrades_every_input_untouched_ones_too(whole_photo, shards, pipeline_dir, tmp_path,
                                                              monkeypatch):
     install_fake_provider(monkeypatch, FakeDetector({(224, 224): [TEMPLATE_224.copy()]}))
