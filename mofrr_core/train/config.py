@@ -158,6 +158,8 @@ def validate(config: TrainConfig) -> None:
         raise ValueError("--routed already keeps only the foreign images the router sends: drop --hard-negatives")
     if config.routed and config.stage != "expert":
         raise ValueError(f"--routed is an option of the expert stage, not of --stage {config.stage}")
+    if config.harm_loss and config.stage != "combine":
+        raise ValueError(f"--harm-loss is an option of the combine stage, not of --stage {config.stage}")
     if not 0.0 <= config.foreign < 1.0:
         raise ValueError(f"--foreign must be in [0, 1), got {config.foreign}")
     if config.p_single is not None and not 0.0 <= config.p_single <= 1.0:
