@@ -179,3 +179,28 @@ def test_apis_fix_one_implementation_per_op(whole_photo, capsys):
     with pytest.raises(SystemExit):
         whole_photo.parse_args(["--apis", "face"])
     assert "expected OP=API" in capsys.readouterr().err
+
+
+def test_plot_whole_photo_charts_reports_side_by_side(tmp_path, capsys):
+    plot_whole_photo = load_benchmark("plot_whole_photo")
+    column = {"gain": 0.4, "worse": 0.1}
+    report = {"summary": {"fidelity": {c: column for c in plot_whole_photo.COLUMNS},
+                          "untouched": {"no_expert": 0.94}}}
+    gains, worse = plot_whole_photo.rows(report)
+    assert gains == [0.4] * 6 and worse == pytest.approx([10.0] * 6 + [6.0])
+    paths = [tmp_path / "none.json", tmp_path / "denoise.json"]
+    for path in paths:
+        path.write_text(json.dumps(report))
+    out = tmp_path / "chart.png"
+    assert plot_whole_photo.main([*map(str, paths), "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit):  # never overwritten silently
+        plot_whole_photo.main([*map(str, paths), "--out", str(out)])
+    with pytest.raises(SystemExit):
+        plot_whole_photo.main([*map(str, paths), "--out", str(tmp_path / "b.png"), "--labels", "one"])
+    (tmp_path / "bad.json").write_text("{")
+    assert plot_whole_photo.main([str(tmp_path / "bad.json"), "--out", str(tmp_path / "c.png")]) == 1
+    assert "not a whole_photo.py report" in capsys.readouterr().err
+    (tmp_path / "other.json").write_text('{"results": {}}')  # e.g. a photo_conditions.py report
+    assert plot_whole_photo.main([str(tmp_path / "other.json"), "--out", str(tmp_path / "c.png")]) == 1
+    assert "KeyError" in capsys.readouterr().err and not (tmp_path / "c.png").exists()
