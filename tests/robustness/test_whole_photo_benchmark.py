@@ -80,22 +80,30 @@ def test_targets_follow_the_issue(whole_photo):
                       "eye: worse than input <= 0.10": True}
 
 
-def test_photo_scale_resizes_both_images_after_the_retouching(whole_photo, shards, pipeline_dir, tmp_path,
-                                                              monkeypatch, capsys):
-    """--photo-scale: the photo (original and input) is resized after retouching; the face is found there."""
-    seen = []
-
+def template_at_any_size(seen: list):
+    """A fake landmark provider finding the template face scaled to the photo's size; ``seen`` gets the sizes."""
     def detector(image):
         seen.append(image.shape[:2])
         return [(TEMPLATE_224 + 0.5) * image.shape[0] / 224 - 0.5]
 
-    install_fake_provider(monkeypatch, detector)
+    return detector
+
+
+def input_psnrs(path) -> list[float]:
+    return [r["input_psnr"] for r in json.loads(path.read_text())["images"]]
+
+
+def test_photo_scale_resizes_both_images_after_the_retouching(whole_photo, shards, pipeline_dir, tmp_path,
+                                                              monkeypatch, capsys):
+    """--photo-scale: the photo (original and input) is resized after retouching; the face is found there."""
+    seen = []
+    install_fake_provider(monkeypatch, template_at_any_size(seen))
     assert run(whole_photo, shards, pipeline_dir, tmp_path / "r.json", "--photo-scale", "1.25") == 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert set(seen) == {(280, 280)} and "resized x1.25 after retouching" in report["description"]
-    scaled = [r["input_psnr"] for r in report["images"]]
+    scaled = input_psnrs(tmp_path / "r.json")
     assert run(whole_photo, shards, pipeline_dir, tmp_path / "p.json") == 0
-    unscaled = [r["input_psnr"] for r in json.loads((tmp_path / "p.json").read_text())["images"]]
+    unscaled = input_psnrs(tmp_path / "p.json")
     assert scaled[-1] == unscaled[-1] == 100.0 and scaled[:5] != unscaled[:5]  # same edits, measured resized
     with pytest.raises(SystemExit):
         whole_photo.parse_args(["--photo-scale", "9"])
@@ -106,20 +114,15 @@ def test_condition_changes_original_and_input_alike_after_the_retouching(whole_p
                                                                          tmp_path, monkeypatch, capsys):
     """--condition: a photo_conditions change of both images; the untouched face stays identical to its original."""
     seen = []
-
-    def detector(image):
-        seen.append(image.shape[:2])
-        return [(TEMPLATE_224 + 0.5) * image.shape[0] / 224 - 0.5]
-
-    install_fake_provider(monkeypatch, detector)
+    install_fake_provider(monkeypatch, template_at_any_size(seen))
     assert run(whole_photo, shards, pipeline_dir, tmp_path / "r.json", "--condition", "larger") == 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert set(seen) == {(336, 336)} and "condition larger after retouching" in report["description"]
     assert report["images"][-1]["input_psnr"] == 100.0 and all("degrees" in r for r in report["images"])
     assert run(whole_photo, shards, pipeline_dir, tmp_path / "d.json", "--condition", "darker") == 0
-    darker = [r["input_psnr"] for r in json.loads((tmp_path / "d.json").read_text())["images"]]
+    darker = input_psnrs(tmp_path / "d.json")
     assert run(whole_photo, shards, pipeline_dir, tmp_path / "p.json") == 0
-    plain = [r["input_psnr"] for r in json.loads((tmp_path / "p.json").read_text())["images"]]
+    plain = input_psnrs(tmp_path / "p.json")
     assert darker[-1] == 100.0 and all(d != p for d, p in zip(darker[:5], plain[:5]))  # same edits, re-exposed
     with pytest.raises(SystemExit):
         whole_photo.parse_args(["--condition", "sepia"])
