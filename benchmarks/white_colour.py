@@ -1,7 +1,7 @@
 """How much of a whitening colour statistics give away: a colour detector next to the router's white gate.
 
 Usage: python benchmarks/white_colour.py [--data DIR] [--train-n 1200] [-n 300] [--split val|test]
-                                         [--scales 1,1.25] [--out report.json]
+                                         [--scales 1,1.25] [--features colour|router] [--out report.json]
 
 Whitening is confounded with skin tone and exposure: a light face may be whitened or just light. A whitening
 still leaves colour relations a person would check: the face against the neck and the surroundings (an edit on
@@ -17,22 +17,28 @@ training implementations (whitened against all the others), then scored on ``--s
 the held-out ones: ROC AUC of the colour score, of the router's white probability (as whole-photo mode
 computes it) and of their sum in logits, whitened against untouched and against smoothed photos (the white
 gate's most frequent confusion). Not a test and not shipped: a yardstick for what a colour detector could add.
+``--features router`` fits the same regression on the router's own pooled features of the view the white gate
+reads instead (a linear probe of the frozen router): what a white gate retrained on the same backbone could do.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
+import torch
 from landmark_geometry import detector_parser, fit_logistic, gather
 
 from mofrr_core.eval.detection import roc_auc
-from mofrr_core.pipeline import load_pipeline
+from mofrr_core.pipeline import Pipeline, load_pipeline
+from mofrr_core.restore import NoFaceError, face_detector, photo_faces
 from mofrr_core.retouch import landmarks as mp
 from mofrr_core.retouch.masks import polygon_mask
+from mofrr_core.utils.image import to_tensor_list
 
 KINDS = {"white": 40, "untouched": 41, "smooth": 42, "face": 43, "eye": 44}  # kind -> data seed
 
@@ -74,6 +80,25 @@ def colour_statistics(photo: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.array(out, dtype=np.float64)
 
 
+def router_features(pipeline: Pipeline, detector: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A ``describe`` giving the router's pooled features of the largest face's view that its white gate reads
+    (a close-up's resized crop with ``router_context_types``, else the router's view); ``nan`` without a face."""
+    width = pipeline.router.features(torch.zeros(1, 3, pipeline.router_size, pipeline.router_size)).shape[1]
+
+    @torch.no_grad()
+    def describe(photo: np.ndarray, points: np.ndarray) -> np.ndarray:
+        try:
+            _, crops, views = photo_faces(pipeline, photo, detector, max_faces=1)
+        except NoFaceError:
+            return np.full(width, np.nan)
+        white = (views.gate_images or {}).get("white", [None])[0]
+        face = to_tensor_list([white if white is not None else
+                               (crops[0] if views.images is None else views.images[0])])[0].to(pipeline.device)
+        return pipeline.router.features(pipeline.router_input([face], None, [face]))[0].cpu().double().numpy()
+
+    return describe
+
+
 def evaluate(train: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> dict[str, dict[str, dict[str, float]]]:
     """Per negative kind and photo scale: ROC AUC of the colour score, the router's and their sum."""
     mean = np.nanmean(train["features"], 0)
@@ -95,16 +120,22 @@ def evaluate(train: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> dict[
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = detector_parser(__doc__, 1200, 300, "1,1.25").parse_args(argv)
+    parser = detector_parser(__doc__, 1200, 300, "1,1.25")
+    parser.add_argument("--features", default="colour", choices=["colour", "router"],
+                        help="what the regression reads: the 37 colour statistics, or the router's own pooled "
+                             "features of the white gate's view (default: colour)")
+    args = parser.parse_args(argv)
     scales = [float(s) for s in args.scales.split(",")]
-    common = {"kinds": KINDS, "describe": colour_statistics, "router_types": ("white",)}
+    pipeline = load_pipeline(None, None, label="pipeline")
+    describe = colour_statistics if args.features == "colour" else router_features(pipeline, face_detector())
+    common = {"kinds": KINDS, "describe": describe, "router_types": ("white",)}
     train = gather("train", "train", args.train_n, scales, args.data, **common)
-    test = gather(args.split, "heldout", args.n, scales, args.data, load_pipeline(None, None, label="pipeline"),
-                  **common)
+    test = gather(args.split, "heldout", args.n, scales, args.data, pipeline, **common)
     report = evaluate(train, test)
-    print(f"ROC AUC of whitened against other photos ({args.split}, held-out implementations; colour statistics "
+    name = {"colour": "colour statistics", "router": "router features"}[args.features]
+    print(f"ROC AUC of whitened against other photos ({args.split}, held-out implementations; {name} "
           f"fitted on {len(train['kind'])} training photos)\n")
-    print("| whitened against | photo scale | photos | colour statistics | router | sum of logits |\n"
+    print(f"| whitened against | photo scale | photos | {name} | router | sum of logits |\n"
           "|---|---|---|---|---|---|")
     for against, rows in report.items():
         for scale, r in rows.items():
