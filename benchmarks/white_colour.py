@@ -100,22 +100,23 @@ def router_features(pipeline: Pipeline, detector: Any) -> Callable[[np.ndarray, 
 
 
 def evaluate(train: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> dict[str, dict[str, dict[str, float]]]:
-    """Per negative kind and photo scale: ROC AUC of the colour score, the router's and their sum."""
+    """Per negative kind and photo scale: ROC AUC of the regression fitted on ``features`` (``regression``: colour
+    statistics or router features), of the router's white probability and of their sum."""
     mean = np.nanmean(train["features"], 0)
     std = np.nanstd(train["features"], 0) + 1e-6
     scaled = {name: np.nan_to_num((part["features"] - mean) / std) for name, part in (("train", train), ("test", test))}
     w, b = fit_logistic(scaled["train"], (train["kind"] == "white").astype(float))
-    colour = scaled["test"] @ w + b
+    fitted = scaled["test"] @ w + b
     router, read = np.clip(test["router"][:, 0], 1e-6, 1 - 1e-6), ~np.isnan(test["router"][:, 0])
-    both = colour + np.log(router / (1 - router))
+    both = fitted + np.log(router / (1 - router))
+    scores = {"regression": fitted, "router": router, "sum": both}
     report: dict[str, dict[str, dict[str, float]]] = {}
     for against in ("untouched", "smooth"):
         for scale in np.unique(test["scale"]):
             rows = np.isin(test["kind"], ["white", against]) & (test["scale"] == scale) & read
             positive = test["kind"][rows] == "white"
             report.setdefault(against, {})[str(scale)] = {
-                "n": int(rows.sum()), **{name: roc_auc(score[rows], positive)
-                                         for name, score in (("colour", colour), ("router", router), ("sum", both))}}
+                "n": int(rows.sum()), **{name: roc_auc(score[rows], positive) for name, score in scores.items()}}
     return report
 
 
@@ -139,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           "|---|---|---|---|---|---|")
     for against, rows in report.items():
         for scale, r in rows.items():
-            print(f"| {against} | x{float(scale):g} | {r['n']} | {r['colour']:.2f} | {r['router']:.2f} | "
+            print(f"| {against} | x{float(scale):g} | {r['n']} | {r['regression']:.2f} | {r['router']:.2f} | "
                   f"{r['sum']:.2f} |")
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))
