@@ -31,13 +31,14 @@ def rows(report: dict) -> tuple[list[float], list[float]]:
     return gains, worse + [100 * (1 - untouched.get("no_expert", np.nan))]
 
 
-def plot(reports: Sequence[dict], labels: Sequence[str], path: Path) -> None:
+def plot(table: Sequence[tuple[list[float], list[float]]], labels: Sequence[str], path: Path) -> None:
+    """``table``: :func:`rows` of each report, in the order of ``labels``."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    gains, worse = (np.array(values, dtype=float) for values in zip(*(rows(r) for r in reports)))
+    gains, worse = (np.array(values, dtype=float) for values in zip(*table))
     names = [c.capitalize() for c in COLUMNS]
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 0.4 * len(labels) + 1.8), sharey=True,
                                       width_ratios=(len(names), len(names) + 1))
@@ -72,16 +73,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    reports = []
+    table = []
     for path in args.reports:
         try:
-            report = json.loads(path.read_text())
-            rows(report)
+            table.append(rows(json.loads(path.read_text())))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             print(f"error: {path}: not a whole_photo.py report ({type(error).__name__}: {error})", file=sys.stderr)
             return 1
-        reports.append(report)
-    plot(reports, args.labels, args.out)
+    plot(table, args.labels, args.out)
     print(f"wrote {args.out}")
     return 0
 

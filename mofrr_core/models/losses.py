@@ -102,8 +102,12 @@ def log_mse_loss(prediction: torch.Tensor, target: torch.Tensor, eps: float = 1e
     costs as much as a large one on a heavily retouched image; this loss weighs them the same way.
     ``eps`` (about the 8-bit quantisation error on [-1, 1]) keeps the gradient of near-perfect images finite.
     """
-    per_image = (prediction - target).pow(2).flatten(1).mean(1)
-    return torch.log10(per_image + eps).mean()
+    return log_mse_per_image(prediction, target, eps).mean()
+
+
+def log_mse_per_image(prediction: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """``[B]``: ``log10(MSE_i + eps)`` of each image (minus its PSNR / 10, up to a constant)."""
+    return torch.log10((prediction - target).pow(2).flatten(1).mean(1) + eps)
 
 
 def harm_loss(prediction: torch.Tensor, inputs: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -114,10 +118,8 @@ def harm_loss(prediction: torch.Tensor, inputs: torch.Tensor, target: torch.Tens
     images it improves and pulls the others back towards their input; on an untouched face (input = target) any
     change costs.
     """
-    def per_image(a: torch.Tensor) -> torch.Tensor:
-        return torch.log10((a - target).pow(2).flatten(1).mean(1) + eps)
-
-    return F.relu(per_image(prediction) - per_image(inputs).detach()).mean()
+    worse = log_mse_per_image(prediction, target, eps) - log_mse_per_image(inputs, target, eps).detach()
+    return F.relu(worse).mean()
 
 
 def add_log_mse(loss: torch.Tensor, prediction: torch.Tensor, target: torch.Tensor, weight: float,
