@@ -2,7 +2,7 @@
 
 ``write_report(dir, stem, input, restored, info)`` writes, atomically:
 
-- ``<stem>.json``: ``info`` (what :func:`mofrr_core.restore.report_info` gathers: detected types
+- ``<stem>.json``: ``info`` (what :func:`report_info` gathers: detected types
   with router probabilities, degree per type, experts run, DDIM steps, seed, weights sha256) plus
   ``difference`` statistics, ``heatmap`` scale, ``versions`` and ``files``; ``timings`` (if given)
   is always the last key, so a report is reproducible apart from it.
@@ -14,17 +14,22 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from mofrr_core.io import save_image_atomic, write_bytes_atomic
+
+if TYPE_CHECKING:
+    from mofrr_core.pipeline import Pipeline
+    from mofrr_core.restore import RestoreResult
 
 REPORT_VERSION = 5  # 5: gate_blend; 4: faces[].gate_views; 3: faces[].router_view; 2: gate_thresholds, offsets out
 HEATMAP_VMAX = 32.0
@@ -194,3 +199,36 @@ def _pixels_sha256(array: np.ndarray) -> str:
 
     return hashlib.sha256(np.ascontiguousarray(array, dtype=np.uint8).tobytes()).hexdigest()
 
+
+def report_info(pipeline: Pipeline, args: argparse.Namespace, src: Path, dst: Path,
+                result: RestoreResult) -> dict[str, Any]:
+    """Everything the report JSON says about one restored image (timings last, unless --no-timings)."""
+    from mofrr_core.io import file_sha256
+    from mofrr_core.plugins import get_experts
+
+    registered = get_experts()
+    height, width = result.image.shape[:2]
+    detected = sorted({t for face in result.faces for t in face["detected"]})
+    info: dict[str, Any] = {
+        "input": str(src),
+        "input_sha256": file_sha256(src),
+        "output": str(dst),
+        "image_size": [width, height],
+        "mode": "aligned" if args.aligned else "whole-photo",
+        "detected_types": detected,
+        "faces": result.faces,
+        "ddim_steps": args.steps or pipeline.num_inference_steps,
+        "seed": args.seed,
+        "threshold": pipeline.threshold,
+        "gate_thresholds": {t: round(v, 4) for t, v in pipeline.gate_thresholds.items()},
+        "gate_blend": pipeline.gate_blend,
+        "resolution": pipeline.resolution,
+        "experts": [{"name": s.name, "retouch_type": s.retouch_type, "strength": s.strength,
+                     "package": registered[s.name].distribution if s.name in registered else None,
+                     "version": registered[s.name].version if s.name in registered else None}
+                    for s in pipeline.experts],
+        "weights_sha256": dict(sorted(pipeline.weights.items())),
+    }
+    if not args.no_timings:
+        info["timings"] = {k: round(v, 4) for k, v in result.timings.items()}
+    return info

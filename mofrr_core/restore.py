@@ -42,6 +42,7 @@ from mofrr_core.io import (
     save_image_atomic,
 )
 from mofrr_core.pipeline import Pipeline, load_pipeline
+from mofrr_core.report import report_info
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 INSTALL_HINT = "pip install 'mofrr[landmarks]' && pip install --no-deps mediapipe==0.10.21"
@@ -476,37 +477,3 @@ def failure_message(src: Path, error: BaseException, expected: bool) -> str:
 def _remove(paths: list[Path]) -> None:
     for path in paths:
         Path(path).unlink(missing_ok=True)
-
-
-def report_info(pipeline: Pipeline, args: argparse.Namespace, src: Path, dst: Path,
-                result: RestoreResult) -> dict[str, Any]:
-    """Everything the report JSON says about one restored image (timings last, unless --no-timings)."""
-    from mofrr_core.io import file_sha256
-    from mofrr_core.plugins import get_experts
-
-    registered = get_experts()
-    height, width = result.image.shape[:2]
-    detected = sorted({t for face in result.faces for t in face["detected"]})
-    info: dict[str, Any] = {
-        "input": str(src),
-        "input_sha256": file_sha256(src),
-        "output": str(dst),
-        "image_size": [width, height],
-        "mode": "aligned" if args.aligned else "whole-photo",
-        "detected_types": detected,
-        "faces": result.faces,
-        "ddim_steps": args.steps or pipeline.num_inference_steps,
-        "seed": args.seed,
-        "threshold": pipeline.threshold,
-        "gate_thresholds": {t: round(v, 4) for t, v in pipeline.gate_thresholds.items()},
-        "gate_blend": pipeline.gate_blend,
-        "resolution": pipeline.resolution,
-        "experts": [{"name": s.name, "retouch_type": s.retouch_type, "strength": s.strength,
-                     "package": registered[s.name].distribution if s.name in registered else None,
-                     "version": registered[s.name].version if s.name in registered else None}
-                    for s in pipeline.experts],
-        "weights_sha256": dict(sorted(pipeline.weights.items())),
-    }
-    if not args.no_timings:
-        info["timings"] = {k: round(v, 4) for k, v in result.timings.items()}
-    return info

@@ -23,13 +23,12 @@ import numpy as np
 from mofrr_core.inputs import check_seed, check_steps
 from mofrr_core.io import ImageLoadError, load_image, save_image_atomic
 from mofrr_core.pipeline import Pipeline
-from mofrr_core.report import ReportFiles, write_report
+from mofrr_core.report import ReportFiles, report_info, write_report
 from mofrr_core.restore import (
     NoFaceError,
     NoLandmarkProviderError,
     RestoreResult,
     failure_message,
-    report_info,
     restore_photo,
 )
 
