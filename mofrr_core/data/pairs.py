@@ -17,6 +17,10 @@ Which ops:
 - ``p_single=0.8``: of the retouched images, this share gets exactly one op and the rest ``k``
   uniform in ``max(2, lo)..hi``: the op mix of ``mofrr eval --ops balanced`` (80 % single-op
   images, one type each in equal shares, 20 % 2-4-op images) instead of ``k`` uniform.
+- ``p_type=0.3``: every type is applied independently with this probability (``num_ops``, ``p_clean`` and
+  ``p_single`` are then unused; ``(1 - p_type) ** len(types)`` of the images are untouched). With ``k`` drawn
+  first, one type's presence makes another's more likely (a smoothed image is more often also whitened than
+  an unsmoothed one), and a gate trained on that learns to call one type from another's traces.
 
 Which implementations (``apis_set``): ``"train"`` (default) draws only training apis, never the
 held-out ones of ``mofrr_core/retouch/heldout.yaml``; ``"heldout"`` only held-out apis (the
@@ -144,6 +148,7 @@ class RetouchPairs(Dataset):
         min_sharpness: keep only faces whose metadata ``sharpness`` is at least this.
         p_clean: share of untouched samples (see module docstring).
         p_single: share of single-op samples among the retouched ones (``None``: ``k`` uniform).
+        p_type: every type applied independently with this probability (see module docstring); ``None``: off.
         apis / exclude_apis: passed to the engine (cross-implementation protocol, e.g.
             ``exclude_apis={"smooth": ["guided"]}`` for training, ``apis={"smooth": "guided"}`` for testing).
         degree_thresholds: fitted :class:`DegreeThresholds` (or a JSON path); ``None``: strength fallback.
@@ -161,7 +166,8 @@ class RetouchPairs(Dataset):
                  ops: Sequence[str] | None = None, num_ops: tuple[int, int] = (1, 1),
                  types: Sequence[str] = DEFAULT_TYPES, seed: int = 0, length: int | None = None,
                  min_sharpness: float | None = None, p_clean: float = 0.0, p_single: float | None = None,
-                 apis: Mapping[str, str] | None = None, exclude_apis: Mapping[str, Sequence[str]] | None = None,
+                 p_type: float | None = None, apis: Mapping[str, str] | None = None,
+                 exclude_apis: Mapping[str, Sequence[str]] | None = None,
                  degree_thresholds: DegreeThresholds | str | Path | None = None,
                  records: Sequence[FaceRecord] | None = None, apis_set: str = "train",
                  postprocess: str | Mapping[str, Any] | None = None,
@@ -189,6 +195,9 @@ class RetouchPairs(Dataset):
         if p_single is not None and not 0.0 <= p_single <= 1.0:
             raise ValueError(f"p_single must be in [0, 1], got {p_single}")
         self.p_single = None if p_single is None else float(p_single)
+        if p_type is not None and not 0.0 <= p_type <= 1.0:
+            raise ValueError(f"p_type must be in [0, 1], got {p_type}")
+        self.p_type = None if p_type is None else float(p_type)
         self.apis = dict(apis) if apis else None
         self.exclude_apis = {k: list(v) for k, v in exclude_apis.items()} if exclude_apis else None
         if isinstance(degree_thresholds, (str, Path)):
@@ -268,7 +277,8 @@ class RetouchPairs(Dataset):
 
     def __repr__(self) -> str:
         return (f"RetouchPairs(split={self.split!r}, faces={len(self.faces)}, length={self.length}, "
-                f"ops={self.ops}, num_ops={self.num_ops}, resolution={self.resolution}, seed={self.seed}, "
+                f"ops={self.ops}, num_ops={self.num_ops}, p_type={self.p_type}, resolution={self.resolution}, "
+                f"seed={self.seed}, "
                 f"degrees={self.degree_source}, apis_set={self.apis_set!r}, "
                 f"postprocess={'on' if self.postprocess else 'off'}, realign={'on' if self.realign else 'off'}, "
                 f"retouch_size={'on' if self.retouch_size else 'off'})")
@@ -279,6 +289,8 @@ class RetouchPairs(Dataset):
 
     def _choose_ops(self, rng: np.random.Generator) -> list[str]:
         lo, hi = self.num_ops
+        if self.ops is None and self.p_type is not None:  # each type on its own coin: no type predicts another
+            return [self.types[j] for j in rng.permutation(len(self.types)) if rng.random() < self.p_type]
         if self.p_clean > 0 and rng.random() < self.p_clean:
             return []
         if self.ops is not None:

@@ -85,6 +85,9 @@ def add_stage_options(add: Any) -> None:
              "rest 2-4 ops (default: the number of ops uniform; 0.8 is the op mix of mofrr eval --ops balanced)")
     add("--init-weights", metavar="DIR", help="start from these trained weights (fine-tuning) instead of from "
                                               "scratch; an expert then keeps its degree estimator frozen")
+    add("--gates-only", action="store_true", default=None,
+        help="router stage: keep the backbone of --init-weights frozen and train every gate head afresh (e.g. "
+             "on another label mix, a preset with data.p_type)")
     add("--router-weights", metavar="DIR", help="trained router (gate and combine stages)")
     add("--degree-weights", metavar="DIR", help="trained degree estimator (expert stage)")
     add("--shared-weights", metavar="DIR", help="trained shared expert (combine stage)")
@@ -240,7 +243,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "foreign": args.foreign, "hard_negatives": args.hard_negatives, "routed": args.routed,
         "psnr_loss": args.psnr_loss, "harm_loss": args.harm_loss,
         "num_ops": args.num_ops, "p_single": args.p_single,
-        "init_weights": args.init_weights,
+        "init_weights": args.init_weights, "gates_only": args.gates_only,
         "train_degree": args.train_degree, "router_weights": args.router_weights,
         "degree_weights": args.degree_weights, "shared_weights": args.shared_weights,
         "expert_weights": dict(args.expert_weights) or None, "registry": args.registry,

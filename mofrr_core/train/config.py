@@ -65,6 +65,7 @@ class TrainConfig:
     harm_loss: float = 0.0
     num_ops: tuple[int, int] | None = None
     init_weights: str | None = None
+    gates_only: bool = False
     train_degree: bool | None = None
     output_dir: str = "runs/mofrr"
     resume: str | None = None
@@ -160,6 +161,8 @@ def validate(config: TrainConfig) -> None:
         raise ValueError(f"--routed is an option of the expert stage, not of --stage {config.stage}")
     if config.harm_loss and config.stage != "combine":
         raise ValueError(f"--harm-loss is an option of the combine stage, not of --stage {config.stage}")
+    if config.gates_only and config.stage != "router":
+        raise ValueError(f"--gates-only is an option of the router stage, not of --stage {config.stage}")
     if not 0.0 <= config.foreign < 1.0:
         raise ValueError(f"--foreign must be in [0, 1), got {config.foreign}")
     if config.p_single is not None and not 0.0 <= config.p_single <= 1.0:

@@ -93,6 +93,26 @@ def test_single_op_share(shard_root):
         RetouchPairs(shard_root, p_single=1.5, **kw)
 
 
+def test_types_drawn_independently(shard_root):
+    kw = dict(split="test", resolution=32, num_ops=(0, 4), p_clean=0.25, length=2000)
+    drawn = {}
+    for name, extra in (("k first", {"p_single": 0.6}), ("independent", {"p_type": 0.3})):
+        ds = RetouchPairs(shard_root, **kw, **extra)
+        drawn[name] = np.array([[t in ds._choose_ops(ds._rng(i)) for t in ds.types] for i in range(2000)])
+
+    def white_given_smooth(present):  # P(white | smoothed) - P(white | not smoothed)
+        white, smooth = present[:, 0], present[:, 1]
+        return white[smooth].mean() - white[~smooth].mean()
+
+    assert white_given_smooth(drawn["k first"]) > 0.15  # drawing k first: a smoothing predicts a whitening
+    assert abs(white_given_smooth(drawn["independent"])) < 0.06
+    independent = drawn["independent"]
+    assert np.allclose(independent.mean(0), 0.3, atol=0.04)
+    assert abs((~independent.any(1)).mean() - 0.7**4) < 0.04  # p_clean is not used
+    with pytest.raises(ValueError, match="p_type"):
+        RetouchPairs(shard_root, p_type=-0.1, **kw)
+
+
 def test_cross_api_protocol(shard_root):
     others = sorted(set(training_apis()["smooth"]) - {"bilateral"})
     train = RetouchPairs(shard_root, split="train", resolution=32, ops=["smooth"], length=8,

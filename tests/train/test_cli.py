@@ -164,3 +164,6 @@ def test_cache_and_fine_tuning_flags_reach_the_config():
         config_from_args(build_parser().parse_args(["--stage", "combine", "--harm-loss", "-1"]))
     with pytest.raises(ValueError, match="--harm-loss is an option of the combine stage"):
         config_from_args(build_parser().parse_args(["--stage", "baseline", "--harm-loss", "0.3"]))
+    assert config_from_args(build_parser().parse_args(["--stage", "router", "--gates-only"])).gates_only
+    with pytest.raises(ValueError, match="--gates-only is an option of the router stage"):
+        config_from_args(build_parser().parse_args(["--stage", "combine", "--gates-only"]))

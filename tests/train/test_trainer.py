@@ -223,6 +223,20 @@ def test_gate_stage_leaves_the_router_untouched(tmp_path):
     assert torch.equal(new_logits[:, :3], old_logits[:, :3])  # the other gates did not move
 
 
+def test_gates_only_keeps_the_backbone_and_starts_the_gates_afresh(tmp_path):
+    from mofrr_core.models import Router
+
+    router_run = train(tiny(tmp_path / "router", stage="router"))
+    with pytest.raises(ValueError, match="--gates-only needs --init-weights"):
+        train(tiny(tmp_path / "none", stage="router", gates_only=True))
+    heads = train(tiny(tmp_path / "heads", stage="router", gates_only=True, init_weights=str(router_run.final_dir)))
+    before, after = Router.from_pretrained(router_run.final_dir), Router.from_pretrained(heads.final_dir)
+    assert before.backbone_fingerprint() == after.backbone_fingerprint()
+    trained = after.state_dict()
+    assert all(torch.equal(v, trained[k]) for k, v in before.state_dict().items() if not k.startswith("gates"))
+    assert not any(torch.equal(before.gates[t].net.weight, after.gates[t].net.weight) for t in before.types)
+
+
 def test_stage_datasets_follow_the_paper():
     shared = make_stage(tiny("unused", stage="shared")).train_dataset()
     assert shared.ops is None and all(2 <= int(shared[i]["labels"].sum()) <= 4 for i in range(6))

@@ -1,4 +1,8 @@
-"""``router``: the Router backbone and all its gates (multi-label BCE) on 0-4-op images."""
+"""``router``: the Router backbone and all its gates (multi-label BCE) on 0-4-op images.
+
+``--gates-only``: the backbone of ``--init-weights`` stays frozen and every gate head starts afresh (a new
+label mix, e.g. ``data.p_type``, for the heads without touching the features they read).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,18 @@ class RouterStage(Stage):
     def build_model(self) -> ModelMixin:
         net = build_network("Router", self.model_preset, **self.config.model_overrides)
         self.types = list(net.types)
+        if self.config.gates_only:
+            if not (self.config.init_weights or self.config.resume):
+                raise ValueError("--gates-only needs --init-weights: the trained router whose backbone the gates read")
+            net.requires_grad_(False)  # a resumed run freezes the same parameters
+            net.gates.requires_grad_(True)
         return net
+
+    def after_init(self, net: ModelMixin) -> None:
+        """``--gates-only``: fresh gate heads on the loaded backbone."""
+        if self.config.gates_only:
+            for name in self.types:
+                net.gates[name] = net.new_gate()
 
     def train_dataset(self) -> Dataset:
         return self.dataset("train", types=self.types, ops=None, num_ops=(0, 4),
