@@ -51,11 +51,11 @@ from photo_conditions import CONDITIONS
 from tqdm import tqdm
 
 from mofrr_core.data.realign import SCALE_LIMITS, rescale_photo
-from mofrr_core.data.shards import face_metadata
+from mofrr_core.data.shards import DataRootError, face_metadata
 from mofrr_core.eval import tables
 from mofrr_core.eval.detection import detection_report, false_calls_by_group, worst_group_rate
 from mofrr_core.eval.run import parse_apis
-from mofrr_core.eval.samples import load_samples
+from mofrr_core.eval.samples import is_shards, load_samples
 from mofrr_core.faces import face_alignment, full_paste_mask
 from mofrr_core.metrics import psnr
 from mofrr_core.pipeline import load_pipeline
@@ -303,6 +303,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def face_labels(data: Path | None) -> dict[str, dict] | None:
+    """The faces' FairFace labels by key: from the shards, or for a pair folder (``--data``) from ``$MOFRR_DATA``'s
+    shards, which hold its faces' keys; ``None`` where there are no shards (no breakdown by group)."""
+    try:
+        return face_metadata(data if is_shards(data) else None)
+    except DataRootError:
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     samples, types, description = load_samples(args.data, split=args.split, n=args.n, resolution=None,
@@ -318,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     records = [measure(pipeline, detector, samples[i], types, i, args.steps, args.seed, args.photo_scale,
                        args.condition)
                for i in tqdm(range(len(samples)), desc="whole photo", unit="img", file=sys.stderr)]
-    meta = face_metadata(args.data)
+    meta = face_labels(args.data)
     summary = summarize(records, types, pipeline.thresholds_for(types), meta)
     seconds = float(np.mean([r["seconds"] for r in records]))
     print(report(summary, args.apis_set, description, seconds))

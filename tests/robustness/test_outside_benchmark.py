@@ -1,0 +1,88 @@
+"""benchmarks/outside_facetweak.py: the pair folder it writes (a stand-in retoucher; facetweak if installed)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mofrr_core.data.folders import PairedFolder
+from mofrr_core.data.shards import read_shards
+from mofrr_core.data.splits import split_of
+from mofrr_core.faces import TEMPLATE_224
+from mofrr_core.metrics import psnr
+from tests.robustness.helpers import FakeDetector, install_fake_provider, load_benchmark
+
+
+@pytest.fixture(scope="module")
+def outside():
+    return load_benchmark("outside_facetweak")
+
+
+@pytest.fixture(scope="module")
+def test_faces(shards):
+    return [r for r in read_shards(shards) if split_of(r.key) == "test"][:5]
+
+
+def brighten(image, landmarks, strengths):
+    """Stand-in retoucher: lighter by 40 levels x the summed strengths."""
+    return np.clip(image.astype(np.int16) + round(40 * sum(strengths.values())), 0, 255).astype(np.uint8)
+
+
+def test_pairs_take_turns_and_read_back_labelled(outside, test_faces, tmp_path):
+    items = outside.write_pairs(tmp_path / "a", test_faces, brighten, "stand-in", seed=3, strength=(0.2, 0.5))
+    assert [sorted(it["degrees"]) for it in items] == [["face"], ["eye"], ["eye", "face"], [], ["face"]]
+    assert all(0.2 <= s <= 0.5 for it in items for s in it["strengths"].values())
+    again = outside.write_pairs(tmp_path / "b", test_faces, brighten, "stand-in", seed=3, strength=(0.2, 0.5))
+    assert again == items  # deterministic for a seed
+    other = outside.write_pairs(tmp_path / "c", test_faces, brighten, "stand-in", seed=4, strength=(0.2, 0.5))
+    assert other[0]["strengths"] != items[0]["strengths"]
+
+
+def test_the_folder_reads_back_labelled(outside, shards, test_faces, tmp_path, monkeypatch):
+    monkeypatch.setattr(outside, "facetweak_retoucher", lambda: (brighten, "stand-in"))
+    assert outside.main([str(tmp_path / "out"), "--data", str(shards), "-n", "5"]) == 0
+    items = json.loads((tmp_path / "out" / "manifest.json").read_text())["items"]
+    folder = PairedFolder(tmp_path / "out", resolution=None)
+    assert [it.key for it in folder.items] == [r.key for r in test_faces]
+    for i, it in enumerate(items):
+        sample = folder[i]
+        labels = dict(zip(folder.types, sample["labels"].tolist()))
+        assert {t for t, v in labels.items() if v} == set(it["degrees"])
+        same = bool((sample["retouched"] == sample["original"]).all())
+        assert same == (not it["degrees"])  # only the untouched pair is unchanged
+
+
+def test_whole_photo_measures_the_folder(outside, shards, test_faces, pipeline_dir, tmp_path, monkeypatch):
+    """benchmarks/whole_photo.py reads the folder as it is; the untouched faces keep their FairFace groups."""
+    monkeypatch.setattr(outside, "facetweak_retoucher", lambda: (brighten, "stand-in"))
+    assert outside.main([str(tmp_path / "out"), "--data", str(shards), "-n", "4"]) == 0
+    install_fake_provider(monkeypatch, FakeDetector({(224, 224): [TEMPLATE_224.copy()]}))
+    whole_photo = load_benchmark("whole_photo")
+    args = ["--data", str(tmp_path / "out"), "-n", "4", "--pipeline", str(pipeline_dir), "--out", str(tmp_path / "r")]
+    assert whole_photo.main(args) == 0
+    report = json.loads((tmp_path / "r").read_text())
+    assert [r["group"] for r in report["images"]] == ["face", "eye", "Multi", "None"]
+    assert report["images"][-1]["input_psnr"] == 100.0
+    gender = report["summary"]["untouched_by_group"]["gender"]
+    assert list(gender) != ["unknown"] and sum(g["n"] for g in gender.values()) == 1  # labels found by key
+
+
+def test_an_existing_folder_is_refused(outside, tmp_path):
+    (tmp_path / "out").mkdir()
+    with pytest.raises(SystemExit):
+        outside.parse_args([str(tmp_path / "out")])
+    assert outside.parse_args([str(tmp_path / "out"), "--overwrite"]).strength == (0.3, 1.0)
+    with pytest.raises(SystemExit):
+        outside.parse_args([str(tmp_path / "new"), "--strength", "0.5,2"])
+
+
+def test_facetweak_warps_the_face_more_at_a_higher_strength(outside, test_faces):
+    pytest.importorskip("facetweak")
+    retouch, software = outside.facetweak_retoucher()
+    face = test_faces[0]
+    image = face.image()
+    mild, strong = (retouch(image, face.landmarks, {"face": s, "eye": s}) for s in (0.3, 1.0))
+    assert software.startswith("facetweak") and mild.shape == image.shape
+    assert 100 > psnr(mild, image) > psnr(strong, image) > 20
