@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from mofrr_core.io import save_image_atomic, write_bytes_atomic
+from mofrr_core.io import file_sha256, save_image_atomic, write_bytes_atomic
 
 if TYPE_CHECKING:
     from mofrr_core.pipeline import Pipeline
@@ -203,7 +203,6 @@ def _pixels_sha256(array: np.ndarray) -> str:
 def report_info(pipeline: Pipeline, args: argparse.Namespace, src: Path, dst: Path,
                 result: RestoreResult) -> dict[str, Any]:
     """Everything the report JSON says about one restored image (timings last, unless --no-timings)."""
-    from mofrr_core.io import file_sha256
     from mofrr_core.plugins import get_experts
 
     registered = get_experts()

@@ -278,8 +278,7 @@ class RetouchPairs(Dataset):
     def __repr__(self) -> str:
         return (f"RetouchPairs(split={self.split!r}, faces={len(self.faces)}, length={self.length}, "
                 f"ops={self.ops}, num_ops={self.num_ops}, p_type={self.p_type}, resolution={self.resolution}, "
-                f"seed={self.seed}, "
-                f"degrees={self.degree_source}, apis_set={self.apis_set!r}, "
+                f"seed={self.seed}, degrees={self.degree_source}, apis_set={self.apis_set!r}, "
                 f"postprocess={'on' if self.postprocess else 'off'}, realign={'on' if self.realign else 'off'}, "
                 f"retouch_size={'on' if self.retouch_size else 'off'})")
 
