@@ -1,4 +1,4 @@
-"""benchmarks/outside_facetweak.py: the pair folder it writes (a stand-in retoucher; facetweak if installed)."""
+"""benchmarks/outside.py: the pair folder it writes (a stand-in retoucher; OpenCV; facetweak if installed)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tests.robustness.helpers import FakeDetector, install_fake_provider, load_b
 
 @pytest.fixture(scope="module")
 def outside():
-    return load_benchmark("outside_facetweak")
+    return load_benchmark("outside")
 
 
 @pytest.fixture(scope="module")
@@ -25,24 +25,27 @@ def test_faces(shards):
     return [r for r in read_shards(shards) if split_of(r.key) == "test"][:5]
 
 
-def brighten(image, landmarks, strengths):
+KINDS = [(("face",), None), (("eye",), None), (("face", "eye"), None), ((), None)]
+
+
+def brighten(image, landmarks, strengths, implementation):
     """Stand-in retoucher: lighter by 40 levels x the summed strengths."""
     return np.clip(image.astype(np.int16) + round(40 * sum(strengths.values())), 0, 255).astype(np.uint8)
 
 
 def test_pairs_take_turns_and_read_back_labelled(outside, test_faces, tmp_path):
-    items = outside.write_pairs(tmp_path / "a", test_faces, brighten, "stand-in", seed=3, strength=(0.2, 0.5))
+    items = outside.write_pairs(tmp_path / "a", test_faces, brighten, "stand-in", KINDS, seed=3, strength=(0.2, 0.5))
     assert [sorted(it["degrees"]) for it in items] == [["face"], ["eye"], ["eye", "face"], [], ["face"]]
     assert all(0.2 <= s <= 0.5 for it in items for s in it["strengths"].values())
-    again = outside.write_pairs(tmp_path / "b", test_faces, brighten, "stand-in", seed=3, strength=(0.2, 0.5))
+    again = outside.write_pairs(tmp_path / "b", test_faces, brighten, "stand-in", KINDS, seed=3, strength=(0.2, 0.5))
     assert again == items  # deterministic for a seed
-    other = outside.write_pairs(tmp_path / "c", test_faces, brighten, "stand-in", seed=4, strength=(0.2, 0.5))
+    other = outside.write_pairs(tmp_path / "c", test_faces, brighten, "stand-in", KINDS, seed=4, strength=(0.2, 0.5))
     assert other[0]["strengths"] != items[0]["strengths"]
 
 
 def test_the_folder_reads_back_labelled(outside, shards, test_faces, tmp_path, monkeypatch):
-    monkeypatch.setattr(outside, "facetweak_retoucher", lambda: (brighten, "stand-in"))
-    assert outside.main([str(tmp_path / "out"), "--data", str(shards), "-n", "5"]) == 0
+    monkeypatch.setitem(outside.SOFTWARE, "facetweak", lambda: (brighten, "stand-in", KINDS))
+    assert outside.main([str(tmp_path / "out"), "--software", "facetweak", "--data", str(shards), "-n", "5"]) == 0
     items = json.loads((tmp_path / "out" / "manifest.json").read_text())["items"]
     folder = PairedFolder(tmp_path / "out", resolution=None)
     assert [it.key for it in folder.items] == [r.key for r in test_faces]
@@ -56,8 +59,8 @@ def test_the_folder_reads_back_labelled(outside, shards, test_faces, tmp_path, m
 
 def test_whole_photo_measures_the_folder(outside, shards, test_faces, pipeline_dir, tmp_path, monkeypatch):
     """benchmarks/whole_photo.py reads the folder as it is; the untouched faces keep their FairFace groups."""
-    monkeypatch.setattr(outside, "facetweak_retoucher", lambda: (brighten, "stand-in"))
-    assert outside.main([str(tmp_path / "out"), "--data", str(shards), "-n", "4"]) == 0
+    monkeypatch.setitem(outside.SOFTWARE, "facetweak", lambda: (brighten, "stand-in", KINDS))
+    assert outside.main([str(tmp_path / "out"), "--software", "facetweak", "--data", str(shards), "-n", "4"]) == 0
     install_fake_provider(monkeypatch, FakeDetector({(224, 224): [TEMPLATE_224.copy()]}))
     whole_photo = load_benchmark("whole_photo")
     args = ["--data", str(tmp_path / "out"), "-n", "4", "--pipeline", str(pipeline_dir), "--out", str(tmp_path / "r")]
@@ -72,17 +75,28 @@ def test_whole_photo_measures_the_folder(outside, shards, test_faces, pipeline_d
 def test_an_existing_folder_is_refused(outside, tmp_path):
     (tmp_path / "out").mkdir()
     with pytest.raises(SystemExit):
-        outside.parse_args([str(tmp_path / "out")])
-    assert outside.parse_args([str(tmp_path / "out"), "--overwrite"]).strength == (0.3, 1.0)
+        outside.parse_args([str(tmp_path / "out"), "--software", "opencv"])
+    assert outside.parse_args([str(tmp_path / "out"), "--software", "opencv", "--overwrite"]).strength == (0.3, 1.0)
     with pytest.raises(SystemExit):
-        outside.parse_args([str(tmp_path / "new"), "--strength", "0.5,2"])
+        outside.parse_args([str(tmp_path / "new"), "--software", "opencv", "--strength", "0.5,2"])
 
 
 def test_facetweak_warps_the_face_more_at_a_higher_strength(outside, test_faces):
     pytest.importorskip("facetweak")
-    retouch, software = outside.facetweak_retoucher()
+    retouch, software, _ = outside.facetweak_software()
     face = test_faces[0]
     image = face.image()
-    mild, strong = (retouch(image, face.landmarks, {"face": s, "eye": s}) for s in (0.3, 1.0))
+    mild, strong = (retouch(image, face.landmarks, {"face": s, "eye": s}, None) for s in (0.3, 1.0))
     assert software.startswith("facetweak") and mild.shape == image.shape
     assert 100 > psnr(mild, image) > psnr(strong, image) > 20
+
+
+@pytest.mark.parametrize("implementation", ["nlmeans", "edge-preserving"])
+def test_opencv_smooths_more_at_a_higher_strength(outside, test_faces, implementation):
+    retouch, software, kinds = outside.opencv_software()
+    assert software.startswith("opencv") and {k[1] for k in kinds if k[0]} == {"nlmeans", "edge-preserving"}
+    image = test_faces[1].image()
+    mild, strong = (retouch(image, None, {"smooth": s}, implementation) for s in (0.3, 1.0))
+    assert 100 > psnr(mild, image) > psnr(strong, image) > 25
+    detail = [np.abs(np.diff(x.astype(np.float32), axis=1)).mean() for x in (image, mild, strong)]
+    assert detail[0] > detail[1] > detail[2]  # fine detail goes: a smoothing
