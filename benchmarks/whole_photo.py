@@ -32,8 +32,9 @@ Images where no face is found are left out of the PSNR numbers and counted per c
 ``--ops untouched`` leaves every face untouched (``-n 1102 --split test``: the whole test split) and breaks
 the do-no-harm numbers down by FairFace race and gender group: with a sixth of 300 photos untouched a group
 holds a dozen faces and one false call moves it by 5-10 points; with the whole split it holds 100-190.
-The last table checks the targets of the generalisation issue. Progress goes to stderr, the tables
-to stdout, the per-image numbers to ``--out`` (JSON).
+A pair folder whose ``manifest.json`` names each pair's implementation (``benchmarks/outside.py``) gets a table
+per implementation too. The last table checks the targets of the generalisation issue. Progress goes to stderr,
+the tables to stdout, the per-image numbers to ``--out`` (JSON).
 """
 
 from __future__ import annotations
@@ -185,6 +186,10 @@ def summarize(records: Sequence[Mapping[str, Any]], types: Sequence[str],
                "native_share": float(np.mean([r["router_view"] == "native" for r in found])) if found else None}
     if meta is not None:
         summary["untouched_by_group"] = untouched_by_group(records, types, threshold, meta)
+    implementations = sorted({r["implementation"] for r in records if r.get("implementation")})
+    if implementations:
+        summary["by_implementation"] = {name: column_stats([r for r in records if r.get("implementation") == name])
+                                        for name in implementations}
     return summary
 
 
@@ -251,6 +256,9 @@ def report(summary: Mapping[str, Any], apis_set: str, description: str, seconds:
              "## Fidelity on the whole image (PSNR vs original; worse: share with restored < input)", "",
              fidelity_table(summary["fidelity"]), "", "## Untouched faces (do no harm)", "",
              untouched_table(summary["untouched"]), ""]
+    if summary.get("by_implementation"):
+        lines += ["## Retouched photos by implementation (the pair folder's manifest)", "",
+                  fidelity_table(summary["by_implementation"]), ""]
     for by, groups in summary.get("untouched_by_group", {}).items():
         lines += [f"## Untouched faces by {by} (FairFace labels)", "", group_table(groups, by), ""]
     if summary.get("detection"):
@@ -303,6 +311,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def manifest_implementations(data: Path | None) -> dict[str, str]:
+    """``{key: implementation}`` of a pair folder whose ``manifest.json`` names them (``benchmarks/outside.py``)."""
+    path = data / "manifest.json" if data is not None else None
+    if path is None or not path.is_file():
+        return {}
+    items = json.loads(path.read_text()).get("items", [])
+    return {item["key"]: item["implementation"] for item in items if item.get("implementation")}
+
+
 def face_labels(data: Path | None) -> dict[str, dict] | None:
     """The faces' FairFace labels by key: from the shards, or for a pair folder (``--data``) from ``$MOFRR_DATA``'s
     shards, which hold its faces' keys; ``None`` where there are no shards (no breakdown by group)."""
@@ -327,6 +344,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     records = [measure(pipeline, detector, samples[i], types, i, args.steps, args.seed, args.photo_scale,
                        args.condition)
                for i in tqdm(range(len(samples)), desc="whole photo", unit="img", file=sys.stderr)]
+    implementations = manifest_implementations(args.data)
+    for record in records:
+        if record["key"] in implementations:
+            record["implementation"] = implementations[record["key"]]
     meta = face_labels(args.data)
     summary = summarize(records, types, pipeline.thresholds_for(types), meta)
     seconds = float(np.mean([r["seconds"] for r in records]))

@@ -100,3 +100,20 @@ def test_opencv_smooths_more_at_a_higher_strength(outside, test_faces, implement
     assert 100 > psnr(mild, image) > psnr(strong, image) > 25
     detail = [np.abs(np.diff(x.astype(np.float32), axis=1)).mean() for x in (image, mild, strong)]
     assert detail[0] > detail[1] > detail[2]  # fine detail goes: a smoothing
+
+
+def test_whole_photo_breaks_the_retouched_photos_down_by_implementation(outside, shards, pipeline_dir, tmp_path,
+                                                                        monkeypatch, capsys):
+    kinds = [(("smooth",), "filter-a"), (("smooth",), "filter-b"), ((), None)]
+    monkeypatch.setitem(outside.SOFTWARE, "opencv", lambda: (brighten, "stand-in", kinds))
+    assert outside.main([str(tmp_path / "out"), "--software", "opencv", "--data", str(shards), "-n", "6"]) == 0
+    install_fake_provider(monkeypatch, FakeDetector({(224, 224): [TEMPLATE_224.copy()]}))
+    whole_photo = load_benchmark("whole_photo")
+    args = ["--data", str(tmp_path / "out"), "-n", "6", "--pipeline", str(pipeline_dir), "--out", str(tmp_path / "r")]
+    assert whole_photo.main(args) == 0
+    report = json.loads((tmp_path / "r").read_text())
+    by = report["summary"]["by_implementation"]
+    assert sorted(by) == ["filter-a", "filter-b"] and [by[k]["n"] for k in sorted(by)] == [2, 2]
+    gains = [r["gain"] for r in report["images"] if r.get("implementation") == "filter-a"]
+    assert by["filter-a"]["gain"] == pytest.approx(np.mean(gains))
+    assert "## Retouched photos by implementation" in capsys.readouterr().out
