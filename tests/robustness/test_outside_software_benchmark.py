@@ -57,15 +57,20 @@ def test_the_folder_reads_back_labelled(outside, shards, test_faces, tmp_path, m
         assert same == (not it["degrees"])  # only the untouched pair is unchanged
 
 
+def measure_stand_in(outside, software, kinds, n, shards, pipeline_dir, tmp_path, monkeypatch) -> dict:
+    """``software`` replaced by the stand-in with ``kinds``: its folder of ``n`` pairs measured by whole_photo.py."""
+    monkeypatch.setitem(outside.SOFTWARE, software, lambda: (brighten, "stand-in", kinds))
+    out = tmp_path / "out"
+    assert outside.main([str(out), "--software", software, "--data", str(shards), "-n", str(n)]) == 0
+    install_fake_provider(monkeypatch, FakeDetector({(224, 224): [TEMPLATE_224.copy()]}))
+    args = ["--data", str(out), "-n", str(n), "--pipeline", str(pipeline_dir), "--out", str(tmp_path / "r")]
+    assert load_benchmark("whole_photo").main(args) == 0
+    return json.loads((tmp_path / "r").read_text())
+
+
 def test_whole_photo_measures_the_folder(outside, shards, test_faces, pipeline_dir, tmp_path, monkeypatch):
     """benchmarks/whole_photo.py reads the folder as it is; the untouched faces keep their FairFace groups."""
-    monkeypatch.setitem(outside.SOFTWARE, "facetweak", lambda: (brighten, "stand-in", KINDS))
-    assert outside.main([str(tmp_path / "out"), "--software", "facetweak", "--data", str(shards), "-n", "4"]) == 0
-    install_fake_provider(monkeypatch, FakeDetector({(224, 224): [TEMPLATE_224.copy()]}))
-    whole_photo = load_benchmark("whole_photo")
-    args = ["--data", str(tmp_path / "out"), "-n", "4", "--pipeline", str(pipeline_dir), "--out", str(tmp_path / "r")]
-    assert whole_photo.main(args) == 0
-    report = json.loads((tmp_path / "r").read_text())
+    report = measure_stand_in(outside, "facetweak", KINDS, 4, shards, pipeline_dir, tmp_path, monkeypatch)
     assert [r["group"] for r in report["images"]] == ["face", "eye", "Multi", "None"]
     assert report["images"][-1]["input_psnr"] == 100.0
     gender = report["summary"]["untouched_by_group"]["gender"]
@@ -105,13 +110,7 @@ def test_opencv_smooths_more_at_a_higher_strength(outside, test_faces, implement
 def test_whole_photo_breaks_the_retouched_photos_down_by_implementation(outside, shards, pipeline_dir, tmp_path,
                                                                         monkeypatch, capsys):
     kinds = [(("smooth",), "filter-a"), (("smooth",), "filter-b"), ((), None)]
-    monkeypatch.setitem(outside.SOFTWARE, "opencv", lambda: (brighten, "stand-in", kinds))
-    assert outside.main([str(tmp_path / "out"), "--software", "opencv", "--data", str(shards), "-n", "6"]) == 0
-    install_fake_provider(monkeypatch, FakeDetector({(224, 224): [TEMPLATE_224.copy()]}))
-    whole_photo = load_benchmark("whole_photo")
-    args = ["--data", str(tmp_path / "out"), "-n", "6", "--pipeline", str(pipeline_dir), "--out", str(tmp_path / "r")]
-    assert whole_photo.main(args) == 0
-    report = json.loads((tmp_path / "r").read_text())
+    report = measure_stand_in(outside, "opencv", kinds, 6, shards, pipeline_dir, tmp_path, monkeypatch)
     by = report["summary"]["by_implementation"]
     assert sorted(by) == ["filter-a", "filter-b"] and [by[k]["n"] for k in sorted(by)] == [2, 2]
     gains = [r["gain"] for r in report["images"] if r.get("implementation") == "filter-a"]
