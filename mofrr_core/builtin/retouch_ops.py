@@ -42,7 +42,6 @@ def builtin_apis() -> list[tuple]:
         ("smooth", "freqsep", sf.smooth_freqsep, "skin", "frequency-separation",
          "frequency separation, high band dropped or re-injected"),
         ("smooth", "softfocus", sf.smooth_softfocus, "image", "gaussian-soft-focus", "whole-image soft focus"),
-        ("smooth", "tv", sf.smooth_tv, "skin", "total-variation", "ROF total-variation smoothing (Chambolle)"),
         ("smooth", "domain", smoothing_edge.smooth_domain, "skin", "domain-transform",
          "domain-transform recursive filter"),
         ("smooth", "wavelet", smoothing_edge.smooth_wavelet, "skin", "wavelet-shrinkage",

@@ -6,9 +6,7 @@
 - ``morph``: grey closing + opening (dark spots and bright specks removed), softened;
 - ``freqsep``: frequency separation: the low band is blurred again (skin-only), the high band
   dropped or partly re-injected;
-- ``softfocus``: whole image: a Gaussian "soft focus" / glow layer (normal or lighten blend);
-- ``tv``: total-variation (ROF) smoothing by Chambolle's dual projection: fine detail goes by how small its
-  amplitude is, wherever it lies, large edges stay (a variational denoiser), on the skin mask.
+- ``softfocus``: whole image: a Gaussian "soft focus" / glow layer (normal or lighten blend).
 """
 
 from __future__ import annotations
@@ -132,48 +130,3 @@ def smooth_softfocus(image: np.ndarray, landmarks: FaceLandmarks, strength: floa
 
     return run_filter(image, landmarks, strength, "image", common, {"sigma": sigma, "mode": mode}, filter_fn,
                       gain=1.0)
-
-
-def _gradient(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Forward differences (zero at the last column / row)."""
-    gx, gy = np.zeros_like(u), np.zeros_like(u)
-    gx[:, :-1] = u[:, 1:] - u[:, :-1]
-    gy[:-1] = u[1:] - u[:-1]
-    return gx, gy
-
-
-def _divergence(px: np.ndarray, py: np.ndarray) -> np.ndarray:
-    """Minus the adjoint of :func:`_gradient`."""
-    div = px.copy()
-    div[:, 1:] -= px[:, :-1]
-    div += py
-    div[1:] -= py[:-1]
-    return div
-
-
-def tv_smooth(x: np.ndarray, weight: float, iterations: int = 200) -> np.ndarray:
-    """ROF total-variation smoothing of float ``x`` (HxWxC, 0..255) with ``weight`` (0..255 units), per channel:
-    Chambolle's projection algorithm (step 1/8)."""
-    if weight <= 0:
-        return x.copy()
-    px, py = np.zeros_like(x), np.zeros_like(x)
-    for _ in range(iterations):
-        gx, gy = _gradient(_divergence(px, py) - x / weight)
-        norm = 1.0 + 0.125 * np.sqrt(gx * gx + gy * gy)
-        px, py = (px + 0.125 * gx) / norm, (py + 0.125 * gy) / norm
-    return x - weight * _divergence(px, py)
-
-
-def smooth_tv(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
-              rng: np.random.Generator) -> RetouchResult:
-    """Total-variation smoothing on the skin mask, part of the finest detail optionally put back."""
-    common = draw_common(rng)
-    weight = float(rng.uniform(0.8, 1.8))  # x the face size (px) at strength 1; grows with the strength too
-    reinject = float(rng.uniform(0.0, 0.25)) if rng.random() < 0.5 else 0.0
-
-    def filter_fn(x, face, mask):  # the ROF weight sets the size of what goes: in face units, not pixels
-        smooth = tv_smooth(x, weight * strength * face.face_size())
-        return smooth + reinject * (x - smooth)
-
-    return run_filter(image, landmarks, strength, "skin", common, {"weight": weight, "reinject": reinject},
-                      filter_fn)
