@@ -33,7 +33,7 @@ def brighten(image, landmarks, strengths, implementation):
     return np.clip(image.astype(np.int16) + round(40 * sum(strengths.values())), 0, 255).astype(np.uint8)
 
 
-def test_pairs_take_turns_and_read_back_labelled(outside, test_faces, tmp_path):
+def test_pairs_take_turns_deterministically(outside, test_faces, tmp_path):
     items = outside.write_pairs(tmp_path / "a", test_faces, brighten, "stand-in", KINDS, seed=3, strength=(0.2, 0.5))
     assert [sorted(it["degrees"]) for it in items] == [["face"], ["eye"], ["eye", "face"], [], ["face"]]
     assert all(0.2 <= s <= 0.5 for it in items for s in it["strengths"].values())
