@@ -31,7 +31,6 @@ software, filter and strength of every pair; a degree of 1 only marks an operati
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -41,8 +40,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from mofrr_core.data.degrees import write_json_atomic
+from mofrr_core.data.pairs import DEFAULT_TYPES
 from mofrr_core.data.shards import read_shards
-from mofrr_core.data.splits import split_of
+from mofrr_core.data.splits import filter_split
+from mofrr_core.eval.samples import face_offset
 from mofrr_core.io import save_image_atomic
 
 # one retouching: (ops, implementation); the software's kinds are applied to the faces in turn, () = untouched
@@ -135,18 +137,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     retouch, software, kinds = SOFTWARE[args.software]()
-    faces = [r for r in read_shards(args.data) if split_of(r.key) == args.split]
-    records = faces[args.seed * args.n:][:args.n]
+    first = face_offset(args.seed, args.n)
+    records = filter_split(read_shards(args.data), args.split)[first:first + args.n]
     if len(records) < args.n:
-        print(f"warning: the {args.split} split has {len(records)} faces from face {args.seed * args.n} on",
-              file=sys.stderr)
+        print(f"warning: the {args.split} split has {len(records)} faces from face {first} on", file=sys.stderr)
     if args.out.exists():
         shutil.rmtree(args.out)
     items = write_pairs(args.out, records, retouch, software, kinds, args.seed, args.strength)
     manifest = {"format": "mofrr-outside", "software": software, "split": args.split, "seed": args.seed,
-                "strength": list(args.strength), "types": ["white", "smooth", "face", "eye"],
+                "strength": list(args.strength), "types": list(DEFAULT_TYPES),
                 "degree_source": "none", "count": len(items), "items": items}
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    write_json_atomic(args.out / "manifest.json", manifest)
     print(f"{len(items)} pairs by {software} in {args.out}; measure: python benchmarks/whole_photo.py "
           f"--data {args.out} -n {len(items)}", file=sys.stderr)
     return 0

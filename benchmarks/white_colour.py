@@ -83,7 +83,7 @@ def colour_statistics(photo: np.ndarray, points: np.ndarray) -> np.ndarray:
 def router_features(pipeline: Pipeline, detector: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """A ``describe`` giving the router's pooled features of the largest face's view that its white gate reads
     (a close-up's resized crop with ``router_context_types``, else the router's view); ``nan`` without a face."""
-    width = pipeline.router.features(torch.zeros(1, 3, pipeline.router_size, pipeline.router_size)).shape[1]
+    width = pipeline.router.feature_dim
 
     @torch.no_grad()
     def describe(photo: np.ndarray, points: np.ndarray) -> np.ndarray:

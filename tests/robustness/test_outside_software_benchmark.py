@@ -9,7 +9,7 @@ import pytest
 
 from mofrr_core.data.folders import PairedFolder
 from mofrr_core.data.shards import read_shards
-from mofrr_core.data.splits import split_of
+from mofrr_core.data.splits import filter_split
 from mofrr_core.faces import TEMPLATE_224
 from mofrr_core.metrics import psnr
 from tests.robustness.helpers import FakeDetector, install_fake_provider, load_benchmark
@@ -22,7 +22,7 @@ def outside():
 
 @pytest.fixture(scope="module")
 def test_faces(shards):
-    return [r for r in read_shards(shards) if split_of(r.key) == "test"][:5]
+    return filter_split(read_shards(shards), "test")[:5]
 
 
 KINDS = [(("face",), None), (("eye",), None), (("face", "eye"), None), ((), None)]
