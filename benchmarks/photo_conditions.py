@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/photo_conditions.py [--data DIR] [--split test|val] [-n 600] [--apis-set heldout|train]
                                              [--conditions none,sharpen,...] [--pipeline REGISTRY_OR_DIR]
-                                             [--seed S] [--retouch-scale S] [--out report.json]
+                                             [--seed S] [--retouch-scale S] [--reframe B] [--out report.json]
                                              [--plot conditions.png]
 
 A photo nobody has seen differs from FairFace in more than its retouching: studio light, a sharper or
@@ -21,6 +21,8 @@ and sharpened (an upscaled export), and a looser framing
 (25 % more border on every side, reflected, the photo back at 256 px). ``--retouch-scale 2.5`` retouches every
 face at 2.5 times its size and shrinks it back before the condition (untouched ones too), as a large photo
 retouched by an app and exported small: what a warp or a filter leaves in the pixels is then mostly gone.
+``--reframe 0.15`` frames every photo looser and resizes it back before the retouching (a portrait cropped and
+resized before an app retouched it, as a shared photo often is): the face smaller, no JPEG grid, the traces kept.
 Tables go to stdout, progress to stderr, the numbers to ``--out`` (JSON) and a chart to ``--plot`` (PNG).
 """
 
@@ -159,6 +161,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="data seed; seed S takes the faces from face S x -n on (default: 0)")
     parser.add_argument("--retouch-scale", type=float, default=1.0,
                         help="retouch the faces at this many times their size, then shrink them back (1-4; default: 1)")
+    parser.add_argument("--reframe", type=float, default=0.0,
+                        help="before the retouching, add a reflected border of this share of the side and resize the "
+                             "photo back (default: 0, off)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     parser.add_argument("--out", type=Path, default=None, help="write the numbers to this JSON file")
     parser.add_argument("--plot", type=Path, default=None, help="write a chart of AUC any and untouched calls (PNG)")
@@ -175,11 +180,17 @@ def retouch_size(scale: float) -> dict[str, Any] | None:
     return None if scale == 1 else {"p": 1.0, "scale": [scale, scale]}
 
 
+def reframe(border: float) -> dict[str, Any] | None:
+    """The ``reframe`` of ``load_samples`` for ``--reframe`` (``None`` at 0: the faces' own crops)."""
+    return {"p": 1.0, "border": [border, border]} if border else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     samples, types, description = load_samples(args.data, split=args.split, n=args.n, resolution=None,
                                                ops="balanced", degrees="none", seed=args.seed, quiet=True,
-                                               apis_set=args.apis_set, retouch_size=retouch_size(args.retouch_scale))
+                                               apis_set=args.apis_set, retouch_size=retouch_size(args.retouch_scale),
+                                               reframe=reframe(args.reframe))
     pipeline = load_pipeline(args.pipeline, args.device, label="--pipeline")
     detector = face_detector()
     photos, labels = [], []

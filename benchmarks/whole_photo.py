@@ -2,7 +2,8 @@
 
 Usage: python benchmarks/whole_photo.py [--data DIR] [--split test|val] [-n 300] [--apis-set heldout|train]
                                         [--ops balanced|untouched] [--apis OP=API ...] [--photo-scale S]
-                                        [--condition NAME] [--postprocess app] [--pipeline REGISTRY_OR_DIR]
+                                        [--condition NAME] [--reframe B] [--postprocess app]
+                                        [--pipeline REGISTRY_OR_DIR]
                                         [--steps K] [--seed S] [--out report.json]
 
 ``mofrr eval`` scores aligned 128 px crops; this scores what ``mofrr restore`` (without ``--aligned``)
@@ -28,6 +29,9 @@ exported or shared at another size: the interpolation traces of a retouching war
 ``--condition NAME`` changes every photo, original and input alike, after the retouching (and the resizing) in one
 of the ways of ``benchmarks/photo_conditions.py`` (sharpened, denoised, re-exposed, re-compressed, re-sized,
 reframed): what the restoration, not only the router, does to photos that differ from FairFace.
+``--reframe B`` frames every photo looser (a reflected border of ``B`` times its side) and brings it back to 224 px
+*before* the retouching, as a portrait cropped looser and resized before an app retouched it: the face smaller,
+no JPEG grid, the retouching's traces kept (:func:`mofrr_core.data.realign.reframe_for_retouch`).
 Images where no face is found are left out of the PSNR numbers and counted per column ("no face").
 ``--ops untouched`` leaves every face untouched (``-n 1102 --split test``: the whole test split) and breaks
 the do-no-harm numbers down by FairFace race and gender group: with a sixth of 300 photos untouched a group
@@ -48,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from photo_conditions import CONDITIONS
+from photo_conditions import CONDITIONS, reframe
 from tqdm import tqdm
 
 from mofrr_core.data.realign import SCALE_LIMITS, rescale_photo
@@ -289,6 +293,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--condition", default="none", choices=list(CONDITIONS),
                         help="change every photo after the retouching as benchmarks/photo_conditions.py does "
                              "(default: none)")
+    parser.add_argument("--reframe", type=float, default=0.0,
+                        help="before the retouching, add a reflected border of this share of the side and resize the "
+                             "photo back (default: 0, off)")
     parser.add_argument("--postprocess", default=None, choices=[k for k, v in POSTPROCESS_PRESETS.items() if v],
                         help="degrade every input as a photo app's export would (default: none)")
     parser.add_argument("--pipeline", type=Path, default=None,
@@ -334,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     samples, types, description = load_samples(args.data, split=args.split, n=args.n, resolution=None,
                                                ops=args.ops, degrees="none", seed=args.seed, quiet=True,
                                                apis_set=args.apis_set, postprocess=args.postprocess,
-                                               apis=args.apis)
+                                               apis=args.apis, reframe=reframe(args.reframe))
     detector = face_detector()
     pipeline = load_pipeline(args.pipeline, args.device, label="--pipeline")
     if args.photo_scale != 1.0:

@@ -28,6 +28,7 @@ from mofrr_core.registry import (
     weight_file,
     weights_status,
 )
+from mofrr_core.router_view import NATIVE_SCALE_RANGE
 from mofrr_core.utils.image import ImageLike, resize, tensor_to_pil, to_tensor_list, to_uint8
 
 INDEX_FILE = "model_index.json"
@@ -89,7 +90,8 @@ class Pipeline:
                  num_inference_steps: int = 10, seed: int = 0,
                  weights: dict[str, str] | None = None, passthrough_untouched: bool = False,
                  crop_size: int | None = None, alignment: str = "similarity", router_crop: str = "shared",
-                 router_context_types: Sequence[str] = (), gate_blend: str = "hard") -> None:
+                 router_context_types: Sequence[str] = (), gate_blend: str = "hard",
+                 router_native_range: Sequence[float] | None = None) -> None:
         self.router = router
         self.experts = list(experts)
         self.shared = shared
@@ -103,6 +105,8 @@ class Pipeline:
         self.alignment = alignment  # how whole-photo mode aligns a face: "similarity" or "upright" (faces.py)
         self.router_crop = router_crop  # whole-photo mode: what the router reads (mofrr_core.router_view)
         self.router_context_types = tuple(router_context_types)  # gates that read a close-up face resized
+        # router_crop native: the face sizes (box over the router's size) read from the photo's own pixels
+        self.router_native_range = tuple(router_native_range or NATIVE_SCALE_RANGE)
         self.gate_blend = gate_blend  # "posterior": an expert's change kept in proportion to its gate's probability
         unknown = set(self.router_context_types) - set(router_types(router))
         if unknown:
@@ -142,7 +146,7 @@ class Pipeline:
         pipeline = cls(router, slots, shared, build(config.combine), config.resolution,
                        config.threshold, config.num_inference_steps, config.seed, weights,
                        config.passthrough_untouched, config.crop_size, config.alignment, config.router_crop,
-                       config.router_context_types, config.gate_blend)
+                       config.router_context_types, config.gate_blend, config.router_native_range)
         return pipeline.to(device) if device is not None else pipeline
 
     @classmethod
@@ -187,7 +191,8 @@ class Pipeline:
                        "num_inference_steps": self.num_inference_steps, "seed": self.seed,
                        "passthrough_untouched": self.passthrough_untouched, "crop_size": self.crop_size,
                        "alignment": self.alignment, "router_crop": self.router_crop,
-                       "router_context_types": list(self.router_context_types), "gate_blend": self.gate_blend},
+                       "router_context_types": list(self.router_context_types), "gate_blend": self.gate_blend,
+                       "router_native_range": list(self.router_native_range)},
             "weights": self.weights,
         }
         (directory / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")

@@ -92,6 +92,7 @@ class RegistryConfig:
     router_crop: str = "shared"  # whole photos: the router reads the experts' crop, its "own" box or "native" pixels
     router_context_types: list[str] = field(default_factory=list)  # gates that read a close-up face resized
     gate_blend: str = "hard"  # "posterior": a routed expert's change is scaled by its gate's probability
+    router_native_range: tuple[float, float] | None = None  # router_crop native: face sizes read unresized
 
     @property
     def specialised(self) -> list[ExpertEntry]:
@@ -258,6 +259,7 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
         router_crop=str(raw.get("router_crop", "shared")),
         router_context_types=_names(raw, "router_context_types"),
         gate_blend=str(raw.get("gate_blend", "hard")),
+        router_native_range=_native_range(raw),
     )
     if config.resolution % 16:
         raise RegistryError(f"resolution: must be a multiple of 16, got {config.resolution}")
@@ -275,6 +277,18 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
     if not 0 < config.threshold < 1:
         raise RegistryError(f"threshold: must be in (0, 1), got {config.threshold}")
     return config
+
+
+def _native_range(raw: dict) -> tuple[float, float] | None:
+    """The registry's ``router_native_range`` (``None``: :data:`mofrr_core.router_view.NATIVE_SCALE_RANGE`)."""
+    if raw.get("router_native_range") is None:
+        return None
+    from mofrr_core.router_view import check_native_range
+
+    try:
+        return check_native_range(raw["router_native_range"], "router_native_range")
+    except ValueError as error:
+        raise RegistryError(str(error)) from None
 
 
 def _flag(raw: dict, key: str, default: bool) -> bool:

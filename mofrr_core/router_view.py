@@ -10,7 +10,8 @@
   photos without a grid (resized after the retouching) the unresampled pixels still keep more of a warp's
   traces than a resized crop. Used when the face's box is :data:`NATIVE_SCALE_RANGE` times the router's size;
   otherwise ``own``: a smaller face would fill less of the view than the faces the router learned from, and it
-  reads such a view worse than a resized crop.
+  reads such a view worse than a resized crop. The registry's ``router_native_range`` sets another range, for a
+  router trained on smaller faces read natively (``realign: {crop: native, native_range: ...}``).
 
 Context gates (the registry's ``router_context_types``, e.g. ``[white]``) judge a face against what is around it:
 where the native view is a close-up (the face's box more than :data:`CLOSE_UP` times the router's size), they
@@ -40,12 +41,24 @@ def box_ratio(matrix: np.ndarray, size: int) -> float | None:
     return None if box is None else box[2] / size
 
 
-def native_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray | None:
+def check_native_range(value: Any, name: str) -> tuple[float, float]:
+    """``value`` as ``(smallest, largest)`` face box over the router's size, ``0 < smallest <= largest``."""
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected [smallest, largest], got {value!r}") from None
+    if not 0 < lo <= hi:
+        raise ValueError(f"{name}: expected 0 < smallest <= largest, got {value!r}")
+    return lo, hi
+
+
+def native_crop(image: np.ndarray, matrix: np.ndarray, size: int,
+                scale_range: tuple[float, float] = NATIVE_SCALE_RANGE) -> np.ndarray | None:
     """The ``size`` x ``size`` box of photo pixels centred on the face of the upright alignment ``matrix``,
     not resized, its origin on the photo's :data:`JPEG_BLOCK` grid (parts outside the photo reflected);
-    ``None`` when ``matrix`` is not upright or the face's box over ``size`` is outside :data:`NATIVE_SCALE_RANGE`."""
+    ``None`` when ``matrix`` is not upright or the face's box over ``size`` is outside ``scale_range``."""
     box = crop_box(matrix, size)
-    if box is None or not NATIVE_SCALE_RANGE[0] <= box[2] / size <= NATIVE_SCALE_RANGE[1]:
+    if box is None or not scale_range[0] <= box[2] / size <= scale_range[1]:
         return None
     x0, y0, side = box
     left, top = (JPEG_BLOCK * round((c + (side - size) / 2) / JPEG_BLOCK) for c in (x0, y0))
@@ -87,7 +100,8 @@ def router_crops(pipeline: Pipeline, image: np.ndarray, faces: list) -> RouterCr
     crops, views, close_ups = [], [], []
     for _, points5, _ in faces:
         matrix = face_alignment(points5, size, pipeline.alignment)
-        crop = native_crop(image, matrix, size) if pipeline.router_crop == "native" else None
+        native = pipeline.router_crop == "native"
+        crop = native_crop(image, matrix, size, pipeline.router_native_range) if native else None
         crops.append(align_face(image, matrix, size) if crop is None else crop)
         views.append("resized" if crop is None else "native")
         close_up = crop is not None and pipeline.router_context_types and box_ratio(matrix, size) > CLOSE_UP

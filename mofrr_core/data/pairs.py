@@ -43,6 +43,12 @@ The app's size (``retouch_size``, default off): a preset name or mapping of
 enlarged before the retouching and shrunk back to 224 px after it, both images alike, as a photo retouched
 at a larger size and exported small. Its record is ``sample.extra["retouch_size"]``.
 
+The app's framing (``reframe``, default off): a preset name or mapping of
+:func:`mofrr_core.data.realign.resolve_reframe`; a share of the photos (untouched ones included) gets a reflected
+border and is brought back to 224 px *before* the retouching, as a portrait cropped looser and resized before an
+app retouched it: the face smaller, its JPEG grid gone, the retouching's traces kept. The reframed photo is the
+target. Its record is ``sample.extra["reframe"]``.
+
 Degrees: with ``degree_thresholds`` every applied op gets the paper's PSNR degree, computed
 from the PSNR of that op applied *alone* (same API and strength) to the original, so the label
 of an op does not depend on what else was applied (nor on the post-processing); without
@@ -73,6 +79,7 @@ _MAX_FACE_RETRIES = 8
 _POSTPROCESS_STREAM = 1_000_003  # extra seed word of the post-processing generator (face retries use 1..7)
 _REALIGN_STREAM = 1_000_033  # extra seed word of the whole-photo alignment generator
 _RETOUCH_SIZE_STREAM = 1_000_037  # extra seed word of the app's-size generator
+_REFRAME_STREAM = 1_000_039  # extra seed word of the app's-framing generator
 
 
 def resize_uint8(image: np.ndarray, resolution: int | None) -> np.ndarray:
@@ -159,6 +166,8 @@ class RetouchPairs(Dataset):
             :func:`~mofrr_core.data.realign.resolve_realign`); ``None``: off.
         retouch_size: the size the retouching ran at (preset name or mapping, see
             :func:`~mofrr_core.data.realign.resolve_retouch_size`); ``None``: the native 224 px.
+        reframe: the framing the retouching received (preset name or mapping, see
+            :func:`~mofrr_core.data.realign.resolve_reframe`); ``None``: the face's own crop.
         records: use these :class:`FaceRecord` instead of reading ``root`` (subsets, tests).
     """
 
@@ -172,8 +181,9 @@ class RetouchPairs(Dataset):
                  records: Sequence[FaceRecord] | None = None, apis_set: str = "train",
                  postprocess: str | Mapping[str, Any] | None = None,
                  realign: str | Mapping[str, Any] | None = None,
-                 retouch_size: str | Mapping[str, Any] | None = None) -> None:
-        from mofrr_core.data.realign import resolve_realign, resolve_retouch_size
+                 retouch_size: str | Mapping[str, Any] | None = None,
+                 reframe: str | Mapping[str, Any] | None = None) -> None:
+        from mofrr_core.data.realign import resolve_realign, resolve_reframe, resolve_retouch_size
         from mofrr_core.retouch.postprocess import resolve_postprocess
 
         self.split = check_split(split)
@@ -207,6 +217,7 @@ class RetouchPairs(Dataset):
         self.postprocess = resolve_postprocess(postprocess)
         self.realign = resolve_realign(realign)
         self.retouch_size = resolve_retouch_size(retouch_size)
+        self.reframe = resolve_reframe(reframe)
         self._check_ops()
         self._check_apis_set()
         faces = filter_split(records if records is not None else read_shards(self.root), split)
@@ -280,7 +291,7 @@ class RetouchPairs(Dataset):
                 f"ops={self.ops}, num_ops={self.num_ops}, p_type={self.p_type}, resolution={self.resolution}, "
                 f"seed={self.seed}, degrees={self.degree_source}, apis_set={self.apis_set!r}, "
                 f"postprocess={'on' if self.postprocess else 'off'}, realign={'on' if self.realign else 'off'}, "
-                f"retouch_size={'on' if self.retouch_size else 'off'})")
+                f"retouch_size={'on' if self.retouch_size else 'off'}, reframe={'on' if self.reframe else 'off'})")
 
     # -- generation --------------------------------------------------------------------------
     def _rng(self, index: int, *extra: int) -> np.random.Generator:
@@ -318,13 +329,15 @@ class RetouchPairs(Dataset):
                            f"(last key {face.key!r})")
 
     def _generate(self, index: int, face: FaceRecord, rng: np.random.Generator, engine: Any) -> PairSample:
-        from mofrr_core.data.realign import enlarge_for_retouch, shrink_to
+        from mofrr_core.data.realign import enlarge_for_retouch, reframe_for_retouch, shrink_to
         from mofrr_core.plugins import get_retouch_ops
         from mofrr_core.retouch.landmarks import FaceLandmarks
 
         ops = self._choose_ops(rng)
         image = face.image()
         landmarks = engine.check_face(image, FaceLandmarks(face.landmarks), where=f"face {face.key}")
+        image, landmarks, border = reframe_for_retouch(image, landmarks, self._rng(index, _REFRAME_STREAM),
+                                                       self.reframe)
         work, work_landmarks, app_scale = enlarge_for_retouch(image, landmarks, self._rng(index, _RETOUCH_SIZE_STREAM),
                                                               self.retouch_size)
         registered = get_retouch_ops() if ops else {}
@@ -339,7 +352,7 @@ class RetouchPairs(Dataset):
                                     strengths=[strength], apis={op: spec.api}, where=f"face {face.key}")
             retouched = result.image
             applied.append(_jsonable(result.record["ops"][0]))
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"reframe": {"border": border}} if self.reframe is not None else {}
         if self.retouch_size is not None:
             extra["retouch_size"] = {"scale": app_scale}
             image, retouched = shrink_to(work, image.shape), shrink_to(retouched, image.shape)

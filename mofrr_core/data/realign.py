@@ -29,6 +29,13 @@ the same; what a warp or a filter leaves in the pixels at the app's size is most
 
     retouch_size: large                     # the preset: {p: 0.5, scale: [1.5, 3.0]}
 
+``reframe`` (a third dataset option, :func:`reframe_for_retouch`) is the framing the app received: a share of the
+photos gets a reflected border and is brought back to its size *before* the retouching, as a portrait cropped
+looser and resized before an app retouched it. The face is smaller, the photo's JPEG grid is gone, and what the
+retouching leaves in the pixels stays there (it runs at the size the photo is shown at)::
+
+    reframe: portrait                       # the preset: {p: 0.5, border: [0.05, 0.3]}
+
 ``crop: native`` (with ``alignment: upright``; preset ``photo-native``) cuts the photo's own pixels where the
 face allows it, as the registry's ``router_crop: native`` does (:func:`mofrr_core.router_view.native_crop`),
 instead of resizing the face's box.
@@ -55,10 +62,14 @@ REALIGN_PRESETS: dict[str, dict[str, Any] | None] = {
     "photo-kept": {"p": 0.8, "photo_scale": [0.7, 1.4], "alignment": "upright", "rescale_p": 0.5},
     "photo-kept-wide": {"p": 0.8, "photo_scale": [0.5, 2.0], "alignment": "upright", "rescale_p": 0.5},
     "photo-native": {"p": 0.8, "photo_scale": [0.5, 2.0], "alignment": "upright", "rescale_p": 0.5, "crop": "native"},
+    "photo-native-wide": {"p": 0.8, "photo_scale": [0.5, 2.0], "alignment": "upright", "rescale_p": 0.5,
+                          "crop": "native", "native_range": [0.6, 1.3]},
 }
 SCALE_LIMITS = (0.25, 4.0)
 RETOUCH_SIZE_PRESETS: dict[str, dict[str, Any] | None] = {"none": None, "large": {"p": 0.5, "scale": [1.5, 3.0]}}
 RETOUCH_SCALE_LIMITS = (1.0, 4.0)
+REFRAME_PRESETS: dict[str, dict[str, Any] | None] = {"none": None, "portrait": {"p": 0.5, "border": [0.05, 0.3]}}
+REFRAME_LIMITS = (0.0, 1.0)
 
 
 def resolve_realign(config: str | Mapping[str, Any] | bool | None) -> dict[str, Any] | None:
@@ -69,9 +80,10 @@ def resolve_realign(config: str | Mapping[str, Any] | bool | None) -> dict[str, 
         return resolve_realign(named_preset(config, REALIGN_PRESETS, "realign"))
     from mofrr_core.faces import ALIGNMENTS
 
-    if not isinstance(config, Mapping) or set(config) - {"p", "photo_scale", "alignment", "rescale_p", "crop"}:
+    if not isinstance(config, Mapping) or set(config) - {"p", "photo_scale", "alignment", "rescale_p", "crop",
+                                                          "native_range"}:
         raise ValueError("realign: expected a preset name or a mapping with keys p, photo_scale, alignment, "
-                         f"rescale_p, crop, got {config!r}")
+                         f"rescale_p, crop, native_range, got {config!r}")
     p = check_probability(config.get("p", 1.0), "realign.p")
     scale = check_range(config.get("photo_scale", [1.0, 1.0]), "realign.photo_scale", SCALE_LIMITS)
     alignment = config.get("alignment", "similarity")
@@ -81,7 +93,11 @@ def resolve_realign(config: str | Mapping[str, Any] | bool | None) -> dict[str, 
     crop = config.get("crop", "resized")
     if crop not in ("resized", "native") or (crop == "native" and alignment != "upright"):
         raise ValueError(f"realign.crop: expected resized, or native with alignment upright, got {crop!r}")
-    return {"p": p, "photo_scale": list(scale), "alignment": alignment, "rescale_p": rescale_p, "crop": crop}
+    from mofrr_core.router_view import NATIVE_SCALE_RANGE, check_native_range
+
+    native_range = check_native_range(config.get("native_range", NATIVE_SCALE_RANGE), "realign.native_range")
+    return {"p": p, "photo_scale": list(scale), "alignment": alignment, "rescale_p": rescale_p, "crop": crop,
+            "native_range": native_range}
 
 
 def rescale_photo(image: np.ndarray, scale: float) -> np.ndarray:
@@ -115,12 +131,13 @@ def realign_pair(original: np.ndarray, retouched: np.ndarray, points5: np.ndarra
     points = (np.asarray(points5, dtype=np.float64) + 0.5) * ratio - 0.5  # pixel centres follow the resize
     size = original.shape[0]
     matrix = face_alignment(points, size, config["alignment"])
-    if config["crop"] == "native" and (own_pixels := native_crop(photos[0], matrix, size)) is not None:
+    record = {"applied": True, "photo_scale": round(scale, 4)}
+    native = config["crop"] == "native"
+    if native and (own_pixels := native_crop(photos[0], matrix, size, config["native_range"])) is not None:
         # the photo's own pixels, as router_crop: native reads them (both photos have the same size)
-        return own_pixels, native_crop(photos[1], matrix, size), {"applied": True, "photo_scale": round(scale, 4),
-                                                                  "native": True}
+        return own_pixels, native_crop(photos[1], matrix, size, config["native_range"]), {**record, "native": True}
     original, retouched = (align_face(photo, matrix, size) for photo in photos)
-    return original, retouched, {"applied": True, "photo_scale": round(scale, 4)}
+    return original, retouched, record
 
 
 def resolve_retouch_size(config: str | Mapping[str, Any] | bool | None) -> dict[str, Any] | None:
@@ -154,6 +171,40 @@ def enlarge_for_retouch(image: np.ndarray, landmarks: Any, rng: np.random.Genera
         return image, landmarks, 1.0
     enlarged = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
     return enlarged, landmarks.scaled(size[0] / width, size[1] / height), round(scale, 4)
+
+
+def resolve_reframe(config: str | Mapping[str, Any] | bool | None) -> dict[str, Any] | None:
+    """A validated ``{"p": float, "border": [lo, hi]}`` (``0 <= lo <= hi <= 1``) or ``None`` (off)."""
+    if config is None or config is False:
+        return None
+    if isinstance(config, str):
+        return resolve_reframe(named_preset(config, REFRAME_PRESETS, "reframe"))
+    if not isinstance(config, Mapping) or set(config) - {"p", "border"}:
+        raise ValueError(f"reframe: expected a preset name or a mapping with keys p, border, got {config!r}")
+    p = check_probability(config.get("p", 1.0), "reframe.p")
+    border = check_range(config.get("border", [0.0, 0.0]), "reframe.border", REFRAME_LIMITS)
+    return {"p": p, "border": list(border)}
+
+
+def reframe_for_retouch(image: np.ndarray, landmarks: Any, rng: np.random.Generator,
+                        config: str | Mapping[str, Any] | None) -> tuple[np.ndarray, Any, float]:
+    """``(image, landmarks, border)``: the photo as the app received it: a reflected border of ``border`` times its
+    side on every side, brought back to its size (area; ``border`` 0: as is). The face is smaller and the photo's
+    JPEG grid gone. Two random numbers are drawn whatever applies."""
+    config = resolve_reframe(config)
+    if config is None:
+        return image, landmarks, 0.0
+    applied, u = bool(rng.random() < config["p"]), rng.random()
+    lo, hi = config["border"]
+    border = lo + (hi - lo) * u if applied else 0.0
+    height, width = image.shape[:2]
+    pad_y, pad_x = round(height * border), round(width * border)
+    if pad_x == pad_y == 0:
+        return image, landmarks, 0.0
+    framed = cv2.copyMakeBorder(image, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_REFLECT)
+    shown = cv2.resize(framed, (width, height), interpolation=cv2.INTER_AREA)
+    moved = landmarks.translated(pad_x, pad_y).scaled(width / framed.shape[1], height / framed.shape[0])
+    return shown, moved, round(border, 4)
 
 
 def shrink_to(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -35,6 +35,7 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
                  seed: int = 0, quiet: bool = False, fit_n: int = 1000, apis_set: str = "train",
                  untouched: bool = True, postprocess: str | None = None,
                  retouch_size: str | Mapping[str, Any] | None = None,
+                 reframe: str | Mapping[str, Any] | None = None,
                  ) -> tuple[Sequence[Mapping[str, Any]], list[str], str]:
     """The test samples (a lazy sequence of sample dicts), their type axis, and a description.
 
@@ -43,7 +44,8 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
     ``untouched``; ``postprocess`` (a preset of :mod:`mofrr_core.retouch.postprocess`) degrades every input,
     untouched ones included, as a photo app's export would; ``retouch_size`` (see
     :func:`mofrr_core.data.realign.resolve_retouch_size`) retouches the faces at a larger size and shrinks them
-    back, as a large photo exported small; ``seed`` picks the retouching and, from face
+    back, as a large photo exported small; ``reframe`` (see :func:`mofrr_core.data.realign.resolve_reframe`) frames
+    the photos looser and resizes them before the retouching; ``seed`` picks the retouching and, from face
     ``seed * n`` on, the faces (:func:`face_offset`).
     """
     open_dataset = _open_dataset()
@@ -62,7 +64,7 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
     offset = face_offset(seed, n)
     common = {"split": split, "resolution": resolution, "seed": seed, "apis": dict(apis) if apis else None,
               "degree_thresholds": thresholds, "apis_set": apis_set, "postprocess": postprocess,
-              "retouch_size": retouch_size}
+              "retouch_size": retouch_size, "reframe": reframe}
     if ops == "balanced":
         types = list(DEFAULT_TYPES)
         length = n + offset
@@ -89,7 +91,8 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
     description = (f"shards {data or '(default)'}: split {split}, ops {ops}, seed {seed}, apis {dict(apis or {})}, "
                    f"implementations {apis_set}, post-processing {postprocess or 'none'}, "
                    f"retouched at {retouch_size or 'the native size'}, "
-                   f"degrees {'PSNR thresholds' if source is not None else degrees}")
+                   + (f"reframed before the retouching {reframe}, " if reframe else "")
+                   + f"degrees {'PSNR thresholds' if source is not None else degrees}")
     return _Head(dataset, min(n, len(dataset))), types, description
 
 
