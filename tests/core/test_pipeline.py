@@ -87,13 +87,17 @@ def test_save_load_round_trip_is_bit_identical(tiny_pipeline, astronaut_face, tm
     assert not torch.equal(before, other_seed)  # the diffusion noise matters
 
 
-def test_router_context_types_survive_save_and_load(tiny_pipeline, tmp_path):
-    tiny_pipeline.router_context_types = ("white",)
+def test_router_context_types_and_native_range_survive_save_and_load(tiny_pipeline, tmp_path):
+    from mofrr_core.router_view import NATIVE_SCALE_RANGE
+
+    assert tiny_pipeline.router_native_range == NATIVE_SCALE_RANGE
+    tiny_pipeline.router_context_types, tiny_pipeline.router_native_range = ("white",), (0.6, 1.3)
     try:
         tiny_pipeline.save_pretrained(tmp_path / "pipe")
     finally:
-        tiny_pipeline.router_context_types = ()
-    assert Pipeline.from_pretrained(tmp_path / "pipe").router_context_types == ("white",)
+        tiny_pipeline.router_context_types, tiny_pipeline.router_native_range = (), NATIVE_SCALE_RANGE
+    loaded = Pipeline.from_pretrained(tmp_path / "pipe")
+    assert loaded.router_context_types == ("white",) and loaded.router_native_range == (0.6, 1.3)
 
 
 def test_expert_strength_keeps_a_share_of_the_change(tiny_pipeline, astronaut_face, tmp_path):

@@ -102,6 +102,12 @@ def test_invalid_fields_are_rejected(tmp_path):
         load_registry(write(tmp_path, {"router_context_types": "white"}))
     assert load_registry(write(tmp_path, {"router_context_types": ["white"]})).router_context_types == ["white"]
     assert load_registry(write(tmp_path, {})).router_context_types == []
+    assert load_registry(write(tmp_path, {"router_native_range": [0.6, 1.3]})).router_native_range == (0.6, 1.3)
+    assert load_registry(write(tmp_path, {})).router_native_range is None
+    with pytest.raises(RegistryError, match=r"router_native_range: expected 0 < smallest <= largest, got \[1.3, 0.6\]"):
+        load_registry(write(tmp_path, {"router_native_range": [1.3, 0.6]}))
+    with pytest.raises(RegistryError, match="router_native_range: expected \\[smallest, largest\\], got 0.6"):
+        load_registry(write(tmp_path, {"router_native_range": 0.6}))
     with pytest.raises(RegistryError, match="registry file not found"):
         load_registry(tmp_path / "absent.yaml")
 

@@ -305,3 +305,56 @@ def test_retouch_size_retouches_larger_and_shrinks_back(shard_root):
     assert resolve_retouch_size("large") == {"p": 0.5, "scale": [1.5, 3.0]}
     with pytest.raises(ValueError, match="retouch_size.scale"):
         resolve_retouch_size({"scale": [0.5, 2.0]})
+
+
+def test_reframe_for_retouch_moves_the_landmarks_with_the_face():
+    """``reframe_for_retouch``: a reflected border and the photo back at its size; the landmarks follow the pixels
+    (a blob's centre lands on its moved point); border 0 or p 0 leave it alone."""
+    from mofrr_core.data.realign import reframe_for_retouch, resolve_reframe
+    from mofrr_core.retouch.landmarks import FaceLandmarks
+
+    points = np.random.default_rng(0).uniform(40, 184, (68, 2)).astype(np.float32)
+    image, yy, xx = np.zeros((224, 224, 3), np.uint8), *np.mgrid[0:224, 0:224]
+    for x, y in points[:2]:
+        image[..., 0] = np.maximum(image[..., 0], 250 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 18.0))
+    landmarks = FaceLandmarks(points)
+    shown, moved, border = reframe_for_retouch(image, landmarks, np.random.default_rng(0), {"border": [0.25, 0.25]})
+    assert border == 0.25 and shown.shape == image.shape
+    assert np.allclose(moved.points, (points + 0.5 + 56) * (224 / 336) - 0.5, atol=1e-4)
+    for x, y in moved.points[:2]:
+        wy, wx = np.mgrid[round(y) - 6:round(y) + 7, round(x) - 6:round(x) + 7]
+        weight = shown[wy, wx, 0].astype(np.float64)
+        centre = np.array([(weight * wx).sum(), (weight * wy).sum()]) / weight.sum()
+        assert np.abs(centre - [x, y]).max() < 0.3
+    for config in ({"border": [0.0, 0.0]}, {"p": 0.0, "border": [0.25, 0.25]}, None):
+        same, kept, none = reframe_for_retouch(image, landmarks, np.random.default_rng(0), config)
+        assert same is image and kept is landmarks and none == 0.0
+    assert resolve_reframe("portrait") == {"p": 0.5, "border": [0.05, 0.3]}
+    with pytest.raises(ValueError, match="reframe.border"):
+        resolve_reframe({"border": [0.2, 1.5]})
+    with pytest.raises(ValueError, match="reframe: expected"):
+        resolve_reframe({"scale": [1, 2]})
+
+
+def edit_spread(sample) -> float:
+    """Mean distance of the pixels a retouching changed from the photo's centre."""
+    ys, xs = np.nonzero(np.abs(sample.retouched.astype(int) - sample.original.astype(int)).max(axis=2) > 3)
+    assert len(xs) > 50
+    return float(np.hypot(xs - 111.5, ys - 111.5).mean())
+
+
+def test_reframe_retouches_the_smaller_face(shard_root):
+    """``reframe``: the target is the reframed photo, the edit lands on the (smaller) face, untouched faces are
+    reframed alike, and the other draws stay those of the default."""
+    common = {"split": "test", "resolution": None, "ops": ["face"], "length": 3}
+    plain = RetouchPairs(shard_root, **common)
+    framed = RetouchPairs(shard_root, reframe={"p": 1.0, "border": [0.2, 0.2]}, **common)
+    for i in range(3):
+        a, b = plain.generate(i), framed.generate(i)
+        assert b.extra["reframe"] == {"border": 0.2} and b.original.shape == a.original.shape
+        assert a.ops[0]["api"] == b.ops[0]["api"] and a.ops[0]["strength"] == b.ops[0]["strength"]
+        assert edit_spread(b) < 0.9 * edit_spread(a)  # the face is 1 / 1.4 times as large, its edit closer in
+    clean = RetouchPairs(shard_root, split="test", resolution=None, p_clean=1.0, length=2,
+                         reframe={"p": 1.0, "border": [0.2, 0.2]}).generate(0)
+    assert np.array_equal(clean.original, clean.retouched) and clean.extra["reframe"] == {"border": 0.2}
+    assert "reframe=on" in repr(framed) and "reframe=off" in repr(plain)

@@ -70,3 +70,18 @@ def test_retouch_scale_retouches_larger_photos(conditions, shards, pipeline_dir,
     report = json.loads(out.read_text())
     assert "retouched at {'p': 1.0, 'scale': [2.0, 2.0]}" in report["description"]
     assert report["results"]["none"]["n"] == 6
+
+
+def test_reframe_frames_the_photos_before_the_retouching(conditions, shards, pipeline_dir, tmp_path, monkeypatch):
+    """``--reframe``: the samples are framed looser and resized back before the retouching (the description says
+    so); the face is found where the frame put it."""
+    assert conditions.reframe(0.0) is None
+    assert conditions.reframe(0.15) == {"p": 1.0, "border": [0.15, 0.15]}
+    framed = (TEMPLATE_224 + 0.5 + 0.25 * 224) / 1.5 - 0.5
+    install_fake_provider(monkeypatch, FakeDetector({(224, 224): [framed]}))
+    out = tmp_path / "f.json"
+    assert conditions.main(["--data", str(shards), "-n", "6", "--pipeline", str(pipeline_dir), "--out", str(out),
+                            "--conditions", "none", "--reframe", "0.25"]) == 0
+    report = json.loads(out.read_text())
+    assert "reframed before the retouching {'p': 1.0, 'border': [0.25, 0.25]}" in report["description"]
+    assert report["results"]["none"]["n"] == 6

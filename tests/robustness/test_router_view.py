@@ -50,3 +50,21 @@ def test_native_crop_at_the_border_is_reflected():
     assert left < 0 and top < 0 and crop.shape == (SIZE, SIZE, 3)
     padded = np.pad(photo, ((-top, 0), (-left, 0), (0, 0)), mode="reflect")
     assert np.array_equal(crop, padded[:SIZE, :SIZE])
+
+
+def test_native_crop_range_is_a_parameter():
+    """``scale_range`` (the registry's ``router_native_range``) widens what is read natively; bad ranges refused."""
+    import pytest
+
+    from mofrr_core.router_view import check_native_range
+
+    photo = np.random.default_rng(3).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+    small = shifted_box(0.7, 40, 40)
+    assert native_crop(photo, small, SIZE) is None
+    assert np.array_equal(native_crop(photo, small, SIZE, (0.6, 1.3)), native_crop(photo, small, SIZE, (0.65, 0.75)))
+    assert native_crop(photo, small, SIZE, (0.6, 1.3)).shape == (SIZE, SIZE, 3)
+    assert native_crop(photo, shifted_box(0.55, 40, 40), SIZE, (0.6, 1.3)) is None
+    assert check_native_range([0.6, 1.3], "x") == (0.6, 1.3)
+    for bad in ([0.0, 1.0], [1.2, 1.1], "wide", [1.0]):
+        with pytest.raises(ValueError, match="x: expected"):
+            check_native_range(bad, "x")
