@@ -1,7 +1,7 @@
 """Retouching by software we did not write, as a test only: facetweak's warps, OpenCV's smoothing filters.
 
 Usage: python benchmarks/outside.py OUT_DIR --software facetweak|opencv [--data DIR] [--split test] [-n 400]
-                                    [--seed 0] [--strength 0.3,1.0] [--overwrite]
+                                    [--seed 0] [--strength 0.3,1.0] [--reframe B] [--overwrite]
        python benchmarks/whole_photo.py --data OUT_DIR -n 400 --out report.json
 
 Every figure of the held-out table measures implementations we wrote, held out from training. These measure
@@ -26,6 +26,9 @@ go to ``OUT_DIR`` as a ``mofrr synth``-style folder (``original/``, ``retouched/
 software, filter and strength of every pair; a degree of 1 only marks an operation as present), which
 ``benchmarks/whole_photo.py --data OUT_DIR`` (whole photos: restoration, untouched faces, detection) and
 ``mofrr eval --data OUT_DIR`` read as they are. An existing ``OUT_DIR`` is refused unless ``--overwrite``.
+``--reframe B`` frames every photo looser (a reflected border of ``B`` times its side) and resizes it back to
+224 px before the software runs, as a portrait cropped and resized before an app retouched it; the reframed photo
+is the original (:func:`mofrr_core.data.realign.reframe_for_retouch`).
 """
 
 from __future__ import annotations
@@ -89,8 +92,13 @@ SOFTWARE = {"facetweak": facetweak_software, "opencv": opencv_software}
 
 
 def write_pairs(out: Path, records: Sequence[Any], retouch: Retoucher, software: str, kinds: Sequence[Kind],
-                seed: int = 0, strength: tuple[float, float] = (0.3, 1.0)) -> list[dict[str, Any]]:
-    """Retouch ``records`` with ``kinds`` in turn and write them to ``out``; the manifest's items."""
+                seed: int = 0, strength: tuple[float, float] = (0.3, 1.0), reframe: float = 0.0
+                ) -> list[dict[str, Any]]:
+    """Retouch ``records`` with ``kinds`` in turn (each photo reframed first by ``reframe``) and write them to
+    ``out``; the manifest's items."""
+    from mofrr_core.data.realign import reframe_for_retouch
+    from mofrr_core.retouch.landmarks import FaceLandmarks
+
     for side in ("original", "retouched"):
         (out / side).mkdir(parents=True, exist_ok=True)
     items = []
@@ -98,8 +106,9 @@ def write_pairs(out: Path, records: Sequence[Any], retouch: Retoucher, software:
         ops, implementation = kinds[i % len(kinds)]
         rng = np.random.default_rng([seed, i])
         strengths = {op: round(float(rng.uniform(*strength)), 4) for op in ops}
-        original = record.image()
-        retouched = (np.ascontiguousarray(retouch(original, record.landmarks, strengths, implementation))
+        original, landmarks, _ = reframe_for_retouch(record.image(), FaceLandmarks(record.landmarks), rng,
+                                                     {"border": [reframe, reframe]})
+        retouched = (np.ascontiguousarray(retouch(original, landmarks.points, strengths, implementation))
                      if ops else original)
         item_id = f"{i:06d}"
         for side, image in (("original", original), ("retouched", retouched)):
@@ -120,6 +129,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-n", type=int, default=400, help="number of photos (default: 400)")
     parser.add_argument("--seed", type=int, default=0, help="strengths, and the faces from face seed x n on")
     parser.add_argument("--strength", default="0.3,1.0", help="range of each operation's strength (default 0.3,1.0)")
+    parser.add_argument("--reframe", type=float, default=0.0,
+                        help="before the software runs, add a reflected border of this share of the side and resize "
+                             "the photo back (default: 0, off)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT folder")
     args = parser.parse_args(argv)
     try:
@@ -143,9 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"warning: the {args.split} split has {len(records)} faces from face {first} on", file=sys.stderr)
     if args.out.exists():
         shutil.rmtree(args.out)
-    items = write_pairs(args.out, records, retouch, software, kinds, args.seed, args.strength)
+    items = write_pairs(args.out, records, retouch, software, kinds, args.seed, args.strength, args.reframe)
     manifest = {"format": "mofrr-outside", "software": software, "split": args.split, "seed": args.seed,
-                "strength": list(args.strength), "types": list(DEFAULT_TYPES),
+                "strength": list(args.strength), "reframe": args.reframe, "types": list(DEFAULT_TYPES),
                 "degree_source": "none", "count": len(items), "items": items}
     write_json_atomic(args.out / "manifest.json", manifest)
     print(f"{len(items)} pairs by {software} in {args.out}; measure: python benchmarks/whole_photo.py "

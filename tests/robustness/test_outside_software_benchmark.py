@@ -116,3 +116,27 @@ def test_whole_photo_breaks_the_retouched_photos_down_by_implementation(outside,
     gains = [r["gain"] for r in report["images"] if r.get("implementation") == "filter-a"]
     assert by["filter-a"]["gain"] == pytest.approx(np.mean(gains))
     assert "## Retouched photos by implementation" in capsys.readouterr().out
+
+
+def test_reframe_frames_the_photo_before_the_software(outside, test_faces, tmp_path):
+    """``--reframe``: the software gets the reframed photo and its moved landmarks; the reframed photo is the
+    original; the strengths are those of the unframed run."""
+    from PIL import Image
+
+    from mofrr_core.data.realign import reframe_for_retouch
+    from mofrr_core.retouch.landmarks import FaceLandmarks
+
+    seen = []
+
+    def record_points(image, landmarks, strengths, implementation):
+        seen.append(np.asarray(landmarks))
+        return brighten(image, landmarks, strengths, implementation)
+
+    plain = outside.write_pairs(tmp_path / "a", test_faces[:2], brighten, "stand-in", KINDS, seed=3)
+    items = outside.write_pairs(tmp_path / "b", test_faces[:2], record_points, "stand-in", KINDS, seed=3, reframe=0.2)
+    assert [it["strengths"] for it in items] == [it["strengths"] for it in plain]
+    for item, face, points in zip(items, test_faces, seen):
+        expected, moved, _ = reframe_for_retouch(face.image(), FaceLandmarks(face.landmarks), np.random.default_rng(0),
+                                                 {"border": [0.2, 0.2]})
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "b" / item["original"])), expected)
+        assert np.allclose(points, moved.points)
