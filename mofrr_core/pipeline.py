@@ -17,6 +17,7 @@ from torch import nn
 
 from mofrr_core import __version__
 from mofrr_core.inputs import check_images, check_pipeline_call
+from mofrr_core.models.combine import cap_change
 from mofrr_core.plugins import resolve_model_type
 from mofrr_core.registry import (
     ComponentConfig,
@@ -91,7 +92,7 @@ class Pipeline:
                  weights: dict[str, str] | None = None, passthrough_untouched: bool = False,
                  crop_size: int | None = None, alignment: str = "similarity", router_crop: str = "shared",
                  router_context_types: Sequence[str] = (), gate_blend: str = "hard",
-                 router_native_range: Sequence[float] | None = None) -> None:
+                 router_native_range: Sequence[float] | None = None, change_cap: float | None = None) -> None:
         self.router = router
         self.experts = list(experts)
         self.shared = shared
@@ -108,6 +109,7 @@ class Pipeline:
         # router_crop native: the face sizes (box over the router's size) read from the photo's own pixels
         self.router_native_range = tuple(router_native_range or NATIVE_SCALE_RANGE)
         self.gate_blend = gate_blend  # "posterior": an expert's change kept in proportion to its gate's probability
+        self.change_cap = change_cap  # the Combine Module's change at most this times the experts' (models.combine)
         unknown = set(self.router_context_types) - set(router_types(router))
         if unknown:
             raise ValueError(f"router_context_types: the router has no gate for {', '.join(sorted(unknown))}")
@@ -146,7 +148,7 @@ class Pipeline:
         pipeline = cls(router, slots, shared, build(config.combine), config.resolution,
                        config.threshold, config.num_inference_steps, config.seed, weights,
                        config.passthrough_untouched, config.crop_size, config.alignment, config.router_crop,
-                       config.router_context_types, config.gate_blend, config.router_native_range)
+                       config.router_context_types, config.gate_blend, config.router_native_range, config.change_cap)
         return pipeline.to(device) if device is not None else pipeline
 
     @classmethod
@@ -192,7 +194,7 @@ class Pipeline:
                        "passthrough_untouched": self.passthrough_untouched, "crop_size": self.crop_size,
                        "alignment": self.alignment, "router_crop": self.router_crop,
                        "router_context_types": list(self.router_context_types), "gate_blend": self.gate_blend,
-                       "router_native_range": list(self.router_native_range)},
+                       "router_native_range": list(self.router_native_range), "change_cap": self.change_cap},
             "weights": self.weights,
         }
         (directory / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
@@ -258,22 +260,20 @@ class Pipeline:
         restored, degrees = x.clone(), [{} for _ in originals]
         if rows.numel():
             run = self.run_experts(x[rows], mask[rows], steps, generator, use_shared, blend[rows])
-            restored[rows] = self.combine(x[rows], run.shared, run.images, mask[rows], confidence[rows]).clamp(-1, 1)
+            combined = self.combine(x[rows], run.shared, run.images, mask[rows], confidence[rows])
+            restored[rows] = cap_change(x[rows], combined, run.images, self.change_cap).clamp(-1, 1)
             for row, estimate in zip(rows.tolist(), run.degrees):
                 degrees[row] = estimate
 
         # 6. Add the restoration residual back at each input's own size.
         outputs = add_residual(originals, x, restored)
-        types, restored_rows = router_types(self.router), set(rows.tolist())
+        types, restored_rows, shared = router_types(self.router), set(rows.tolist()), ["shared"] * use_shared
         return PipelineOutput(
             images=[self._convert(o, output_type) for o in outputs],
             probabilities=[{t: round(float(p), 4) for t, p in zip(types, row)} for row in reported.tolist()],
-            experts_run=[[s.name for k, s in enumerate(self.experts) if mask[i, k]] + (["shared"] if use_shared
-                                                                                   else [])
+            experts_run=[[s.name for k, s in enumerate(self.experts) if mask[i, k]] + shared
                          if i in restored_rows else [] for i in range(len(originals))],
-            degrees=degrees,
-            thresholds=self.gate_thresholds,
-        )
+            degrees=degrees, thresholds=self.gate_thresholds)
 
     def run_experts(self, x: torch.Tensor, mask: torch.Tensor, num_inference_steps: int,
                     generator: torch.Generator | None, use_shared: bool = True,

@@ -93,6 +93,7 @@ class RegistryConfig:
     router_context_types: list[str] = field(default_factory=list)  # gates that read a close-up face resized
     gate_blend: str = "hard"  # "posterior": a routed expert's change is scaled by its gate's probability
     router_native_range: tuple[float, float] | None = None  # router_crop native: face sizes read unresized
+    change_cap: float | None = None  # the Combine Module's change at most this times the experts' (None: off)
 
     @property
     def specialised(self) -> list[ExpertEntry]:
@@ -260,6 +261,7 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
         router_context_types=_names(raw, "router_context_types"),
         gate_blend=str(raw.get("gate_blend", "hard")),
         router_native_range=_native_range(raw),
+        change_cap=_number(raw, "change_cap", float, None) if raw.get("change_cap") is not None else None,
     )
     if config.resolution % 16:
         raise RegistryError(f"resolution: must be a multiple of 16, got {config.resolution}")
@@ -274,6 +276,8 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
         raise RegistryError(f"router_crop: expected one of {', '.join(ROUTER_CROPS)}, got {config.router_crop!r}")
     if config.gate_blend not in GATE_BLENDS:
         raise RegistryError(f"gate_blend: expected {' or '.join(GATE_BLENDS)}, got {config.gate_blend!r}")
+    if config.change_cap is not None and not config.change_cap > 0:
+        raise RegistryError(f"change_cap: must be positive, got {config.change_cap}")
     if not 0 < config.threshold < 1:
         raise RegistryError(f"threshold: must be in (0, 1), got {config.threshold}")
     return config

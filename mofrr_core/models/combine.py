@@ -189,3 +189,23 @@ class CombineModule(MoFRRModel, ConfigMixin):
             state = {**state, key: torch.cat([state[key], state[key].new_zeros(ours.shape[0], extra,
                                                                                  *ours.shape[2:])], dim=1)}
         return state
+
+
+def cap_change(x: torch.Tensor, restored: torch.Tensor, expert_images: torch.Tensor, cap: float | None
+               ) -> torch.Tensor:
+    """``restored`` with its change to ``x [B, 3, H, W]`` scaled down, per image, to at most ``cap`` times the
+    specialised experts' change (the root of the summed mean squares of ``expert_images [B, K, 3, H, W] - x``;
+    an expert that did not run equals ``x``); ``cap`` ``None``: ``restored`` as is.
+
+    A restoration that changes a face by more than twice what its retouching changed is always further from the
+    original than the input was (triangle inequality). The experts' change, which follows their degree estimate,
+    is the pipeline's own estimate of that amount; the Combine Module's refinement can change much more (a large
+    shading change on a mildly smoothed face).
+    """
+    if cap is None:
+        return restored
+    change = restored - x
+    budget = (expert_images - x[:, None]).pow(2).mean(dim=(2, 3, 4)).sum(dim=1).sqrt()
+    size = change.pow(2).mean(dim=(1, 2, 3)).sqrt()
+    scale = (cap * budget / size.clamp_min(1e-8)).clamp(max=1.0)
+    return x + change * scale.view(-1, 1, 1, 1)
