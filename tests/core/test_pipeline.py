@@ -181,3 +181,33 @@ def test_router_reads_faces_at_its_own_size(tiny_pipeline, astronaut_face):
     tiny_pipeline.router = router.eval()
     out = tiny_pipeline([astronaut_face], output_type="np")
     assert seen == [(96, 96)] and list(out.probabilities[0]) == ["white", "smooth", "face", "eye"]
+
+
+def test_change_cap_bounds_the_combine_modules_change_by_the_experts(tiny_pipeline, astronaut_face, tmp_path):
+    """``change_cap``: per image, the change is scaled down to ``cap`` times the experts' change (root of the summed
+    mean squares), left alone below it; ``None`` is the identity; the pipeline applies it and saves it."""
+    from mofrr_core.models.combine import cap_change
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 8, 8, generator=generator) * 2 - 1
+    experts = x[:, None].repeat(1, 2, 1, 1, 1)
+    experts[0, 0] += 0.03  # image 0: one expert moved every pixel by 0.03, another by 0.04
+    experts[0, 1] += 0.04
+    restored = x + 0.2 * torch.randn(2, 3, 8, 8, generator=generator)
+    capped = cap_change(x, restored, experts, 2.0)
+    rms = (capped - x).pow(2).mean(dim=(1, 2, 3)).sqrt()
+    torch.testing.assert_close(rms[0], torch.tensor(2.0 * 0.05))  # 2 x sqrt(0.03^2 + 0.04^2)
+    assert rms[1] < 1e-6  # no expert changed image 1: nothing of the module's change is kept
+    torch.testing.assert_close((capped - x)[0] / rms[0], (restored - x)[0] / (restored - x)[0].pow(2).mean().sqrt())
+    assert cap_change(x, restored, experts, None) is restored
+    assert torch.equal(cap_change(x, x + 0.01, experts[:1].repeat(2, 1, 1, 1, 1), 2.0), x + 0.01)  # within: as is
+    face = torch.tensor(astronaut_face).permute(2, 0, 1).float() / 127.5 - 1
+    free = tiny_pipeline([face], active="all", output_type="pt").images[0]
+    tiny_pipeline.change_cap = 1e-6
+    try:
+        tight = tiny_pipeline([face], active="all", output_type="pt").images[0]
+        tiny_pipeline.save_pretrained(tmp_path / "pipe")
+    finally:
+        tiny_pipeline.change_cap = None
+    assert (tight - face).abs().max() < (free - face).abs().max()
+    assert Pipeline.from_pretrained(tmp_path / "pipe").change_cap == 1e-6

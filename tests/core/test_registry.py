@@ -108,6 +108,10 @@ def test_invalid_fields_are_rejected(tmp_path):
         load_registry(write(tmp_path, {"router_native_range": [1.3, 0.6]}))
     with pytest.raises(RegistryError, match="router_native_range: expected \\[smallest, largest\\], got 0.6"):
         load_registry(write(tmp_path, {"router_native_range": 0.6}))
+    assert load_registry(write(tmp_path, {"change_cap": 2})).change_cap == 2.0
+    assert load_registry(write(tmp_path, {})).change_cap is None
+    with pytest.raises(RegistryError, match="change_cap: must be positive, got -1.0"):
+        load_registry(write(tmp_path, {"change_cap": -1}))
     with pytest.raises(RegistryError, match="registry file not found"):
         load_registry(tmp_path / "absent.yaml")
 
