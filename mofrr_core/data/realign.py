@@ -140,17 +140,32 @@ def realign_pair(original: np.ndarray, retouched: np.ndarray, points5: np.ndarra
     return original, retouched, record
 
 
-def resolve_retouch_size(config: str | Mapping[str, Any] | bool | None) -> dict[str, Any] | None:
-    """A validated ``{"p": float, "scale": [lo, hi]}`` (``1 <= lo <= hi <= 4``) or ``None`` (off)."""
+def resolve_share_range(config: str | Mapping[str, Any] | bool | None, name: str, key: str,
+                        presets: Mapping[str, dict[str, Any] | None], limits: tuple[float, float],
+                        default: float) -> dict[str, Any] | None:
+    """A validated ``{"p": float, key: [lo, hi]}`` (within ``limits``) for the option ``name``, or ``None`` (off):
+    with probability ``p`` a value drawn in ``[lo, hi]`` (:func:`draw_share_range`), else ``default``."""
     if config is None or config is False:
         return None
     if isinstance(config, str):
-        return resolve_retouch_size(named_preset(config, RETOUCH_SIZE_PRESETS, "retouch_size"))
-    if not isinstance(config, Mapping) or set(config) - {"p", "scale"}:
-        raise ValueError(f"retouch_size: expected a preset name or a mapping with keys p, scale, got {config!r}")
-    p = check_probability(config.get("p", 1.0), "retouch_size.p")
-    scale = check_range(config.get("scale", [1.0, 1.0]), "retouch_size.scale", RETOUCH_SCALE_LIMITS)
-    return {"p": p, "scale": list(scale)}
+        return resolve_share_range(named_preset(config, presets, name), name, key, presets, limits, default)
+    if not isinstance(config, Mapping) or set(config) - {"p", key}:
+        raise ValueError(f"{name}: expected a preset name or a mapping with keys p, {key}, got {config!r}")
+    p = check_probability(config.get("p", 1.0), f"{name}.p")
+    values = check_range(config.get(key, [default, default]), f"{name}.{key}", limits)
+    return {"p": p, key: list(values)}
+
+
+def draw_share_range(rng: np.random.Generator, config: Mapping[str, Any], key: str, default: float) -> float:
+    """A value of ``config[key]``'s range with probability ``config["p"]``, else ``default``; two draws always."""
+    applied, u = bool(rng.random() < config["p"]), rng.random()
+    lo, hi = config[key]
+    return lo + (hi - lo) * u if applied else default
+
+
+def resolve_retouch_size(config: str | Mapping[str, Any] | bool | None) -> dict[str, Any] | None:
+    """A validated ``{"p": float, "scale": [lo, hi]}`` (``1 <= lo <= hi <= 4``) or ``None`` (off)."""
+    return resolve_share_range(config, "retouch_size", "scale", RETOUCH_SIZE_PRESETS, RETOUCH_SCALE_LIMITS, 1.0)
 
 
 def enlarge_for_retouch(image: np.ndarray, landmarks: Any, rng: np.random.Generator,
@@ -162,9 +177,7 @@ def enlarge_for_retouch(image: np.ndarray, landmarks: Any, rng: np.random.Genera
     config = resolve_retouch_size(config)
     if config is None:
         return image, landmarks, 1.0
-    applied, u = bool(rng.random() < config["p"]), rng.random()
-    lo, hi = config["scale"]
-    scale = lo + (hi - lo) * u if applied else 1.0
+    scale = draw_share_range(rng, config, "scale", 1.0)
     height, width = image.shape[:2]
     size = (round(width * scale), round(height * scale))
     if size == (width, height):
@@ -175,15 +188,7 @@ def enlarge_for_retouch(image: np.ndarray, landmarks: Any, rng: np.random.Genera
 
 def resolve_reframe(config: str | Mapping[str, Any] | bool | None) -> dict[str, Any] | None:
     """A validated ``{"p": float, "border": [lo, hi]}`` (``0 <= lo <= hi <= 1``) or ``None`` (off)."""
-    if config is None or config is False:
-        return None
-    if isinstance(config, str):
-        return resolve_reframe(named_preset(config, REFRAME_PRESETS, "reframe"))
-    if not isinstance(config, Mapping) or set(config) - {"p", "border"}:
-        raise ValueError(f"reframe: expected a preset name or a mapping with keys p, border, got {config!r}")
-    p = check_probability(config.get("p", 1.0), "reframe.p")
-    border = check_range(config.get("border", [0.0, 0.0]), "reframe.border", REFRAME_LIMITS)
-    return {"p": p, "border": list(border)}
+    return resolve_share_range(config, "reframe", "border", REFRAME_PRESETS, REFRAME_LIMITS, 0.0)
 
 
 def reframe_for_retouch(image: np.ndarray, landmarks: Any, rng: np.random.Generator,
@@ -194,9 +199,7 @@ def reframe_for_retouch(image: np.ndarray, landmarks: Any, rng: np.random.Genera
     config = resolve_reframe(config)
     if config is None:
         return image, landmarks, 0.0
-    applied, u = bool(rng.random() < config["p"]), rng.random()
-    lo, hi = config["border"]
-    border = lo + (hi - lo) * u if applied else 0.0
+    border = draw_share_range(rng, config, "border", 0.0)
     height, width = image.shape[:2]
     pad_y, pad_x = round(height * border), round(width * border)
     if pad_x == pad_y == 0:

@@ -59,17 +59,22 @@ def test_tables_per_condition(conditions, shards, pipeline_dir, tmp_path, monkey
     assert (tmp_path / "c.png").stat().st_size > 1000
 
 
+def run_on_six(conditions, shards, pipeline_dir, out, *flags):
+    """``photo_conditions.main`` on six photos, condition none, with ``flags``; its JSON report."""
+    assert conditions.main(["--data", str(shards), "-n", "6", "--pipeline", str(pipeline_dir), "--out", str(out),
+                            "--conditions", "none", *flags]) == 0
+    report = json.loads(out.read_text())
+    assert report["results"]["none"]["n"] == 6
+    return report
+
+
 def test_retouch_scale_retouches_larger_photos(conditions, shards, pipeline_dir, tmp_path, monkeypatch):
     """``--retouch-scale``: the samples are retouched at that size and shrunk back (the description says so)."""
     assert conditions.retouch_size(1.0) is None
     assert conditions.retouch_size(2.5) == {"p": 1.0, "scale": [2.5, 2.5]}
     install_fake_provider(monkeypatch, FakeDetector({(224, 224): [TEMPLATE_224.copy()]}))
-    out = tmp_path / "r.json"
-    assert conditions.main(["--data", str(shards), "-n", "6", "--pipeline", str(pipeline_dir), "--out", str(out),
-                            "--conditions", "none", "--retouch-scale", "2"]) == 0
-    report = json.loads(out.read_text())
+    report = run_on_six(conditions, shards, pipeline_dir, tmp_path / "r.json", "--retouch-scale", "2")
     assert "retouched at {'p': 1.0, 'scale': [2.0, 2.0]}" in report["description"]
-    assert report["results"]["none"]["n"] == 6
 
 
 def test_reframe_frames_the_photos_before_the_retouching(conditions, shards, pipeline_dir, tmp_path, monkeypatch):
@@ -79,9 +84,5 @@ def test_reframe_frames_the_photos_before_the_retouching(conditions, shards, pip
     assert conditions.reframe(0.15) == {"p": 1.0, "border": [0.15, 0.15]}
     framed = (TEMPLATE_224 + 0.5 + 0.25 * 224) / 1.5 - 0.5
     install_fake_provider(monkeypatch, FakeDetector({(224, 224): [framed]}))
-    out = tmp_path / "f.json"
-    assert conditions.main(["--data", str(shards), "-n", "6", "--pipeline", str(pipeline_dir), "--out", str(out),
-                            "--conditions", "none", "--reframe", "0.25"]) == 0
-    report = json.loads(out.read_text())
+    report = run_on_six(conditions, shards, pipeline_dir, tmp_path / "f.json", "--reframe", "0.25")
     assert "reframed before the retouching {'p': 1.0, 'border': [0.25, 0.25]}" in report["description"]
-    assert report["results"]["none"]["n"] == 6
