@@ -267,7 +267,7 @@ class Pipeline:
 
         # 6. Add the restoration residual back at each input's own size.
         outputs = add_residual(originals, x, restored)
-        types, restored_rows, shared = router_types(self.router), set(rows.tolist()), ["shared"] * use_shared
+        types, restored_rows, shared = router_types(self.router), set(rows.tolist()), ["shared"] if use_shared else []
         return PipelineOutput(
             images=[self._convert(o, output_type) for o in outputs],
             probabilities=[{t: round(float(p), 4) for t, p in zip(types, row)} for row in reported.tolist()],
