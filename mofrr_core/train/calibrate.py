@@ -172,11 +172,12 @@ def group_false_calls(calibrated: np.ndarray, untouched: np.ndarray, types: list
 def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: int = 512, seed: int = 4321,
                      apis_set: str = "heldout", write: bool = True, max_false_calls: float | None = None,
                      realign: str | None = None, group_by: Sequence[str] = (),
-                     false_calls_on: str = "untouched", max_any_calls: float | None = None) -> dict[str, Any]:
+                     false_calls_on: str = "untouched", max_any_calls: float | None = None,
+                     postprocess: str | None = None) -> dict[str, Any]:
     """Fit the temperature (and with ``max_false_calls`` the gate offsets, in every ``group_by`` group, counted
     on the ``false_calls_on`` faces; then with ``max_any_calls`` the offsets that keep the untouched faces with
-    any call within that share) of the router saved in ``router_dir``; write them to its config.json if
-    ``write``."""
+    any call within that share) of the router saved in ``router_dir``, on faces ``realign``-ed and
+    ``postprocess``-ed (presets of the data engine) as given; write them to its config.json if ``write``."""
     from mofrr_core.data import RetouchPairs
     from mofrr_core.data.cache import CachedPairs
     from mofrr_core.train.stages import load_network
@@ -188,7 +189,8 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
     router = load_network(folder, "Router").eval()
     size = router.face_size or router.config.input_size or 128
     pairs = RetouchPairs(data_root, split="val", resolution=size, num_ops=(0, 4), types=router.types, seed=seed,
-                         length=n, p_clean=0.25, p_single=0.6, apis_set=apis_set, realign=realign)
+                         length=n, p_clean=0.25, p_single=0.6, apis_set=apis_set, realign=realign,
+                         postprocess=postprocess)
     logits, labels, keys = router_logits(router, CachedPairs(pairs, n, mirror=False,
                                                              desc="retouching calibration pairs"))
     groups = face_groups(data_root, keys, group_by) if group_by else []

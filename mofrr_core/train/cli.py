@@ -169,6 +169,7 @@ def build_export_parser() -> argparse.ArgumentParser:
 
 
 def build_calibrate_parser() -> argparse.ArgumentParser:
+    from mofrr_core.retouch.postprocess import POSTPROCESS_PRESETS
     from mofrr_core.train.calibrate import FALSE_CALLS_ON
 
     parser = argparse.ArgumentParser(prog="mofrr-train calibrate",
@@ -190,6 +191,9 @@ def build_calibrate_parser() -> argparse.ArgumentParser:
                         help="fit on faces a share of which went through a whole-photo alignment, as `mofrr "
                              "restore` sees them (presets of mofrr_core/data/realign.py; photo-native: as "
                              "router_crop: native reads them; default: the faces' own crops)")
+    parser.add_argument("--postprocess", choices=[k for k, v in POSTPROCESS_PRESETS.items() if v], default=None,
+                        help="fit on faces (untouched ones too) that went through a photo app's or a camera's "
+                             "post-processing (presets of mofrr_core/retouch/postprocess.py; default: none)")
     parser.add_argument("--group-by", nargs="+", metavar="FIELD", default=[],
                         help="with --max-false-calls: hold the budget in every group of these FairFace metadata "
                              "fields too (e.g. race gender), not only over all untouched faces")
@@ -406,7 +410,8 @@ def run_command(args: argparse.Namespace, subcommand: str | None, command: str) 
 
         fit = calibrate_router(args.router, args.data, n=args.n, write=not args.dry_run,
                                max_false_calls=args.max_false_calls, realign=args.realign, group_by=args.group_by,
-                               false_calls_on=args.false_calls_on, max_any_calls=args.max_any_calls)
+                               false_calls_on=args.false_calls_on, max_any_calls=args.max_any_calls,
+                               postprocess=args.postprocess)
         print(describe_fit(fit) + ("" if args.dry_run else f" (written to {Path(args.router) / 'config.json'})"))
         return 0
     if subcommand == "export":

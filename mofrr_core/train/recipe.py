@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from mofrr_core.data.realign import resolve_realign
+from mofrr_core.retouch.postprocess import resolve_postprocess
 from mofrr_core.train.config import STAGES, TrainConfig, make_config
 from mofrr_core.train.run_folder import SUMMARY_FILE
 
@@ -49,7 +50,7 @@ PATH_KEYS = ("init_weights", "router_weights", "degree_weights", "shared_weights
              "hard_negatives", "combine_cache_from", "registry")  # what a run reads (--dry-run shows them)
 RECIPE_KEYS = ("output_dir", "defaults", "runs", "calibrate", "registry", "description")
 CALIBRATE_KEYS = {"router": str, "n": int, "realign": str, "max_false_calls": float,  # calibrate_router's
-                  "group_by": list, "false_calls_on": str, "max_any_calls": float}
+                  "group_by": list, "false_calls_on": str, "max_any_calls": float, "postprocess": str}
 REGISTRY_COMPONENTS = ("router", "combine")
 COMMAND_LINE_KEYS = ("recipe", "dry_run", "output_dir", "data", "resume", "overwrite", "verbose")
 
@@ -233,6 +234,7 @@ def calibrate_step(raw: Any, folders: dict[str, str], where: str) -> dict[str, A
             raise RecipeError(f"{where}: {key}: expected {kind.__name__}, got {step[key]!r}")
     try:  # checked now, not after hours of training
         resolve_realign(step.get("realign"))
+        resolve_postprocess(step.get("postprocess"))
     except ValueError as error:
         raise RecipeError(f"{where}: {error}") from None
     if step.get("group_by") and "max_false_calls" not in step:
