@@ -48,6 +48,27 @@ def test_calibrate_writes_the_temperature_and_keeps_the_weights(shards, tmp_path
     assert Router.from_pretrained(tmp_path / "router").config.temperature == temperature
 
 
+def test_calibrate_postprocess_fits_on_post_processed_faces(shards, tmp_path, capsys, monkeypatch):
+    """``--postprocess``: the calibration faces go through that preset of the data engine (and the fit differs)."""
+    import mofrr_core.data as data
+
+    seen = []
+
+    class Recording(data.RetouchPairs):
+        def __init__(self, *args, **kwargs):
+            seen.append(kwargs.get("postprocess"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(data, "RetouchPairs", Recording)
+    temperatures = []
+    for extra in ([], ["--postprocess", "app-camera"]):
+        saved_router(tmp_path / "router", lambda net: net.weight.mul_(3.0))
+        assert main(["calibrate", str(tmp_path / "router"), "--data", str(shards), "-n", "24", *extra]) == 0
+        temperatures.append(json.loads((tmp_path / "router" / "config.json").read_text())["temperature"])
+    assert seen == [None, "app-camera"] and temperatures[0] != temperatures[1]
+    capsys.readouterr()
+
+
 def test_gate_offsets_move_one_gates_threshold():
     torch.manual_seed(0)
     router = Router(base_channels=8, stage_blocks=(1, 1), input_size=32).eval()

@@ -193,6 +193,7 @@ def test_training_options_belong_in_the_recipe(tmp_path, capsys):
 @pytest.mark.parametrize("calibrate, message", [
     ({"router": "{rooter}/best"}, "calibrate step: placeholder {rooter} names no earlier run"),
     ({"router": "{r}/best", "realign": "studio"}, "calibrate step: realign: unknown preset 'studio'"),
+    ({"router": "{r}/best", "postprocess": "phone"}, "calibrate step: postprocess: unknown preset 'phone'"),
     ({"router": "{r}/best", "max_false_calls": 5}, "calibrate step: max_false_calls and max_any_calls must be in"),
     ({"router": "{r}/best", "max_any_calls": 1.5}, "max_false_calls and max_any_calls must be in"),
     ({"router": "{r}/best", "samples": 5}, "calibrate step: expected a mapping with router: and optionally n"),
