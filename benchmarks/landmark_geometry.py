@@ -40,13 +40,28 @@ KINDS = {"face": 30, "eye": 31, "untouched": 32}  # kind -> data seed (faces fro
 ANCHORS = [168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362]  # MediaPipe: nose line and eye corners
 
 
+class LastPhotoDetector:
+    """A face detector that remembers its last photo, so that the landmarks, the router's view and a ``describe``
+    of one photo come from one detection (give the same instance to a ``describe`` that detects faces itself)."""
+
+    def __init__(self, detector: Callable[[np.ndarray], Any] | None = None) -> None:
+        self.detector, self.photo, self.found = detector or face_detector(), None, None
+
+    def __call__(self, image: np.ndarray) -> Any:
+        if image is not self.photo:
+            self.photo, self.found = image, self.detector(image)
+        return self.found
+
+
 def gather(split: str, apis_set: str, n: int, scales: Sequence[float], data: Path | None, pipeline: Any = None,
            kinds: dict[str, int] = KINDS, describe: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-           router_types: Sequence[str] = ("face", "eye")) -> dict[str, np.ndarray]:
+           router_types: Sequence[str] = ("face", "eye"), detector: LastPhotoDetector | None = None
+           ) -> dict[str, np.ndarray]:
     """Landmarks ``[N, P, 2]`` (in the unscaled photo's pixels), kind, scale, ``describe(photo, points)`` (the
     photo as resized and its largest face's points in it, if given) and (with ``pipeline``) the router's
     ``router_types`` probabilities of every photo in which a face was found; ``kinds``: kind -> data seed."""
-    detector, rows = face_detector(), {"points": [], "kind": [], "scale": [], "router": [], "features": []}
+    detector, rows = detector or LastPhotoDetector(), {"points": [], "kind": [], "scale": [], "router": [],
+                                                       "features": []}
     for kind, seed in kinds.items():
         samples, _, _ = load_samples(data, split=split, n=n, resolution=None, ops=kind, degrees="none", seed=seed,
                                      quiet=True, apis_set=apis_set)

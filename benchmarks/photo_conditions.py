@@ -161,9 +161,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="data seed; seed S takes the faces from face S x -n on (default: 0)")
     parser.add_argument("--retouch-scale", type=float, default=1.0,
                         help="retouch the faces at this many times their size, then shrink them back (1-4; default: 1)")
-    parser.add_argument("--reframe", type=float, default=0.0,
-                        help="before the retouching, add a reflected border of this share of the side and resize the "
-                             "photo back (default: 0, off)")
+    add_reframe_argument(parser)
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     parser.add_argument("--out", type=Path, default=None, help="write the numbers to this JSON file")
     parser.add_argument("--plot", type=Path, default=None, help="write a chart of AUC any and untouched calls (PNG)")
@@ -178,6 +176,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def retouch_size(scale: float) -> dict[str, Any] | None:
     """The ``retouch_size`` of ``load_samples`` for ``--retouch-scale`` (``None`` at 1: the native size)."""
     return None if scale == 1 else {"p": 1.0, "scale": [scale, scale]}
+
+
+def add_reframe_argument(parser: argparse.ArgumentParser) -> None:
+    """``--reframe B`` (this benchmark's and ``whole_photo.py``'s), read by :func:`reframe`."""
+    parser.add_argument("--reframe", type=float, default=0.0,
+                        help="before the retouching, add a reflected border of this share of the side and resize the "
+                             "photo back (default: 0, off)")
 
 
 def reframe(border: float) -> dict[str, Any] | None:

@@ -31,11 +31,11 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from landmark_geometry import detector_parser, fit_logistic, gather
+from landmark_geometry import LastPhotoDetector, detector_parser, fit_logistic, gather
 
 from mofrr_core.eval.detection import roc_auc
 from mofrr_core.pipeline import Pipeline, load_pipeline
-from mofrr_core.restore import NoFaceError, face_detector, photo_faces
+from mofrr_core.restore import NoFaceError, photo_faces
 from mofrr_core.retouch import landmarks as mp
 from mofrr_core.retouch.masks import polygon_mask
 from mofrr_core.utils.image import to_tensor_list
@@ -128,8 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scales = [float(s) for s in args.scales.split(",")]
     pipeline = load_pipeline(None, None, label="pipeline")
-    describe = colour_statistics if args.features == "colour" else router_features(pipeline, face_detector())
-    common = {"kinds": KINDS, "describe": describe, "router_types": ("white",)}
+    detector = LastPhotoDetector()  # one detection per photo for the landmarks, the router and router_features
+    describe = colour_statistics if args.features == "colour" else router_features(pipeline, detector)
+    common = {"kinds": KINDS, "describe": describe, "router_types": ("white",), "detector": detector}
     train = gather("train", "train", args.train_n, scales, args.data, **common)
     test = gather(args.split, "heldout", args.n, scales, args.data, pipeline, **common)
     report = evaluate(train, test)

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from photo_conditions import CONDITIONS, reframe
+from photo_conditions import CONDITIONS, add_reframe_argument, reframe
 from tqdm import tqdm
 
 from mofrr_core.data.realign import SCALE_LIMITS, rescale_photo
@@ -293,9 +293,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--condition", default="none", choices=list(CONDITIONS),
                         help="change every photo after the retouching as benchmarks/photo_conditions.py does "
                              "(default: none)")
-    parser.add_argument("--reframe", type=float, default=0.0,
-                        help="before the retouching, add a reflected border of this share of the side and resize the "
-                             "photo back (default: 0, off)")
+    add_reframe_argument(parser)
     parser.add_argument("--postprocess", default=None, choices=[k for k, v in POSTPROCESS_PRESETS.items() if v],
                         help="degrade every input as a photo app's export would (default: none)")
     parser.add_argument("--pipeline", type=Path, default=None,
