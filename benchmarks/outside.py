@@ -1,6 +1,7 @@
-"""Retouching by software we did not write, as a test only: facetweak's warps, OpenCV's smoothing filters.
+"""Retouching by software we did not write, as a test only: facetweak's warps, OpenCV's smoothing, Pillow's and
+scikit-image's tone changes.
 
-Usage: python benchmarks/outside.py OUT_DIR --software facetweak|opencv [--data DIR] [--split test] [-n 400]
+Usage: python benchmarks/outside.py OUT_DIR --software facetweak|opencv|tone [--data DIR] [--split test] [-n 400]
                                     [--seed 0] [--strength 0.3,1.0] [--reframe B] [--overwrite]
        python benchmarks/whole_photo.py --data OUT_DIR -n 400 --out report.json
 
@@ -19,13 +20,22 @@ once per release, with the shipped weights).
   (``cv2.edgePreservingFilter``, recursive, ``sigma_s`` 10-40, ``sigma_r`` 0.05-0.2; our held-out ``domain``
   smoothing is another implementation of that family). Faces in turn: smoothed by the one, by the other,
   untouched.
+- ``tone`` (the installed Pillow, scikit-image and OpenCV): a whitening, as an app's "brighten" or "fair skin"
+  slider may apply it, by two library tone changes: Pillow's ``ImageEnhance`` brightness then colour (brighter by
+  up to 12 %, saturation down by up to 25 %: lighter, paler skin) and scikit-image's ``exposure.adjust_gamma``
+  (gamma 1 down to 0.8: shadows and mid-tones lifted); each on the whole photo (``... on photo``) or on the pixels
+  a colour rule takes for skin (``... on skin``: OpenCV's ``inRange`` on YCrCb, Cr 133-173 and Cb 77-127, feathered
+  by a Gaussian of 3 px; no landmarks, a mask family none of our implementations uses). Faces in turn: the four,
+  untouched.
 
 Faces of ``--split`` (the FairFace shards, 224 px) are taken in shard order from face ``seed x n`` on; each
 operation at a strength drawn uniformly from ``--strength`` (0 nothing, 1 the strongest setting above). The pairs
 go to ``OUT_DIR`` as a ``mofrr synth``-style folder (``original/``, ``retouched/``, ``manifest.json`` with the
 software, filter and strength of every pair; a degree of 1 only marks an operation as present), which
 ``benchmarks/whole_photo.py --data OUT_DIR`` (whole photos: restoration, untouched faces, detection) and
-``mofrr eval --data OUT_DIR`` read as they are. An existing ``OUT_DIR`` is refused unless ``--overwrite``.
+``mofrr eval --data OUT_DIR`` read as they are. A photo the software left exactly as it was (``tone`` on a photo
+without a skin-coloured pixel) is an untouched pair, its manifest item saying ``unchanged_by``.
+An existing ``OUT_DIR`` is refused unless ``--overwrite``.
 ``--reframe B`` frames every photo looser (a reflected border of ``B`` times its side) and resizes it back to
 224 px before the software runs, as a portrait cropped and resized before an app retouched it; the reframed photo
 is the original (:func:`mofrr_core.data.realign.reframe_for_retouch`).
@@ -88,7 +98,40 @@ def opencv_software() -> tuple[Retoucher, str, list[Kind]]:
     return retouch, f"opencv {cv2.__version__}", kinds
 
 
-SOFTWARE = {"facetweak": facetweak_software, "opencv": opencv_software}
+def tone_software() -> tuple[Retoucher, str, list[Kind]]:
+    """Pillow's brightness and colour enhancers, or scikit-image's gamma, as a whitening: on the whole photo, or on
+    the pixels OpenCV's YCrCb skin-colour rule finds."""
+    import cv2
+    import PIL
+    import skimage
+    from PIL import Image, ImageEnhance
+    from skimage.exposure import adjust_gamma
+
+    def skin_weight(image: np.ndarray) -> np.ndarray:
+        """Skin by colour alone (Cr 133-173, Cb 77-127, the classic YCrCb rule), feathered: ``HxWx1`` in [0, 1]."""
+        skin = cv2.inRange(cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb), (0, 133, 77), (255, 173, 127))
+        return cv2.GaussianBlur(skin.astype(np.float32) / 255.0, (0, 0), 3.0)[..., None]
+
+    def retouch(image: np.ndarray, landmarks: np.ndarray, strengths: dict[str, float], filter_: str | None
+                ) -> np.ndarray:
+        s = strengths["white"]
+        tone, _, where = (filter_ or "").partition(" on ")
+        if tone == "gamma":
+            toned = adjust_gamma(image, gamma=1.0 - 0.2 * s)
+        else:
+            brighter = ImageEnhance.Brightness(Image.fromarray(image)).enhance(1.0 + 0.12 * s)
+            toned = np.asarray(ImageEnhance.Color(brighter).enhance(1.0 - 0.25 * s))
+        if where != "skin":
+            return toned
+        weight = skin_weight(image)
+        return np.round(weight * toned + (1.0 - weight) * image).astype(np.uint8)
+
+    kinds: list[Kind] = [(("white",), f"{tone} on {where}") for where in ("photo", "skin")
+                         for tone in ("brightness-colour", "gamma")] + [((), None)]
+    return retouch, f"pillow {PIL.__version__}, scikit-image {skimage.__version__}, opencv {cv2.__version__}", kinds
+
+
+SOFTWARE = {"facetweak": facetweak_software, "opencv": opencv_software, "tone": tone_software}
 
 
 def write_pairs(out: Path, records: Sequence[Any], retouch: Retoucher, software: str, kinds: Sequence[Kind],
@@ -110,12 +153,14 @@ def write_pairs(out: Path, records: Sequence[Any], retouch: Retoucher, software:
                                                      {"border": [reframe, reframe]})
         retouched = (np.ascontiguousarray(retouch(original, landmarks.points, strengths, implementation))
                      if ops else original)
+        unchanged = bool(ops) and np.array_equal(retouched, original)  # e.g. no skin-coloured pixel: untouched
         item_id = f"{i:06d}"
         for side, image in (("original", original), ("retouched", retouched)):
             save_image_atomic(image, out / side / f"{item_id}.png")
         items.append({"id": item_id, "key": record.key, "original": f"original/{item_id}.png",
-                      "retouched": f"retouched/{item_id}.png", "degrees": dict.fromkeys(ops, 1),
-                      "implementation": implementation, "strengths": strengths})
+                      "retouched": f"retouched/{item_id}.png", "degrees": {} if unchanged else dict.fromkeys(ops, 1),
+                      "implementation": None if unchanged else implementation, "strengths": strengths}
+                     | ({"unchanged_by": implementation} if unchanged else {}))
     return items
 
 

@@ -43,6 +43,17 @@ def test_pairs_take_turns_deterministically(outside, test_faces, tmp_path):
     assert other[0]["strengths"] != items[0]["strengths"]
 
 
+def test_a_photo_the_software_left_alone_is_an_untouched_pair(outside, test_faces, tmp_path):
+    def only_faces(image, landmarks, strengths, implementation):
+        return brighten(image, landmarks, strengths, implementation) if "face" in strengths else image
+
+    kinds = [(("face",), "warp"), (("eye",), "bulge"), ((), None)]
+    items = outside.write_pairs(tmp_path / "a", test_faces[:3], only_faces, "stand-in", kinds, seed=3)
+    assert [it["degrees"] for it in items] == [{"face": 1}, {}, {}]
+    assert [it["implementation"] for it in items] == ["warp", None, None]
+    assert items[1]["unchanged_by"] == "bulge" and "unchanged_by" not in items[0] and "unchanged_by" not in items[2]
+
+
 def test_the_folder_reads_back_labelled(outside, shards, test_faces, tmp_path, monkeypatch):
     monkeypatch.setitem(outside.SOFTWARE, "facetweak", lambda: (brighten, "stand-in", KINDS))
     assert outside.main([str(tmp_path / "out"), "--software", "facetweak", "--data", str(shards), "-n", "5"]) == 0
@@ -140,3 +151,29 @@ def test_reframe_frames_the_photo_before_the_software(outside, test_faces, tmp_p
                                                  {"border": [0.2, 0.2]})
         assert np.array_equal(np.asarray(Image.open(tmp_path / "b" / item["original"])), expected)
         assert np.allclose(points, moved.points)
+
+
+TONES = ["brightness-colour on photo", "gamma on photo", "brightness-colour on skin", "gamma on skin"]
+
+
+@pytest.mark.parametrize("implementation", TONES)
+def test_tone_whitens_more_at_a_higher_strength(outside, test_faces, implementation):
+    retouch, software, kinds = outside.tone_software()
+    assert software.startswith("pillow") and [k[1] for k in kinds if k[0]] == TONES
+    image = test_faces[2].image()
+    mild, strong = (retouch(image, None, {"white": s}, implementation) for s in (0.3, 1.0))
+    assert mild.dtype == np.uint8 and mild.shape == image.shape
+    assert 100 > psnr(mild, image) > psnr(strong, image) > 18
+    lightness = [x.astype(np.float32).mean() for x in (image, mild, strong)]
+    assert lightness[0] < lightness[1] < lightness[2]  # lighter: a whitening
+
+
+def test_tone_on_skin_leaves_what_is_not_skin_coloured(outside, test_faces):
+    retouch, _, _ = outside.tone_software()
+    image = test_faces[2].image().copy()
+    image[:40] = (40, 90, 200)  # a blue band: no skin colour
+    whole, skin = (retouch(image, None, {"white": 1.0}, f"gamma on {where}") for where in ("photo", "skin"))
+    assert not np.array_equal(whole[:30], image[:30])
+    assert np.array_equal(skin[:30], image[:30])  # 10 px clear of the feathering
+    assert psnr(skin, image) > psnr(whole, image)  # a part of the photo changed, not all of it
+    assert not np.array_equal(skin[100:160, 70:150], image[100:160, 70:150])  # the cheeks did change
