@@ -35,7 +35,7 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
                  seed: int = 0, quiet: bool = False, fit_n: int = 1000, apis_set: str = "train",
                  untouched: bool = True, postprocess: str | None = None,
                  retouch_size: str | Mapping[str, Any] | None = None,
-                 reframe: str | Mapping[str, Any] | None = None,
+                 reframe: str | Mapping[str, Any] | None = None, min_sharpness: float | None = None,
                  ) -> tuple[Sequence[Mapping[str, Any]], list[str], str]:
     """The test samples (a lazy sequence of sample dicts), their type axis, and a description.
 
@@ -45,7 +45,8 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
     untouched ones included, as a photo app's export would; ``retouch_size`` (see
     :func:`mofrr_core.data.realign.resolve_retouch_size`) retouches the faces at a larger size and shrinks them
     back, as a large photo exported small; ``reframe`` (see :func:`mofrr_core.data.realign.resolve_reframe`) frames
-    the photos looser and resizes them before the retouching; ``seed`` picks the retouching and, from face
+    the photos looser and resizes them before the retouching; ``min_sharpness`` keeps only the faces whose
+    metadata sharpness is at least this (2.0: real skin detail); ``seed`` picks the retouching and, from face
     ``seed * n`` on, the faces (:func:`face_offset`).
     """
     open_dataset = _open_dataset()
@@ -64,7 +65,7 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
     offset = face_offset(seed, n)
     common = {"split": split, "resolution": resolution, "seed": seed, "apis": dict(apis) if apis else None,
               "degree_thresholds": thresholds, "apis_set": apis_set, "postprocess": postprocess,
-              "retouch_size": retouch_size, "reframe": reframe}
+              "retouch_size": retouch_size, "reframe": reframe, "min_sharpness": min_sharpness}
     if ops == "balanced":
         types = list(DEFAULT_TYPES)
         length = n + offset
@@ -92,6 +93,7 @@ def load_samples(data: Path | None, split: str = "test", n: int = 200, resolutio
                    f"implementations {apis_set}, post-processing {postprocess or 'none'}, "
                    f"retouched at {retouch_size or 'the native size'}, "
                    + (f"reframed before the retouching {reframe}, " if reframe else "")
+                   + (f"faces of sharpness >= {min_sharpness:g}, " if min_sharpness is not None else "")
                    + f"degrees {'PSNR thresholds' if source is not None else degrees}")
     return _Head(dataset, min(n, len(dataset))), types, description
 

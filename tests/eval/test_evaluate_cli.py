@@ -252,3 +252,18 @@ def test_pairs_without_labels_count_in_all_not_as_untouched(paired_folder, pipel
     summary = json.loads((out / "summary.json").read_text())
     assert summary["fidelity"]["MoFRR"]["All"]["n"] == 4 and summary["fidelity"]["MoFRR"]["Unlabeled"]["n"] == 4
     assert "Not measured: no untouched faces" in (out / "table.md").read_text()
+
+
+def test_min_sharpness_keeps_only_sharp_faces(shards):
+    """``min_sharpness`` (whole_photo.py --min-sharpness): only faces with at least that metadata sharpness."""
+    from mofrr_core.data.shards import read_shards
+    from mofrr_core.eval.samples import load_samples
+
+    sharpness = {r.key: r.sharpness for r in read_shards(shards)}
+    samples, _, description = load_samples(shards, split="val", n=12, resolution=32, degrees="none",
+                                           min_sharpness=2.0)
+    keys = [samples[i]["key"] for i in range(len(samples))]
+    assert len(set(keys)) == 12 and min(sharpness[k] for k in keys) >= 2.0
+    assert "sharpness >= 2" in description
+    everyone = load_samples(shards, split="val", n=12, resolution=32, degrees="none")[0]
+    assert min(sharpness[everyone[i]["key"]] for i in range(12)) < 2.0  # most faces are soft
