@@ -5,19 +5,20 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from diffusers.utils import BaseOutput
 from PIL import Image
 from torch import nn
 
 from mofrr_core import __version__
 from mofrr_core.inputs import check_images, check_pipeline_call
 from mofrr_core.models.combine import cap_change
+from mofrr_core.models.outputs import ExpertRun, PipelineOutput
+from mofrr_core.models.router import explain_away
 from mofrr_core.plugins import resolve_model_type
 from mofrr_core.registry import (
     ComponentConfig,
@@ -36,25 +37,6 @@ INDEX_FILE = "model_index.json"
 
 
 @dataclass
-class PipelineOutput(BaseOutput):
-    """Restored images and what the router decided, one entry per input image.
-
-    images: restored images (PIL, uint8 HxWx3 arrays, or ``[3, H, W]`` tensors in ``[-1, 1]``).
-    probabilities: router probability per retouching type (calibrated: what the forensic report prints).
-    thresholds: per type, the probability above which the type counts as found and its expert runs (the
-        registry's ``threshold``, made stricter for a gate that ``mofrr-train calibrate`` gave an offset).
-    experts_run: names of the experts that ran (activated specialised experts, then the shared one).
-    degrees: estimated retouching degree (1..5) per activated specialised expert.
-    """
-
-    images: list[Any]
-    probabilities: list[dict[str, float]]
-    experts_run: list[list[str]]
-    degrees: list[dict[str, float]] = field(default_factory=list)
-    thresholds: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
 class ExpertSlot:
     """A specialised expert in the pipeline, the retouching type (router gate) it answers to, and the share
     of its change the pipeline keeps (``x + strength * (expert(x) - x)``; registry ``strength:``)."""
@@ -63,20 +45,6 @@ class ExpertSlot:
     retouch_type: str
     model: nn.Module
     strength: float = 1.0
-
-
-@dataclass
-class ExpertRun:
-    """What the experts made of a batch ``x [B, 3, H, W]`` (:meth:`Pipeline.run_experts`).
-
-    images: ``[B, K, 3, H, W]``, expert ``k``'s output where it ran and ``x`` elsewhere.
-    shared: ``[B, 3, H, W]``, the shared expert's output (``x`` without one).
-    degrees: per image, the estimated degree of each specialised expert that ran on it.
-    """
-
-    images: torch.Tensor
-    shared: torch.Tensor
-    degrees: list[dict[str, float]]
 
 
 class Pipeline:
@@ -92,7 +60,8 @@ class Pipeline:
                  weights: dict[str, str] | None = None, passthrough_untouched: bool = False,
                  crop_size: int | None = None, alignment: str = "similarity", router_crop: str = "shared",
                  router_context_types: Sequence[str] = (), gate_blend: str = "hard",
-                 router_native_range: Sequence[float] | None = None, change_cap: float | None = None) -> None:
+                 router_native_range: Sequence[float] | None = None, change_cap: float | None = None,
+                 confounded_gates: dict[str, dict[str, float]] | None = None) -> None:
         self.router = router
         self.experts = list(experts)
         self.shared = shared
@@ -110,9 +79,11 @@ class Pipeline:
         self.router_native_range = tuple(router_native_range or NATIVE_SCALE_RANGE)
         self.gate_blend = gate_blend  # "posterior": an expert's change kept in proportion to its gate's probability
         self.change_cap = change_cap  # the Combine Module's change at most this times the experts' (models.combine)
-        unknown = set(self.router_context_types) - set(router_types(router))
-        if unknown:
-            raise ValueError(f"router_context_types: the router has no gate for {', '.join(sorted(unknown))}")
+        self.confounded_gates = dict(confounded_gates or {})  # gate a fires: gate b needs confidence > [a][b]
+        for key, named in (("router_context_types", self.router_context_types),
+                           ("confounded_gates", {t for a, bars in self.confounded_gates.items() for t in (a, *bars)})):
+            if unknown := set(named) - set(router_types(router)):
+                raise ValueError(f"{key}: the router has no gate for {', '.join(sorted(unknown))}")
         self.weights = dict(weights or {})  # component key -> sha256 of its weights, or "untrained"
         for module in self.modules().values():
             module.eval().requires_grad_(False)
@@ -148,7 +119,8 @@ class Pipeline:
         pipeline = cls(router, slots, shared, build(config.combine), config.resolution,
                        config.threshold, config.num_inference_steps, config.seed, weights,
                        config.passthrough_untouched, config.crop_size, config.alignment, config.router_crop,
-                       config.router_context_types, config.gate_blend, config.router_native_range, config.change_cap)
+                       config.router_context_types, config.gate_blend, config.router_native_range, config.change_cap,
+                       config.confounded_gates)
         return pipeline.to(device) if device is not None else pipeline
 
     @classmethod
@@ -194,7 +166,8 @@ class Pipeline:
                        "passthrough_untouched": self.passthrough_untouched, "crop_size": self.crop_size,
                        "alignment": self.alignment, "router_crop": self.router_crop,
                        "router_context_types": list(self.router_context_types), "gate_blend": self.gate_blend,
-                       "router_native_range": list(self.router_native_range), "change_cap": self.change_cap},
+                       "router_native_range": list(self.router_native_range), "change_cap": self.change_cap,
+                       "confounded_gates": self.confounded_gates},
             "weights": self.weights,
         }
         (directory / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
@@ -390,7 +363,9 @@ class Pipeline:
                 raise ValueError(f"active: unknown expert(s) {sorted(unknown)}")
             row = torch.tensor([s.name in active for s in self.experts], device=probabilities.device)
             return row[None].repeat(batch, 1)
-        return self.expert_confidence(probabilities) > self.threshold
+        confidence = self.expert_confidence(probabilities)
+        types = [s.retouch_type for s in self.experts]
+        return explain_away(confidence > self.threshold, confidence, types, self.confounded_gates)
 
     def expert_blend(self, reported: torch.Tensor, active: Literal["router", "all", "none"] | Sequence[str]
                      ) -> torch.Tensor:

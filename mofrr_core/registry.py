@@ -94,6 +94,7 @@ class RegistryConfig:
     gate_blend: str = "hard"  # "posterior": a routed expert's change is scaled by its gate's probability
     router_native_range: tuple[float, float] | None = None  # router_crop native: face sizes read unresized
     change_cap: float | None = None  # the Combine Module's change at most this times the experts' (None: off)
+    confounded_gates: dict[str, dict[str, float]] = field(default_factory=dict)  # gate a fires: b needs this
 
     @property
     def specialised(self) -> list[ExpertEntry]:
@@ -262,6 +263,7 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
         gate_blend=str(raw.get("gate_blend", "hard")),
         router_native_range=_native_range(raw),
         change_cap=_number(raw, "change_cap", float, None) if raw.get("change_cap") is not None else None,
+        confounded_gates=_confounded_gates(raw),
     )
     if config.resolution % 16:
         raise RegistryError(f"resolution: must be a multiple of 16, got {config.resolution}")
@@ -281,6 +283,21 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
     if not 0 < config.threshold < 1:
         raise RegistryError(f"threshold: must be in (0, 1), got {config.threshold}")
     return config
+
+
+def _confounded_gates(raw: dict) -> dict[str, dict[str, float]]:
+    """The registry's ``confounded_gates``: ``{type: {other type: confidence in (0, 1)}}`` (``{}``: off)."""
+    value = raw.get("confounded_gates") or {}
+    if not isinstance(value, dict) or not all(isinstance(bars, dict) for bars in value.values()):
+        raise RegistryError(f"confounded_gates: expected {{type: {{type: confidence}}}}, got {value!r}")
+    out = {str(cause): {str(other): _number(bars, other, float, None, f"confounded_gates.{cause}.")
+                        for other in bars} for cause, bars in value.items()}
+    for cause, bars in out.items():
+        for other, bar in bars.items():
+            if not 0 < bar < 1 or other == cause:
+                raise RegistryError(f"confounded_gates.{cause}.{other}: expected a confidence in (0, 1) for "
+                                    f"another type, got {bar}")
+    return out
 
 
 def _native_range(raw: dict) -> tuple[float, float] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Mapping, Sequence
 
 import torch
 from diffusers import ConfigMixin
@@ -19,6 +20,24 @@ from .blocks import ResNetEncoder
 from .forensics import ResidualEncoder
 from .loading import MoFRRModel
 from .losses import multilabel_loss
+
+
+def explain_away(mask: torch.Tensor, confidence: torch.Tensor, types: Sequence[str],
+                 confounded: Mapping[str, Mapping[str, float]]) -> torch.Tensor:
+    """``mask [B, K]`` (which of the ``types`` run) without the calls a confounding retouching explains: where the
+    gate of a type ``a`` fires, the gate of each type ``b`` of ``confounded[a]`` stays on only with a ``confidence``
+    above ``confounded[a][b]`` (registry ``confounded_gates``: a smoothing wipes the JPEG block pattern that the
+    face and eye gates read a warp by). Types not in ``types`` are ignored; ``{}`` returns ``mask``."""
+    kept = mask.clone()
+    for cause, bars in confounded.items():
+        if cause not in types:
+            continue
+        fired = mask[:, types.index(cause)]
+        for other, bar in bars.items():
+            if other in types:
+                k = types.index(other)
+                kept[:, k] &= ~fired | (confidence[:, k] > bar)
+    return kept
 
 
 class GateHead(MoFRRModel, ConfigMixin):

@@ -183,6 +183,36 @@ def test_router_reads_faces_at_its_own_size(tiny_pipeline, astronaut_face):
     assert seen == [(96, 96)] and list(out.probabilities[0]) == ["white", "smooth", "face", "eye"]
 
 
+def test_confounded_gates_explain_a_call_away(tiny_pipeline, astronaut_face, tmp_path):
+    """``confounded_gates``: where the gate of the first type fires, the second's expert runs only above the
+    confidence given; elsewhere at the usual threshold; saved with the pipeline; unknown types are refused."""
+    # types: white, smooth, face, eye; experts: white, eye
+    rows = [[0.9, 0.1, 0.1, 0.7], [0.9, 0.1, 0.1, 0.95], [0.1, 0.1, 0.1, 0.7]]
+    force_router(tiny_pipeline, rows)
+    assert tiny_pipeline([astronaut_face] * 3, output_type="np").experts_run == [
+        ["white", "eye", "shared"], ["white", "eye", "shared"], ["eye", "shared"]]
+    tiny_pipeline.confounded_gates = {"white": {"eye": 0.85}}
+    assert tiny_pipeline([astronaut_face] * 3, output_type="np").experts_run == [
+        ["white", "shared"], ["white", "eye", "shared"], ["eye", "shared"]]  # 0.7 is not enough beside white
+    tiny_pipeline.save_pretrained(tmp_path / "pipe")
+    assert Pipeline.from_pretrained(tmp_path / "pipe").confounded_gates == {"white": {"eye": 0.85}}
+    with pytest.raises(ValueError, match="confounded_gates: the router has no gate for nose"):
+        Pipeline(tiny_pipeline.router, tiny_pipeline.experts, None, tiny_pipeline.combine,
+                 confounded_gates={"smooth": {"nose": 0.9}})
+
+
+def test_explain_away_keeps_only_confident_calls_beside_the_confounder():
+    from mofrr_core.models.router import explain_away
+
+    mask = torch.tensor([[True, True, True], [False, True, True], [True, False, True]])
+    confidence = torch.tensor([[0.9, 0.8, 0.6], [0.4, 0.8, 0.6], [0.9, 0.3, 0.95]])
+    kept = explain_away(mask, confidence, ["smooth", "face", "eye"], {"smooth": {"face": 0.85, "eye": 0.9}})
+    assert kept.tolist() == [[True, False, False], [False, True, True], [True, False, True]]
+    assert torch.equal(explain_away(mask, confidence, ["smooth", "face", "eye"], {}), mask)
+    without = explain_away(mask[:, 1:], confidence[:, 1:], ["face", "eye"], {"smooth": {"face": 0.85}})
+    assert torch.equal(without, mask[:, 1:])  # no smooth expert: nothing to explain a call away
+
+
 def test_change_cap_bounds_the_combine_modules_change_by_the_experts(tiny_pipeline, astronaut_face, tmp_path):
     """``change_cap``: per image, the change is scaled down to ``cap`` times the experts' change (root of the summed
     mean squares), left alone below it; ``None`` is the identity; the pipeline applies it and saves it."""

@@ -112,6 +112,17 @@ def test_invalid_fields_are_rejected(tmp_path):
     assert load_registry(write(tmp_path, {})).change_cap is None
     with pytest.raises(RegistryError, match="change_cap: must be positive, got -1.0"):
         load_registry(write(tmp_path, {"change_cap": -1}))
+    confounded = {"smooth": {"face": 0.85, "eye": 0.9}}
+    assert load_registry(write(tmp_path, {"confounded_gates": confounded})).confounded_gates == confounded
+    assert load_registry(write(tmp_path, {})).confounded_gates == {}
+    with pytest.raises(RegistryError, match=r"confounded_gates.smooth.face: expected a confidence in \(0, 1\)"):
+        load_registry(write(tmp_path, {"confounded_gates": {"smooth": {"face": 1.5}}}))
+    with pytest.raises(RegistryError, match="confounded_gates.smooth.smooth: expected a confidence"):
+        load_registry(write(tmp_path, {"confounded_gates": {"smooth": {"smooth": 0.9}}}))
+    with pytest.raises(RegistryError, match="confounded_gates: expected"):
+        load_registry(write(tmp_path, {"confounded_gates": {"smooth": 0.9}}))
+    with pytest.raises(RegistryError, match="confounded_gates.smooth.face: expected a number, got 'high'"):
+        load_registry(write(tmp_path, {"confounded_gates": {"smooth": {"face": "high"}}}))
     with pytest.raises(RegistryError, match="registry file not found"):
         load_registry(tmp_path / "absent.yaml")
 

@@ -13,7 +13,7 @@ from tests.conftest import TYPES
 from tests.robustness.helpers import FakeDetector, install_fake_provider, two_face_photo
 
 TOP_LEVEL = {"report_version", "input", "input_sha256", "output", "image_size", "mode", "detected_types", "faces",
-             "ddim_steps", "seed", "threshold", "gate_thresholds", "gate_blend", "change_cap",
+             "ddim_steps", "seed", "threshold", "gate_thresholds", "gate_blend", "change_cap", "confounded_gates",
              "router_native_range", "resolution", "experts",
              "weights_sha256", "region", "difference", "heatmap", "restored_pixels_sha256", "versions", "files"}
 FACE = {"index", "box", "points5", "probabilities", "detected", "degrees", "experts_run", "router_view"}
