@@ -364,8 +364,9 @@ class Pipeline:
             row = torch.tensor([s.name in active for s in self.experts], device=probabilities.device)
             return row[None].repeat(batch, 1)
         confidence = self.expert_confidence(probabilities)
+        fired = dict(zip(router_types(self.router), (probabilities > self.threshold).unbind(1)))
         types = [s.retouch_type for s in self.experts]
-        return explain_away(confidence > self.threshold, confidence, types, self.confounded_gates)
+        return explain_away(confidence > self.threshold, confidence, types, fired, self.confounded_gates)
 
     def expert_blend(self, reported: torch.Tensor, active: Literal["router", "all", "none"] | Sequence[str]
                      ) -> torch.Tensor:

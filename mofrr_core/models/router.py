@@ -23,20 +23,18 @@ from .losses import multilabel_loss
 
 
 def explain_away(mask: torch.Tensor, confidence: torch.Tensor, types: Sequence[str],
-                 confounded: Mapping[str, Mapping[str, float]]) -> torch.Tensor:
-    """``mask [B, K]`` (which of the ``types`` run) without the calls a confounding retouching explains: where the
-    gate of a type ``a`` fires, the gate of each type ``b`` of ``confounded[a]`` stays on only with a ``confidence``
-    above ``confounded[a][b]`` (registry ``confounded_gates``: a smoothing wipes the JPEG block pattern that the
-    face and eye gates read a warp by). Types not in ``types`` are ignored; ``{}`` returns ``mask``."""
+                 fired: Mapping[str, torch.Tensor], confounded: Mapping[str, Mapping[str, float]]) -> torch.Tensor:
+    """``mask [B, K]`` (which of the experts of ``types`` run) without the calls a confounding retouching explains:
+    where the gate of a type ``a`` fired (``fired[a]``, ``[B]`` bool), the expert of each type ``b`` of
+    ``confounded[a]`` stays on only with a ``confidence`` above ``confounded[a][b]`` (registry
+    ``confounded_gates``: a smoothing wipes the JPEG block pattern that the face gate reads a warp by). Types
+    without a gate or an expert are ignored; ``{}`` returns ``mask``."""
     kept = mask.clone()
     for cause, bars in confounded.items():
-        if cause not in types:
-            continue
-        fired = mask[:, types.index(cause)]
         for other, bar in bars.items():
-            if other in types:
+            if cause in fired and other in types:
                 k = types.index(other)
-                kept[:, k] &= ~fired | (confidence[:, k] > bar)
+                kept[:, k] &= ~fired[cause] | (confidence[:, k] > bar)
     return kept
 
 

@@ -206,11 +206,14 @@ def test_explain_away_keeps_only_confident_calls_beside_the_confounder():
 
     mask = torch.tensor([[True, True, True], [False, True, True], [True, False, True]])
     confidence = torch.tensor([[0.9, 0.8, 0.6], [0.4, 0.8, 0.6], [0.9, 0.3, 0.95]])
-    kept = explain_away(mask, confidence, ["smooth", "face", "eye"], {"smooth": {"face": 0.85, "eye": 0.9}})
+    types, fired = ["smooth", "face", "eye"], {"smooth": mask[:, 0]}
+    kept = explain_away(mask, confidence, types, fired, {"smooth": {"face": 0.85, "eye": 0.9}})
     assert kept.tolist() == [[True, False, False], [False, True, True], [True, False, True]]
-    assert torch.equal(explain_away(mask, confidence, ["smooth", "face", "eye"], {}), mask)
-    without = explain_away(mask[:, 1:], confidence[:, 1:], ["face", "eye"], {"smooth": {"face": 0.85}})
-    assert torch.equal(without, mask[:, 1:])  # no smooth expert: nothing to explain a call away
+    assert torch.equal(explain_away(mask, confidence, types, fired, {}), mask)
+    # the smooth gate decides, whether or not a smooth expert is installed; no gate for a type: nothing explained
+    only = explain_away(mask[:, 1:], confidence[:, 1:], types[1:], fired, {"smooth": {"face": 0.85}})
+    assert only.tolist() == [[False, True], [True, True], [False, True]]
+    assert torch.equal(explain_away(mask, confidence, types, {}, {"smooth": {"face": 0.85}}), mask)
 
 
 def test_change_cap_bounds_the_combine_modules_change_by_the_experts(tiny_pipeline, astronaut_face, tmp_path):
