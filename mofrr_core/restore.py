@@ -234,12 +234,17 @@ def mask_box(matrix: np.ndarray, size: int, shape: tuple[int, ...]) -> tuple[int
 
 
 def face_info(pipeline: Pipeline, out, i: int) -> dict[str, Any]:
-    """Router probabilities, detected types, degree per type and experts run for image ``i`` of ``out``."""
+    """Router probabilities, detected types, degree per type and experts run for image ``i`` of ``out``;
+    ``explained_away``: the detected types whose expert did not run, a confounding retouching explaining the call
+    (registry ``confounded_gates``)."""
     types = {slot.name: slot.retouch_type for slot in pipeline.experts}
     probabilities = out.probabilities[i]
+    detected = [t for t, p in probabilities.items() if p > out.thresholds.get(t, pipeline.threshold)]
+    ran = {types[name] for name in out.experts_run[i] if name in types}
     return {
         "probabilities": probabilities,
-        "detected": [t for t, p in probabilities.items() if p > out.thresholds.get(t, pipeline.threshold)],
+        "detected": detected,
+        "explained_away": [t for t in detected if t in types.values() and t not in ran],
         "degrees": {types.get(name, name): degree for name, degree in out.degrees[i].items()},
         "experts_run": out.experts_run[i],
     }
@@ -249,7 +254,9 @@ def describe(faces: list[dict[str, Any]]) -> str:
     """One line per photo: what the router found and which experts ran, per face."""
     parts = []
     for face in faces:
-        found = [f"{t} ({face['probabilities'][t]:.2f})" for t in face["detected"]]
+        away = face.get("explained_away", [])
+        found = [f"{t} ({face['probabilities'][t]:.2f}{', not restored: explained by another type' * (t in away)})"
+                 for t in face["detected"]]
         parts.append(f"found {', '.join(found) or 'no retouching'}; "
                      f"experts run: {', '.join(face['experts_run']) or 'none'}")
     prefix = f"{len(faces)} faces: " if len(faces) > 1 else ""

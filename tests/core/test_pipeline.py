@@ -201,6 +201,19 @@ def test_confounded_gates_explain_a_call_away(tiny_pipeline, astronaut_face, tmp
                  confounded_gates={"smooth": {"nose": 0.9}})
 
 
+def test_the_report_says_which_calls_were_explained_away(tiny_pipeline, astronaut_face):
+    from mofrr_core.restore import describe, face_info
+
+    force_router(tiny_pipeline, [[0.9, 0.1, 0.1, 0.7], [0.9, 0.1, 0.1, 0.95]])
+    tiny_pipeline.confounded_gates = {"white": {"eye": 0.85}}
+    out = tiny_pipeline([astronaut_face] * 2, output_type="np")
+    faces = [face_info(tiny_pipeline, out, i) for i in range(2)]
+    assert [f["detected"] for f in faces] == [["white", "eye"], ["white", "eye"]]
+    assert [f["explained_away"] for f in faces] == [["eye"], []]
+    assert describe(faces[:1]) == ("found white (0.90), eye (0.70, not restored: explained by another type); "
+                                   "experts run: white, shared")
+
+
 def test_explain_away_keeps_only_confident_calls_beside_the_confounder():
     from mofrr_core.models.router import explain_away
 

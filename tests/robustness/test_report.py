@@ -16,7 +16,8 @@ TOP_LEVEL = {"report_version", "input", "input_sha256", "output", "image_size", 
              "ddim_steps", "seed", "threshold", "gate_thresholds", "gate_blend", "change_cap", "confounded_gates",
              "router_native_range", "resolution", "experts",
              "weights_sha256", "region", "difference", "heatmap", "restored_pixels_sha256", "versions", "files"}
-FACE = {"index", "box", "points5", "probabilities", "detected", "degrees", "experts_run", "router_view"}
+FACE = {"index", "box", "points5", "probabilities", "detected", "explained_away", "degrees", "experts_run",
+        "router_view"}
 
 
 def run_report(cli, tmp_path, *extra):
