@@ -25,14 +25,15 @@ def face_boxes(faces: list[dict[str, Any]]) -> list[tuple[tuple[int, int, int, i
 
 
 def probability_rows(faces: list[dict[str, Any]]) -> list[list[Any]]:
-    """One row per face and type: face number, type, router probability, found (above the gate's threshold),
-    degree."""
+    """One row per face and type: face number, type, router probability, found (above the gate's threshold;
+    "yes, not restored" where a confounding retouching explained the call away), degree."""
     rows = []
     for face in faces:
         for retouch_type, probability in face["probabilities"].items():
             degree = face["degrees"].get(retouch_type)
-            rows.append([face["index"] + 1, retouch_type, round(float(probability), 4),
-                         "yes" if retouch_type in face["detected"] else "no",
+            found = "no" if retouch_type not in face["detected"] else (
+                "yes, not restored" if retouch_type in face.get("explained_away", []) else "yes")
+            rows.append([face["index"] + 1, retouch_type, round(float(probability), 4), found,
                          "" if degree is None else round(float(degree), 2)])
     return rows
 

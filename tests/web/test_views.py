@@ -27,6 +27,8 @@ def test_rows_and_boxes_follow_the_detected_types():
         [1, "white", 0.8, "yes", 3.24], [1, "smooth", 0.1, "no", ""], [1, "eye", 0.5, "no", ""],
         [2, "white", 0.2, "no", ""], [2, "smooth", 0.6, "yes", 1.5], [2, "eye", 0.05, "no", ""]]
     assert face_boxes(FACES) == [((1, 2, 30, 40), "face 1: white 0.80"), ((50, 5, 90, 60), "face 2: smooth 0.60")]
+    explained = [{**FACES[0], "detected": ["white", "eye"], "explained_away": ["eye"]}]
+    assert [row[3] for row in probability_rows(explained)] == ["yes", "no", "yes, not restored"]
     nothing = [{**face, "detected": []} for face in FACES]
     assert face_boxes(nothing) == [((1, 2, 30, 40), "face 1: no retouching"),
                                    ((50, 5, 90, 60), "face 2: no retouching")]
