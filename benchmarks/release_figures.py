@@ -1,10 +1,11 @@
-"""Every test-split figure of docs/results.md for the installed pipeline, with one command.
+"""The whole pipeline's test-split figures of a release (docs/results.md) for the installed pipeline, in one run.
 
 Usage: python benchmarks/release_figures.py OUT_DIR [--data DIR] [--jobs 2] [--only GROUP ...] [--dry-run]
                                             [--overwrite]
 
 A release is measured on the test split once, with the commands docs/results.md gives table by table. This runs
-them all into ``OUT_DIR`` (about half an hour with two jobs on two cores), each command's tables in
+those of the whole pipeline (the router-alone tables, ``photo_conditions.py`` and ``by_group.py``, keep their own)
+into ``OUT_DIR`` (about half an hour with two jobs on two cores), each command's tables in
 ``OUT_DIR/<name>.md``, its per-image numbers in ``<name>.json`` (``mofrr eval``: a folder) and its progress in
 ``<name>.log``. Groups (``--only``):
 
