@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from photo_conditions import reframe as reframe_config
 from tqdm import tqdm
 
 from mofrr_core.data.degrees import write_json_atomic
@@ -150,7 +151,7 @@ def write_pairs(out: Path, records: Sequence[Any], retouch: Retoucher, software:
         rng = np.random.default_rng([seed, i])
         strengths = {op: round(float(rng.uniform(*strength)), 4) for op in ops}
         original, landmarks, _ = reframe_for_retouch(record.image(), FaceLandmarks(record.landmarks), rng,
-                                                     {"border": [reframe, reframe]})
+                                                     reframe_config(reframe))
         retouched = (np.ascontiguousarray(retouch(original, landmarks.points, strengths, implementation))
                      if ops else original)
         unchanged = bool(ops) and np.array_equal(retouched, original)  # e.g. no skin-coloured pixel: untouched

@@ -32,12 +32,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from photo_conditions import CONDITIONS as PHOTO_CONDITIONS
 from tqdm import tqdm
 
 HERE = Path(__file__).resolve().parent
 GROUPS = ("eval", "whole", "conditions", "sharp", "outside")
-CONDITIONS = ("sharpen", "sharpen-wide", "denoise", "blur", "brighter", "darker", "jpeg70", "smaller", "larger",
-              "upscaled-sharpened", "looser-framing")
+CONDITIONS = tuple(c for c in PHOTO_CONDITIONS if c != "none")  # whole_photo.py --condition, "none" is "whole"
 VARIANTS = {"made": [], "scale": ["--photo-scale", "1.25"], "loose": ["--condition", "looser-framing"]}
 Job = tuple[str, list[str]]  # (name, command)
 
