@@ -103,7 +103,8 @@ def measure(pipeline: Any, detector: Any, photos: Sequence[np.ndarray], labels: 
             kept.append(i)
     if not kept:
         return {"n": 0, "no_face": len(photos), "detection": None, "native_share": None}
-    report = detection_report(np.asarray(rows), labels[kept], types, pipeline.thresholds_for(types))
+    thresholds = [pipeline.thresholds_for(types, view) for view in views]  # a router calibrated per view
+    report = detection_report(np.asarray(rows), labels[kept], types, np.asarray(thresholds))
     return {"n": len(kept), "no_face": len(photos) - len(kept), "detection": report,
             "native_share": float(np.mean([view == "native" for view in views]))}
 

@@ -64,7 +64,7 @@ from mofrr_core.eval.detection import detection_report, false_calls_by_group, wo
 from mofrr_core.eval.run import parse_apis
 from mofrr_core.eval.samples import is_shards, load_samples
 from mofrr_core.faces import face_alignment, full_paste_mask
-from mofrr_core.metrics import psnr
+from mofrr_core.metrics import per_type_thresholds, psnr
 from mofrr_core.pipeline import load_pipeline
 from mofrr_core.restore import NoFaceError, face_detector, restore_photo
 from mofrr_core.retouch.postprocess import POSTPROCESS_PRESETS
@@ -113,7 +113,8 @@ def measure(pipeline: Any, detector: Any, sample: Mapping[str, Any], types: Sequ
                   detected=[face["detected"] for face in result.faces],
                   probabilities=result.faces[0]["probabilities"],  # the largest face: the one retouched
                   degrees=result.faces[0]["degrees"],
-                  router_view=result.faces[0]["router_view"])
+                  router_view=result.faces[0]["router_view"],
+                  **{k: v for k, v in result.faces[0].items() if k == "gate_thresholds"})  # judged by its view
     reach = reachable(result.faces, pipeline.face_crop_size, original.shape, pipeline.alignment)
     # the best a paste-back can do: every pixel it may change restored exactly, the others kept
     record.update(mask_share=float(reach.mean()),
@@ -152,6 +153,15 @@ def probability_rows(records: Sequence[Mapping[str, Any]], types: Sequence[str])
     return np.array([[r["probabilities"].get(t, 0.0) for t in types] for r in records])
 
 
+def face_thresholds(records: Sequence[Mapping[str, Any]], types: Sequence[str],
+                    threshold: float | Sequence[float]) -> np.ndarray:
+    """``[N, len(types)]``: the thresholds each record's largest face was judged with: its own (``gate_thresholds``,
+    a router calibrated per view) or ``threshold``."""
+    base = per_type_thresholds(threshold, types)
+    return np.array([[r["gate_thresholds"].get(t, b) for t, b in zip(types, base)] if r.get("gate_thresholds")
+                     else list(base) for r in records], dtype=np.float64).reshape(len(records), len(types))
+
+
 def untouched_by_group(records: Sequence[Mapping[str, Any]], types: Sequence[str],
                        threshold: float | Sequence[float], meta: Mapping[str, Mapping[str, Any]]
                        ) -> dict[str, dict[str, dict[str, float]]]:
@@ -166,7 +176,7 @@ def untouched_by_group(records: Sequence[Mapping[str, Any]], types: Sequence[str
     result = {}
     for by in GROUPS:
         names = [str(meta.get(r["key"], {}).get(by, "unknown")) for r in found]
-        rates = false_calls_by_group(p, labels, names, types, threshold)
+        rates = false_calls_by_group(p, labels, names, types, face_thresholds(found, types, threshold))
         for group, entry in rates.items():
             rows = [r for r, name in zip(found, names) if name == group]
             entry.update(expert=float(np.mean([any(r["experts_run"]) for r in rows])),
@@ -187,7 +197,8 @@ def summarize(records: Sequence[Mapping[str, Any]], types: Sequence[str],
     fidelity[tables.ALL] = column_stats([r for r in records if r["group"] != tables.NONE])
     found = [r for r in records if not r["no_face"]]
     detection = None if not found else detection_report(
-        probability_rows(found, types), np.array([r["labels"] for r in found]), types, threshold)
+        probability_rows(found, types), np.array([r["labels"] for r in found]), types,
+        face_thresholds(found, types, threshold))
     summary = {"fidelity": fidelity, "untouched": untouched_stats(records), "detection": detection,
                "native_share": float(np.mean([r["router_view"] == "native" for r in found])) if found else None}
     if meta is not None:

@@ -96,11 +96,16 @@ def _safe_ratio(num: float, den: float) -> float:
     return float(num / den) if den > 0 else float("nan")
 
 
-def per_type_thresholds(threshold: float | Sequence[float], types: Sequence[str]) -> np.ndarray:
-    """``[N]``: one threshold for every type, from one number or one per type (``Pipeline.gate_thresholds``)."""
+def per_type_thresholds(threshold: float | Sequence[float] | np.ndarray, types: Sequence[str]) -> np.ndarray:
+    """``[N]``: one threshold for every type, from one number or one per type (``Pipeline.gate_thresholds``);
+    or ``[M, N]`` as given, one row per face (faces judged with their own thresholds, ``Pipeline.thresholds_for``
+    of each face's router view). Index a type's column as ``t[..., i]``."""
     t = np.asarray(threshold, dtype=np.float64)
+    if t.ndim == 2 and t.shape[1] == len(types):
+        return t
     if t.ndim > 1 or (t.ndim == 1 and len(t) != len(types)):
-        raise ValueError(f"expected one threshold or {len(types)} (one per type), got {t.tolist()}")
+        raise ValueError(f"expected one threshold, {len(types)} (one per type) or one row of {len(types)} per "
+                         f"face, got shape {t.shape}")
     return np.broadcast_to(t, (len(types),))
 
 

@@ -18,7 +18,7 @@ from mofrr_core import __version__
 from mofrr_core.inputs import check_images, check_pipeline_call
 from mofrr_core.models.combine import cap_change
 from mofrr_core.models.outputs import ExpertRun, PipelineOutput
-from mofrr_core.models.router import explain_away
+from mofrr_core.models.router import explain_away, shift_logits
 from mofrr_core.plugins import resolve_model_type
 from mofrr_core.registry import (
     ComponentConfig,
@@ -196,7 +196,8 @@ class Pipeline:
                  active: Literal["router", "all", "none"] | Sequence[str] = "router",
                  use_shared: bool = True, output_type: Literal["pil", "np", "pt"] = "pil",
                  router_images: ImageLike | Sequence[ImageLike] | None = None,
-                 gate_images: dict[str, Sequence[ImageLike | None]] | None = None) -> PipelineOutput:
+                 gate_images: dict[str, Sequence[ImageLike | None]] | None = None,
+                 router_views: Sequence[str] | None = None) -> PipelineOutput:
         """Restore a batch of face crops.
 
         ``active`` chooses the specialised experts: ``"router"`` (eq. 1), ``"all"`` (ablation
@@ -204,6 +205,8 @@ class Pipeline:
         as the router should read them (whole-photo mode cuts them at :attr:`router_size`); default: ``images``.
         ``gate_images``: per router type, the face that type's gate reads instead, per image (``None``: the
         router image); whole-photo mode gives the context gates a close-up face resized (:mod:`.router_view`).
+        ``router_views``: per image, how the router read it (``native``, ``resized``): a router calibrated per view
+        (``view_gate_offsets``) judges each face with its view's gate offsets.
         """
         images, num_inference_steps, seed = check_pipeline_call(images, num_inference_steps, seed, output_type)
         if router_images is not None:
@@ -221,6 +224,8 @@ class Pipeline:
         # 2. Router: which retouching types are present (eq. 1), on the face at the router's own size.
         router_faces = None if router_images is None else [t.to(self.device) for t in to_tensor_list(router_images)]
         probabilities = self.reroute(self.route(self.router_input(originals, x, router_faces)), gate_images)
+        offsets = self.face_offsets(len(originals), router_views)
+        probabilities = shift_logits(probabilities, offsets - self.gate_offsets().to(offsets))
         mask = self.activation_mask(probabilities, active)
         rows = self.rows_to_restore(mask, active).nonzero().flatten()
 
@@ -228,7 +233,7 @@ class Pipeline:
         #      X, Y_se and the activated Y_M (eq. 2). Images not to restore keep X.
         use_shared = use_shared and self.shared is not None
         confidence = self.expert_confidence(probabilities) if active == "router" else mask.to(x.dtype)
-        reported = self.reported_probabilities(probabilities)
+        reported = self.reported_probabilities(probabilities, offsets)
         blend = self.expert_blend(reported, active)
         restored, degrees = x.clone(), [{} for _ in originals]
         if rows.numel():
@@ -246,7 +251,8 @@ class Pipeline:
             probabilities=[{t: round(float(p), 4) for t, p in zip(types, row)} for row in reported.tolist()],
             experts_run=[[s.name for k, s in enumerate(self.experts) if mask[i, k]] + shared
                          if i in restored_rows else [] for i in range(len(originals))],
-            degrees=degrees, thresholds=self.gate_thresholds)
+            degrees=degrees, thresholds=self.gate_thresholds,
+            face_thresholds=[self.thresholds_from(row) for row in offsets.tolist()])
 
     def run_experts(self, x: torch.Tensor, mask: torch.Tensor, num_inference_steps: int,
                     generator: torch.Generator | None, use_shared: bool = True,
@@ -323,30 +329,49 @@ class Pipeline:
         ``threshold``; a calibrated gate offset is included, see :meth:`reported_probabilities`)."""
         return torch.sigmoid(self.router(x))
 
-    def gate_offsets(self) -> torch.Tensor:
-        """``[N]``: each gate's calibrated logit offset (0 for a gate without one, or a router without any)."""
+    def gate_offsets(self, view: str | None = None) -> torch.Tensor:
+        """``[N]``: each gate's calibrated logit offset (0 for a gate without one, or a router without any), for
+        faces read in ``view`` (a router's ``view_gate_offsets``; ``None``: its ``gate_offsets``)."""
         offsets = getattr(self.router, "logit_offsets", None)
-        return offsets() if offsets is not None else torch.zeros(len(router_types(self.router)))
+        if offsets is None:
+            return torch.zeros(len(router_types(self.router)))
+        return offsets(view) if view is not None else offsets()
 
-    def reported_probabilities(self, probabilities: torch.Tensor) -> torch.Tensor:
-        """The calibrated probabilities the report prints: :meth:`route`'s without the gate offsets, which
-        only move a gate's decision threshold (:attr:`gate_thresholds`), not what its probability means."""
-        offsets = self.gate_offsets().to(probabilities)
-        if not offsets.any():
-            return probabilities
-        return torch.sigmoid(torch.logit(probabilities.double(), eps=1e-12) - offsets.double()).to(probabilities)
+    def face_offsets(self, batch: int, views: Sequence[str] | None = None) -> torch.Tensor:
+        """``[B, N]``: the gate offsets each face is judged with, by its router view (``None``: no view known)."""
+        if views is not None and len(views) != batch:
+            raise ValueError(f"router_views: expected {batch} views (one per face), got {len(views)}")
+        rows = [self.gate_offsets(view) for view in views] if views is not None else [self.gate_offsets()] * batch
+        types = len(router_types(self.router))
+        return torch.stack(rows).double() if rows else torch.zeros(0, types, dtype=torch.float64)
+
+    def reported_probabilities(self, probabilities: torch.Tensor, offsets: torch.Tensor | None = None
+                               ) -> torch.Tensor:
+        """The calibrated probabilities the report prints: :meth:`route`'s without the gate offsets (``[B, N]``
+        per face, :meth:`face_offsets`; default the router's), which only move a gate's decision threshold
+        (:attr:`gate_thresholds`), not what its probability means."""
+        offsets = self.gate_offsets().double()[None] if offsets is None else offsets
+        return shift_logits(probabilities, -offsets.to(probabilities.device))
 
     @property
     def gate_thresholds(self) -> dict[str, float]:
         """Per router type, the reported probability above which that gate fires: ``threshold`` moved by
         the gate's offset (``p_reported > t`` exactly when the decision probability is above ``threshold``)."""
-        base = torch.logit(torch.tensor(self.threshold, dtype=torch.float64))
-        return {t: float(torch.sigmoid(base - offset))
-                for t, offset in zip(router_types(self.router), self.gate_offsets().double().tolist())}
+        return self.thresholds_from(self.gate_offsets().double().tolist())
 
-    def thresholds_for(self, types: Sequence[str]) -> list[float]:
-        """:attr:`gate_thresholds` in the order of ``types`` (``threshold`` for a type without a gate)."""
-        thresholds = self.gate_thresholds
+    def view_gate_thresholds(self, view: str | None) -> dict[str, float]:
+        """:attr:`gate_thresholds` for faces the router read in ``view`` (``native``, ``resized``)."""
+        return self.thresholds_from(self.gate_offsets(view).double().tolist())
+
+    def thresholds_from(self, offsets: Sequence[float]) -> dict[str, float]:
+        """Per router type, the reported probability a gate with these logit ``offsets`` fires above."""
+        base = torch.logit(torch.tensor(self.threshold, dtype=torch.float64))
+        return {t: float(torch.sigmoid(base - offset)) for t, offset in zip(router_types(self.router), offsets)}
+
+    def thresholds_for(self, types: Sequence[str], view: str | None = None) -> list[float]:
+        """The gate thresholds (of faces read in ``view``) in the order of ``types`` (``threshold`` for a type
+        without a gate)."""
+        thresholds = self.view_gate_thresholds(view)
         return [thresholds.get(t, self.threshold) for t in types]
 
     def activation_mask(self, probabilities: torch.Tensor,

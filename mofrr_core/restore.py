@@ -236,13 +236,17 @@ def mask_box(matrix: np.ndarray, size: int, shape: tuple[int, ...]) -> tuple[int
 def face_info(pipeline: Pipeline, out, i: int) -> dict[str, Any]:
     """Router probabilities, detected types, degree per type and experts run for image ``i`` of ``out``;
     ``explained_away``: the detected types whose expert did not run, a confounding retouching explaining the call
-    (registry ``confounded_gates``)."""
+    (registry ``confounded_gates``); ``gate_thresholds`` where this face's differ from the photo's (a router
+    calibrated per view, ``view_gate_offsets``)."""
     types = {slot.name: slot.retouch_type for slot in pipeline.experts}
     probabilities = out.probabilities[i]
-    detected = [t for t, p in probabilities.items() if p > out.thresholds.get(t, pipeline.threshold)]
+    thresholds = out.face_thresholds[i] if out.face_thresholds else out.thresholds
+    detected = [t for t, p in probabilities.items() if p > thresholds.get(t, pipeline.threshold)]
     ran = {types[name] for name in out.experts_run[i] if name in types}
+    own = {t: round(v, 4) for t, v in thresholds.items()} if thresholds != out.thresholds else {}
     return {
         "probabilities": probabilities,
+        **({"gate_thresholds": own} if own else {}),
         "detected": detected,
         "explained_away": [t for t in detected if t in types.values() and t not in ran],
         "degrees": {types.get(name, name): degree for name, degree in out.degrees[i].items()},

@@ -89,7 +89,7 @@ class RouterCrops(NamedTuple):
 
     def pipeline_kwargs(self) -> dict[str, Any]:
         """The keywords that hand these views to :class:`~mofrr_core.pipeline.Pipeline`."""
-        return {"router_images": self.images, "gate_images": self.gate_images}
+        return {"router_images": self.images, "gate_images": self.gate_images, "router_views": self.views}
 
 
 def router_crops(pipeline: Pipeline, image: np.ndarray, faces: list) -> RouterCrops:

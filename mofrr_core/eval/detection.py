@@ -99,7 +99,7 @@ def detection_report(probabilities: np.ndarray, labels: np.ndarray, types: Seque
 
     Per type: ``auc`` (faces with the type vs all faces without it), ``ece``, and ``false_calls``
     (the fraction of untouched faces, no type at all, on which the type is called at ``threshold``: one
-    for all types or one per type).
+    for all types, one per type, or one row per face).
     ``any``: retouched vs untouched ranked by the highest probability (``auc``), the fraction of
     untouched faces with any call (``false_calls``), and the ECE pooled over all types.
     """
@@ -113,13 +113,13 @@ def detection_report(probabilities: np.ndarray, labels: np.ndarray, types: Seque
         report[name] = {
             "auc": roc_auc(p[:, i], y[:, i]),
             "ece": expected_calibration_error(p[:, i], y[:, i]),
-            "false_calls": float((p[untouched, i] > threshold[i]).mean()) if untouched.any() else float("nan"),
+            "false_calls": float((p[:, i] > threshold[..., i])[untouched].mean()) if untouched.any() else float("nan"),
             "positives": float(y[:, i].sum()),
         }
     report["any"] = {
         "auc": roc_auc(p.max(axis=1), ~untouched),
         "ece": expected_calibration_error(p, y),
-        "false_calls": float((p[untouched] > threshold).any(axis=1).mean()) if untouched.any() else float("nan"),
+        "false_calls": float((p > threshold)[untouched].any(axis=1).mean()) if untouched.any() else float("nan"),
         "positives": float((~untouched).sum()),
         "untouched": float(untouched.sum()),
     }
@@ -138,7 +138,7 @@ def false_calls_by_group(probabilities: np.ndarray, labels: np.ndarray, groups: 
     result: dict[str, dict[str, float]] = {}
     for group in sorted(set(groups[untouched].tolist())):
         rows = untouched & (groups == group)
-        entry = {name: float((p[rows, i] > threshold[i]).mean()) for i, name in enumerate(types)}
+        entry = {name: float((p[:, i] > threshold[..., i])[rows].mean()) for i, name in enumerate(types)}
         entry["n"] = float(rows.sum())
         result[str(group)] = entry
     return result

@@ -31,6 +31,8 @@ class PipelineOutput(BaseOutput):
         registry's ``threshold``, made stricter for a gate that ``mofrr-train calibrate`` gave an offset).
     experts_run: names of the experts that ran (activated specialised experts, then the shared one).
     degrees: estimated retouching degree (1..5) per activated specialised expert.
+    face_thresholds: per image, the thresholds its gates were compared with: ``thresholds``, or those of the
+        view the router read it in where the router is calibrated per view (``view_gate_offsets``).
     """
 
     images: list[Any]
@@ -38,6 +40,7 @@ class PipelineOutput(BaseOutput):
     experts_run: list[list[str]]
     degrees: list[dict[str, float]] = field(default_factory=list)
     thresholds: dict[str, float] = field(default_factory=dict)
+    face_thresholds: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass

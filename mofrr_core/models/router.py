@@ -38,6 +38,16 @@ def explain_away(mask: torch.Tensor, confidence: torch.Tensor, types: Sequence[s
     return kept
 
 
+def shift_logits(probabilities: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """``probabilities [B, N]`` with ``offsets`` (``[B, N]`` or ``[N]``) added to their logits; an entry whose
+    offset is 0 comes back exactly as it was."""
+    offsets = offsets.to(device=probabilities.device, dtype=torch.float64).expand(probabilities.shape)
+    if not offsets.any():
+        return probabilities
+    shifted = torch.sigmoid(torch.logit(probabilities.double(), eps=1e-12) + offsets).to(probabilities)
+    return torch.where(offsets != 0, shifted, probabilities)
+
+
 class GateHead(MoFRRModel, ConfigMixin):
     """Binary gate for one retouching type on the router's pooled features: ``[B, F] -> [B]`` logits.
 
@@ -85,6 +95,11 @@ class Router(MoFRRModel, ConfigMixin):
         gate_offsets: ``{type: offset}`` added to that gate's logit after the temperature, i.e. a gate's
             own threshold (``mofrr-train calibrate --max-false-calls``: a gate that flags too many untouched
             faces is made stricter); ``None``: every gate decides at 0.5.
+        view_gate_offsets: ``{view: {type: offset}}``: the offsets for faces read in that view (whole-photo
+            mode's ``native`` or ``resized``, :mod:`mofrr_core.router_view`), in place of ``gate_offsets`` for
+            the types named (``mofrr-train calibrate --view``: a view that reads untouched faces worse keeps the
+            same false-call budget). Applied by the pipeline, which knows each face's view; :meth:`forward`
+            adds ``gate_offsets``.
     """
 
     @register_to_config
@@ -100,6 +115,7 @@ class Router(MoFRRModel, ConfigMixin):
         residual_size: int | None = None,
         temperature: float = 1.0,
         gate_offsets: dict[str, float] | None = None,
+        view_gate_offsets: dict[str, dict[str, float]] | None = None,
     ) -> None:
         super().__init__()
         self.backbone = ResNetEncoder(in_channels, base_channels, tuple(stage_blocks), input_size)
@@ -178,9 +194,11 @@ class Router(MoFRRModel, ConfigMixin):
         logits = torch.stack([gate(feats) for gate in self.gates.values()], dim=-1) / self.config.temperature
         return logits + self.logit_offsets().to(logits) if self.config.gate_offsets else logits
 
-    def logit_offsets(self) -> torch.Tensor:
-        """``[len(types)]``: the offset of every gate's logit (0 for gates without one)."""
-        offsets = self.config.gate_offsets or {}
+    def logit_offsets(self, view: str | None = None) -> torch.Tensor:
+        """``[len(types)]``: the offset of every gate's logit (0 for gates without one), for faces read in
+        ``view`` (its ``view_gate_offsets`` where it has them; ``None``: ``gate_offsets``)."""
+        offsets = dict(self.config.gate_offsets or {})
+        offsets.update((self.config.view_gate_offsets or {}).get(view, {}) if view is not None else {})
         return torch.tensor([float(offsets.get(name, 0.0)) for name in self.gates])
 
     def compute_loss(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:

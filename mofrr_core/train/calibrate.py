@@ -222,6 +222,79 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
     return fit
 
 
+class ViewedPairs:
+    """The samples of a :class:`~mofrr_core.data.RetouchPairs`, remembering in which view whole-photo mode's router
+    would read each face (``views[i]``: ``resized`` where the realignment resampled the face, else ``native``)."""
+
+    def __init__(self, pairs: Any) -> None:
+        self.pairs, self.views = pairs, {}
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.pairs.generate(index)
+        cut = item.extra.get("realign") or {}  # a face left as it came is its photo's own pixels
+        self.views[index] = "resized" if cut.get("applied") and not cut.get("native") else "native"
+        return item.to_sample()
+
+
+def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: str, n: int = 2048,
+                   seed: int = 4321, write: bool = True, max_false_calls: float | None = None,
+                   max_any_calls: float | None = None, realign: str | None = "photo-native",
+                   postprocess: str | None = None) -> dict[str, Any]:
+    """Gate offsets for the faces whole-photo mode's router reads in ``view`` (``native`` or ``resized``): on those
+    of ``n`` validation pairs cut as ``realign`` does (a preset with ``crop: native``), the router's own
+    temperature and offsets, made stricter where ``max_false_calls`` / ``max_any_calls`` need it (never looser),
+    written to its config.json as ``view_gate_offsets[view]`` if ``write``; ``temperature`` and ``gate_offsets``
+    stay as they are."""
+    from mofrr_core.data import RetouchPairs
+    from mofrr_core.data.realign import resolve_realign
+    from mofrr_core.train.stages import load_network
+
+    if view not in ("native", "resized"):
+        raise ValueError(f"--view: expected native or resized, got {view!r}")
+    if (resolve_realign(realign) or {}).get("crop") != "native":
+        raise ValueError(f"--view needs a --realign preset that reads faces natively (photo-native), got {realign!r}")
+    folder = Path(router_dir)
+    router = load_network(folder, "Router").eval()
+    pairs = ViewedPairs(RetouchPairs(data_root, split="val", resolution=router.face_size or router.config.input_size
+                                     or 128, num_ops=(0, 4), types=router.types, seed=seed, length=n, p_clean=0.25,
+                                     p_single=0.6, apis_set="heldout", realign=realign, postprocess=postprocess))
+    logits, labels, _ = router_logits(router, pairs)
+    rows = np.array([pairs.views[i] == view for i in range(len(labels))])
+    base = dict(router.config.gate_offsets or {})
+    calibrated = logits[rows] / router.config.temperature + offset_row(base, router.types)
+    stricter = {} if max_false_calls is None else false_call_offsets(calibrated, labels[rows], router.types,
+                                                                     max_false_calls)
+    if max_any_calls is not None:
+        more = any_call_offsets(calibrated + offset_row(stricter, router.types), labels[rows], router.types,
+                                max_any_calls)
+        stricter = {t: stricter.get(t, 0.0) + more.get(t, 0.0) for t in router.types if t in stricter | more}
+    offsets = {t: base.get(t, 0.0) + stricter[t] for t in stricter}
+    judged = calibrated + offset_row(stricter, router.types)
+    untouched = ~labels[rows].any(axis=1)
+    if write:
+        config_path = folder / "config.json"
+        config = json.loads(config_path.read_text())
+        views = {k: v for k, v in (config.get("view_gate_offsets") or {}).items() if k != view}
+        views.update({view: {t: round(v, 4) for t, v in offsets.items()}} if offsets else {})
+        config["view_gate_offsets"] = views or None
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return {"view": view, "gate_offsets": offsets, "n": float(rows.sum()), "untouched": float(untouched.sum()),
+            "false_calls": {t: float((judged[untouched, k] > 0).mean()) for k, t in enumerate(router.types)},
+            "any_calls": float((judged[untouched] > 0).any(axis=1).mean()),
+            "false_calls_before": {t: float((calibrated[untouched, k] > 0).mean()) for k, t in enumerate(router.types)}}
+
+
+def describe_view_fit(fit: dict[str, Any]) -> str:
+    """One line: the view's fitted offsets and its untouched faces' false calls before and after."""
+    offsets = ", ".join(f"{t} {v:+.3f}" for t, v in fit["gate_offsets"].items()) or "none (the router's suffice)"
+    calls = ", ".join(f"{t} {fit['false_calls_before'][t]:.1%} -> {v:.1%}" for t, v in fit["false_calls"].items())
+    return (f"view {fit['view']} ({int(fit['n'])} validation pairs, {int(fit['untouched'])} untouched): gate offsets "
+            f"{offsets}; false calls {calls} (any call {fit['any_calls']:.1%})")
+
+
 def describe_fit(fit: dict[str, Any]) -> str:
     """One line: the fitted temperature, ECE before and after, the gate offsets and the false calls."""
     offsets = ", ".join(f"{t} {v:+.3f}" for t, v in fit["gate_offsets"].items()) or "none"

@@ -200,6 +200,12 @@ def build_calibrate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--false-calls-on", choices=FALSE_CALLS_ON, default=FALSE_CALLS_ON[0],
                         help="with --max-false-calls: the faces a gate must not flag, the untouched ones (default) "
                              "or every face without its type (untouched and retouched with other types only)")
+    parser.add_argument("--view", choices=["native", "resized"], default=None,
+                        help="instead, fit the gate offsets of the faces whole-photo mode's router reads in this "
+                             "view (resized: a face outside the native range, resampled to the router's size) "
+                             "with --max-false-calls / --max-any-calls on that view's untouched faces alone, on "
+                             "top of the router's offsets (never looser), and write them as view_gate_offsets; "
+                             "needs --realign photo-native")
     parser.add_argument("--dry-run", action="store_true", help="print what would be fitted, write nothing")
     parser.add_argument("-v", "--verbose", action="store_true", help="full tracebacks")
     return parser
@@ -405,6 +411,14 @@ SUBCOMMANDS = {"export": build_export_parser, "calibrate": build_calibrate_parse
 
 def run_command(args: argparse.Namespace, subcommand: str | None, command: str) -> int:
     """``mofrr-train export RUN DIR``, ``mofrr-train calibrate ROUTER``, or the runs ``args`` plans."""
+    if subcommand == "calibrate" and args.view:
+        from mofrr_core.train.calibrate import calibrate_view, describe_view_fit
+
+        fit = calibrate_view(args.router, args.data, args.view, n=args.n, write=not args.dry_run,
+                             max_false_calls=args.max_false_calls, max_any_calls=args.max_any_calls,
+                             realign=args.realign, postprocess=args.postprocess)
+        print(describe_view_fit(fit) + ("" if args.dry_run else f" (written to {Path(args.router) / 'config.json'})"))
+        return 0
     if subcommand == "calibrate":
         from mofrr_core.train.calibrate import calibrate_router, describe_fit
 

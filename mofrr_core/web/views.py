@@ -40,7 +40,7 @@ def probability_rows(faces: list[dict[str, Any]]) -> list[list[Any]]:
 
 def probability_figure(faces: list[dict[str, Any]], thresholds: dict[str, float]) -> Figure:
     """Per face, the router's probability per type as horizontal bars, each gate's threshold as a black tick
-    across its bar (``thresholds``: the report's ``gate_thresholds``)."""
+    across its bar (``thresholds``: the report's ``gate_thresholds``, or the face's own where it has them)."""
     heights = [0.9 + 0.32 * max(1, len(face["probabilities"])) for face in faces] or [1.0]
     figure = Figure(figsize=(5.2, sum(heights)), dpi=100, layout="constrained")
     axes = figure.subplots(len(faces) or 1, 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
@@ -48,7 +48,8 @@ def probability_figure(faces: list[dict[str, Any]], thresholds: dict[str, float]
         types = list(face["probabilities"])
         values = [float(face["probabilities"][t]) for t in types]
         ax.barh(types, values, color=[BAR_COLOURS[t in face["detected"]] for t in types])
-        ax.vlines([thresholds.get(t, 0.5) for t in types], [y - 0.45 for y in range(len(types))],
+        ticks = face.get("gate_thresholds", thresholds)
+        ax.vlines([ticks.get(t, 0.5) for t in types], [y - 0.45 for y in range(len(types))],
                   [y + 0.45 for y in range(len(types))], color="#111827", linewidth=1.5)
         for y, value in enumerate(values):
             ax.text(min(value, 0.86) + 0.01, y, f"{value:.2f}", va="center", fontsize=8)
