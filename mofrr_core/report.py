@@ -31,9 +31,9 @@ if TYPE_CHECKING:
     from mofrr_core.pipeline import Pipeline
     from mofrr_core.restore import RestoreResult
 
-# 7: confounded_gates; 6: change_cap, router_native_range; 5: gate_blend; 4: faces[].gate_views; 3: faces[].router_view;
-# 2: gate_thresholds, offsets out
-REPORT_VERSION = 7
+# 8: faces[].gate_thresholds (a router calibrated per view); 7: confounded_gates; 6: change_cap, router_native_range;
+# 5: gate_blend; 4: faces[].gate_views; 3: faces[].router_view; 2: gate_thresholds, offsets out
+REPORT_VERSION = 8
 HEATMAP_VMAX = 32.0
 """Difference (8-bit levels, mean over RGB) shown at the top of the colour scale."""
 HEATMAP_CMAP = "inferno"

@@ -76,6 +76,25 @@ def test_gate_offsets_move_the_threshold_not_the_reported_probability(tiny_pipel
     assert ("eye" in gated.experts_run[0]) == (plain.probabilities[0]["eye"] > 0.5)
 
 
+def test_router_views_judge_each_face_with_its_views_offsets(tiny_pipeline, astronaut_face):
+    """A router calibrated per view (``view_gate_offsets``): the same face read ``resized`` gets that view's
+    thresholds (reported per face), read ``native`` the router's own; the printed probabilities do not move."""
+    faces = [astronaut_face, astronaut_face]
+    plain = tiny_pipeline(faces)
+    assert 0.4 < plain.probabilities[0]["white"] < 0.6 and 0.6 < plain.probabilities[0]["eye"] < 0.9
+    tiny_pipeline.router.register_to_config(gate_offsets={"white": 3.0},  # white fires on every face...
+                                            view_gate_offsets={"resized": {"white": -3.0, "eye": -3.0}})
+    judged = tiny_pipeline(faces, router_views=["native", "resized"])
+    assert judged.probabilities == plain.probabilities
+    assert judged.face_thresholds[0] == judged.thresholds == tiny_pipeline.gate_thresholds
+    assert judged.face_thresholds[1] == tiny_pipeline.view_gate_thresholds("resized")
+    assert judged.face_thresholds[1]["white"] > 0.95 and judged.face_thresholds[1]["smooth"] == 0.5
+    assert "white" in judged.experts_run[0] and not {"white", "eye"} & set(judged.experts_run[1])  # ...read natively
+    assert tiny_pipeline.thresholds_for(["eye"], "resized")[0] > 0.95 and tiny_pipeline.thresholds_for(["eye"]) == [0.5]
+    with pytest.raises(ValueError, match="router_views: expected 2 views"):
+        tiny_pipeline(faces, router_views=["native"])
+
+
 def test_save_load_round_trip_is_bit_identical(tiny_pipeline, astronaut_face, tmp_path):
     before = tiny_pipeline([astronaut_face], seed=3, active="all", output_type="pt").images[0]
     tiny_pipeline.save_pretrained(tmp_path / "pipe")

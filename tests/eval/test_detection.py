@@ -66,6 +66,9 @@ def test_detection_report_counts_false_calls_on_untouched_only():
     assert strict["white"]["auc"] == report["white"]["auc"]
     with pytest.raises(ValueError, match="one per type"):
         detection_report(p, labels, types, threshold=[0.5, 0.5, 0.5])
+    per_face = np.array([[0.5, 0.5], [0.5, 0.5], [0.75, 0.5], [0.5, 0.5]])  # row 2 judged by its own thresholds
+    assert detection_report(p, labels, types, threshold=per_face)["any"]["false_calls"] == 0.0
+    assert detection_report(p, labels, types, threshold=per_face[::-1])["white"]["false_calls"] == 0.5
 
 
 def test_false_calls_by_group_and_worst():
@@ -77,3 +80,6 @@ def test_false_calls_by_group_and_worst():
     assert by_group == {"A": {"white": 0.5, "face": 0.0, "n": 2.0}, "B": {"white": 0.0, "face": 0.5, "n": 2.0}}
     assert worst_group_rate(by_group, types) == (0.5, "A/white")
     assert false_calls_by_group(p, labels, groups, types, threshold=[0.95, 0.5])["A"]["white"] == 0.0
+    per_face = np.array([[0.95, 0.5], [0.5, 0.5], [0.5, 0.5], [0.5, 0.7]])
+    assert false_calls_by_group(p, labels, groups, types, threshold=per_face) == {
+        "A": {"white": 0.0, "face": 0.0, "n": 2.0}, "B": {"white": 0.0, "face": 0.5, "n": 2.0}}

@@ -205,8 +205,16 @@ def test_router_crop_native_reads_the_photos_pixels_where_the_face_fits(pipeline
             assert read.views == ["resized" if native is None else "native"]
         result = restore_photo(pipeline, fits, aligned=False, detector=lambda _: small)
         assert result.faces[0]["router_view"] == "native"
+        # a router calibrated per view: the face read resized is judged, and reported, with that view's thresholds
+        pipeline.router.register_to_config(view_gate_offsets={"resized": {"face": -2.0}})
+        native, resized = (restore_photo(pipeline, photo, aligned=False, detector=lambda _, f=found: f).faces[0]
+                           for photo, found in ((fits, small), (image, [landmarks])))
+        assert "gate_thresholds" not in native and resized["router_view"] == "resized"
+        assert resized["gate_thresholds"] == pytest.approx(pipeline.view_gate_thresholds("resized"), abs=1e-4)
+        assert resized["gate_thresholds"]["face"] > pipeline.gate_thresholds["face"]
     finally:
         pipeline.crop_size, pipeline.router_crop, pipeline.alignment = None, "shared", alignment
+        pipeline.router.register_to_config(view_gate_offsets=None)
 
 
 def test_context_gates_read_a_close_up_face_resized(pipeline):

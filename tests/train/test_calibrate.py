@@ -9,7 +9,7 @@ import torch
 
 from mofrr_core.models import Router
 from mofrr_core.registry import sha256_of
-from mofrr_core.train.calibrate import any_call_offsets, false_call_offsets
+from mofrr_core.train.calibrate import any_call_offsets, calibrate_view, false_call_offsets
 from mofrr_core.train.cli import main
 
 
@@ -179,3 +179,33 @@ def test_calibrate_group_by_reports_the_worst_group(shards, tmp_path, capsys):
     assert [float(v.split(" ")[1].rstrip("%,\n")) for v in worst.split(", ")] == [0.0] * 4  # groups of 1-3 faces
     assert main(["calibrate", str(tmp_path / "router"), "--data", str(root), "--group-by", "race"]) == 1
     assert "--group-by and --false-calls-on go with --max-false-calls" in capsys.readouterr().err
+
+
+def test_calibrate_view_writes_offsets_for_that_view_alone(shards, tmp_path, capsys):
+    """``--view resized``: offsets fitted on the untouched faces the realignment resampled, written under
+    ``view_gate_offsets``; the temperature, ``gate_offsets`` and the faces read natively stay as they were."""
+    folder = saved_router(tmp_path / "router", lambda net: net.bias.fill_(5.0))  # trigger-happy: every gate fires
+    before = json.loads((folder / "config.json").read_text())
+    assert main(["calibrate", str(folder), "--data", str(shards), "-n", "96", "--realign", "photo-native",
+                 "--view", "resized", "--max-false-calls", "0.1"]) == 0
+    out = capsys.readouterr().out
+    config = json.loads((folder / "config.json").read_text())
+    assert (config["temperature"], config.get("gate_offsets")) == (before["temperature"], before.get("gate_offsets"))
+    offsets = config["view_gate_offsets"]["resized"]
+    router = Router.from_pretrained(folder)
+    assert set(config["view_gate_offsets"]) == {"resized"} and set(offsets) == set(router.types)
+    assert all(v < 0 for v in offsets.values())
+    calls = out.split("false calls ")[1].split(" (any")[0].split(", ")
+    assert all(float(c.split(" -> ")[0].split(" ")[1].rstrip("%")) > 10.0 for c in calls)  # every gate fired
+    assert all(float(c.split(" -> ")[1].rstrip("%")) <= 10.0 for c in calls)
+    assert torch.equal(router.logit_offsets(), torch.zeros(4)) and torch.equal(router.logit_offsets("native"),
+                                                                                torch.zeros(4))
+    assert torch.equal(router.logit_offsets("resized"), torch.tensor([offsets[t] for t in router.types]))
+
+
+def test_calibrate_view_needs_faces_read_natively(shards, tmp_path):
+    folder = saved_router(tmp_path / "router", lambda net: None)
+    with pytest.raises(ValueError, match="photo-native"):
+        calibrate_view(folder, shards, "resized", n=8, realign="photo-upright", max_false_calls=0.1)
+    with pytest.raises(ValueError, match="native or resized"):
+        calibrate_view(folder, shards, "sideways", n=8, max_false_calls=0.1)
