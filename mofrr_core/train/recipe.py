@@ -10,7 +10,8 @@ A recipe (``mofrr_core/configs/recipes/*.yaml``; the folder is the list) is Basi
       - {name: expert-white, stage: expert, expert: white, preset: cpu128,
          degree_weights: "{degree-white}/best"}         # "{RUN}" = the folder of an earlier run
     calibrate:                                # optional: mofrr-train calibrate, once the runs are done
-      {router: "{router}/best", n: 2048, realign: photo-upright, max_false_calls: 0.05}
+      - {router: "{router}/best", n: 2048, realign: photo-upright, max_false_calls: 0.05}
+      - {router: "{router}/best", n: 4096, realign: photo-native, view: resized, max_false_calls: 0.05}
     registry:                                 # optional: <output_dir>/registry.yaml naming the results
       router: "{router}/best"
       experts: {white: "{expert-white}/best"}
@@ -50,7 +51,9 @@ PATH_KEYS = ("init_weights", "router_weights", "degree_weights", "shared_weights
              "hard_negatives", "combine_cache_from", "registry")  # what a run reads (--dry-run shows them)
 RECIPE_KEYS = ("output_dir", "defaults", "runs", "calibrate", "registry", "description")
 CALIBRATE_KEYS = {"router": str, "n": int, "realign": str, "max_false_calls": float,  # calibrate_router's
-                  "group_by": list, "false_calls_on": str, "max_any_calls": float, "postprocess": str}
+                  "group_by": list, "false_calls_on": str, "max_any_calls": float, "postprocess": str,
+                  "view": str}  # with view: calibrate_view's, without group_by and false_calls_on
+VIEW_STEP_WITHOUT = ("group_by", "false_calls_on")
 REGISTRY_COMPONENTS = ("router", "combine")
 COMMAND_LINE_KEYS = ("recipe", "dry_run", "output_dir", "data", "resume", "overwrite", "verbose")
 
@@ -83,7 +86,7 @@ class Recipe:
     output_dir: Path
     runs: list[RecipeRun]
     registry: dict[str, Any] | None  # the registry.yaml to write (paths relative to output_dir)
-    calibrate: dict[str, Any] | None = None  # calibrate_router's arguments (router folder resolved)
+    calibrate: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # calibration steps, in order
     data_root: str | None = None  # the face shards (calibration reads their val split)
 
 
@@ -239,6 +242,10 @@ def calibrate_step(raw: Any, folders: dict[str, str], where: str) -> dict[str, A
         raise RecipeError(f"{where}: {error}") from None
     if step.get("group_by") and "max_false_calls" not in step:
         raise RecipeError(f"{where}: group_by goes with max_false_calls")
+    if "view" in step and (step["view"] not in ("native", "resized") or set(VIEW_STEP_WITHOUT) & set(step)
+                           or (resolve_realign(step.get("realign")) or {}).get("crop") != "native"):
+        raise RecipeError(f"{where}: a view step needs view native or resized, realign photo-native and no "
+                          f"{' or '.join(VIEW_STEP_WITHOUT)}, got {raw!r}")
     rates_ok = all(0 <= step.get(key, 0) < 1 for key in ("max_false_calls", "max_any_calls"))
     if not rates_ok or step.get("n", 1) < 1:
         raise RecipeError(f"{where}: max_false_calls and max_any_calls must be in [0, 1) and n positive, got {raw!r}")
@@ -276,9 +283,9 @@ def load_recipe(name: str | Path, base_overrides: dict[str, Any] | None = None) 
     if raw.get("registry") is not None:
         registry = registry_mapping(raw["registry"], {name: name for name in folders},
                                     f"recipe {path}, registry step")
-    calibrate = None
-    if raw.get("calibrate") is not None:
-        calibrate = calibrate_step(raw["calibrate"], folders, f"recipe {path}, calibrate step")
+    steps = raw.get("calibrate") or []
+    calibrate = [calibrate_step(step, folders, f"recipe {path}, calibrate step")
+                 for step in (steps if isinstance(steps, list) else [steps])]
     return Recipe(path, root, runs, registry, calibrate, base.get("data_root"))
 
 
@@ -310,8 +317,7 @@ def describe(recipe: Recipe) -> str:
         lines.append("  " + "  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip())
         reads = recipe.runs[index - 1].reads if index else {}
         lines += [f"  {'':{widths[0]}}  reads {key}: {value}" for key, value in reads.items()]
-    if recipe.calibrate is not None:
-        step = recipe.calibrate
+    for step in recipe.calibrate:
         options = ", ".join(f"{k} {step[k]}" for k in CALIBRATE_KEYS if k != "router" and k in step)
         lines.append(f"calibrate {step['router']}" + (f" ({options})" if options else ""))
     if recipe.registry is not None:
@@ -339,6 +345,21 @@ def time_table(recipe: Recipe) -> str:
     return "\n".join(lines)
 
 
+def calibrate_steps(recipe: Recipe) -> None:
+    """The recipe's calibration steps in order. Idempotent, so a resumed recipe redoes them: the router's step
+    refits from the raw logits, a view step replaces that view's offsets on top of the router's."""
+    from mofrr_core.train.calibrate import calibrate_router, calibrate_view, describe_fit, describe_view_fit
+
+    for raw in recipe.calibrate:
+        step = dict(raw)
+        router, view = step.pop("router"), step.pop("view", None)
+        if view is None:
+            described = describe_fit(calibrate_router(router, recipe.data_root, **step))
+        else:
+            described = describe_view_fit(calibrate_view(router, recipe.data_root, view, **step))
+        print(f"calibrate {router}: {described}")
+
+
 def run_recipe(recipe: Recipe, command: str | None = None) -> list[Any]:
     """Train the recipe's runs in order (finished ones skipped with ``--resume``), calibrate the router if the
     recipe says so, then write its registry."""
@@ -348,12 +369,7 @@ def run_recipe(recipe: Recipe, command: str | None = None) -> list[Any]:
     if recipe.path.resolve() != (recipe.output_dir / "recipe.yaml").resolve():
         shutil.copyfile(recipe.path, recipe.output_dir / "recipe.yaml")  # what ran, next to the runs
     results = run_plan([(run.config, ()) for run in recipe.runs], command=command)
-    if recipe.calibrate is not None:  # idempotent: it refits from the raw logits, so a resumed recipe redoes it
-        from mofrr_core.train.calibrate import calibrate_router, describe_fit
-
-        step = dict(recipe.calibrate)
-        fit = calibrate_router(step.pop("router"), recipe.data_root, **step)
-        print(f"calibrate {recipe.calibrate['router']}: {describe_fit(fit)}")
+    calibrate_steps(recipe)
     target = write_registry(recipe)
     if target is not None:
         print(f"registry: {target} (evaluate: mofrr eval --pipeline {target})")

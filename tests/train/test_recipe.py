@@ -133,8 +133,9 @@ def test_default_recipe_uses_each_stages_preset_and_reads_only_earlier_runs(tmp_
     routers = [(r.name, Path(r.config.preset).stem) for r in recipe.runs if r.config.stage == "router"]
     assert routers == [("router", "router-srm"), ("router-photo", "router-photo-upright"),
                        ("router-kept", "router-photo-kept"), ("router-camera", "router-camera")]
-    assert recipe.calibrate["router"] == str(tmp_path / "router-camera" / "best")  # the router that ships
-    assert recipe.calibrate["max_any_calls"] == 0.03
+    shipped = str(tmp_path / "router-camera" / "best")  # the router that ships, then its resized view
+    assert [(step["router"], step.get("view"), step["max_any_calls"]) for step in recipe.calibrate] == [
+        (shipped, None, 0.03), (shipped, "resized", 0.03)]
     assert recipe.registry["router"]["weights"] == "router-camera/best" and recipe.registry["router_crop"] == "native"
     assert final[("expert", "white")] == final[("expert", "smooth")] == "cpu128"
     assert final[("expert", "face")] == final[("expert", "eye")] == "cpu128-warp"
@@ -200,6 +201,9 @@ def test_training_options_belong_in_the_recipe(tmp_path, capsys):
     ({"n": 5}, "calibrate step: expected a mapping with router:"),
     ({"router": "{r}/best", "group_by": "race"}, "calibrate step: group_by: expected list, got 'race'"),
     ({"router": "{r}/best", "group_by": ["race"]}, "calibrate step: group_by goes with max_false_calls"),
+    ({"router": "{r}/best", "view": "resized"}, "calibrate step: a view step needs view native or resized, realign"),
+    ({"router": "{r}/best", "view": "resized", "realign": "photo-native", "false_calls_on": "untouched"},
+     "calibrate step: a view step needs"),
 ])
 def test_calibrate_step_errors_are_found_before_training(tmp_path, capsys, calibrate, message):
     path = write_recipe(tmp_path, [{"name": "r", "stage": "router"}], calibrate=calibrate)
@@ -209,15 +213,18 @@ def test_calibrate_step_errors_are_found_before_training(tmp_path, capsys, calib
 
 
 def test_calibrate_step_fits_the_trained_router_before_the_registry(shards, tmp_path, capsys):
-    """A recipe's ``calibrate:`` runs ``mofrr-train calibrate`` on its router once the runs are done."""
+    """A recipe's ``calibrate:`` runs ``mofrr-train calibrate`` on its router once the runs are done (the steps of a
+    list in order: the router's, then the faces it reads resized)."""
     root = shards
-    calibrate = {"router": "{r}/final", "n": 24, "realign": "photo-upright", "max_false_calls": 0.0}
+    view = {"router": "{r}/final", "n": 96, "realign": "photo-native", "view": "resized", "max_false_calls": 0.0}
+    calibrate = [{"router": "{r}/final", "n": 24, "realign": "photo-upright", "max_false_calls": 0.0}, view]
     path = write_recipe(tmp_path, [{"name": "r", "stage": "router", "resolution": 32}], calibrate=calibrate,
                         registry={"router": "{r}/final"})
     out = tmp_path / "out"
     assert run(["--recipe", str(path), "--output-dir", str(out), "--dry-run"]) == 0
     expected = f"calibrate {out / 'r' / 'final'} (n 24, realign photo-upright, max_false_calls 0.0)"
-    assert expected in capsys.readouterr().out
+    planned = capsys.readouterr().out
+    assert expected in planned and "(n 96, realign photo-native, max_false_calls 0.0, view resized)" in planned
     assert run(["--recipe", str(path), "--output-dir", str(out), "--data", str(root)]) == 0
     printed = capsys.readouterr().out
     config = json.loads((out / "r" / "final" / "config.json").read_text())
@@ -225,4 +232,6 @@ def test_calibrate_step_fits_the_trained_router_before_the_registry(shards, tmp_
     calls = printed.split("untouched: ")[1].split(" (any call ")[0].split(", ")
     assert len(calls) == 4 and all(c.endswith(" 0.0%") for c in calls)  # zero budget: no untouched face flagged
     assert "(any call 0.0%)" in printed
+    assert printed.index("calibrate ") < printed.index(f"calibrate {out / 'r' / 'final'}: view resized (")
+    assert printed.rindex("(any call 0.0%)") > printed.index(": view resized (")  # the view's own budget held
     assert printed.index("calibrate ") < printed.index("registry: ")
