@@ -242,12 +242,13 @@ class ViewedPairs:
 def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: str, n: int = 2048,
                    seed: int = 4321, write: bool = True, max_false_calls: float | None = None,
                    max_any_calls: float | None = None, realign: str | None = "photo-native",
-                   postprocess: str | None = None) -> dict[str, Any]:
+                   postprocess: str | None = None, gates: Sequence[str] | None = None) -> dict[str, Any]:
     """Gate offsets for the faces whole-photo mode's router reads in ``view`` (``native`` or ``resized``): on those
     of ``n`` validation pairs cut as ``realign`` does (a preset with ``crop: native``), the router's own
-    temperature and offsets, made stricter where ``max_false_calls`` / ``max_any_calls`` need it (never looser),
-    written to its config.json as ``view_gate_offsets[view]`` if ``write``; ``temperature`` and ``gate_offsets``
-    stay as they are."""
+    temperature and offsets, made stricter where ``max_false_calls`` / ``max_any_calls`` need it (never looser;
+    with ``gates``, only those gates, the budgets counted on their calls), written to its config.json as
+    ``view_gate_offsets[view]`` if ``write`` (replacing that view's earlier offsets); ``temperature`` and
+    ``gate_offsets`` stay as they are."""
     from mofrr_core.data import RetouchPairs
     from mofrr_core.data.realign import resolve_realign
     from mofrr_core.train.stages import load_network
@@ -258,6 +259,9 @@ def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: s
         raise ValueError(f"--view needs a --realign preset that reads faces natively (photo-native), got {realign!r}")
     folder = Path(router_dir)
     router = load_network(folder, "Router").eval()
+    unknown = sorted(set(gates or ()) - set(router.types))
+    if unknown:
+        raise ValueError(f"--gates: the router has no gate {', '.join(unknown)} (it has {', '.join(router.types)})")
     pairs = ViewedPairs(RetouchPairs(data_root, split="val", resolution=router.face_size or router.config.input_size
                                      or 128, num_ops=(0, 4), types=router.types, seed=seed, length=n, p_clean=0.25,
                                      p_single=0.6, apis_set="heldout", realign=realign, postprocess=postprocess))
@@ -265,12 +269,14 @@ def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: s
     rows = np.array([pairs.views[i] == view for i in range(len(labels))])
     base = dict(router.config.gate_offsets or {})
     calibrated = logits[rows] / router.config.temperature + offset_row(base, router.types)
+    types = [t for t in router.types if not gates or t in gates]  # the gates these budgets move
     stricter = {} if max_false_calls is None else false_call_offsets(calibrated, labels[rows], router.types,
                                                                      max_false_calls)
-    if max_any_calls is not None:
-        more = any_call_offsets(calibrated + offset_row(stricter, router.types), labels[rows], router.types,
-                                max_any_calls)
-        stricter = {t: stricter.get(t, 0.0) + more.get(t, 0.0) for t in router.types if t in stricter | more}
+    stricter = {t: v for t, v in stricter.items() if t in types}
+    if max_any_calls is not None:  # the other gates' calls neither count nor move
+        counted = np.where([t in types for t in router.types], calibrated + offset_row(stricter, router.types), -np.inf)
+        more = any_call_offsets(counted, labels[rows], router.types, max_any_calls)
+        stricter = {t: stricter.get(t, 0.0) + more.get(t, 0.0) for t in types if t in stricter | more}
     offsets = {t: base.get(t, 0.0) + stricter[t] for t in stricter}
     judged = calibrated + offset_row(stricter, router.types)
     untouched = ~labels[rows].any(axis=1)
@@ -282,6 +288,7 @@ def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: s
         config["view_gate_offsets"] = views or None
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     return {"view": view, "gate_offsets": offsets, "n": float(rows.sum()), "untouched": float(untouched.sum()),
+            "gates": types,
             "false_calls": {t: float((judged[untouched, k] > 0).mean()) for k, t in enumerate(router.types)},
             "any_calls": float((judged[untouched] > 0).any(axis=1).mean()),
             "false_calls_before": {t: float((calibrated[untouched, k] > 0).mean()) for k, t in enumerate(router.types)}}

@@ -206,6 +206,9 @@ def build_calibrate_parser() -> argparse.ArgumentParser:
                              "with --max-false-calls / --max-any-calls on that view's untouched faces alone, on "
                              "top of the router's offsets (never looser), and write them as view_gate_offsets; "
                              "needs --realign photo-native")
+    parser.add_argument("--gates", nargs="+", metavar="TYPE", default=None,
+                        help="with --view: fit only these gates' offsets, the budgets counted on their calls alone "
+                             "(e.g. face: the gate whose false calls cost most)")
     parser.add_argument("--dry-run", action="store_true", help="print what would be fitted, write nothing")
     parser.add_argument("-v", "--verbose", action="store_true", help="full tracebacks")
     return parser
@@ -416,7 +419,7 @@ def run_command(args: argparse.Namespace, subcommand: str | None, command: str) 
 
         fit = calibrate_view(args.router, args.data, args.view, n=args.n, write=not args.dry_run,
                              max_false_calls=args.max_false_calls, max_any_calls=args.max_any_calls,
-                             realign=args.realign, postprocess=args.postprocess)
+                             realign=args.realign, postprocess=args.postprocess, gates=args.gates)
         print(describe_view_fit(fit) + ("" if args.dry_run else f" (written to {Path(args.router) / 'config.json'})"))
         return 0
     if subcommand == "calibrate":

@@ -52,7 +52,7 @@ PATH_KEYS = ("init_weights", "router_weights", "degree_weights", "shared_weights
 RECIPE_KEYS = ("output_dir", "defaults", "runs", "calibrate", "registry", "description")
 CALIBRATE_KEYS = {"router": str, "n": int, "realign": str, "max_false_calls": float,  # calibrate_router's
                   "group_by": list, "false_calls_on": str, "max_any_calls": float, "postprocess": str,
-                  "view": str}  # with view: calibrate_view's, without group_by and false_calls_on
+                  "view": str, "gates": list}  # with view: calibrate_view's, without group_by and false_calls_on
 VIEW_STEP_WITHOUT = ("group_by", "false_calls_on")
 REGISTRY_COMPONENTS = ("router", "combine")
 COMMAND_LINE_KEYS = ("recipe", "dry_run", "output_dir", "data", "resume", "overwrite", "verbose")
@@ -242,6 +242,8 @@ def calibrate_step(raw: Any, folders: dict[str, str], where: str) -> dict[str, A
         raise RecipeError(f"{where}: {error}") from None
     if step.get("group_by") and "max_false_calls" not in step:
         raise RecipeError(f"{where}: group_by goes with max_false_calls")
+    if "gates" in step and "view" not in step:
+        raise RecipeError(f"{where}: gates goes with view")
     if "view" in step and (step["view"] not in ("native", "resized") or set(VIEW_STEP_WITHOUT) & set(step)
                            or (resolve_realign(step.get("realign")) or {}).get("crop") != "native"):
         raise RecipeError(f"{where}: a view step needs view native or resized, realign photo-native and no "

@@ -203,6 +203,21 @@ def test_calibrate_view_writes_offsets_for_that_view_alone(shards, tmp_path, cap
     assert torch.equal(router.logit_offsets("resized"), torch.tensor([offsets[t] for t in router.types]))
 
 
+def test_calibrate_view_gates_fits_those_gates_alone(shards, tmp_path, capsys):
+    """``--gates face``: only the face gate's offset is fitted; the other gates, firing as often as before, neither
+    move nor count against the budget."""
+    folder = saved_router(tmp_path / "router", lambda net: net.bias.fill_(5.0))  # trigger-happy: every gate fires
+    assert main(["calibrate", str(folder), "--data", str(shards), "-n", "96", "--realign", "photo-native",
+                 "--view", "native", "--gates", "face", "--max-false-calls", "0.1", "--max-any-calls", "0.1"]) == 0
+    out = capsys.readouterr().out
+    assert set(json.loads((folder / "config.json").read_text())["view_gate_offsets"]["native"]) == {"face"}
+    calls = dict(c.split(" ", 1) for c in out.split("false calls ")[1].split(" (any")[0].split(", "))
+    assert float(calls["face"].split(" -> ")[1].rstrip("%")) <= 10.0
+    assert all(before == after for t, c in calls.items() if t != "face" for before, after in [c.split(" -> ")])
+    with pytest.raises(ValueError, match="--gates: the router has no gate nose"):
+        calibrate_view(folder, shards, "native", n=8, gates=["nose"], max_false_calls=0.1)
+
+
 def test_calibrate_view_needs_faces_read_natively(shards, tmp_path):
     folder = saved_router(tmp_path / "router", lambda net: None)
     with pytest.raises(ValueError, match="photo-native"):
