@@ -134,8 +134,9 @@ def test_default_recipe_uses_each_stages_preset_and_reads_only_earlier_runs(tmp_
     assert routers == [("router", "router-srm"), ("router-photo", "router-photo-upright"),
                        ("router-kept", "router-photo-kept"), ("router-camera", "router-camera")]
     shipped = str(tmp_path / "router-camera" / "best")  # the router that ships, then its resized view
-    assert [(step["router"], step.get("view"), step["max_any_calls"]) for step in recipe.calibrate] == [
-        (shipped, None, 0.03), (shipped, "resized", 0.03)]
+    assert [(step["router"], step.get("view"), step.get("gates"), step.get("max_any_calls"))
+            for step in recipe.calibrate] == [(shipped, None, None, 0.03), (shipped, "resized", None, 0.03),
+                                              (shipped, "native", ["face"], None)]
     assert recipe.registry["router"]["weights"] == "router-camera/best" and recipe.registry["router_crop"] == "native"
     assert final[("expert", "white")] == final[("expert", "smooth")] == "cpu128"
     assert final[("expert", "face")] == final[("expert", "eye")] == "cpu128-warp"
