@@ -178,7 +178,6 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
     on the ``false_calls_on`` faces; then with ``max_any_calls`` the offsets that keep the untouched faces with
     any call within that share) of the router saved in ``router_dir``, on faces ``realign``-ed and
     ``postprocess``-ed (presets of the data engine) as given; write them to its config.json if ``write``."""
-    from mofrr_core.data import RetouchPairs
     from mofrr_core.data.cache import CachedPairs
     from mofrr_core.train.stages import load_network
 
@@ -187,10 +186,7 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
     check_false_calls_on(false_calls_on)  # before any work
     folder = Path(router_dir)
     router = load_network(folder, "Router").eval()
-    size = router.face_size or router.config.input_size or 128
-    pairs = RetouchPairs(data_root, split="val", resolution=size, num_ops=(0, 4), types=router.types, seed=seed,
-                         length=n, p_clean=0.25, p_single=0.6, apis_set=apis_set, realign=realign,
-                         postprocess=postprocess)
+    pairs = calibration_pairs(router, data_root, n, seed, realign, postprocess, apis_set)
     logits, labels, keys = router_logits(router, CachedPairs(pairs, n, mirror=False,
                                                              desc="retouching calibration pairs"))
     groups = face_groups(data_root, keys, group_by) if group_by else []
@@ -205,13 +201,16 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
     before = expected_calibration_error(1 / (1 + np.exp(-logits)), labels)
     after = expected_calibration_error(1 / (1 + np.exp(-logits / temperature)), labels)  # what reports print
     untouched = ~labels.any(axis=1)
+    cleared = bool(getattr(router.config, "view_gate_offsets", None))  # fitted on top of the offsets replaced here
     if write:
         config_path = folder / "config.json"
         config = json.loads(config_path.read_text())
         config["temperature"] = temperature
         config["gate_offsets"] = {t: round(v, 4) for t, v in offsets.items()} or None
+        config["view_gate_offsets"] = None
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     fit = {"temperature": temperature, "gate_offsets": offsets, "ece_before": before, "ece_after": after,
+           "view_offsets_cleared": cleared,
            "n": float(len(labels)), "untouched": float(untouched.sum()),
            "false_calls": {t: float((calibrated[untouched, k] > 0).mean()) for k, t in enumerate(router.types)},
            "any_calls": float((calibrated[untouched] > 0).any(axis=1).mean()),
@@ -220,6 +219,17 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
     if groups:
         fit["worst_group_false_calls"] = group_false_calls(calibrated, untouched, router.types, groups)
     return fit
+
+
+def calibration_pairs(router: Any, data_root: str | Path | None, n: int, seed: int, realign: str | None,
+                      postprocess: str | None, apis_set: str = "heldout") -> Any:
+    """The ``n`` validation pairs a calibration fits on: held-out implementations, a quarter untouched, at the
+    router's face size, cut as ``realign`` and post-processed as ``postprocess`` say."""
+    from mofrr_core.data import RetouchPairs
+
+    return RetouchPairs(data_root, split="val", resolution=router.face_size or router.config.input_size or 128,
+                        num_ops=(0, 4), types=router.types, seed=seed, length=n, p_clean=0.25, p_single=0.6,
+                        apis_set=apis_set, realign=realign, postprocess=postprocess)
 
 
 class ViewedPairs:
@@ -249,7 +259,6 @@ def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: s
     with ``gates``, only those gates, the budgets counted on their calls), written to its config.json as
     ``view_gate_offsets[view]`` if ``write`` (replacing that view's earlier offsets); ``temperature`` and
     ``gate_offsets`` stay as they are."""
-    from mofrr_core.data import RetouchPairs
     from mofrr_core.data.realign import resolve_realign
     from mofrr_core.train.stages import load_network
 
@@ -262,9 +271,7 @@ def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: s
     unknown = sorted(set(gates or ()) - set(router.types))
     if unknown:
         raise ValueError(f"--gates: the router has no gate {', '.join(unknown)} (it has {', '.join(router.types)})")
-    pairs = ViewedPairs(RetouchPairs(data_root, split="val", resolution=router.face_size or router.config.input_size
-                                     or 128, num_ops=(0, 4), types=router.types, seed=seed, length=n, p_clean=0.25,
-                                     p_single=0.6, apis_set="heldout", realign=realign, postprocess=postprocess))
+    pairs = ViewedPairs(calibration_pairs(router, data_root, n, seed, realign, postprocess))
     logits, labels, _ = router_logits(router, pairs)
     rows = np.array([pairs.views[i] == view for i in range(len(labels))])
     base = dict(router.config.gate_offsets or {})
@@ -312,4 +319,6 @@ def describe_fit(fit: dict[str, Any]) -> str:
             f"{fit['ece_before']:.3f} -> {fit['ece_after']:.3f}; gate offsets: {offsets}; false calls on "
             f"{int(fit['untouched'])} untouched: {calls} (any call {fit['any_calls']:.1%})"
             + (f"; on faces without the type: {others}" if others else "")
-            + (f"; in the worst group: {worst}" if worst else ""))
+            + (f"; in the worst group: {worst}" if worst else "")
+            + ("; the view offsets fitted on top of the old ones are cleared: refit them (--view)"
+               if fit.get("view_offsets_cleared") else ""))

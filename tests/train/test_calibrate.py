@@ -201,6 +201,10 @@ def test_calibrate_view_writes_offsets_for_that_view_alone(shards, tmp_path, cap
     assert torch.equal(router.logit_offsets(), torch.zeros(4)) and torch.equal(router.logit_offsets("native"),
                                                                                 torch.zeros(4))
     assert torch.equal(router.logit_offsets("resized"), torch.tensor([offsets[t] for t in router.types]))
+    # calibrating the router again replaces the offsets the view's were fitted on top of: those go too, said so
+    assert main(["calibrate", str(folder), "--data", str(shards), "-n", "24"]) == 0
+    assert "view offsets fitted on top of the old ones are cleared" in capsys.readouterr().out
+    assert json.loads((folder / "config.json").read_text())["view_gate_offsets"] is None
 
 
 def test_calibrate_view_gates_fits_those_gates_alone(shards, tmp_path, capsys):
