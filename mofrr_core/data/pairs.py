@@ -69,7 +69,7 @@ import torch
 from torch.utils.data import Dataset
 
 from mofrr_core.data.degrees import DegreeThresholds, degree_from_strength
-from mofrr_core.data.shards import FaceRecord, read_shards, resolve_data_root
+from mofrr_core.data.shards import SHARP, FaceRecord, read_shards, resolve_data_root
 from mofrr_core.data.splits import SPLITS, check_split, filter_split
 from mofrr_core.metrics import psnr as psnr_uint8
 from mofrr_core.utils.image import uint8_to_tensor
@@ -153,6 +153,9 @@ class RetouchPairs(Dataset):
         seed: dataset seed; sample ``i`` uses a generator seeded from ``(seed, split, i)``.
         length: virtual epoch size (default: number of faces in the split); may exceed it.
         min_sharpness: keep only faces whose metadata ``sharpness`` is at least this.
+        sharp_repeat: list every face with real skin detail (metadata ``sharpness`` of :data:`SHARP` or more, about
+            one in ten) this many times, so they weigh as much as the soft ones (a detector or an estimator that
+            saw few of them misjudges them); ``1``: as they come.
         p_clean: share of untouched samples (see module docstring).
         p_single: share of single-op samples among the retouched ones (``None``: ``k`` uniform).
         p_type: every type applied independently with this probability (see module docstring); ``None``: off.
@@ -174,7 +177,8 @@ class RetouchPairs(Dataset):
     def __init__(self, root: str | Path | None = None, split: str = "train", resolution: int | None = 256,
                  ops: Sequence[str] | None = None, num_ops: tuple[int, int] = (1, 1),
                  types: Sequence[str] = DEFAULT_TYPES, seed: int = 0, length: int | None = None,
-                 min_sharpness: float | None = None, p_clean: float = 0.0, p_single: float | None = None,
+                 min_sharpness: float | None = None, sharp_repeat: int = 1, p_clean: float = 0.0,
+                 p_single: float | None = None,
                  p_type: float | None = None, apis: Mapping[str, str] | None = None,
                  exclude_apis: Mapping[str, Sequence[str]] | None = None,
                  degree_thresholds: DegreeThresholds | str | Path | None = None,
@@ -223,6 +227,10 @@ class RetouchPairs(Dataset):
         faces = filter_split(records if records is not None else read_shards(self.root), split)
         if min_sharpness is not None:
             faces = [f for f in faces if f.sharpness >= min_sharpness]
+        if not isinstance(sharp_repeat, int) or sharp_repeat < 1:
+            raise ValueError(f"sharp_repeat: expected a whole number >= 1, got {sharp_repeat!r}")
+        faces = [f for f in faces for _ in range(sharp_repeat if f.sharpness >= SHARP else 1)]  # in place: any
+        # prefix of the list (a cache shorter than it) keeps the share
         if not faces:
             where = self.root or "the given records"
             raise ValueError(f"{where}: no faces in split {split!r}"

@@ -29,6 +29,9 @@ class DataRootError(FileNotFoundError):
     """The data folder is missing or holds no shards; the message names the path and how to set it."""
 
 
+SHARP = 2.0  # metadata sharpness from which a FairFace crop has real skin detail (the shards' README)
+
+
 @dataclass(frozen=True, eq=False)
 class FaceRecord:
     """One face of the shards: raw JPEG bytes, metadata and float32 ``[478, 2]`` landmarks."""
@@ -40,7 +43,7 @@ class FaceRecord:
 
     @property
     def sharpness(self) -> float:
-        """FairFace crop sharpness from the metadata (``> 2.0``: real skin detail); 0 if absent."""
+        """FairFace crop sharpness from the metadata (:data:`SHARP` or more: real skin detail); 0 if absent."""
         return float(self.meta.get("sharpness", 0.0))
 
     def image(self) -> np.ndarray:

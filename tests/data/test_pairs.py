@@ -141,6 +141,21 @@ def test_psnr_degrees_with_fitted_thresholds(shard_root, tmp_path):
     assert psnr(to_uint8(tensors["retouched"]), to_uint8(tensors["original"])) == pytest.approx(sample.psnr)
 
 
+def test_sharp_repeat_lists_sharp_faces_that_many_times(shard_root, monkeypatch):
+    import mofrr_core.data.pairs as pairs
+
+    plain = RetouchPairs(shard_root, split="train", resolution=32)
+    cut = sorted(f.sharpness for f in plain.faces)[-2]  # the two sharpest faces count as sharp here
+    monkeypatch.setattr(pairs, "SHARP", cut)
+    ds = RetouchPairs(shard_root, split="train", resolution=32, sharp_repeat=3)
+    sharp = {f.key for f in plain.faces if f.sharpness >= cut}
+    assert len(sharp) == 2 and len(ds.faces) == len(plain.faces) + 2 * len(sharp)
+    assert all(sum(f.key == f2.key for f2 in ds.faces) == (3 if f.key in sharp else 1) for f in plain.faces)
+    assert [f.key for f in ds.faces if f.key not in sharp] == [f.key for f in plain.faces if f.key not in sharp]
+    with pytest.raises(ValueError, match="sharp_repeat: expected a whole number >= 1, got 0"):
+        RetouchPairs(shard_root, split="train", sharp_repeat=0)
+
+
 def test_min_sharpness_filters_faces(shard_root, face_records):
     cut = sorted(r.sharpness for r in face_records if r.key in {f.key for f in
                  RetouchPairs(shard_root, split="train", resolution=32).faces})[2]
