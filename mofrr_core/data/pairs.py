@@ -154,7 +154,7 @@ class RetouchPairs(Dataset):
         length: virtual epoch size (default: number of faces in the split); may exceed it.
         min_sharpness: keep only faces whose metadata ``sharpness`` is at least this.
         sharp_repeat: list every face with real skin detail (metadata ``sharpness`` of :data:`SHARP` or more, about
-            one in ten) this many times, so they weigh as much as the soft ones (a detector or an estimator that
+            one in six) this many times, so they weigh as much as the soft ones (a detector or an estimator that
             saw few of them misjudges them); ``1``: as they come.
         p_clean: share of untouched samples (see module docstring).
         p_single: share of single-op samples among the retouched ones (``None``: ``k`` uniform).
