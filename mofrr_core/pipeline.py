@@ -357,7 +357,7 @@ class Pipeline:
     def gate_thresholds(self) -> dict[str, float]:
         """Per router type, the reported probability above which that gate fires: ``threshold`` moved by
         the gate's offset (``p_reported > t`` exactly when the decision probability is above ``threshold``)."""
-        return self.thresholds_from(self.gate_offsets().double().tolist())
+        return self.view_gate_thresholds(None)
 
     def view_gate_thresholds(self, view: str | None) -> dict[str, float]:
         """:attr:`gate_thresholds` for faces the router read in ``view`` (``native``, ``resized``)."""

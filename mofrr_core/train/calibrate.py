@@ -203,12 +203,8 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
     untouched = ~labels.any(axis=1)
     cleared = bool(getattr(router.config, "view_gate_offsets", None))  # fitted on top of the offsets replaced here
     if write:
-        config_path = folder / "config.json"
-        config = json.loads(config_path.read_text())
-        config["temperature"] = temperature
-        config["gate_offsets"] = {t: round(v, 4) for t, v in offsets.items()} or None
-        config["view_gate_offsets"] = None
-        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        update_config(folder, temperature=temperature, view_gate_offsets=None,
+                      gate_offsets={t: round(v, 4) for t, v in offsets.items()} or None)
     fit = {"temperature": temperature, "gate_offsets": offsets, "ece_before": before, "ece_after": after,
            "view_offsets_cleared": cleared,
            "n": float(len(labels)), "untouched": float(untouched.sum()),
@@ -219,6 +215,13 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
     if groups:
         fit["worst_group_false_calls"] = group_false_calls(calibrated, untouched, router.types, groups)
     return fit
+
+
+def update_config(folder: Path, **changes: Any) -> None:
+    """Write ``changes`` into the router folder's config.json (the weights file, and so its sha256, stay)."""
+    path = folder / "config.json"
+    config = {**json.loads(path.read_text()), **changes}
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def calibration_pairs(router: Any, data_root: str | Path | None, n: int, seed: int, realign: str | None,
@@ -288,12 +291,9 @@ def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: s
     judged = calibrated + offset_row(stricter, router.types)
     untouched = ~labels[rows].any(axis=1)
     if write:
-        config_path = folder / "config.json"
-        config = json.loads(config_path.read_text())
-        views = {k: v for k, v in (config.get("view_gate_offsets") or {}).items() if k != view}
+        views = {k: v for k, v in (router.config.view_gate_offsets or {}).items() if k != view}
         views.update({view: {t: round(v, 4) for t, v in offsets.items()}} if offsets else {})
-        config["view_gate_offsets"] = views or None
-        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        update_config(folder, view_gate_offsets=views or None)
     return {"view": view, "gate_offsets": offsets, "n": float(rows.sum()), "untouched": float(untouched.sum()),
             "gates": types,
             "false_calls": {t: float((judged[untouched, k] > 0).mean()) for k, t in enumerate(router.types)},
