@@ -68,6 +68,7 @@ from mofrr_core.metrics import per_type_thresholds, psnr
 from mofrr_core.pipeline import load_pipeline
 from mofrr_core.restore import NoFaceError, face_detector, restore_photo
 from mofrr_core.retouch.postprocess import POSTPROCESS_PRESETS
+from mofrr_core.retouch.smoothing import REGION_SHARES, smoothing_region
 from mofrr_core.utils.image import to_uint8
 
 GROUPS = ("race", "gender")  # FairFace labels the untouched faces are broken down by
@@ -307,6 +308,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="change every photo after the retouching as benchmarks/photo_conditions.py does "
                              "(default: none)")
     add_reframe_argument(parser)
+    parser.add_argument("--smooth-region", default=None, choices=list(REGION_SHARES),
+                        help="every smoothing filters this region, whatever its implementation declares (image: "
+                             "the held-out smoothings on the whole photo, as a beauty app's slider may apply them; "
+                             "default: their own region)")
     parser.add_argument("--postprocess", default=None, choices=[k for k, v in POSTPROCESS_PRESETS.items() if v],
                         help="degrade every input as a photo app's export would (default: none)")
     parser.add_argument("--min-sharpness", type=float, default=None,
@@ -363,9 +368,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         description += f", photos resized x{args.photo_scale:g} after retouching"
     if args.condition != "none":
         description += f", condition {args.condition} after retouching"
-    records = [measure(pipeline, detector, samples[i], types, i, args.steps, args.seed, args.photo_scale,
-                       args.condition)
-               for i in tqdm(range(len(samples)), desc="whole photo", unit="img", file=sys.stderr)]
+    if args.smooth_region is not None:
+        description += f", smoothings on the {args.smooth_region} region"
+    with smoothing_region(args.smooth_region):  # samples are retouched as they are read
+        records = [measure(pipeline, detector, samples[i], types, i, args.steps, args.seed, args.photo_scale,
+                           args.condition)
+                   for i in tqdm(range(len(samples)), desc="whole photo", unit="img", file=sys.stderr)]
     implementations = manifest_implementations(args.data)
     for record in records:
         if record["key"] in implementations:

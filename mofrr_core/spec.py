@@ -68,7 +68,8 @@ class RetouchOpSpec:
     """A retouching operation used by the data engine; ``api`` names one implementation of it.
 
     ``region`` declares what the api may change: ``"skin"`` (the skin mask: no eyes, brows, lips,
-    hair), ``"face"`` (the face oval and a margin around it) or ``"image"`` (the whole picture).
+    hair), ``"face"`` (the face oval and a margin around it) or ``"image"`` (the whole picture); an api that
+    draws its region per call declares the widest it may draw and records the one it used (``record["region"]``).
     ``family`` names its algorithm (``"tone-curve"``, ``"lut3d"``, ``"bilateral"``, ``"mls"``...):
     two apis of one family are the same algorithm with other parameters.
     """

@@ -17,7 +17,7 @@ from mofrr_core.spec import RetouchOpSpec, RetouchResult
 
 TYPES = ("white", "smooth", "face", "eye")
 STRENGTH_RANGE = (0.25, 1.0)
-ENGINE_VERSION = "5"  # bump when an op changes its output (invalidates cached degree thresholds)
+ENGINE_VERSION = "6"  # bump when an op changes its output (invalidates cached degree thresholds)
 
 
 class NoFaceError(ValueError):

@@ -9,18 +9,22 @@ Two implementations (APIs):
 Both also even out the skin tone a little (frequency separation: the mid-frequency shading of
 the skin, blotches and redness, is pulled towards a skin-only large-scale blur).
 
-Filter sizes scale with the face size; eyes, brows, lips, hair and background are untouched.
+Filter sizes scale with the face size. Each training api applies its filter where :func:`draw_region` says: the
+skin mask (eyes, brows, lips, hair and background untouched), the face oval, or the whole picture, as a beauty
+app's slider may (the held-out apis keep the skin mask: the yardstick does not move).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import cv2
 import numpy as np
 
 from mofrr_core.retouch.landmarks import FaceLandmarks
-from mofrr_core.retouch.masks import skin_mask
+from mofrr_core.retouch.masks import region_mask
 from mofrr_core.spec import RetouchResult
 
 # Effect sizes at strength 1 (tuned so mean input PSNR lands near the paper's ~35.6 dB).
@@ -28,6 +32,35 @@ OPACITY = 1.45
 EVENING = (0.25, 0.55)  # tone-evening amount (fraction of the mid-frequency skin shading removed)
 FINE = (0.3, 0.8)  # share of the finest (sub-working-scale) texture removed on big faces
 WORKING_SIZE = 320  # faces larger than this (px) are filtered downscaled
+REGION_SHARES = {"skin": 0.6, "face": 0.2, "image": 0.2}  # where a training api smooths (engine v6)
+
+
+_FORCED_REGION: ContextVar[str | None] = ContextVar("smoothing_region", default=None)
+
+
+def draw_region(rng: np.random.Generator) -> str:
+    """Where a training smoothing api applies its filter, drawn from :data:`REGION_SHARES`."""
+    regions = list(REGION_SHARES)
+    return regions[int(rng.choice(len(regions), p=list(REGION_SHARES.values())))]
+
+
+@contextmanager
+def smoothing_region(region: str | None) -> Iterator[None]:
+    """Inside this context every smoothing api filters ``region`` (``skin``, ``face``, ``image``; ``None``: its
+    own), whatever it declares or draws: an evaluation of the held-out smoothings on the whole picture
+    (``benchmarks/whole_photo.py --smooth-region image``). The random draws are unchanged."""
+    if region is not None and region not in REGION_SHARES:
+        raise ValueError(f"smoothing region must be one of {', '.join(REGION_SHARES)}, got {region!r}")
+    token = _FORCED_REGION.set(region)
+    try:
+        yield
+    finally:
+        _FORCED_REGION.reset(token)
+
+
+def forced(region: str) -> str:
+    """``region``, or the one :func:`smoothing_region` forces."""
+    return _FORCED_REGION.get() or region
 
 
 def box(x: np.ndarray, radius: int) -> np.ndarray:
@@ -58,9 +91,10 @@ def even_tone(x: np.ndarray, mask: np.ndarray, sigma_fine: float, sigma_coarse: 
     return x + amount * (skin_blur(sigma_coarse) - skin_blur(sigma_fine))
 
 
-def _skin(image: np.ndarray, landmarks: FaceLandmarks, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+def _region(image: np.ndarray, landmarks: FaceLandmarks, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     feather = float(rng.uniform(0.025, 0.05))
-    return skin_mask(image.shape, landmarks, feather=feather, image=image), {"feather": feather}
+    region = forced(draw_region(rng))
+    return region_mask(image, landmarks, region, feather), {"feather": feather, "region": region}
 
 
 def _blend(x: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -92,7 +126,7 @@ def at_working_scale(image: np.ndarray, landmarks: FaceLandmarks, mask: np.ndarr
 
 def smooth_bilateral(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                      rng: np.random.Generator) -> RetouchResult:
-    """Bilateral filter + high-pass blend inside the skin mask."""
+    """Bilateral filter + high-pass blend inside the region of :func:`draw_region`."""
     space = float(rng.uniform(0.025, 0.05))  # spatial sigma / face size
     colour = float(rng.uniform(40.0, 80.0))  # colour sigma (0..255) at strength 1
     highpass = float(rng.uniform(1.2, 1.8))  # how strongly the smoothed difference is applied
@@ -100,7 +134,7 @@ def smooth_bilateral(image: np.ndarray, landmarks: FaceLandmarks, strength: floa
     opacity_jitter = float(rng.uniform(0.8, 1.0))
     evening = float(rng.uniform(*EVENING))
     fine = float(rng.uniform(*FINE))
-    mask, record = _skin(image, landmarks, rng)
+    mask, record = _region(image, landmarks, rng)
     opacity = float(np.clip(OPACITY * strength * opacity_jitter, 0.0, 1.0))
     record = {"op": "smooth", "strength": float(strength), "filter": "bilateral", "sigma_space": space,
               "sigma_colour": colour, "highpass": highpass, "evening": evening, "fine": fine, "opacity": opacity,
@@ -123,14 +157,14 @@ def smooth_bilateral(image: np.ndarray, landmarks: FaceLandmarks, strength: floa
 
 def smooth_guided(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                   rng: np.random.Generator) -> RetouchResult:
-    """Self-guided filter (per channel or luminance guide) inside the skin mask."""
+    """Self-guided filter (per channel or luminance guide) inside the region of :func:`draw_region`."""
     radius_frac = float(rng.uniform(0.025, 0.05))
     eps_base = float(rng.uniform(0.01, 0.035))  # (0..1 intensity)^2 at strength 1
     luminance_guide = bool(rng.random() < 0.5)
     opacity_jitter = float(rng.uniform(0.8, 1.0))
     evening = float(rng.uniform(*EVENING))
     fine = float(rng.uniform(*FINE))
-    mask, record = _skin(image, landmarks, rng)
+    mask, record = _region(image, landmarks, rng)
     eps = eps_base * (0.3 + 0.7 * strength)
     opacity = float(np.clip(OPACITY * strength * opacity_jitter, 0.0, 1.0))
     record = {"op": "smooth", "strength": float(strength), "filter": "guided", "radius": radius_frac, "eps": eps,
@@ -167,8 +201,7 @@ def run_filter(image: np.ndarray, landmarks: FaceLandmarks, strength: float, reg
     The filter runs at the working scale (:func:`at_working_scale`); the opacity is
     ``gain * strength * jitter`` (clipped to 1), so the edit grows with the strength.
     """
-    from mofrr_core.retouch.masks import region_mask
-
+    region = forced(region)
     opacity = float(np.clip(gain * strength * common["jitter"], 0.0, 1.0))
     record = {"op": "smooth", "strength": float(strength), "region": region, "opacity": opacity,
               "feather": common["feather"], "fine": common["fine"], **record}

@@ -7,6 +7,9 @@
 - ``freqsep``: frequency separation: the low band is blurred again (skin-only), the high band
   dropped or partly re-injected;
 - ``softfocus``: whole image: a Gaussian "soft focus" / glow layer (normal or lighten blend).
+
+The first four apply their filter where :func:`~mofrr_core.retouch.smoothing.draw_region` says (skin mask, face oval
+or whole picture).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import cv2
 import numpy as np
 
 from mofrr_core.retouch.landmarks import FaceLandmarks
-from mofrr_core.retouch.smoothing import draw_common, run_filter
+from mofrr_core.retouch.smoothing import draw_common, draw_region, run_filter
 from mofrr_core.spec import RetouchResult
 
 
@@ -38,7 +41,7 @@ def surface_blur(x: np.ndarray, radius: float, threshold: float, taps: int = 5) 
 
 def smooth_surface(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                    rng: np.random.Generator) -> RetouchResult:
-    """Surface blur on the skin mask."""
+    """Surface blur in a drawn region."""
     common = draw_common(rng)
     radius = float(rng.uniform(0.03, 0.05))
     threshold = float(rng.uniform(30.0, 60.0))
@@ -46,13 +49,13 @@ def smooth_surface(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
     def filter_fn(x, face, mask):
         return surface_blur(x, max(radius * face.face_size(), 1.0), threshold)
 
-    return run_filter(image, landmarks, strength, "skin", common, {"radius": radius, "threshold": threshold},
+    return run_filter(image, landmarks, strength, draw_region(rng), common, {"radius": radius, "threshold": threshold},
                       filter_fn)
 
 
 def smooth_median(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                   rng: np.random.Generator) -> RetouchResult:
-    """Median filter on the skin mask, part of the finest detail put back."""
+    """Median filter in a drawn region, part of the finest detail put back."""
     common = draw_common(rng)
     radius = float(rng.uniform(0.025, 0.04))
     reinject = float(rng.uniform(0.0, 0.2))
@@ -71,13 +74,13 @@ def smooth_median(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
         detail = x - cv2.GaussianBlur(x, (0, 0), max(0.004 * size, 0.5))
         return median + reinject * detail
 
-    return run_filter(image, landmarks, strength, "skin", common, {"radius": radius, "reinject": reinject},
+    return run_filter(image, landmarks, strength, draw_region(rng), common, {"radius": radius, "reinject": reinject},
                       filter_fn)
 
 
 def smooth_morph(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                  rng: np.random.Generator) -> RetouchResult:
-    """Grey closing and opening (random order) with a disc, softened by a small Gaussian, on the skin."""
+    """Grey closing and opening (random order) with a disc, softened by a small Gaussian, in a drawn region."""
     common = draw_common(rng)
     radius = float(rng.uniform(0.015, 0.03))
     close_first = bool(rng.random() < 0.5)
@@ -91,13 +94,13 @@ def smooth_morph(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
             y = cv2.morphologyEx(y, operation, disc, borderType=cv2.BORDER_REFLECT_101)
         return cv2.GaussianBlur(y, (0, 0), max(0.6 * r, 0.5))
 
-    return run_filter(image, landmarks, strength, "skin", common, {"radius": radius, "close_first": close_first},
-                      filter_fn)
+    return run_filter(image, landmarks, strength, draw_region(rng), common,
+                      {"radius": radius, "close_first": close_first}, filter_fn)
 
 
 def smooth_freqsep(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
                    rng: np.random.Generator) -> RetouchResult:
-    """Frequency separation: low band blurred again on the skin, high band dropped or partly re-injected."""
+    """Frequency separation: low band blurred again in a drawn region, high band dropped or partly re-injected."""
     common = draw_common(rng)
     split = float(rng.uniform(0.01, 0.02))
     low_blur = float(rng.uniform(0.015, 0.03))
@@ -113,7 +116,7 @@ def smooth_freqsep(image: np.ndarray, landmarks: FaceLandmarks, strength: float,
             cv2.GaussianBlur(mask, (0, 0), sigma)[..., None], 1e-3)
         return smooth_low + reinject * high
 
-    return run_filter(image, landmarks, strength, "skin", common,
+    return run_filter(image, landmarks, strength, draw_region(rng), common,
                       {"split": split, "low_blur": low_blur, "reinject": reinject}, filter_fn, gain=1.45)
 
 

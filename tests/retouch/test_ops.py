@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mofrr_core.plugins import get_retouch_ops
-from mofrr_core.retouch.masks import polygon_mask
+from mofrr_core.retouch.masks import REGIONS, polygon_mask
 from tests.retouch.helpers import BUILTIN_APIS, builtin_apis, psnr
 
 
@@ -54,9 +54,11 @@ def test_degradation_grows_with_strength(op, api, data_face, astronaut_crop):
 def test_changes_stay_in_the_declared_region(op, api, padded_face, astronaut_256):
     """skin/face apis: nothing changes 40 % of the face size away from the oval (skin: nor in eyes and lips);
     image apis say so and do change the background."""
-    region = region_of(op, api)
+    declared = region_of(op, api)
     for image, landmarks in [padded_face, astronaut_256]:
-        out = op_fn(op, api)(image, landmarks, 1.0, np.random.default_rng(1)).image
+        result = op_fn(op, api)(image, landmarks, 1.0, np.random.default_rng(1))
+        out, region = result.image, result.record.get("region", declared)  # an api may draw a narrower region
+        assert REGIONS.index(region) <= REGIONS.index(declared), f"{op}/{api} used {region} beyond {declared}"
         far = far_from_face(image.shape, landmarks, 0.4)
         assert far.sum() > 0.3 * far.size  # the check covers a real background area
         change = np.abs(out.astype(np.int16) - image.astype(np.int16)).max(axis=2)
@@ -150,3 +152,25 @@ def test_eye_enlarging_magnifies_the_eye(op, api, padded_face):
     warped = op_fn(op, api)(eyes_rgb, landmarks, 1.0, np.random.default_rng(0)).image
     ratio = warped[..., 0].astype(float).sum() / (eyes * 255).sum()
     assert 1.1 < ratio < 3.0, ratio
+
+
+@pytest.mark.parametrize("api", ["bilateral", "guided", "surface", "median", "morph", "freqsep"])
+def test_training_smoothings_draw_skin_face_or_image(api, padded_face):
+    """Each region of REGION_SHARES is drawn for some seed, and each result stays in the region it records."""
+    image, landmarks = padded_face
+    far = far_from_face(image.shape, landmarks, 0.4)
+    interiors = [inside for inside in feature_interiors(image.shape, landmarks) if inside.sum() > 10]
+    seen = set()
+    for seed in range(40):
+        result = op_fn("smooth", api)(image, landmarks, 1.0, np.random.default_rng(seed))
+        region = result.record["region"]
+        if region in seen:
+            continue
+        seen.add(region)
+        change = np.abs(result.image.astype(np.int16) - image.astype(np.int16)).max(axis=2)
+        assert (change[far].max() >= 1) == (region == "image"), f"smooth/{api} ({region}): background"
+        assert (max(change[inside].max() for inside in interiors) <= 2) == (region == "skin"), \
+            f"smooth/{api} ({region}): eyes and lips"
+        if seen == set(REGIONS):
+            break
+    assert seen == set(REGIONS)
