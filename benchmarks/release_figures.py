@@ -10,8 +10,8 @@ into ``OUT_DIR`` (about half an hour with two jobs on two cores), each command's
 ``<name>.log``. Groups (``--only``):
 
 - ``eval``: ``mofrr eval`` on 600 test faces (in-domain and held-out reports) and at 224 px;
-- ``whole``: whole photos as made, resized x1.25, after an app's export, reframed before the retouching, and the
-  whole test split untouched;
+- ``whole``: whole photos as made, resized x1.25, after an app's export, reframed before the retouching, with the
+  held-out smoothings on the whole photo (``--smooth-region image``), and the whole test split untouched;
 - ``conditions``: whole photos under the eleven photo conditions of ``benchmarks/photo_conditions.py``;
 - ``sharp``: the faces with real skin detail (``--min-sharpness 2.0``), as made, x1.25, looser framing, untouched;
 - ``outside``: the outside software of ``benchmarks/outside.py`` (OpenCV's smoothing, Pillow's and scikit-image's
@@ -74,6 +74,7 @@ def jobs(out: Path, data: str, groups: Sequence[str]) -> tuple[list[Job], list[J
                     whole_photo(out, "whole_photo_125", "-n", "300", "--photo-scale", "1.25"),
                     whole_photo(out, "whole_photo_app", "-n", "300", "--postprocess", "app"),
                     whole_photo(out, "whole_photo_reframe", "-n", "300", "--reframe", "0.15"),
+                    whole_photo(out, "whole_photo_smooth_image", "-n", "300", "--smooth-region", "image"),
                     whole_photo(out, "untouched_test", "-n", "1102", "--ops", "untouched")]
     if "conditions" in groups:
         measure += [whole_photo(out, f"conditions/{c}", "-n", "300", "--condition", c) for c in CONDITIONS]

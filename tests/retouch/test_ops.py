@@ -174,3 +174,24 @@ def test_training_smoothings_draw_skin_face_or_image(api, padded_face):
         if seen == set(REGIONS):
             break
     assert seen == set(REGIONS)
+
+
+def test_smoothing_region_forces_a_region_for_the_evaluation(padded_face):
+    """smoothing_region("image") makes a held-out (skin) smoothing filter the whole photo, with the same draws."""
+    from mofrr_core.retouch.smoothing import smoothing_region
+
+    image, landmarks = padded_face
+    far = far_from_face(image.shape, landmarks, 0.4)
+    own = op_fn("smooth", "domain")(image, landmarks, 1.0, np.random.default_rng(3))
+    with smoothing_region("image"):
+        forced = op_fn("smooth", "domain")(image, landmarks, 1.0, np.random.default_rng(3))
+        drawn = op_fn("smooth", "median")(image, landmarks, 1.0, np.random.default_rng(3))
+    again = op_fn("smooth", "domain")(image, landmarks, 1.0, np.random.default_rng(3))
+    assert own.record["region"] == again.record["region"] == "skin" and np.array_equal(own.image, again.image)
+    assert forced.record["region"] == drawn.record["region"] == "image"
+    assert {k: v for k, v in forced.record.items() if k != "region"} == \
+        {k: v for k, v in own.record.items() if k != "region"}
+    change = np.abs(forced.image.astype(np.int16) - image.astype(np.int16)).max(axis=2)
+    assert change[far].max() >= 1
+    with pytest.raises(ValueError, match="smoothing region"), smoothing_region("hair"):
+        pass

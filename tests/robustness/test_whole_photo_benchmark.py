@@ -129,6 +129,20 @@ def test_condition_changes_original_and_input_alike_after_the_retouching(whole_p
     capsys.readouterr()
 
 
+def test_smooth_region_smooths_the_whole_photo_and_nothing_else(whole_photo, shards, pipeline_dir, tmp_path,
+                                                                monkeypatch, capsys):
+    """--smooth-region image: the smoothed photo (the second) loses more; the other photos are the same edits."""
+    install_fake_provider(monkeypatch, FakeDetector({(224, 224): [TEMPLATE_224.copy()]}))
+    assert run(whole_photo, shards, pipeline_dir, tmp_path / "p.json") == 0
+    assert run(whole_photo, shards, pipeline_dir, tmp_path / "i.json", "--smooth-region", "image") == 0
+    plain, whole = input_psnrs(tmp_path / "p.json"), input_psnrs(tmp_path / "i.json")
+    assert whole[1] < plain[1] - 0.5 and whole[:1] + whole[2:4] == plain[:1] + plain[2:4]
+    assert "smoothings on the image region" in json.loads((tmp_path / "i.json").read_text())["description"]
+    with pytest.raises(SystemExit):
+        whole_photo.parse_args(["--smooth-region", "hair"])
+    capsys.readouterr()
+
+
 def test_postprocess_degrades_every_input_untouched_ones_too(whole_photo, shards, pipeline_dir, tmp_path,
                                                              monkeypatch):
     install_fake_provider(monkeypatch, FakeDetector({(224, 224): [TEMPLATE_224.copy()]}))
