@@ -1,4 +1,4 @@
-"""Skin smoothing ("buffing"): an edge-preserving filter blended back inside the skin mask.
+"""Skin smoothing ("buffing"): an edge-preserving filter blended back into the skin, the face or the whole photo.
 
 Two implementations (APIs):
 
