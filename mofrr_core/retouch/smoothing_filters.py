@@ -4,7 +4,7 @@
   ``1 - |difference| / (2.5 threshold)``), on a sparse 5x5 window;
 - ``median``: a median filter (softened), optionally with part of the fine detail re-injected;
 - ``morph``: grey closing + opening (dark spots and bright specks removed), softened;
-- ``freqsep``: frequency separation: the low band is blurred again (skin-only), the high band
+- ``freqsep``: frequency separation: the low band is blurred again (within its region), the high band
   dropped or partly re-injected;
 - ``softfocus``: whole image: a Gaussian "soft focus" / glow layer (normal or lighten blend).
 
