@@ -341,9 +341,9 @@ class Pipeline:
         """``[B, N]``: the gate offsets each face is judged with, by its router view (``None``: no view known)."""
         if views is not None and len(views) != batch:
             raise ValueError(f"router_views: expected {batch} views (one per face), got {len(views)}")
-        rows = [self.gate_offsets(view) for view in views] if views is not None else [self.gate_offsets()] * batch
-        types = len(router_types(self.router))
-        return torch.stack(rows).double() if rows else torch.zeros(0, types, dtype=torch.float64)
+        views = list(views) if views is not None else [None] * batch
+        by_view = {view: self.gate_offsets(view).double() for view in {*views, None}}  # once per view
+        return torch.stack([by_view[v] for v in views] or [by_view[None]])[:batch]  # no face: [0, N]
 
     def reported_probabilities(self, probabilities: torch.Tensor, offsets: torch.Tensor | None = None
                                ) -> torch.Tensor:

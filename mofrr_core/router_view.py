@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from mofrr_core.pipeline import Pipeline
 
 ROUTER_CROPS = ("shared", "own", "native")
+ROUTER_VIEWS = ("native", "resized")  # how the router read a face: its photo's own pixels, or resampled
 NATIVE_SCALE_RANGE = (0.9, 1.3)  # native: the face's upright box over the router's size, smallest and largest
 JPEG_BLOCK = 8  # side of JPEG's blocks: native crops start on this grid of the photo
 CLOSE_UP = 1.1  # a native view of a face's box larger than this (over the router's size) is a close-up

@@ -72,6 +72,12 @@ REFRAME_PRESETS: dict[str, dict[str, Any] | None] = {"none": None, "portrait": {
 REFRAME_LIMITS = (0.0, 1.0)
 
 
+def crops_natively(config: str | Mapping[str, Any] | bool | None) -> bool:
+    """Whether ``config`` cuts faces from the photo's own pixels where it can (``crop: native``, preset
+    ``photo-native``): the realignment a per-view calibration needs."""
+    return (resolve_realign(config) or {}).get("crop") == "native"
+
+
 def resolve_realign(config: str | Mapping[str, Any] | bool | None) -> dict[str, Any] | None:
     """A validated ``{"p": float, "photo_scale": [lo, hi]}`` or ``None`` (off)."""
     if config is None or config is False:

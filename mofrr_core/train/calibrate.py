@@ -262,12 +262,13 @@ def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: s
     with ``gates``, only those gates, the budgets counted on their calls), written to its config.json as
     ``view_gate_offsets[view]`` if ``write`` (replacing that view's earlier offsets); ``temperature`` and
     ``gate_offsets`` stay as they are."""
-    from mofrr_core.data.realign import resolve_realign
+    from mofrr_core.data.realign import crops_natively
+    from mofrr_core.router_view import ROUTER_VIEWS
     from mofrr_core.train.stages import load_network
 
-    if view not in ("native", "resized"):
-        raise ValueError(f"--view: expected native or resized, got {view!r}")
-    if (resolve_realign(realign) or {}).get("crop") != "native":
+    if view not in ROUTER_VIEWS:
+        raise ValueError(f"--view: expected {' or '.join(ROUTER_VIEWS)}, got {view!r}")
+    if not crops_natively(realign):
         raise ValueError(f"--view needs a --realign preset that reads faces natively (photo-native), got {realign!r}")
     folder = Path(router_dir)
     router = load_network(folder, "Router").eval()

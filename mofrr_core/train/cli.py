@@ -170,6 +170,7 @@ def build_export_parser() -> argparse.ArgumentParser:
 
 def build_calibrate_parser() -> argparse.ArgumentParser:
     from mofrr_core.retouch.postprocess import POSTPROCESS_PRESETS
+    from mofrr_core.router_view import ROUTER_VIEWS
     from mofrr_core.train.calibrate import FALSE_CALLS_ON
 
     parser = argparse.ArgumentParser(prog="mofrr-train calibrate",
@@ -200,7 +201,7 @@ def build_calibrate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--false-calls-on", choices=FALSE_CALLS_ON, default=FALSE_CALLS_ON[0],
                         help="with --max-false-calls: the faces a gate must not flag, the untouched ones (default) "
                              "or every face without its type (untouched and retouched with other types only)")
-    parser.add_argument("--view", choices=["native", "resized"], default=None,
+    parser.add_argument("--view", choices=ROUTER_VIEWS, default=None,
                         help="instead, fit the gate offsets of the faces whole-photo mode's router reads in this "
                              "view (resized: a face outside the native range, resampled to the router's size) "
                              "with --max-false-calls / --max-any-calls on that view's untouched faces alone, on "

@@ -35,8 +35,9 @@ from typing import Any
 
 import yaml
 
-from mofrr_core.data.realign import resolve_realign
+from mofrr_core.data.realign import crops_natively, resolve_realign
 from mofrr_core.retouch.postprocess import resolve_postprocess
+from mofrr_core.router_view import ROUTER_VIEWS
 from mofrr_core.train.config import STAGES, TrainConfig, make_config
 from mofrr_core.train.run_folder import SUMMARY_FILE
 
@@ -244,8 +245,8 @@ def calibrate_step(raw: Any, folders: dict[str, str], where: str) -> dict[str, A
         raise RecipeError(f"{where}: group_by goes with max_false_calls")
     if "gates" in step and "view" not in step:
         raise RecipeError(f"{where}: gates goes with view")
-    if "view" in step and (step["view"] not in ("native", "resized") or set(VIEW_STEP_WITHOUT) & set(step)
-                           or (resolve_realign(step.get("realign")) or {}).get("crop") != "native"):
+    if "view" in step and (step["view"] not in ROUTER_VIEWS or set(VIEW_STEP_WITHOUT) & set(step)
+                           or not crops_natively(step.get("realign"))):
         raise RecipeError(f"{where}: a view step needs view native or resized, realign photo-native and no "
                           f"{' or '.join(VIEW_STEP_WITHOUT)}, got {raw!r}")
     rates_ok = all(0 <= step.get(key, 0) < 1 for key in ("max_false_calls", "max_any_calls"))
