@@ -14,7 +14,7 @@ A recipe (``mofrr_core/configs/recipes/*.yaml``; the folder is the list) is Basi
       - {router: "{router}/best", n: 4096, realign: photo-native, view: resized, max_false_calls: 0.05}
     registry:                                 # optional: <output_dir>/registry.yaml naming the results
       router: "{router}/best"
-      experts: {white: "{expert-white}/best"}
+      experts: {white: "{expert-white}/best"}   # exactly the experts named (router, combine: packaged if unnamed)
 
 A run's keys are :class:`~mofrr_core.train.config.TrainConfig` fields or their command-line
 equivalents ``lr``, ``cache`` (``data.cache``), ``exclude_apis`` (``data.exclude_apis``) and
