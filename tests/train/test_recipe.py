@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from mofrr_core.pipeline import Pipeline
-from mofrr_core.registry import sha256_of, weight_file
+from mofrr_core.plugins import get_expert
+from mofrr_core.registry import DEFAULT_REGISTRY, parse_registry, sha256_of, weight_file
 from mofrr_core.train.cli import main
 from mofrr_core.train.recipe import RECIPES, load_recipe, plan_recipe
 
@@ -183,6 +184,18 @@ def test_dangling_placeholder_in_the_registry_step(tmp_path, capsys):
     path = write_recipe(tmp_path, [{"name": "r", "stage": "router"}], registry={"router": "{router}/best"})
     assert run(["--recipe", str(path), "--dry-run"]) == 1
     assert f"recipe {path}, registry step: placeholder {{router}} names no earlier run" in capsys.readouterr().err
+
+
+def test_registry_step_keeps_packaged_weights_of_experts_named_with_an_empty_mapping(tmp_path):
+    path = write_recipe(tmp_path, [{"name": "s", "stage": "expert", "expert": "smooth"}],
+                        registry={"experts": {"white": {}, "smooth": "{s}/final", "eye": {}}})
+    experts = load_recipe(str(path), {"output_dir": str(tmp_path / "out")}).registry["experts"]
+    assert sorted(experts, key=lambda e: e["name"]) == [{"name": "eye"}, {"name": "smooth", "weights": "s/final"},
+                                                         {"name": "white"}]
+    config = parse_registry({**yaml.safe_load(DEFAULT_REGISTRY.read_text()), "experts": experts}, base=tmp_path)
+    weights = {e.spec.name: e.component.weights for e in config.experts}
+    assert weights["smooth"] == tmp_path / "s" / "final"
+    assert weights["white"] == get_expert("white").weights and set(weights) == {"white", "smooth", "eye"}
 
 
 def test_training_options_belong_in_the_recipe(tmp_path, capsys):
