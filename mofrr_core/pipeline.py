@@ -343,7 +343,7 @@ class Pipeline:
             raise ValueError(f"router_views: expected {batch} views (one per face), got {len(views)}")
         views = list(views) if views is not None else [None] * batch
         by_view = {view: self.gate_offsets(view).double() for view in {*views, None}}  # once per view
-        return torch.stack([by_view[v] for v in views] or [by_view[None]])[:batch]  # no face: [0, N]
+        return torch.stack([by_view[v] for v in views]) if views else by_view[None].unsqueeze(0)[:0]  # no face: [0, N]
 
     def reported_probabilities(self, probabilities: torch.Tensor, offsets: torch.Tensor | None = None
                                ) -> torch.Tensor:

@@ -247,7 +247,7 @@ def calibrate_step(raw: Any, folders: dict[str, str], where: str) -> dict[str, A
         raise RecipeError(f"{where}: gates goes with view")
     if "view" in step and (step["view"] not in ROUTER_VIEWS or set(VIEW_STEP_WITHOUT) & set(step)
                            or not crops_natively(step.get("realign"))):
-        raise RecipeError(f"{where}: a view step needs view native or resized, realign photo-native and no "
+        raise RecipeError(f"{where}: a view step needs view {' or '.join(ROUTER_VIEWS)}, realign photo-native and no "
                           f"{' or '.join(VIEW_STEP_WITHOUT)}, got {raw!r}")
     rates_ok = all(0 <= step.get(key, 0) < 1 for key in ("max_false_calls", "max_any_calls"))
     if not rates_ok or step.get("n", 1) < 1:
