@@ -53,7 +53,10 @@ Degrees: with ``degree_thresholds`` every applied op gets the paper's PSNR degre
 from the PSNR of that op applied *alone* (same API and strength) to the original, so the label
 of an op does not depend on what else was applied (nor on the post-processing); without
 thresholds the strength fallback of :func:`~mofrr_core.data.degrees.degree_from_strength` is
-used. ``dataset.degree_source`` says which (``"psnr"`` or ``"strength"``).
+used. ``dataset.degree_source`` says which (``"psnr"`` or ``"strength"``). ``degree_view: photo`` (with
+``realign``) reads that PSNR on the pair as whole-photo mode cuts it (realigned as the input, without the
+post-processing) instead of the face's own crop: a photo enlarged after the retouching shows less of the
+change, and its label says so.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ from mofrr_core.metrics import psnr as psnr_uint8
 from mofrr_core.utils.image import uint8_to_tensor
 
 DEFAULT_TYPES = ("white", "smooth", "face", "eye")
+DEGREE_VIEWS = ("native", "photo")
 _MAX_FACE_RETRIES = 8
 _POSTPROCESS_STREAM = 1_000_003  # extra seed word of the post-processing generator (face retries use 1..7)
 _REALIGN_STREAM = 1_000_033  # extra seed word of the whole-photo alignment generator
@@ -171,6 +175,8 @@ class RetouchPairs(Dataset):
             :func:`~mofrr_core.data.realign.resolve_retouch_size`); ``None``: the native 224 px.
         reframe: the framing the retouching received (preset name or mapping, see
             :func:`~mofrr_core.data.realign.resolve_reframe`); ``None``: the face's own crop.
+        degree_view: where the PSNR of a degree label is read: ``"native"`` (the face's own crop) or ``"photo"``
+            (the pair realigned as the input is; needs ``realign``).
         records: use these :class:`FaceRecord` instead of reading ``root`` (subsets, tests).
     """
 
@@ -186,7 +192,7 @@ class RetouchPairs(Dataset):
                  postprocess: str | Mapping[str, Any] | None = None,
                  realign: str | Mapping[str, Any] | None = None,
                  retouch_size: str | Mapping[str, Any] | None = None,
-                 reframe: str | Mapping[str, Any] | None = None) -> None:
+                 reframe: str | Mapping[str, Any] | None = None, degree_view: str = "native") -> None:
         from mofrr_core.data.realign import resolve_realign, resolve_reframe, resolve_retouch_size
         from mofrr_core.retouch.postprocess import resolve_postprocess
 
@@ -222,6 +228,9 @@ class RetouchPairs(Dataset):
         self.realign = resolve_realign(realign)
         self.retouch_size = resolve_retouch_size(retouch_size)
         self.reframe = resolve_reframe(reframe)
+        if degree_view not in DEGREE_VIEWS or (degree_view == "photo" and self.realign is None):
+            raise ValueError(f"degree_view: expected one of {DEGREE_VIEWS} ('photo' with realign), got {degree_view!r}")
+        self.degree_view = degree_view
         self._check_ops()
         self._check_apis_set()
         faces = filter_split(records if records is not None else read_shards(self.root), split)
@@ -376,11 +385,12 @@ class RetouchPairs(Dataset):
             op = entry["op"]
             if self.degree_thresholds is not None and op in self.degree_thresholds:
                 if len(applied) == 1:
-                    alone = retouch_psnr
+                    alone = retouch_psnr if self.degree_view == "native" else self._label_psnr(
+                        index, image, retouched, landmarks)
                 else:  # the same op alone (same API, strength and random parameters) on the original
                     solo = engine.retouch(work, work_landmarks, [op], np.random.default_rng(op_seed),
                                           strengths=[float(entry["strength"])], apis={op: entry["api"]})
-                    alone = psnr_uint8(resize_uint8(shrink_to(solo.image, image.shape), self.resolution), original_r)
+                    alone = self._label_psnr(index, image, shrink_to(solo.image, image.shape), landmarks)
                 entry["psnr_alone"] = round(float(alone), 4)
                 entry["degree"] = self.degree_thresholds.degree(op, alone)
                 sources.add("psnr")
@@ -394,6 +404,17 @@ class RetouchPairs(Dataset):
         source = "none" if not sources else sources.pop() if len(sources) == 1 else "mixed"
         return PairSample(index, face.key, original_r, retouched_r, applied, self.types, labels, degrees,
                           total_psnr, source, extra)
+
+    def _label_psnr(self, index: int, original: np.ndarray, retouched: np.ndarray, landmarks: Any) -> float:
+        """PSNR of a retouching at ``resolution`` in the view its degree is read in (``degree_view``): the face's
+        own crop, or the crop whole-photo mode cuts (the input's realignment, without the post-processing)."""
+        if self.degree_view == "photo":
+            from mofrr_core.data.realign import realign_pair
+            from mofrr_core.faces import points5_from_landmarks
+
+            original, retouched, _ = realign_pair(original, retouched, points5_from_landmarks(landmarks),
+                                                  self._rng(index, _REALIGN_STREAM), self.realign)
+        return psnr_uint8(resize_uint8(retouched, self.resolution), resize_uint8(original, self.resolution))
 
     def _as_photo(self, index: int, original: np.ndarray, retouched: np.ndarray, landmarks: Any,
                   extra: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:

@@ -227,6 +227,30 @@ def test_realign_warps_input_and_target_alike(shard_root):
         RetouchPairs(shard_root, split="test", num_ops=(1, 1), realign={"photo_scale": [2, 1]})
 
 
+def test_degree_view_photo_reads_the_label_on_the_realigned_pair(shard_root, tmp_path):
+    """``degree_view: photo``: an op's PSNR label is read on the pair as whole-photo mode cuts it, not on the crop."""
+    ops = ["smooth", "eye"]
+    thresholds = fit_degree_thresholds(shard_root, n=6, resolution=32, ops=ops, cache_dir=tmp_path, progress=False)
+    config = {"p": 1.0, "photo_scale": [0.7, 1.4], "alignment": "upright"}
+    options = dict(split="val", resolution=32, ops=["smooth"], length=3, degree_thresholds=thresholds, realign=config)
+    native, photo = RetouchPairs(shard_root, **options), RetouchPairs(shard_root, degree_view="photo", **options)
+    moved = 0
+    for i in range(3):
+        a, b = native.generate(i), photo.generate(i)
+        assert np.array_equal(a.retouched, b.retouched) and a.ops[0]["strength"] == b.ops[0]["strength"]
+        assert b.ops[0]["psnr_alone"] == pytest.approx(psnr(b.retouched, b.original), abs=1e-3)  # the input's view
+        moved += abs(a.ops[0]["psnr_alone"] - b.ops[0]["psnr_alone"]) > 0.01
+        assert b.degrees[b.types.index("smooth")] == thresholds.degree("smooth", b.ops[0]["psnr_alone"])
+    assert moved  # the crop's PSNR is not the photo's
+    multi = RetouchPairs(shard_root, split="val", resolution=32, ops=ops, length=2, degree_thresholds=thresholds,
+                         realign=config, degree_view="photo")
+    for i in range(2):
+        sample = multi.generate(i)
+        assert all(entry["psnr_alone"] > sample.psnr - 1e-6 for entry in sample.ops)  # one op alone changes less
+    with pytest.raises(ValueError, match="degree_view"):
+        RetouchPairs(shard_root, split="val", ops=["smooth"], degree_view="photo")  # no realign to read it in
+
+
 def test_realign_upright_cuts_the_box_whole_photo_mode_cuts(shard_root):
     """``alignment: upright``: the pair is the upright box of the (rescaled) photo, as ``router_crop: own`` cuts it."""
     from mofrr_core.faces import align_face, points5_from_landmarks, upright_alignment
