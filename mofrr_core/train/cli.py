@@ -79,7 +79,8 @@ def add_stage_options(add: Any) -> None:
              "each restored image is, zero where it is better: a hinge on the 'made worse' count (default 0)")
     add("--num-ops", type=_ops_range, metavar="LO-HI",
         help="shared stage: operations per training image (default 2-4, the paper's multi-op images; 0-4 "
-             "also teaches it single-op and untouched faces, with p_clean)")
+             "also teaches it single-op and untouched faces, with p_clean); expert stage: operations of the "
+             "other types per foreign image (default 1-1)")
     add("--p-single", type=float, metavar="FRACTION",
         help="router/shared/combine/baseline stages: share of single-op images among the retouched ones, the "
              "rest 2-4 ops (default: the number of ops uniform; 0.8 is the op mix of mofrr eval --ops balanced)")

@@ -275,6 +275,15 @@ def test_foreign_images_teach_the_expert_to_leave_them_alone():
         make_stage(tiny("unused", stage="expert", expert="eye", foreign=0.5, train_degree=True))
 
 
+def test_num_ops_gives_foreign_images_several_operations_of_the_other_types():
+    stage = make_stage(tiny("unused", stage="expert", expert="eye", foreign=0.5, init_weights="unused",
+                            num_ops=(1, 3), p_clean=0.0))
+    data = stage.train_dataset()
+    counts = [int(data[i]["labels"].sum()) for i in range(len(data)) if data[i]["labels"][0] < 0.5]
+    assert counts and max(counts) >= 2 and min(counts) >= 1  # several other ops, never the expert's own
+    assert all(int(data[i]["labels"].sum()) == 1 for i in range(len(data)) if data[i]["labels"][0] > 0.5)
+
+
 BRIGHT, DARK = torch.full((3, 32, 32), 0.8), torch.full((3, 32, 32), -0.8)
 
 

@@ -108,7 +108,7 @@ class ExpertStage(RestorationStage):
             kwargs["cache"] = max(1, round(int(cache) * ratio))
         else:  # routed validation draws a pool: the router sends the expert only a few foreign images
             kwargs["length"] = wanted * (ROUTED_VAL_POOL if self.config.routed and split != "train" else 1)
-        foreign = self.dataset(split, types=self.others, ops=None, num_ops=(1, 1),
+        foreign = self.dataset(split, types=self.others, ops=None, num_ops=self.config.num_ops or (1, 1),
                                p_clean=self.config.p_clean if split == "train" else 0.0, **kwargs)
         if self.config.routed:
             foreign = self._router_positives(foreign, self.config.routed, cycle=split == "train", flag="--routed")
