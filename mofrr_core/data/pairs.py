@@ -374,7 +374,7 @@ class RetouchPairs(Dataset):
             extra["retouch_size"] = {"scale": app_scale}
             image, retouched = shrink_to(work, image.shape), shrink_to(retouched, image.shape)
         original_r, retouched_r = resize_uint8(image, self.resolution), resize_uint8(retouched, self.resolution)
-        retouch_psnr = total_psnr = psnr_uint8(retouched_r, original_r)
+        total_psnr = psnr_uint8(retouched_r, original_r)
         if self.postprocess is not None or self.realign is not None:
             original_r, retouched_r = self._as_photo(index, image, retouched, landmarks, extra)
             total_psnr = psnr_uint8(retouched_r, original_r)
@@ -384,13 +384,12 @@ class RetouchPairs(Dataset):
         for entry, op_seed in zip(applied, op_seeds):
             op = entry["op"]
             if self.degree_thresholds is not None and op in self.degree_thresholds:
-                if len(applied) == 1:
-                    alone = retouch_psnr if self.degree_view == "native" else self._label_psnr(
-                        index, image, retouched, landmarks)
-                else:  # the same op alone (same API, strength and random parameters) on the original
+                alone_image = retouched
+                if len(applied) > 1:  # the same op alone (same API, strength and random parameters) on the original
                     solo = engine.retouch(work, work_landmarks, [op], np.random.default_rng(op_seed),
                                           strengths=[float(entry["strength"])], apis={op: entry["api"]})
-                    alone = self._label_psnr(index, image, shrink_to(solo.image, image.shape), landmarks)
+                    alone_image = shrink_to(solo.image, image.shape)
+                alone = self._label_psnr(index, image, alone_image, landmarks)
                 entry["psnr_alone"] = round(float(alone), 4)
                 entry["degree"] = self.degree_thresholds.degree(op, alone)
                 sources.add("psnr")
