@@ -22,6 +22,11 @@ Which ops:
   first, one type's presence makes another's more likely (a smoothed image is more often also whitened than
   an unsmoothed one), and a gate trained on that learns to call one type from another's traces.
 
+Other retouchings beside fixed ops (``beside=(lo, hi)``, default off): a sample with fixed ``ops`` (an expert's
+own-type images) also gets ``k`` in ``lo..hi`` ops of the other types, all in random order, and its target is the
+original with only those applied: what the expert should give back when the router found its type alone on a
+photo retouched several ways. Datasets that draw their ops are unaffected. ``sample.extra["beside"]`` lists them.
+
 Which implementations (``apis_set``): ``"train"`` (default) draws only training apis, never the
 held-out ones of ``mofrr_core/retouch/heldout.yaml``; ``"heldout"`` only held-out apis (the
 held-out table), ``"all"`` both. The train split refuses anything but ``"train"``
@@ -175,6 +180,7 @@ class RetouchPairs(Dataset):
             :func:`~mofrr_core.data.realign.resolve_retouch_size`); ``None``: the native 224 px.
         reframe: the framing the retouching received (preset name or mapping, see
             :func:`~mofrr_core.data.realign.resolve_reframe`); ``None``: the face's own crop.
+        beside: ``(lo, hi)`` ops of the other types added to fixed ``ops`` and kept in the target; ``None``: off.
         degree_view: where the PSNR of a degree label is read: ``"native"`` (the face's own crop) or ``"photo"``
             (the pair realigned as the input is; needs ``realign``).
         records: use these :class:`FaceRecord` instead of reading ``root`` (subsets, tests).
@@ -192,7 +198,8 @@ class RetouchPairs(Dataset):
                  postprocess: str | Mapping[str, Any] | None = None,
                  realign: str | Mapping[str, Any] | None = None,
                  retouch_size: str | Mapping[str, Any] | None = None,
-                 reframe: str | Mapping[str, Any] | None = None, degree_view: str = "native") -> None:
+                 reframe: str | Mapping[str, Any] | None = None, degree_view: str = "native",
+                 beside: Sequence[int] | None = None) -> None:
         from mofrr_core.data.realign import resolve_realign, resolve_reframe, resolve_retouch_size
         from mofrr_core.retouch.postprocess import resolve_postprocess
 
@@ -231,6 +238,9 @@ class RetouchPairs(Dataset):
         if degree_view not in DEGREE_VIEWS or (degree_view == "photo" and self.realign is None):
             raise ValueError(f"degree_view: expected one of {DEGREE_VIEWS} ('photo' with realign), got {degree_view!r}")
         self.degree_view = degree_view
+        if beside is not None and (len(beside) != 2 or not 0 <= int(beside[0]) <= int(beside[1])):
+            raise ValueError(f"beside: expected [lo, hi] with 0 <= lo <= hi, got {beside!r}")
+        self.beside = None if beside is None else (int(beside[0]), int(beside[1]))
         self._check_ops()
         self._check_apis_set()
         faces = filter_split(records if records is not None else read_shards(self.root), split)
@@ -329,6 +339,28 @@ class RetouchPairs(Dataset):
             k = int(rng.integers(lo, hi + 1))
         return [self.types[j] for j in rng.permutation(len(self.types))[:k]]  # random order, as the engine
 
+    def _choose_beside(self, ops: list[str], rng: np.random.Generator) -> tuple[list[str], list[str]]:
+        """``(ops in the order applied, the ones the target keeps)``: with ``beside`` and fixed ops, ``k`` other
+        types join them in random order; otherwise ``(ops, [])`` and ``rng`` is not used."""
+        if self.beside is None or self.ops is None or not ops:
+            return ops, []
+        others = [t for t in self.types if t not in ops]
+        k = min(int(rng.integers(self.beside[0], self.beside[1] + 1)), len(others))
+        kept = [others[j] for j in rng.permutation(len(others))[:k]]
+        order = ops + kept
+        return [order[j] for j in rng.permutation(len(order))], kept
+
+    @staticmethod
+    def _replay(engine: Any, work: np.ndarray, landmarks: Any, applied: list[dict[str, Any]], seeds: list[int],
+                kept: list[str]) -> np.ndarray:
+        """``work`` with only the ``kept`` ops of ``applied`` replayed (same order, API, strength and seed)."""
+        target = work
+        for entry, seed in zip(applied, seeds):
+            if entry["op"] in kept:
+                target = engine.retouch(target, landmarks, [entry["op"]], np.random.default_rng(seed),
+                                        strengths=[float(entry["strength"])], apis={entry["op"]: entry["api"]}).image
+        return target
+
     def generate(self, index: int) -> PairSample:
         """Sample ``index`` as uint8 images plus its full record (deterministic)."""
         if not -self.length <= index < self.length:
@@ -350,7 +382,7 @@ class RetouchPairs(Dataset):
         from mofrr_core.plugins import get_retouch_ops
         from mofrr_core.retouch.landmarks import FaceLandmarks
 
-        ops = self._choose_ops(rng)
+        ops, kept = self._choose_beside(self._choose_ops(rng), rng)
         image = face.image()
         landmarks = engine.check_face(image, FaceLandmarks(face.landmarks), where=f"face {face.key}")
         image, landmarks, border = reframe_for_retouch(image, landmarks, self._rng(index, _REFRAME_STREAM),
@@ -370,13 +402,16 @@ class RetouchPairs(Dataset):
             retouched = result.image
             applied.append(_jsonable(result.record["ops"][0]))
         extra: dict[str, Any] = {"reframe": {"border": border}} if self.reframe is not None else {}
+        target = self._replay(engine, work, work_landmarks, applied, op_seeds, kept)  # `work` when none is kept
+        if kept:
+            extra["beside"] = kept
         if self.retouch_size is not None:
             extra["retouch_size"] = {"scale": app_scale}
-            image, retouched = shrink_to(work, image.shape), shrink_to(retouched, image.shape)
-        original_r, retouched_r = resize_uint8(image, self.resolution), resize_uint8(retouched, self.resolution)
+            image, retouched, target = (shrink_to(x, image.shape) for x in (work, retouched, target))
+        original_r, retouched_r = resize_uint8(target, self.resolution), resize_uint8(retouched, self.resolution)
         total_psnr = psnr_uint8(retouched_r, original_r)
         if self.postprocess is not None or self.realign is not None:
-            original_r, retouched_r = self._as_photo(index, image, retouched, landmarks, extra)
+            original_r, retouched_r = self._as_photo(index, target, retouched, landmarks, extra)
             total_psnr = psnr_uint8(retouched_r, original_r)
         labels = np.zeros(len(self.types), np.float32)
         degrees = np.zeros(len(self.types), np.int64)

@@ -251,6 +251,26 @@ def test_degree_view_photo_reads_the_label_on_the_realigned_pair(shard_root, tmp
         RetouchPairs(shard_root, split="val", ops=["smooth"], degree_view="photo")  # no realign to read it in
 
 
+def test_beside_adds_other_retouchings_that_the_target_keeps(shard_root):
+    """``beside``: fixed ops get other types beside them, and the target is the original with only those."""
+    options = dict(split="val", resolution=None, ops=["smooth"], length=3)
+    plain, beside = RetouchPairs(shard_root, **options), RetouchPairs(shard_root, beside=(1, 2), **options)
+    for i in range(3):
+        a, b = plain.generate(i), beside.generate(i)
+        kept = b.extra["beside"]
+        assert 1 <= len(kept) <= 2 and "smooth" not in kept and "beside" not in a.extra
+        assert sorted(entry["op"] for entry in b.ops) == sorted(["smooth", *kept])
+        assert all(b.labels[b.types.index(op)] == 1 for op in ["smooth", *kept])
+        original = next(face for face in beside.faces if face.key == b.key).image()
+        assert not np.array_equal(b.original, original)  # the target carries the kept retouchings
+        assert psnr(b.retouched, b.original) > psnr(b.retouched, original)  # the input is nearer to it
+        assert np.array_equal(a.original, original)  # off: the target is the original
+    drawn = RetouchPairs(shard_root, split="val", resolution=None, num_ops=(1, 2), length=2, beside=(1, 2))
+    assert all("beside" not in drawn.generate(i).extra for i in range(2))  # drawn ops: unaffected
+    with pytest.raises(ValueError, match="beside"):
+        RetouchPairs(shard_root, split="val", ops=["smooth"], beside=(2, 1))
+
+
 def test_realign_upright_cuts_the_box_whole_photo_mode_cuts(shard_root):
     """``alignment: upright``: the pair is the upright box of the (rescaled) photo, as ``router_crop: own`` cuts it."""
     from mofrr_core.faces import align_face, points5_from_landmarks, upright_alignment
