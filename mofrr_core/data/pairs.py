@@ -351,14 +351,18 @@ class RetouchPairs(Dataset):
         return [order[j] for j in rng.permutation(len(order))], kept
 
     @staticmethod
-    def _replay(engine: Any, work: np.ndarray, landmarks: Any, applied: list[dict[str, Any]], seeds: list[int],
+    def _replay_op(engine: Any, image: np.ndarray, landmarks: Any, entry: dict[str, Any], seed: int) -> np.ndarray:
+        """``image`` with the applied op ``entry`` replayed: same API, strength and random parameters (its seed)."""
+        return engine.retouch(image, landmarks, [entry["op"]], np.random.default_rng(seed),
+                              strengths=[float(entry["strength"])], apis={entry["op"]: entry["api"]}).image
+
+    def _replay(self, engine: Any, work: np.ndarray, landmarks: Any, applied: list[dict[str, Any]], seeds: list[int],
                 kept: list[str]) -> np.ndarray:
-        """``work`` with only the ``kept`` ops of ``applied`` replayed (same order, API, strength and seed)."""
+        """``work`` with only the ``kept`` ops of ``applied`` replayed, in their order."""
         target = work
         for entry, seed in zip(applied, seeds):
             if entry["op"] in kept:
-                target = engine.retouch(target, landmarks, [entry["op"]], np.random.default_rng(seed),
-                                        strengths=[float(entry["strength"])], apis={entry["op"]: entry["api"]}).image
+                target = self._replay_op(engine, target, landmarks, entry, seed)
         return target
 
     def generate(self, index: int) -> PairSample:
@@ -420,10 +424,8 @@ class RetouchPairs(Dataset):
             op = entry["op"]
             if self.degree_thresholds is not None and op in self.degree_thresholds:
                 alone_image = retouched
-                if len(applied) > 1:  # the same op alone (same API, strength and random parameters) on the original
-                    solo = engine.retouch(work, work_landmarks, [op], np.random.default_rng(op_seed),
-                                          strengths=[float(entry["strength"])], apis={op: entry["api"]})
-                    alone_image = shrink_to(solo.image, image.shape)
+                if len(applied) > 1:  # the same op alone on the original
+                    alone_image = shrink_to(self._replay_op(engine, work, work_landmarks, entry, op_seed), image.shape)
                 alone = self._label_psnr(index, image, alone_image, landmarks)
                 entry["psnr_alone"] = round(float(alone), 4)
                 entry["degree"] = self.degree_thresholds.degree(op, alone)
