@@ -166,11 +166,8 @@ class CombineModule(MoFRRModel, ConfigMixin):
         restored = self(x, shared, experts, mask, confidence)
         hyb = losses.hybrid_loss(restored, y)
         logs = {"loss_hyb": hyb.item()}
-        loss = losses.add_log_mse(hyb, restored, y, psnr_weight, logs)
-        if harm_weight:
-            harm = losses.harm_loss(restored, x, y)
-            logs["loss_harm"] = harm.item()
-            loss = loss + harm_weight * harm
+        loss = losses.add_harm(losses.add_log_mse(hyb, restored, y, psnr_weight, logs), restored, x, y, harm_weight,
+                               logs)
         return loss, {"loss": loss.item(), **logs}
 
     def adapt_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

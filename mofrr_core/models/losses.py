@@ -110,16 +110,19 @@ def log_mse_per_image(prediction: torch.Tensor, target: torch.Tensor, eps: float
     return torch.log10((prediction - target).pow(2).flatten(1).mean(1) + eps)
 
 
-def harm_loss(prediction: torch.Tensor, inputs: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+def harm_loss(prediction: torch.Tensor, inputs: torch.Tensor, target: torch.Tensor, eps: float = 1e-5,
+              only: torch.Tensor | None = None) -> torch.Tensor:
     """Mean over images of ``relu(log10(MSE(prediction_i, target_i) + eps) - log10(MSE(inputs_i, target_i) + eps))``:
     how many decibels / 10 each image was made worse than its input, zero where it was made better.
 
     A hinge on the evaluation's "restored worse than the input" count: it leaves the gain-seeking loss alone on the
     images it improves and pulls the others back towards their input; on an untouched face (input = target) any
-    change costs.
+    change costs. ``only`` (``[B]`` bool): the mean over those images alone (zero if none).
     """
-    worse = log_mse_per_image(prediction, target, eps) - log_mse_per_image(inputs, target, eps).detach()
-    return F.relu(worse).mean()
+    worse = F.relu(log_mse_per_image(prediction, target, eps) - log_mse_per_image(inputs, target, eps).detach())
+    if only is None:
+        return worse.mean()
+    return (worse * only).sum() / only.sum().clamp(min=1)
 
 
 def add_log_mse(loss: torch.Tensor, prediction: torch.Tensor, target: torch.Tensor, weight: float,
@@ -129,6 +132,17 @@ def add_log_mse(loss: torch.Tensor, prediction: torch.Tensor, target: torch.Tens
         return loss
     term = log_mse_loss(prediction, target)
     logs["loss_log_mse"] = term.item()
+    return loss + weight * term
+
+
+def add_harm(loss: torch.Tensor, prediction: torch.Tensor, inputs: torch.Tensor, target: torch.Tensor,
+             weight: float, logs: dict[str, float], only: torch.Tensor | None = None) -> torch.Tensor:
+    """``loss + weight x harm_loss`` (logged as ``loss_harm``; ``only``: over those images), or ``loss`` itself
+    when ``weight`` is 0."""
+    if not weight:
+        return loss
+    term = harm_loss(prediction, inputs, target, only=only)
+    logs["loss_harm"] = term.item()
     return loss + weight * term
 
 

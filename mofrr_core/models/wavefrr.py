@@ -272,8 +272,11 @@ class WaveFRR(MoFRRModel, ConfigMixin):
         y: torch.Tensor,
         generator: torch.Generator | None = None,
         degree: torch.Tensor | None = None,
+        harm_weight: float = 0.0,
+        harm_only: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """L = L_freq (L_IDEM + L_simple + L_high) + L_space (L_hyb on the image) (+ L_class, + L_warp)."""
+        """L = L_freq (L_IDEM + L_simple + L_high) + L_space (L_hyb on the image) (+ L_class, + L_warp), plus
+        ``harm_weight`` x :func:`losses.harm_loss` of the image if given (over the ``harm_only`` images)."""
         cfg = self.config
         out = self.training_outputs(x, y, generator)
         weights = self.ddim.min_snr_weights(out["t"], cfg.min_snr_gamma, x)
@@ -299,4 +302,6 @@ class WaveFRR(MoFRRModel, ConfigMixin):
             logs["loss_class"] = l_class.item()
         if l_warp is not None:
             logs["loss_warp"] = l_warp.item()
+        loss = losses.add_harm(loss, out["image"], x, y, harm_weight, logs, only=harm_only)
+        logs["loss"] = loss.item()
         return loss, logs

@@ -75,8 +75,9 @@ def add_stage_options(add: Any) -> None:
              "evaluation's mean per-image PSNR, which punishes harm on lightly retouched faces (default 0: the "
              "paper's L_hyb only)")
     add("--harm-loss", type=float, metavar="WEIGHT",
-        help="combine stage: add WEIGHT x the mean over images of how much worse than its input (log10 MSE) "
-             "each restored image is, zero where it is better: a hinge on the 'made worse' count (default 0)")
+        help="combine and expert stages: add WEIGHT x the mean over images of how much worse than its input "
+             "(log10 MSE) each restored image is, zero where it is better: a hinge on the 'made worse' count "
+             "(default 0)")
     add("--num-ops", type=_ops_range, metavar="LO-HI",
         help="shared stage: operations per training image (default 2-4, the paper's multi-op images; 0-4 "
              "also teaches it single-op and untouched faces, with p_clean); expert stage: operations of the "

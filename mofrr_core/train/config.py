@@ -159,8 +159,8 @@ def validate(config: TrainConfig) -> None:
         raise ValueError("--routed already keeps only the foreign images the router sends: drop --hard-negatives")
     if config.routed and config.stage != "expert":
         raise ValueError(f"--routed is an option of the expert stage, not of --stage {config.stage}")
-    if config.harm_loss and config.stage != "combine":
-        raise ValueError(f"--harm-loss is an option of the combine stage, not of --stage {config.stage}")
+    if config.harm_loss and config.stage not in ("combine", "expert"):
+        raise ValueError(f"--harm-loss is an option of the combine and expert stages, not of --stage {config.stage}")
     if config.gates_only and config.stage != "router":
         raise ValueError(f"--gates-only is an option of the router stage, not of --stage {config.stage}")
     if not 0.0 <= config.foreign < 1.0:

@@ -76,6 +76,10 @@ def test_harm_loss_counts_only_the_images_made_worse_than_their_input():
     assert losses.harm_loss(x, x, y).item() == 0  # returning the input costs nothing
     # an untouched face (input = target): any change costs, a lot
     assert losses.harm_loss(y + 0.01, y, y).item() > 0.3
+    # over some images only: the image made worse alone, or nothing
+    assert losses.harm_loss(pred, x, y, eps=0, only=torch.tensor([False, True, True])).item() == pytest.approx(
+        expected * 3 / 2, rel=1e-4)
+    assert losses.harm_loss(pred, x, y, only=torch.tensor([True, False, True])).item() == 0
 
 
 def test_combine_and_baseline_add_the_psnr_term_only_when_asked():

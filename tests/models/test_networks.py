@@ -271,6 +271,22 @@ def test_wavefrr_spatial_loss_reaches_idem_unet_hfcam():
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
 
 
+def test_wavefrr_harm_weight_adds_the_hinge_on_its_image():
+    """With ``harm_weight`` the loss grows by that times :func:`losses.harm_loss` of the image it trains on; an
+    expert at its identity start returns the input (nothing made worse), a jittered one on an untouched face
+    (input = target) pays for every change."""
+    from mofrr_core.models import losses
+
+    model = jitter(build_model("wavefrr", "tiny"), scale=0.02)
+    x, _ = images(2)
+    plain, _ = model.compute_loss(x, x, gen(5))
+    loss, logs = model.compute_loss(x, x, gen(5), harm_weight=0.5)
+    harm = losses.harm_loss(model.training_outputs(x, x, gen(5))["image"], x, x).item()
+    assert harm > 0.1 and logs["loss_harm"] == pytest.approx(harm, rel=1e-5)
+    assert loss.item() == pytest.approx(plain.item() + 0.5 * harm, rel=1e-5) and logs["loss"] == loss.item()
+    assert "loss_harm" not in model.compute_loss(x, x, gen(5))[1]
+
+
 def test_wavefrr_trainable_degree_estimator():
     model = build_model("wavefrr", "tiny", train_degree=True)
     x, y = images(2)

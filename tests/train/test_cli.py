@@ -162,7 +162,8 @@ def test_cache_and_fine_tuning_flags_reach_the_config():
     assert config_from_args(build_parser().parse_args(["--stage", "combine", "--harm-loss", "0.3"])).harm_loss == 0.3
     with pytest.raises(ValueError, match="--harm-loss"):
         config_from_args(build_parser().parse_args(["--stage", "combine", "--harm-loss", "-1"]))
-    with pytest.raises(ValueError, match="--harm-loss is an option of the combine stage"):
+    assert config_from_args(build_parser().parse_args(["--stage", "expert", "--harm-loss", "0.3"])).harm_loss == 0.3
+    with pytest.raises(ValueError, match="--harm-loss is an option of the combine and expert stages"):
         config_from_args(build_parser().parse_args(["--stage", "baseline", "--harm-loss", "0.3"]))
     assert config_from_args(build_parser().parse_args(["--stage", "router", "--gates-only"])).gates_only
     with pytest.raises(ValueError, match="--gates-only is an option of the router stage"):

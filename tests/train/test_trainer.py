@@ -249,7 +249,8 @@ def test_stage_datasets_follow_the_paper():
 
 
 def test_foreign_images_teach_the_expert_to_leave_them_alone():
-    stage = make_stage(tiny("unused", stage="expert", expert="eye", foreign=0.5, init_weights="unused"))
+    stage = make_stage(tiny("unused", stage="expert", expert="eye", foreign=0.5, init_weights="unused",
+                            harm_loss=0.2))
     assert stage.types[0] == "eye" and set(stage.types[1:]) == {"white", "smooth", "face"}
     data = stage.train_dataset()
     own = [bool(data[i]["labels"][0] > 0.5) for i in range(len(data))]
@@ -257,16 +258,18 @@ def test_foreign_images_teach_the_expert_to_leave_them_alone():
     assert all(int(data[i]["labels"].sum()) <= 1 for i in range(len(data)))
     batch = {k: torch.stack([data[i][k] for i in (own.index(True), own.index(False))])
              for k in ("retouched", "original", "labels", "degrees")}
-    targets = []
+    targets, harm = [], []
 
     class Spy(torch.nn.Module):
-        def compute_loss(self, x, y, generator=None, degree=None):
+        def compute_loss(self, x, y, generator=None, degree=None, harm_weight=0.0, harm_only=None):
             targets.append(y)
+            harm.append((harm_weight, harm_only))
             return y.sum(), {}
 
     stage.loss(Spy(), batch, torch.Generator())
     assert torch.equal(targets[0][0], batch["original"][0])  # own type: restore to the original
     assert torch.equal(targets[0][1], batch["retouched"][1])  # foreign: keep the input
+    assert harm[0][0] == 0.2 and harm[0][1].tolist() == [True, False]  # the harm hinge on its own type only
     values = {"psnr": torch.tensor([30.0, 40.0]), "psnr_input": torch.tensor([28.0, 41.0]),
               "ssim": torch.ones(2), "ssim_input": torch.ones(2), "own": torch.tensor([1.0, 0.0])}
     summary = stage.summarize(values)

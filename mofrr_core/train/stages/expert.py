@@ -168,10 +168,13 @@ class ExpertStage(RestorationStage):
 
     def loss(self, net, batch, generator):
         x, y = batch["retouched"], batch["original"]
+        own = batch["labels"][:, 0] > 0.5
         if self.others:  # foreign retouching is not this expert's job: its target is the input
-            y = torch.where(batch["labels"][:, :1, None, None] > 0.5, y, x)
+            y = torch.where(own[:, None, None, None], y, x)
         degree = batch["degrees"][:, 0].clamp(min=1) if self.train_degree else None
-        return net.compute_loss(x, y, generator=generator, degree=degree)
+        # the harm hinge on its own type's images: a foreign image's target is already its input
+        return net.compute_loss(x, y, generator=generator, degree=degree, harm_weight=self.config.harm_loss,
+                                harm_only=own)
 
     def evaluate(self, net, batch, generator):
         values = super().evaluate(net, batch, generator)
