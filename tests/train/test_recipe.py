@@ -151,6 +151,20 @@ def test_default_recipe_uses_each_stages_preset_and_reads_only_earlier_runs(tmp_
     assert [e["name"] for e in recipe.registry["experts"]] == ["white", "smooth", "face", "eye", "shared"]
 
 
+def test_experiment_recipes_load_and_read_only_earlier_runs_or_packaged_weights(tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    paths = sorted((root / "examples" / "experiments" / "recipes").glob("*.yaml"))
+    assert paths
+    for path in paths:
+        recipe = load_recipe(path, {"output_dir": str(tmp_path), "data_root": str(tmp_path)})
+        done: set[str] = set()
+        for item in recipe.runs:
+            for path_read in map(Path, item.reads.values()):  # an earlier run's folder, or packaged weights
+                earlier = path_read.is_relative_to(tmp_path) and path_read.relative_to(tmp_path).parts[0] in done
+                assert earlier or (root / path_read / "config.json").is_file(), (path.name, item.name, path_read)
+            done.add(item.name)
+
+
 def test_dry_run_prints_the_resolved_runs_and_trains_nothing(tmp_path, capsys):
     out = tmp_path / "out"
     assert run(["--recipe", "tiny", "--data", "synthetic", "--output-dir", str(out), "--dry-run"]) == 0
