@@ -270,6 +270,13 @@ def test_foreign_images_teach_the_expert_to_leave_them_alone():
     assert torch.equal(targets[0][0], batch["original"][0])  # own type: restore to the original
     assert torch.equal(targets[0][1], batch["retouched"][1])  # foreign: keep the input
     assert harm[0][0] == 0.2 and harm[0][1].tolist() == [True, False]  # the harm hinge on its own type only
+
+    class Plain(torch.nn.Module):  # a plug-in network whose compute_loss has no harm arguments
+        def compute_loss(self, x, y, generator=None, degree=None):
+            return y.sum(), {}
+
+    stage.config.harm_loss = 0.0  # not asked for: such a network still trains
+    assert stage.loss(Plain(), batch, torch.Generator())[0] == targets[0].sum()
     values = {"psnr": torch.tensor([30.0, 40.0]), "psnr_input": torch.tensor([28.0, 41.0]),
               "ssim": torch.ones(2), "ssim_input": torch.ones(2), "own": torch.tensor([1.0, 0.0])}
     summary = stage.summarize(values)

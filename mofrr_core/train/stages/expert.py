@@ -172,9 +172,10 @@ class ExpertStage(RestorationStage):
         if self.others:  # foreign retouching is not this expert's job: its target is the input
             y = torch.where(own[:, None, None, None], y, x)
         degree = batch["degrees"][:, 0].clamp(min=1) if self.train_degree else None
-        # the harm hinge on its own type's images: a foreign image's target is already its input
-        return net.compute_loss(x, y, generator=generator, degree=degree, harm_weight=self.config.harm_loss,
-                                harm_only=own)
+        # the harm hinge on its own type's images (a foreign image's target is already its input); asked for only
+        # when set, so a plug-in expert's network without it trains as before
+        harm = {"harm_weight": self.config.harm_loss, "harm_only": own} if self.config.harm_loss else {}
+        return net.compute_loss(x, y, generator=generator, degree=degree, **harm)
 
     def evaluate(self, net, batch, generator):
         values = super().evaluate(net, batch, generator)
