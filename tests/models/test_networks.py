@@ -277,8 +277,9 @@ def test_wavefrr_harm_weight_adds_the_hinge_on_its_image():
     (input = target) pays for every change."""
     from mofrr_core.models import losses
 
-    model = jitter(build_model("wavefrr", "tiny"), scale=0.02)
     x, _ = images(2)
+    assert build_model("wavefrr", "tiny").compute_loss(x, x, gen(5), harm_weight=0.5)[1]["loss_harm"] == 0
+    model = jitter(build_model("wavefrr", "tiny"), scale=0.02)
     plain, _ = model.compute_loss(x, x, gen(5))
     loss, logs = model.compute_loss(x, x, gen(5), harm_weight=0.5)
     harm = losses.harm_loss(model.training_outputs(x, x, gen(5))["image"], x, x).item()
