@@ -30,19 +30,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from whole_photo import column_stats, untouched_stats
 
 from mofrr_core.eval.tables import ALL, NONE, columns_for
 
 
-def load_records(paths: Sequence[Path]) -> list[dict[str, Any]]:
-    """The per-image records of some ``whole_photo.py --out`` reports, in order."""
-    records = []
-    for path in paths:
-        try:
-            records += json.loads(path.read_text())["images"]
-        except (OSError, ValueError, KeyError) as error:
-            raise SystemExit(f"error: {path}: not a whole_photo.py --out report ({error})") from None
-    return records
+def load_records(path: Path) -> list[dict[str, Any]]:
+    """The per-image records of a ``whole_photo.py --out`` report."""
+    try:
+        return json.loads(path.read_text())["images"]
+    except (OSError, ValueError, KeyError) as error:
+        raise SystemExit(f"error: {path}: not a whole_photo.py --out report ({error})") from None
 
 
 def check_same_photos(base: Sequence[Mapping[str, Any]], candidate: Sequence[Mapping[str, Any]]) -> None:
@@ -55,37 +53,29 @@ def check_same_photos(base: Sequence[Mapping[str, Any]], candidate: Sequence[Map
                              f"{c.get('key')}): were they made with the same --split, -n, --seed and conditions?")
 
 
-def column_of(record: Mapping[str, Any]) -> str:
-    return record["group"]
-
-
 def stats(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """Mean gain and share made worse of the records with a face found."""
-    found = [r for r in records if not r["no_face"]]
-    if not found:
-        return {"n": 0, "gain": float("nan"), "worse": float("nan")}
-    return {"n": len(found), "gain": float(np.mean([r["gain"] for r in found])),
-            "worse": 100.0 * float(np.mean([r["worse"] for r in found]))}
+    """:func:`whole_photo.column_stats`' ``n``, mean gain and share made worse (in %) of some records."""
+    found = column_stats(records)
+    return {"n": found["n"], "gain": found.get("gain", float("nan")), "worse": 100.0 * found.get("worse", float("nan"))}
 
 
 def fidelity_rows(base: Sequence[Mapping[str, Any]], candidate: Sequence[Mapping[str, Any]]
                   ) -> list[tuple[str, dict[str, float], dict[str, float]]]:
     """Per retouched column and ``All``: the base's and the candidate's :func:`stats`."""
-    groups = [column_of(r) for r in base]
     rows = []
-    for column in [*columns_for([], groups), ALL]:
-        pick = (lambda r: column_of(r) != NONE) if column == ALL else (lambda r, c=column: column_of(r) == c)
+    for column in [*columns_for([], [r["group"] for r in base]), ALL]:
+        pick = (lambda r: r["group"] != NONE) if column == ALL else (lambda r, c=column: r["group"] == c)
         rows.append((column, stats([r for r in base if pick(r)]), stats([r for r in candidate if pick(r)])))
     return rows
 
 
 def untouched(records: Sequence[Mapping[str, Any]]) -> str:
-    found = [r for r in records if column_of(r) == NONE and not r["no_face"]]
-    if not found:
+    """:func:`whole_photo.untouched_stats` in one line."""
+    s = untouched_stats(records)
+    if not s["n"]:
         return "no untouched photo"
-    values = np.array([r["psnr_to_input"] for r in found])
-    no_expert = 100.0 * np.mean([not any(r["experts_run"]) for r in found])
-    return f"{no_expert:.1f} % no expert, {int((values < 40).sum())} below 40 dB, worst {values.min():.1f} dB"
+    return (f"{100 * s['no_expert']:.1f} % no expert, {round(s['below_floor'] * s['n'])} below 40 dB, "
+            f"worst {s['worst']:.1f} dB")
 
 
 def bins_table(base: Sequence[Mapping[str, Any]], candidate: Sequence[Mapping[str, Any]], column: str,
@@ -94,7 +84,7 @@ def bins_table(base: Sequence[Mapping[str, Any]], candidate: Sequence[Mapping[st
     bounds = [-np.inf, *edges, np.inf]
     lines = [f"| {column}: input PSNR | n | base gain | candidate gain | base worse | candidate worse "
              "| base degree | candidate degree |", "|---|---|---|---|---|---|---|---|"]
-    pairs = [(b, c) for b, c in zip(base, candidate) if column_of(b) == column and not b["no_face"]
+    pairs = [(b, c) for b, c in zip(base, candidate) if b["group"] == column and not b["no_face"]
              and not c["no_face"]]
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         rows = [(b, c) for b, c in pairs if lo <= b["input_psnr"] < hi]
@@ -162,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     base, candidate = [], []
     for b_path, c_path in zip(args.base, args.candidate):
-        b, c = load_records([b_path]), load_records([c_path])
+        b, c = load_records(b_path), load_records(c_path)
         check_same_photos(b, c)
         base, candidate = base + b, candidate + c
     rows = fidelity_rows(base, candidate)

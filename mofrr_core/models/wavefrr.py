@@ -292,7 +292,6 @@ class WaveFRR(MoFRRModel, ConfigMixin):
         if l_warp is not None:
             loss = loss + cfg.lambda_warp * l_warp
         logs = {
-            "loss": loss.item(),
             "loss_idem": l_idem.item(),
             "loss_simple": l_simple.item(),
             "loss_high": l_high.item(),
@@ -303,5 +302,4 @@ class WaveFRR(MoFRRModel, ConfigMixin):
         if l_warp is not None:
             logs["loss_warp"] = l_warp.item()
         loss = losses.add_harm(loss, out["image"], x, y, harm_weight, logs, only=harm_only)
-        logs["loss"] = loss.item()
-        return loss, logs
+        return loss, {"loss": loss.item(), **logs}

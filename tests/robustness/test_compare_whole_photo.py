@@ -20,8 +20,9 @@ def compare():
 def record(index: int, group: str, input_psnr: float, gain: float) -> dict:
     untouched = group == "None"
     return {"index": index, "key": f"face{index}", "group": group, "no_face": False, "input_psnr": input_psnr,
-            "gain": gain, "worse": gain < 0, "psnr_to_input": 100.0 if untouched else 40.0,
-            "experts_run": [[]] if untouched else [[group]], "degrees": {"smooth": 2.0 + index // 6}}
+            "restored_psnr": input_psnr + gain, "gain": gain, "worse": gain < 0, "mask_ceiling": input_psnr + 5,
+            "psnr_to_input": 100.0 if untouched else 40.0, "experts_run": [[]] if untouched else [[group]],
+            "detected": [[]] if untouched else [[group]], "degrees": {"smooth": 2.0 + index // 6}}
 
 
 def report(records: list[dict]) -> dict:
