@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +15,7 @@ from torch import nn
 
 from mofrr_core import __version__
 from mofrr_core.inputs import check_images, check_pipeline_call
-from mofrr_core.models.combine import cap_change
+from mofrr_core.models.combine import cap_change, keep_low_frequencies, low_frequency_sigmas
 from mofrr_core.models.outputs import ExpertRun, PipelineOutput
 from mofrr_core.models.router import explain_away, shift_logits
 from mofrr_core.plugins import resolve_model_type
@@ -28,7 +27,7 @@ from mofrr_core.registry import (
     load_registry,
     sha256_of,
     weight_file,
-    weights_status,
+    with_available_experts,
 )
 from mofrr_core.router_view import NATIVE_SCALE_RANGE
 from mofrr_core.utils.image import ImageLike, resize, tensor_to_pil, to_tensor_list, to_uint8
@@ -61,7 +60,8 @@ class Pipeline:
                  crop_size: int | None = None, alignment: str = "similarity", router_crop: str = "shared",
                  router_context_types: Sequence[str] = (), gate_blend: str = "hard",
                  router_native_range: Sequence[float] | None = None, change_cap: float | None = None,
-                 confounded_gates: dict[str, dict[str, float]] | None = None) -> None:
+                 confounded_gates: dict[str, dict[str, float]] | None = None,
+                 keep_low_frequencies: dict[str, float] | None = None) -> None:
         self.router = router
         self.experts = list(experts)
         self.shared = shared
@@ -80,8 +80,10 @@ class Pipeline:
         self.gate_blend = gate_blend  # "posterior": an expert's change kept in proportion to its gate's probability
         self.change_cap = change_cap  # the Combine Module's change at most this times the experts' (models.combine)
         self.confounded_gates = dict(confounded_gates or {})  # gate a fires: gate b needs confidence > [a][b]
+        self.keep_low_frequencies = dict(keep_low_frequencies or {})  # type -> sigma (models.combine)
         for key, named in (("router_context_types", self.router_context_types),
-                           ("confounded_gates", {t for a, bars in self.confounded_gates.items() for t in (a, *bars)})):
+                           ("confounded_gates", {t for a, bars in self.confounded_gates.items() for t in (a, *bars)}),
+                           ("keep_low_frequencies", self.keep_low_frequencies)):
             if unknown := set(named) - set(router_types(router)):
                 raise ValueError(f"{key}: the router has no gate for {', '.join(sorted(unknown))}")
         self.weights = dict(weights or {})  # component key -> sha256 of its weights, or "untrained"
@@ -120,7 +122,7 @@ class Pipeline:
                        config.threshold, config.num_inference_steps, config.seed, weights,
                        config.passthrough_untouched, config.crop_size, config.alignment, config.router_crop,
                        config.router_context_types, config.gate_blend, config.router_native_range, config.change_cap,
-                       config.confounded_gates)
+                       config.confounded_gates, config.keep_low_frequencies)
         return pipeline.to(device) if device is not None else pipeline
 
     @classmethod
@@ -167,7 +169,7 @@ class Pipeline:
                        "alignment": self.alignment, "router_crop": self.router_crop,
                        "router_context_types": list(self.router_context_types), "gate_blend": self.gate_blend,
                        "router_native_range": list(self.router_native_range), "change_cap": self.change_cap,
-                       "confounded_gates": self.confounded_gates},
+                       "confounded_gates": self.confounded_gates, "keep_low_frequencies": self.keep_low_frequencies},
             "weights": self.weights,
         }
         (directory / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
@@ -239,7 +241,11 @@ class Pipeline:
         if rows.numel():
             run = self.run_experts(x[rows], mask[rows], steps, generator, use_shared, blend[rows])
             combined = self.combine(x[rows], run.shared, run.images, mask[rows], confidence[rows])
-            restored[rows] = cap_change(x[rows], combined, run.images, self.change_cap).clamp(-1, 1)
+            capped = cap_change(x[rows], combined, run.images, self.change_cap)
+            ran = [[slot.retouch_type for slot, on in zip(self.experts, row) if on] for row in mask[rows].tolist()]
+            sigma = low_frequency_sigmas(ran, reported[rows], router_types(self.router), self.keep_low_frequencies,
+                                         self.threshold)
+            restored[rows] = keep_low_frequencies(x[rows], capped, sigma.to(x.device)).clamp(-1, 1)
             for row, estimate in zip(rows.tolist(), run.degrees):
                 degrees[row] = estimate
 
@@ -477,21 +483,6 @@ def pipeline_file_hashes(directory: Path, pipeline: Pipeline) -> dict[str, str]:
     if pipeline.shared is not None:
         folders["shared"] = "shared"
     return {key: sha256_of(weight_file(Path(directory) / sub)) for key, sub in folders.items()}
-
-
-def with_available_experts(config: RegistryConfig, allow_untrained: bool) -> RegistryConfig:
-    """Drop (with a warning) or mark untrained the experts whose weights are missing."""
-    kept = []
-    for entry in config.experts:
-        if weights_status(entry.component) != "missing":
-            kept.append(entry)
-        elif allow_untrained:
-            kept.append(replace(entry, component=replace(entry.component, weights=None)))
-        else:
-            warnings.warn(f"{entry.component.key}: skipped, its weights are missing ({entry.component.weights}); "
-                          f"reinstall {entry.spec.distribution} or train it with mofrr-train --expert {entry.name}",
-                          stacklevel=3)
-    return replace(config, experts=kept)
 
 
 def router_types(router: nn.Module) -> list[str]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,7 @@ class RegistryConfig:
     router_native_range: tuple[float, float] | None = None  # router_crop native: face sizes read unresized
     change_cap: float | None = None  # the Combine Module's change at most this times the experts' (None: off)
     confounded_gates: dict[str, dict[str, float]] = field(default_factory=dict)  # gate a fires: b needs this
+    keep_low_frequencies: dict[str, float] = field(default_factory=dict)  # type -> blur sigma (models.combine)
 
     @property
     def specialised(self) -> list[ExpertEntry]:
@@ -264,6 +265,7 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
         router_native_range=_native_range(raw),
         change_cap=_number(raw, "change_cap", float, None) if raw.get("change_cap") is not None else None,
         confounded_gates=_confounded_gates(raw),
+        keep_low_frequencies=_low_frequencies(raw),
     )
     if config.resolution % 16:
         raise RegistryError(f"resolution: must be a multiple of 16, got {config.resolution}")
@@ -300,6 +302,15 @@ def _confounded_gates(raw: dict) -> dict[str, dict[str, float]]:
     return out
 
 
+def _low_frequencies(raw: dict) -> dict[str, float]:
+    """The registry's ``keep_low_frequencies``: ``{type: blur sigma in px, positive}`` (``{}``: off)."""
+    value = raw.get("keep_low_frequencies") or {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, (int, float))
+                                              and not isinstance(v, bool) and v > 0 for k, v in value.items()):
+        raise RegistryError(f"keep_low_frequencies: expected {{type: blur sigma in px, positive}}, got {value!r}")
+    return {k: float(v) for k, v in value.items()}
+
+
 def _native_range(raw: dict) -> tuple[float, float] | None:
     """The registry's ``router_native_range`` (``None``: :data:`mofrr_core.router_view.NATIVE_SCALE_RANGE`)."""
     if raw.get("router_native_range") is None:
@@ -324,6 +335,21 @@ def _names(raw: dict, key: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise RegistryError(f"{key}: expected a list of retouching types, got {value!r}")
     return value
+
+
+def with_available_experts(config: RegistryConfig, allow_untrained: bool) -> RegistryConfig:
+    """Drop (with a warning) or mark untrained the experts whose weights are missing."""
+    kept = []
+    for entry in config.experts:
+        if weights_status(entry.component) != "missing":
+            kept.append(entry)
+        elif allow_untrained:
+            kept.append(replace(entry, component=replace(entry.component, weights=None)))
+        else:
+            warnings.warn(f"{entry.component.key}: skipped, its weights are missing ({entry.component.weights}); "
+                          f"reinstall {entry.spec.distribution} or train it with mofrr-train --expert {entry.name}",
+                          stacklevel=3)
+    return replace(config, experts=kept)
 
 
 def with_switches(model: Any, component: ComponentConfig) -> Any:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
+
 import torch
 import torch.nn.functional as F
 from diffusers import ConfigMixin
@@ -206,3 +209,41 @@ def cap_change(x: torch.Tensor, restored: torch.Tensor, expert_images: torch.Ten
     size = change.pow(2).mean(dim=(1, 2, 3)).sqrt()
     scale = (cap * budget / size.clamp_min(1e-8)).clamp(max=1.0)
     return x + change * scale.view(-1, 1, 1, 1)
+
+
+def keep_low_frequencies(x: torch.Tensor, restored: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """``restored`` with the low frequencies of its change to ``x [B, 3, H, W]`` removed, per image: the change
+    minus its Gaussian blur of ``sigma [B]`` px (0: as is).
+
+    A smoothing filter (bilateral, guided, non-local means, a median...) keeps a face's local means, so the part
+    of a restoration's change that a wide blur keeps (shading, tone) is not the smoothing's to undo.
+    """
+    out = restored.clone()
+    for value in sigma.unique().tolist():
+        if value > 0:
+            rows = sigma == value
+            change = restored[rows] - x[rows]
+            out[rows] = x[rows] + change - gaussian_blur(change, value)
+    return out
+
+
+def low_frequency_sigmas(ran: Sequence[Sequence[str]], probabilities: torch.Tensor, types: Sequence[str],
+                         keep: Mapping[str, float], threshold: float) -> torch.Tensor:
+    """Per face, the blur of :func:`keep_low_frequencies` (0: none): the smallest sigma ``keep`` gives the types of
+    the specialised experts that ran (``ran``, per face), where ``keep`` names each of them and the router puts
+    every other type (``types``, the columns of ``probabilities [B, T]``) below ``threshold``."""
+    sigmas = []
+    for names, row in zip(ran, probabilities.tolist()):
+        others_absent = all(p < threshold for t, p in zip(types, row) if t not in names)
+        fits = bool(names) and all(t in keep for t in names) and others_absent
+        sigmas.append(min(keep[t] for t in names) if fits else 0.0)
+    return torch.tensor(sigmas, dtype=probabilities.dtype)
+
+
+def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of ``images [B, C, H, W]`` (``sigma`` px, 3 sigma each side, edges repeated)."""
+    window = losses.gaussian_window(2 * math.ceil(3 * sigma) + 1, sigma, images.dtype).to(images.device)
+    pad, channels = len(window) // 2, images.shape[1]
+    for kernel, padding in ((window.view(1, 1, 1, -1), (pad, pad, 0, 0)), (window.view(1, 1, -1, 1), (0, 0, pad, pad))):
+        images = F.conv2d(F.pad(images, padding, mode="replicate"), kernel.repeat(channels, 1, 1, 1), groups=channels)
+    return images
