@@ -248,6 +248,38 @@ def test_explain_away_keeps_only_confident_calls_beside_the_confounder():
     assert torch.equal(explain_away(mask, confidence, types, {}, {"smooth": {"face": 0.85}}), mask)
 
 
+def test_keep_low_frequencies_removes_the_blurred_part_of_the_change():
+    """``keep_low_frequencies``: per image, the change minus its Gaussian blur (a uniform change is all low
+    frequencies and goes; a 1 px checkerboard is nearly all kept); sigma 0 leaves the image as it came."""
+    from mofrr_core.models.combine import gaussian_blur, keep_low_frequencies
+
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    checker = (torch.arange(32)[:, None] + torch.arange(32)[None]) % 2 * 0.2 - 0.1
+    restored = x + torch.stack([torch.full((3, 32, 32), 0.1), checker.expand(3, 32, 32), torch.full((3, 32, 32), 0.1)])
+    out = keep_low_frequencies(x, restored, torch.tensor([4.0, 4.0, 0.0]))
+    torch.testing.assert_close(out[0], x[0])  # uniform: removed
+    assert (out[1] - restored[1])[:, 12:20, 12:20].abs().max() < 1e-3  # checkerboard: kept (away from the edges)
+    assert torch.equal(out[2], restored[2])  # sigma 0: as is
+    ramp = torch.linspace(0, 1, 32).expand(1, 1, 32, 32)
+    torch.testing.assert_close(gaussian_blur(ramp, 2.0)[..., 8:24], ramp[..., 8:24])  # linear: kept inside
+    assert gaussian_blur(ramp, 2.0).shape == ramp.shape
+
+
+def test_low_frequency_sigmas_only_where_no_other_type_is_likely():
+    """A face gets the blur when every expert that ran is named in ``keep`` (the smallest sigma of theirs) and
+    every other type's probability is below the threshold; otherwise 0."""
+    from mofrr_core.models.combine import low_frequency_sigmas
+
+    types = ["white", "smooth", "face", "eye"]
+    probabilities = torch.tensor([[0.1, 0.99, 0.2, 0.3], [0.6, 0.99, 0.2, 0.3], [0.1, 0.99, 0.9, 0.3],
+                                  [0.1, 0.2, 0.2, 0.3], [0.1, 0.99, 0.2, 0.3]])
+    ran = [["smooth"], ["smooth"], ["smooth", "face"], [], ["smooth", "face"]]
+    sigmas = low_frequency_sigmas(ran, probabilities, types, {"smooth": 8.0}, 0.5)
+    assert sigmas.tolist() == [8.0, 0.0, 0.0, 0.0, 0.0]
+    both = low_frequency_sigmas(ran[4:], probabilities[4:], types, {"smooth": 8.0, "face": 3.0}, 0.5)
+    assert both.tolist() == [3.0]
+
+
 def test_change_cap_bounds_the_combine_modules_change_by_the_experts(tiny_pipeline, astronaut_face, tmp_path):
     """``change_cap``: per image, the change is scaled down to ``cap`` times the experts' change (root of the summed
     mean squares), left alone below it; ``None`` is the identity; the pipeline applies it and saves it."""
@@ -276,3 +308,30 @@ def test_change_cap_bounds_the_combine_modules_change_by_the_experts(tiny_pipeli
         tiny_pipeline.change_cap = None
     assert (tight - face).abs().max() < (free - face).abs().max()
     assert Pipeline.from_pretrained(tmp_path / "pipe").change_cap == 1e-6
+
+
+def test_pipeline_keeps_low_frequencies_where_asked_and_saves_it(tiny_pipeline, tmp_path):
+    """Every expert forced and named in the key: where the router puts the other types below threshold the
+    pipeline's change is the free change minus its blur (a face at the working size, away from the clamp), where
+    it does not the change is left alone; the key is saved; a type without a gate is refused."""
+    from mofrr_core.models.combine import keep_low_frequencies
+
+    face = 0.5 * torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(1)) - 0.25
+    free = tiny_pipeline([face], active="all", output_type="pt").images[0]
+    tiny_pipeline.keep_low_frequencies = {"white": 2.0, "eye": 2.0}  # the tiny pipeline's two experts
+    try:
+        tiny_pipeline.threshold = 0.9999  # the untrained router's smooth and face gates "below threshold"
+        kept = tiny_pipeline([face], active="all", output_type="pt").images[0]
+        tiny_pipeline.threshold = 1e-4  # now they are likely: nothing is blurred
+        unsure = tiny_pipeline([face], active="all", output_type="pt").images[0]
+        tiny_pipeline.save_pretrained(tmp_path / "pipe")
+    finally:
+        tiny_pipeline.keep_low_frequencies, tiny_pipeline.threshold = {}, 0.5
+    assert (free - face).abs().max() > 1e-3, "the tiny experts changed nothing: the test would prove nothing"
+    torch.testing.assert_close(kept, keep_low_frequencies(face[None], free[None], torch.tensor([2.0]))[0])
+    assert not torch.allclose(kept, free)
+    torch.testing.assert_close(unsure, free)
+    assert Pipeline.from_pretrained(tmp_path / "pipe").keep_low_frequencies == {"white": 2.0, "eye": 2.0}
+    with pytest.raises(ValueError, match="keep_low_frequencies: the router has no gate for lips"):
+        Pipeline(tiny_pipeline.router, tiny_pipeline.experts, tiny_pipeline.shared, tiny_pipeline.combine,
+                 keep_low_frequencies={"lips": 4.0})

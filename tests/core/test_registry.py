@@ -123,6 +123,12 @@ def test_invalid_fields_are_rejected(tmp_path):
         load_registry(write(tmp_path, {"confounded_gates": {"smooth": 0.9}}))
     with pytest.raises(RegistryError, match="confounded_gates.smooth.face: expected a number, got 'high'"):
         load_registry(write(tmp_path, {"confounded_gates": {"smooth": {"face": "high"}}}))
+    assert load_registry(write(tmp_path, {"keep_low_frequencies": {"smooth": 8}})).keep_low_frequencies == {
+        "smooth": 8.0}
+    assert load_registry(write(tmp_path, {})).keep_low_frequencies == {}
+    for bad in ({"smooth": 0}, {"smooth": -2}, {"smooth": True}, {"smooth": "wide"}, ["smooth"], 8):
+        with pytest.raises(RegistryError, match="keep_low_frequencies: expected {type: blur sigma in px, positive}"):
+            load_registry(write(tmp_path, {"keep_low_frequencies": bad}))
     with pytest.raises(RegistryError, match="registry file not found"):
         load_registry(tmp_path / "absent.yaml")
 
