@@ -237,7 +237,7 @@ class Pipeline:
         confidence = self.expert_confidence(probabilities) if active == "router" else mask.to(x.dtype)
         reported = self.reported_probabilities(probabilities, offsets)
         blend = self.expert_blend(reported, active)
-        restored, degrees = x.clone(), [{} for _ in originals]
+        restored, degrees, kept = x.clone(), [{} for _ in originals], [0.0] * len(originals)
         if rows.numel():
             run = self.run_experts(x[rows], mask[rows], steps, generator, use_shared, blend[rows])
             combined = self.combine(x[rows], run.shared, run.images, mask[rows], confidence[rows])
@@ -246,8 +246,8 @@ class Pipeline:
             sigma = low_frequency_sigmas(ran, reported[rows], router_types(self.router), self.keep_low_frequencies,
                                          self.threshold)
             restored[rows] = keep_low_frequencies(x[rows], capped, sigma.to(x.device)).clamp(-1, 1)
-            for row, estimate in zip(rows.tolist(), run.degrees):
-                degrees[row] = estimate
+            for row, estimate, value in zip(rows.tolist(), run.degrees, sigma.tolist()):
+                degrees[row], kept[row] = estimate, value
 
         # 6. Add the restoration residual back at each input's own size.
         outputs = add_residual(originals, x, restored)
@@ -257,7 +257,7 @@ class Pipeline:
             probabilities=[{t: round(float(p), 4) for t, p in zip(types, row)} for row in reported.tolist()],
             experts_run=[[s.name for k, s in enumerate(self.experts) if mask[i, k]] + shared
                          if i in restored_rows else [] for i in range(len(originals))],
-            degrees=degrees, thresholds=self.gate_thresholds,
+            degrees=degrees, thresholds=self.gate_thresholds, low_frequency_sigmas=kept,
             face_thresholds=[self.thresholds_from(row) for row in offsets.tolist()])
 
     def run_experts(self, x: torch.Tensor, mask: torch.Tensor, num_inference_steps: int,

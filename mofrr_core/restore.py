@@ -237,13 +237,15 @@ def face_info(pipeline: Pipeline, out, i: int) -> dict[str, Any]:
     """Router probabilities, detected types, degree per type and experts run for image ``i`` of ``out``;
     ``explained_away``: the detected types whose expert did not run, a confounding retouching explaining the call
     (registry ``confounded_gates``); ``gate_thresholds`` where this face's differ from the photo's (a router
-    calibrated per view, ``view_gate_offsets``)."""
+    calibrated per view, ``view_gate_offsets``); ``keep_low_frequencies``: the blur (px) whose part of the change
+    was removed, where it was (registry ``keep_low_frequencies``)."""
     types = {slot.name: slot.retouch_type for slot in pipeline.experts}
     probabilities = out.probabilities[i]
     thresholds = out.face_thresholds[i] if out.face_thresholds else out.thresholds
     detected = [t for t, p in probabilities.items() if p > thresholds.get(t, pipeline.threshold)]
     ran = {types[name] for name in out.experts_run[i] if name in types}
     own = {t: round(v, 4) for t, v in thresholds.items()} if thresholds != out.thresholds else {}
+    sigma = out.low_frequency_sigmas[i] if out.low_frequency_sigmas else 0.0
     return {
         "probabilities": probabilities,
         **({"gate_thresholds": own} if own else {}),
@@ -251,6 +253,7 @@ def face_info(pipeline: Pipeline, out, i: int) -> dict[str, Any]:
         "explained_away": [t for t in detected if t in types.values() and t not in ran],
         "degrees": {types.get(name, name): degree for name, degree in out.degrees[i].items()},
         "experts_run": out.experts_run[i],
+        **({"keep_low_frequencies": sigma} if sigma else {}),
     }
 
 

@@ -33,6 +33,8 @@ class PipelineOutput(BaseOutput):
     degrees: estimated retouching degree (1..5) per activated specialised expert.
     face_thresholds: per image, the thresholds its gates were compared with: ``thresholds``, or those of the
         view the router read it in where the router is calibrated per view (``view_gate_offsets``).
+    low_frequency_sigmas: per image, the blur (px) whose part of the change was removed (registry
+        ``keep_low_frequencies``; 0: none).
     """
 
     images: list[Any]
@@ -41,6 +43,7 @@ class PipelineOutput(BaseOutput):
     degrees: list[dict[str, float]] = field(default_factory=list)
     thresholds: dict[str, float] = field(default_factory=dict)
     face_thresholds: list[dict[str, float]] = field(default_factory=list)
+    low_frequency_sigmas: list[float] = field(default_factory=list)
 
 
 @dataclass

@@ -233,6 +233,23 @@ def test_the_report_says_which_calls_were_explained_away(tiny_pipeline, astronau
                                    "experts run: white, shared")
 
 
+def test_the_report_says_where_low_frequencies_were_kept(tiny_pipeline, astronaut_face):
+    """Only white ran and no other type is likely: its sigma, in the output and the face's report; another expert
+    beside it, or another type at 0.5 or more: none, and the report leaves the field out."""
+    from mofrr_core.restore import face_info
+
+    force_router(tiny_pipeline, [[0.9, 0.1, 0.1, 0.1], [0.9, 0.1, 0.1, 0.7], [0.9, 0.1, 0.6, 0.1]])
+    tiny_pipeline.keep_low_frequencies = {"white": 4.0}
+    try:
+        out = tiny_pipeline([astronaut_face] * 3, output_type="np")
+    finally:
+        tiny_pipeline.keep_low_frequencies = {}
+    assert out.experts_run == [["white", "shared"], ["white", "eye", "shared"], ["white", "shared"]]
+    assert out.low_frequency_sigmas == [4.0, 0.0, 0.0]
+    faces = [face_info(tiny_pipeline, out, i) for i in range(3)]
+    assert [f.get("keep_low_frequencies") for f in faces] == [4.0, None, None]
+
+
 def test_explain_away_keeps_only_confident_calls_beside_the_confounder():
     from mofrr_core.models.router import explain_away
 
