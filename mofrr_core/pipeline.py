@@ -15,7 +15,7 @@ from torch import nn
 
 from mofrr_core import __version__
 from mofrr_core.inputs import check_images, check_pipeline_call
-from mofrr_core.models.combine import cap_change, keep_low_frequencies, low_frequency_sigmas
+from mofrr_core.models.combine import cap_change, high_pass_change, low_frequency_sigmas
 from mofrr_core.models.outputs import ExpertRun, PipelineOutput
 from mofrr_core.models.router import explain_away, shift_logits
 from mofrr_core.plugins import resolve_model_type
@@ -245,7 +245,7 @@ class Pipeline:
             ran = [[slot.retouch_type for slot, on in zip(self.experts, row) if on] for row in mask[rows].tolist()]
             sigma = low_frequency_sigmas(ran, reported[rows], router_types(self.router), self.keep_low_frequencies,
                                          self.threshold)
-            restored[rows] = keep_low_frequencies(x[rows], capped, sigma.to(x.device)).clamp(-1, 1)
+            restored[rows] = high_pass_change(x[rows], capped, sigma.to(x.device)).clamp(-1, 1)
             for row, estimate, value in zip(rows.tolist(), run.degrees, sigma.tolist()):
                 degrees[row], kept[row] = estimate, value
 

@@ -211,7 +211,7 @@ def cap_change(x: torch.Tensor, restored: torch.Tensor, expert_images: torch.Ten
     return x + change * scale.view(-1, 1, 1, 1)
 
 
-def keep_low_frequencies(x: torch.Tensor, restored: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+def high_pass_change(x: torch.Tensor, restored: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """``restored`` with the low frequencies of its change to ``x [B, 3, H, W]`` removed, per image: the change
     minus its Gaussian blur of ``sigma [B]`` px (0: as is).
 
@@ -229,7 +229,7 @@ def keep_low_frequencies(x: torch.Tensor, restored: torch.Tensor, sigma: torch.T
 
 def low_frequency_sigmas(ran: Sequence[Sequence[str]], probabilities: torch.Tensor, types: Sequence[str],
                          keep: Mapping[str, float], threshold: float) -> torch.Tensor:
-    """Per face, the blur of :func:`keep_low_frequencies` (0: none): the smallest sigma ``keep`` gives the types of
+    """Per face, the blur of :func:`high_pass_change` (0: none): the smallest sigma ``keep`` gives the types of
     the specialised experts that ran (``ran``, per face), where ``keep`` names each of them and the router puts
     every other type (``types``, the columns of ``probabilities [B, T]``) below ``threshold``."""
     sigmas = []

@@ -265,15 +265,15 @@ def test_explain_away_keeps_only_confident_calls_beside_the_confounder():
     assert torch.equal(explain_away(mask, confidence, types, {}, {"smooth": {"face": 0.85}}), mask)
 
 
-def test_keep_low_frequencies_removes_the_blurred_part_of_the_change():
-    """``keep_low_frequencies``: per image, the change minus its Gaussian blur (a uniform change is all low
+def test_high_pass_change_removes_the_blurred_part_of_the_change():
+    """``high_pass_change``: per image, the change minus its Gaussian blur (a uniform change is all low
     frequencies and goes; a 1 px checkerboard is nearly all kept); sigma 0 leaves the image as it came."""
-    from mofrr_core.models.combine import gaussian_blur, keep_low_frequencies
+    from mofrr_core.models.combine import gaussian_blur, high_pass_change
 
     x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     checker = (torch.arange(32)[:, None] + torch.arange(32)[None]) % 2 * 0.2 - 0.1
     restored = x + torch.stack([torch.full((3, 32, 32), 0.1), checker.expand(3, 32, 32), torch.full((3, 32, 32), 0.1)])
-    out = keep_low_frequencies(x, restored, torch.tensor([4.0, 4.0, 0.0]))
+    out = high_pass_change(x, restored, torch.tensor([4.0, 4.0, 0.0]))
     torch.testing.assert_close(out[0], x[0])  # uniform: removed
     assert (out[1] - restored[1])[:, 12:20, 12:20].abs().max() < 1e-3  # checkerboard: kept (away from the edges)
     assert torch.equal(out[2], restored[2])  # sigma 0: as is
@@ -331,7 +331,7 @@ def test_pipeline_keeps_low_frequencies_where_asked_and_saves_it(tiny_pipeline, 
     """Every expert forced and named in the key: where the router puts the other types below threshold the
     pipeline's change is the free change minus its blur (a face at the working size, away from the clamp), where
     it does not the change is left alone; the key is saved; a type without a gate is refused."""
-    from mofrr_core.models.combine import keep_low_frequencies
+    from mofrr_core.models.combine import high_pass_change
 
     face = 0.5 * torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(1)) - 0.25
     free = tiny_pipeline([face], active="all", output_type="pt").images[0]
@@ -345,7 +345,7 @@ def test_pipeline_keeps_low_frequencies_where_asked_and_saves_it(tiny_pipeline, 
     finally:
         tiny_pipeline.keep_low_frequencies, tiny_pipeline.threshold = {}, 0.5
     assert (free - face).abs().max() > 1e-3, "the tiny experts changed nothing: the test would prove nothing"
-    torch.testing.assert_close(kept, keep_low_frequencies(face[None], free[None], torch.tensor([2.0]))[0])
+    torch.testing.assert_close(kept, high_pass_change(face[None], free[None], torch.tensor([2.0]))[0])
     assert not torch.allclose(kept, free)
     torch.testing.assert_close(unsure, free)
     assert Pipeline.from_pretrained(tmp_path / "pipe").keep_low_frequencies == {"white": 2.0, "eye": 2.0}
