@@ -8,14 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from mofrr_core import __version__
 from mofrr_core.inputs import check_images, check_pipeline_call
-from mofrr_core.models.combine import cap_change, high_pass_change, low_frequency_sigmas
+from mofrr_core.models.combine import cap_change, high_pass_change, low_frequency_sigmas, only_types_ran
 from mofrr_core.models.outputs import ExpertRun, PipelineOutput
 from mofrr_core.models.router import explain_away, shift_logits
 from mofrr_core.plugins import resolve_model_type
@@ -30,7 +28,14 @@ from mofrr_core.registry import (
     with_available_experts,
 )
 from mofrr_core.router_view import NATIVE_SCALE_RANGE
-from mofrr_core.utils.image import ImageLike, resize, tensor_to_pil, to_tensor_list, to_uint8
+from mofrr_core.utils.image import (
+    ImageLike,
+    add_residual,
+    convert_output,
+    resize,
+    to_tensor_list,
+    to_working_resolution,
+)
 
 INDEX_FILE = "model_index.json"
 
@@ -61,7 +66,7 @@ class Pipeline:
                  router_context_types: Sequence[str] = (), gate_blend: str = "hard",
                  router_native_range: Sequence[float] | None = None, change_cap: float | None = None,
                  confounded_gates: dict[str, dict[str, float]] | None = None,
-                 keep_low_frequencies: dict[str, float] | None = None) -> None:
+                 keep_low_frequencies: dict[str, float] | None = None, skip_combine: Sequence[str] = ()) -> None:
         self.router = router
         self.experts = list(experts)
         self.shared = shared
@@ -81,9 +86,10 @@ class Pipeline:
         self.change_cap = change_cap  # the Combine Module's change at most this times the experts' (models.combine)
         self.confounded_gates = dict(confounded_gates or {})  # gate a fires: gate b needs confidence > [a][b]
         self.keep_low_frequencies = dict(keep_low_frequencies or {})  # type -> sigma (models.combine)
+        self.skip_combine = tuple(skip_combine)  # one of these experts alone, nothing else likely: its own output
         for key, named in (("router_context_types", self.router_context_types),
                            ("confounded_gates", {t for a, bars in self.confounded_gates.items() for t in (a, *bars)}),
-                           ("keep_low_frequencies", self.keep_low_frequencies)):
+                           ("keep_low_frequencies", self.keep_low_frequencies), ("skip_combine", self.skip_combine)):
             if unknown := set(named) - set(router_types(router)):
                 raise ValueError(f"{key}: the router has no gate for {', '.join(sorted(unknown))}")
         self.weights = dict(weights or {})  # component key -> sha256 of its weights, or "untrained"
@@ -122,7 +128,7 @@ class Pipeline:
                        config.threshold, config.num_inference_steps, config.seed, weights,
                        config.passthrough_untouched, config.crop_size, config.alignment, config.router_crop,
                        config.router_context_types, config.gate_blend, config.router_native_range, config.change_cap,
-                       config.confounded_gates, config.keep_low_frequencies)
+                       config.confounded_gates, config.keep_low_frequencies, config.skip_combine)
         return pipeline.to(device) if device is not None else pipeline
 
     @classmethod
@@ -169,7 +175,8 @@ class Pipeline:
                        "alignment": self.alignment, "router_crop": self.router_crop,
                        "router_context_types": list(self.router_context_types), "gate_blend": self.gate_blend,
                        "router_native_range": list(self.router_native_range), "change_cap": self.change_cap,
-                       "confounded_gates": self.confounded_gates, "keep_low_frequencies": self.keep_low_frequencies},
+                       "confounded_gates": self.confounded_gates, "keep_low_frequencies": self.keep_low_frequencies,
+                       "skip_combine": list(self.skip_combine)},
             "weights": self.weights,
         }
         (directory / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
@@ -237,28 +244,41 @@ class Pipeline:
         confidence = self.expert_confidence(probabilities) if active == "router" else mask.to(x.dtype)
         reported = self.reported_probabilities(probabilities, offsets)
         blend = self.expert_blend(reported, active)
-        restored, degrees, kept = x.clone(), [{} for _ in originals], [0.0] * len(originals)
+        restored, degrees, kept, alone = x.clone(), [{} for _ in originals], [0.0] * len(originals), set()
         if rows.numel():
             run = self.run_experts(x[rows], mask[rows], steps, generator, use_shared, blend[rows])
             combined = self.combine(x[rows], run.shared, run.images, mask[rows], confidence[rows])
-            capped = cap_change(x[rows], combined, run.images, self.change_cap)
             ran = [[slot.retouch_type for slot, on in zip(self.experts, row) if on] for row in mask[rows].tolist()]
-            sigma = low_frequency_sigmas(ran, reported[rows], router_types(self.router), self.keep_low_frequencies,
-                                         self.threshold)
-            restored[rows] = high_pass_change(x[rows], capped, sigma.to(x.device)).clamp(-1, 1)
-            for row, estimate, value in zip(rows.tolist(), run.degrees, sigma.tolist()):
+            restored[rows], sigma, solo = self.bound(x[rows], combined, run.images, ran, reported[rows])
+            for row, estimate, value, by_itself in zip(rows.tolist(), run.degrees, sigma.tolist(), solo):
                 degrees[row], kept[row] = estimate, value
+                if by_itself:
+                    alone.add(row)
 
         # 6. Add the restoration residual back at each input's own size.
         outputs = add_residual(originals, x, restored)
         types, restored_rows, shared = router_types(self.router), set(rows.tolist()), ["shared"] if use_shared else []
         return PipelineOutput(
-            images=[self._convert(o, output_type) for o in outputs],
+            images=[convert_output(o, output_type) for o in outputs],
             probabilities=[{t: round(float(p), 4) for t, p in zip(types, row)} for row in reported.tolist()],
-            experts_run=[[s.name for k, s in enumerate(self.experts) if mask[i, k]] + shared
+            experts_run=[[s.name for k, s in enumerate(self.experts) if mask[i, k]] + (shared if i not in alone else [])
                          if i in restored_rows else [] for i in range(len(originals))],
             degrees=degrees, thresholds=self.gate_thresholds, low_frequency_sigmas=kept,
             face_thresholds=[self.thresholds_from(row) for row in offsets.tolist()])
+
+    def bound(self, x: torch.Tensor, combined: torch.Tensor, expert_images: torch.Tensor,
+              ran: Sequence[Sequence[str]], reported: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[bool]]:
+        """The registry's bounds on the Combine Module's output for faces ``x`` (``ran``: per face, the types of the
+        specialised experts that ran; ``expert_images [B, K, 3, H, W]``): ``skip_combine`` (one such expert ran and
+        no other type is likely: its own output), ``change_cap``, then ``keep_low_frequencies`` (models.combine).
+        Returns the restored faces, the blur per face (0: none) and, per face, whether its expert's output stood."""
+        types = router_types(self.router)
+        solo = only_types_ran(ran, reported, types, self.skip_combine, self.threshold, single=True)
+        own = x + (expert_images - x[:, None]).sum(dim=1)  # the expert's output where only one ran
+        combined = torch.where(torch.tensor(solo, device=x.device).view(-1, 1, 1, 1), own, combined)
+        capped = cap_change(x, combined, expert_images, self.change_cap)
+        sigma = low_frequency_sigmas(ran, reported, types, self.keep_low_frequencies, self.threshold)
+        return high_pass_change(x, capped, sigma.to(x.device)).clamp(-1, 1), sigma, solo
 
     def run_experts(self, x: torch.Tensor, mask: torch.Tensor, num_inference_steps: int,
                     generator: torch.Generator | None, use_shared: bool = True,
@@ -417,25 +437,6 @@ class Pipeline:
                    for s in self.experts]
         return torch.stack(columns, dim=1) if columns else probabilities.new_zeros(probabilities.shape[0], 0)
 
-    @staticmethod
-    def _convert(image: torch.Tensor, output_type: str) -> Image.Image | np.ndarray | torch.Tensor:
-        if output_type == "pt":
-            return image.cpu()
-        return tensor_to_pil(image) if output_type == "pil" else to_uint8(image)
-
-
-def to_working_resolution(images: ImageLike | Sequence[ImageLike], resolution: int,
-                          device: torch.device) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """The inputs as ``[3, H, W]`` tensors on ``device`` and as one ``[B, 3, r, r]`` batch at the working size."""
-    originals = [t.to(device) for t in to_tensor_list(images)]
-    x = torch.cat([resize(t[None], (resolution, resolution)) for t in originals]).clamp(-1, 1)
-    return originals, x
-
-
-def add_residual(originals: Sequence[torch.Tensor], x: torch.Tensor, restored: torch.Tensor) -> list[torch.Tensor]:
-    """Each input plus its restoration residual ``restored - x``, resized to the input's own size."""
-    return [(original + resize((restored[i] - x[i])[None], original.shape[-2:])[0]).clamp(-1, 1)
-            for i, original in enumerate(originals)]
 
 
 def load_pipeline(source: str | Path | None = None, device: str | torch.device | None = None,

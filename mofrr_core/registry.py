@@ -96,6 +96,7 @@ class RegistryConfig:
     change_cap: float | None = None  # the Combine Module's change at most this times the experts' (None: off)
     confounded_gates: dict[str, dict[str, float]] = field(default_factory=dict)  # gate a fires: b needs this
     keep_low_frequencies: dict[str, float] = field(default_factory=dict)  # type -> blur sigma (models.combine)
+    skip_combine: list[str] = field(default_factory=list)  # one of these experts alone: its output, no Combine
 
     @property
     def specialised(self) -> list[ExpertEntry]:
@@ -266,6 +267,7 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
         change_cap=_number(raw, "change_cap", float, None) if raw.get("change_cap") is not None else None,
         confounded_gates=_confounded_gates(raw),
         keep_low_frequencies=_low_frequencies(raw),
+        skip_combine=_names(raw, "skip_combine"),
     )
     if config.resolution % 16:
         raise RegistryError(f"resolution: must be a multiple of 16, got {config.resolution}")

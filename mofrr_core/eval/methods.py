@@ -18,8 +18,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from mofrr_core.pipeline import INDEX_FILE, Pipeline, PipelineOutput, add_residual, to_working_resolution
-from mofrr_core.utils.image import ImageLike, tensor_to_pil, to_uint8
+from mofrr_core.pipeline import INDEX_FILE, Pipeline, PipelineOutput
+from mofrr_core.utils.image import ImageLike, add_residual, tensor_to_pil, to_uint8, to_working_resolution
 
 ABLATIONS = ("none", "no-router", "no-shared", "no-idem", "no-degree", "no-hfcam", "no-warp", "no-refine",
              "single-expert")

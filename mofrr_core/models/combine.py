@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -230,14 +230,23 @@ def high_pass_change(x: torch.Tensor, restored: torch.Tensor, sigma: torch.Tenso
 def low_frequency_sigmas(ran: Sequence[Sequence[str]], probabilities: torch.Tensor, types: Sequence[str],
                          keep: Mapping[str, float], threshold: float) -> torch.Tensor:
     """Per face, the blur of :func:`high_pass_change` (0: none): the smallest sigma ``keep`` gives the types of
-    the specialised experts that ran (``ran``, per face), where ``keep`` names each of them and the router puts
-    every other type (``types``, the columns of ``probabilities [B, T]``) below ``threshold``."""
-    sigmas = []
-    for names, row in zip(ran, probabilities.tolist()):
-        others_absent = all(p < threshold for t, p in zip(types, row) if t not in names)
-        fits = bool(names) and all(t in keep for t in names) and others_absent
-        sigmas.append(min(keep[t] for t in names) if fits else 0.0)
-    return torch.tensor(sigmas, dtype=probabilities.dtype)
+    the specialised experts that ran, where :func:`only_types_ran` holds for the types ``keep`` names."""
+    fits = only_types_ran(ran, probabilities, types, keep, threshold)
+    return torch.tensor([min(keep[t] for t in names) if ok else 0.0 for names, ok in zip(ran, fits)],
+                        dtype=probabilities.dtype)
+
+
+def only_types_ran(ran: Sequence[Sequence[str]], probabilities: torch.Tensor, types: Sequence[str],
+                   names: Collection[str], threshold: float, single: bool = False) -> list[bool]:
+    """Per face: at least one specialised expert ran (``ran``: their types, per face; exactly one with
+    ``single``), each of a type in ``names``, and the router puts every other type (``types``, the columns of
+    ``probabilities [B, T]``) below ``threshold``."""
+    fits = []
+    for run, row in zip(ran, probabilities.tolist()):
+        others_absent = all(p < threshold for t, p in zip(types, row) if t not in run)
+        count_ok = len(run) == 1 if single else bool(run)
+        fits.append(count_ok and all(t in names for t in run) and others_absent)
+    return fits
 
 
 def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:

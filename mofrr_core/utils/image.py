@@ -65,3 +65,24 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def tensor_to_pil(x: torch.Tensor) -> Image.Image:
     """``[3, H, W]`` tensor in ``[-1, 1]`` -> PIL RGB image."""
     return Image.fromarray(to_uint8(x))
+
+
+def convert_output(image: torch.Tensor, output_type: str) -> Image.Image | np.ndarray | torch.Tensor:
+    """A ``[3, H, W]`` tensor in ``[-1, 1]`` as asked: ``"pil"``, ``"np"`` (uint8) or ``"pt"`` (on the CPU)."""
+    if output_type == "pt":
+        return image.cpu()
+    return tensor_to_pil(image) if output_type == "pil" else to_uint8(image)
+
+
+def to_working_resolution(images: ImageLike | Sequence[ImageLike], resolution: int,
+                          device: torch.device) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The inputs as ``[3, H, W]`` tensors on ``device`` and as one ``[B, 3, r, r]`` batch at the working size."""
+    originals = [t.to(device) for t in to_tensor_list(images)]
+    x = torch.cat([resize(t[None], (resolution, resolution)) for t in originals]).clamp(-1, 1)
+    return originals, x
+
+
+def add_residual(originals: Sequence[torch.Tensor], x: torch.Tensor, restored: torch.Tensor) -> list[torch.Tensor]:
+    """Each input plus its restoration residual ``restored - x``, resized to the input's own size."""
+    return [(original + resize((restored[i] - x[i])[None], original.shape[-2:])[0]).clamp(-1, 1)
+            for i, original in enumerate(originals)]
