@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from mofrr_core.pipeline import Pipeline
     from mofrr_core.restore import RestoreResult
 
-# 9: keep_low_frequencies; 8: faces[].gate_thresholds (a router calibrated per view); 7: confounded_gates;
+# 9: keep_low_frequencies, skip_combine; 8: faces[].gate_thresholds (a router calibrated per view); 7: confounded_gates;
 # 6: change_cap, router_native_range; 5: gate_blend; 4: faces[].gate_views; 3: faces[].router_view;
 # 2: gate_thresholds, offsets out
 REPORT_VERSION = 9
@@ -227,6 +227,7 @@ def report_info(pipeline: Pipeline, args: argparse.Namespace, src: Path, dst: Pa
         "change_cap": pipeline.change_cap,
         "confounded_gates": pipeline.confounded_gates,
         "keep_low_frequencies": pipeline.keep_low_frequencies,
+        "skip_combine": list(pipeline.skip_combine),
         "router_native_range": list(pipeline.router_native_range),
         "resolution": pipeline.resolution,
         "experts": [{"name": s.name, "retouch_type": s.retouch_type, "strength": s.strength,
