@@ -250,6 +250,50 @@ def test_the_report_says_where_low_frequencies_were_kept(tiny_pipeline, astronau
     assert [f.get("keep_low_frequencies") for f in faces] == [4.0, None, None]
 
 
+class WreckingCombine(torch.nn.Module):
+    """A Combine Module that brightens every face it gets by a quarter of the range."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # the pipeline reads its device from a parameter
+
+    def forward(self, x: torch.Tensor, *rest) -> torch.Tensor:
+        return (x + 0.5).clamp(-1, 1)
+
+
+def test_skip_combine_gives_the_lone_experts_own_output(tiny_pipeline, astronaut_face, tmp_path):
+    """``skip_combine``: a face the listed expert restored alone, no other type likely, does not go through the
+    Combine Module (a module that wrecks every face leaves it as it was) nor lists the shared expert; with another
+    type at 0.5 or more, or another expert beside it, the module decides as usual; saved; unknown types refused."""
+    from mofrr_core.models.combine import only_types_ran
+
+    # types: white, smooth, face, eye; experts: white, eye
+    force_router(tiny_pipeline, [[0.1, 0.1, 0.1, 0.9], [0.1, 0.1, 0.7, 0.9], [0.9, 0.1, 0.1, 0.9]])
+    tiny_pipeline.skip_combine = ("eye",)
+    combine = tiny_pipeline.combine
+    try:
+        real = tiny_pipeline([astronaut_face] * 3, output_type="np")
+        tiny_pipeline.combine = WreckingCombine()
+        wrecked = tiny_pipeline([astronaut_face] * 3, output_type="np")
+        tiny_pipeline.combine = combine
+        tiny_pipeline.save_pretrained(tmp_path / "pipe")
+    finally:
+        tiny_pipeline.combine, tiny_pipeline.skip_combine = combine, ()
+    assert real.experts_run == [["eye"], ["eye", "shared"], ["white", "eye", "shared"]]
+    assert np.array_equal(real.images[0], wrecked.images[0])
+    assert not np.array_equal(real.images[1], wrecked.images[1]) and not np.array_equal(real.images[2],
+                                                                                          wrecked.images[2])
+    assert not np.array_equal(real.images[0], astronaut_face)  # the eye expert did change it
+    assert Pipeline.from_pretrained(tmp_path / "pipe").skip_combine == ("eye",)
+    with pytest.raises(ValueError, match="skip_combine: the router has no gate for lips"):
+        Pipeline(tiny_pipeline.router, tiny_pipeline.experts, None, tiny_pipeline.combine, skip_combine=["lips"])
+    types = ["white", "smooth", "face", "eye"]
+    probabilities = torch.tensor([[0.1, 0.1, 0.1, 0.9]] * 3)
+    ran = [["eye"], ["face", "eye"], []]
+    assert only_types_ran(ran, probabilities, types, ["eye", "face"], 0.5) == [True, True, False]
+    assert only_types_ran(ran, probabilities, types, ["eye", "face"], 0.5, single=True) == [True, False, False]
+
+
 def test_explain_away_keeps_only_confident_calls_beside_the_confounder():
     from mofrr_core.models.router import explain_away
 

@@ -129,6 +129,10 @@ def test_invalid_fields_are_rejected(tmp_path):
     for bad in ({"smooth": 0}, {"smooth": -2}, {"smooth": True}, {"smooth": "wide"}, ["smooth"], 8):
         with pytest.raises(RegistryError, match="keep_low_frequencies: expected {type: blur sigma in px, positive}"):
             load_registry(write(tmp_path, {"keep_low_frequencies": bad}))
+    assert load_registry(write(tmp_path, {"skip_combine": ["eye"]})).skip_combine == ["eye"]
+    assert load_registry(write(tmp_path, {})).skip_combine == []
+    with pytest.raises(RegistryError, match="skip_combine: expected a list of retouching types, got 'eye'"):
+        load_registry(write(tmp_path, {"skip_combine": "eye"}))
     with pytest.raises(RegistryError, match="registry file not found"):
         load_registry(tmp_path / "absent.yaml")
 
