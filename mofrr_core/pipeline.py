@@ -274,8 +274,9 @@ class Pipeline:
         Returns the restored faces, the blur per face (0: none) and, per face, whether its expert's output stood."""
         types = router_types(self.router)
         solo = only_types_ran(ran, reported, types, self.skip_combine, self.threshold, single=True)
-        own = x + (expert_images - x[:, None]).sum(dim=1)  # the expert's output where only one ran
-        combined = torch.where(torch.tensor(solo, device=x.device).view(-1, 1, 1, 1), own, combined)
+        if any(solo):
+            own = x + (expert_images - x[:, None]).sum(dim=1)  # the expert's output where only one ran
+            combined = torch.where(torch.tensor(solo, device=x.device).view(-1, 1, 1, 1), own, combined)
         capped = cap_change(x, combined, expert_images, self.change_cap)
         sigma = low_frequency_sigmas(ran, reported, types, self.keep_low_frequencies, self.threshold)
         return high_pass_change(x, capped, sigma.to(x.device)).clamp(-1, 1), sigma, solo

@@ -218,6 +218,8 @@ def high_pass_change(x: torch.Tensor, restored: torch.Tensor, sigma: torch.Tenso
     A smoothing filter (bilateral, guided, non-local means, a median...) keeps a face's local means, so the part
     of a restoration's change that a wide blur keeps (shading, tone) is not the smoothing's to undo.
     """
+    if not bool((sigma > 0).any()):
+        return restored  # no face asks for it: no copy on the common path
     out = restored.clone()
     for value in sigma.unique().tolist():
         if value > 0:
