@@ -326,6 +326,8 @@ SEARCH_FIRST_SCALE = 0.25
 detector finds faces of at least 1/8 of its window (measured with MediaPipe's full-range BlazeFace),
 that is faces of 128 photo px (about 28 px between the eyes) and up."""
 NMS_IOU = 0.3
+NMS_INSIDE = 0.7
+"""Two boxes are one face's when their IoU exceeds :data:`NMS_IOU` or the smaller lies this much inside the other."""
 
 
 def pyramid_scales(height: int, width: int, window: int = SEARCH_WINDOW, first: float = SEARCH_FIRST_SCALE
@@ -398,11 +400,18 @@ def _overlap(a, b) -> tuple[float, float]:
     return inter / (area_a + area_b - inter), inter / max(min(area_a, area_b), 1e-9)
 
 
+def same_face(a, b, iou: float = NMS_IOU) -> bool:
+    """Whether boxes ``a`` and ``b`` (``x0, y0, x1, y1, ...``) overlap as two finds of one face do: IoU of
+    ``iou`` or more, or the smaller one at least :data:`NMS_INSIDE` inside the other."""
+    overlap, inside = _overlap(a, b)
+    return overlap >= iou or inside >= NMS_INSIDE
+
+
 def non_max_suppression(boxes: list, iou: float = NMS_IOU) -> list:
-    """Keep the best-scoring box of each group of boxes that overlap (IoU > ``iou``, or one inside the other)."""
+    """Keep the best-scoring box of each group of boxes that overlap (:func:`same_face`)."""
     kept: list = []
     for box in sorted(boxes, key=lambda b: -b[4]):
-        if all(o < iou and inside < 0.7 for o, inside in (_overlap(box, k) for k in kept)):
+        if not any(same_face(box, k, iou) for k in kept):
             kept.append(box)
     return kept
 

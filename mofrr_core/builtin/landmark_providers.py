@@ -72,16 +72,22 @@ def _nearest_to_centre(faces: list[np.ndarray], side: int) -> np.ndarray | None:
 
 
 def distinct_faces(faces: list) -> list:
-    """Drop a face whose eyes lie within a quarter eye distance of an earlier face's (found twice)."""
-    from mofrr_core.faces import points5_from_landmarks
+    """The faces found once: drop a face whose eyes lie within a quarter eye distance of an earlier face's, or
+    whose landmarks' box overlaps an earlier face's as two finds of one face do (:func:`~mofrr_core.faces.same_face`:
+    a face cut by the photo's border, found whole and in a crop, can get landmarks whose eyes differ by more)."""
+    from mofrr_core.faces import points5_from_landmarks, same_face
 
-    kept, eyes = [], []
+    kept, eyes, boxes = [], [], []
     for face in faces:
         left, right = points5_from_landmarks(face)[:2]
         tolerance = 0.25 * max(float(np.linalg.norm(right - left)), 1.0)
-        if all(np.linalg.norm(left - a) > tolerance or np.linalg.norm(right - b) > tolerance for a, b in eyes):
+        points = np.asarray(getattr(face, "points", face))
+        box = (*points.min(axis=0), *points.max(axis=0))
+        if all(np.linalg.norm(left - a) > tolerance or np.linalg.norm(right - b) > tolerance for a, b in eyes) \
+                and not any(same_face(box, other) for other in boxes):
             kept.append(face)
             eyes.append((left, right))
+            boxes.append(box)
     return kept
 
 

@@ -89,3 +89,23 @@ def test_dlib_detections_become_68_points(monkeypatch):
     faces = providers.dlib_factory()(np.zeros((100, 100, 3), np.uint8))
     assert len(faces) == 1 and faces[0].scheme == "dlib68"
     np.testing.assert_array_equal(faces[0].points, points.astype(np.float32))
+
+
+def test_a_face_found_twice_is_kept_once():
+    """The same face found whole and in a crop with eyes apart by more than a quarter eye distance (a face cut by
+    the photo's border) overlaps itself as one face: kept once, the first find; a face beside it stays."""
+    from mofrr_core.faces import points5_from_landmarks
+    from tests.robustness.helpers import astronaut_with_landmarks
+
+    _, points = astronaut_with_landmarks()
+    first = FaceLandmarks(points)
+    moved = points.copy()
+    eyes = float(np.linalg.norm(points[468] - points[473]))
+    moved[[33, 133, 362, 263, 468, 473]] += [0.4 * eyes, 0.0]  # the second find's eyes land elsewhere
+    width = float(np.ptp(points[:, 0]))
+    beside = FaceLandmarks(points + [1.2 * width, 0.0])
+    kept = providers.distinct_faces([first, FaceLandmarks(moved), beside])
+    assert len(kept) == 2 and kept[0] is first and kept[1] is beside
+    # the eye rule alone would have kept the moved find: its eyes are more than a quarter eye distance away
+    shift = np.abs(points5_from_landmarks(FaceLandmarks(moved))[:2] - points5_from_landmarks(first)[:2]).max()
+    assert shift > 0.25 * eyes
