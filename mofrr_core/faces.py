@@ -327,7 +327,7 @@ detector finds faces of at least 1/8 of its window (measured with MediaPipe's fu
 that is faces of 128 photo px (about 28 px between the eyes) and up."""
 NMS_IOU = 0.3
 NMS_INSIDE = 0.7
-"""Two boxes are one face's when their IoU exceeds :data:`NMS_IOU` or the smaller lies this much inside the other."""
+"""Two boxes are one face's when their IoU reaches :data:`NMS_IOU` or the smaller lies this much inside the other."""
 
 
 def pyramid_scales(height: int, width: int, window: int = SEARCH_WINDOW, first: float = SEARCH_FIRST_SCALE
