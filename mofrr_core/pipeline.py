@@ -27,7 +27,7 @@ from mofrr_core.registry import (
     weight_file,
     with_available_experts,
 )
-from mofrr_core.router_view import NATIVE_SCALE_RANGE
+from mofrr_core.router_view import JPEG_GRID, NATIVE_SCALE_RANGE
 from mofrr_core.utils.image import (
     ImageLike,
     add_residual,
@@ -66,7 +66,8 @@ class Pipeline:
                  router_context_types: Sequence[str] = (), gate_blend: str = "hard",
                  router_native_range: Sequence[float] | None = None, change_cap: float | None = None,
                  confounded_gates: dict[str, dict[str, float]] | None = None,
-                 keep_low_frequencies: dict[str, float] | None = None, skip_combine: Sequence[str] = ()) -> None:
+                 keep_low_frequencies: dict[str, float] | None = None, skip_combine: Sequence[str] = (),
+                 grid_gates: dict[str, float] | None = None) -> None:
         self.router = router
         self.experts = list(experts)
         self.shared = shared
@@ -85,9 +86,10 @@ class Pipeline:
         self.gate_blend = gate_blend  # "posterior": an expert's change kept in proportion to its gate's probability
         self.change_cap = change_cap  # the Combine Module's change at most this times the experts' (models.combine)
         self.confounded_gates = dict(confounded_gates or {})  # gate a fires: gate b needs confidence > [a][b]
+        self.grid_gates = dict(grid_gates or {})  # a native view that keeps its JPEG grid: gate b needs > [b]
         self.keep_low_frequencies = dict(keep_low_frequencies or {})  # type -> sigma (models.combine)
         self.skip_combine = tuple(skip_combine)  # one of these experts alone, nothing else likely: its own output
-        for key, named in (("router_context_types", self.router_context_types),
+        for key, named in (("router_context_types", self.router_context_types), ("grid_gates", self.grid_gates),
                            ("confounded_gates", {t for a, bars in self.confounded_gates.items() for t in (a, *bars)}),
                            ("keep_low_frequencies", self.keep_low_frequencies), ("skip_combine", self.skip_combine)):
             if unknown := set(named) - set(router_types(router)):
@@ -128,7 +130,7 @@ class Pipeline:
                        config.threshold, config.num_inference_steps, config.seed, weights,
                        config.passthrough_untouched, config.crop_size, config.alignment, config.router_crop,
                        config.router_context_types, config.gate_blend, config.router_native_range, config.change_cap,
-                       config.confounded_gates, config.keep_low_frequencies, config.skip_combine)
+                       config.confounded_gates, config.keep_low_frequencies, config.skip_combine, config.grid_gates)
         return pipeline.to(device) if device is not None else pipeline
 
     @classmethod
@@ -176,7 +178,7 @@ class Pipeline:
                        "router_context_types": list(self.router_context_types), "gate_blend": self.gate_blend,
                        "router_native_range": list(self.router_native_range), "change_cap": self.change_cap,
                        "confounded_gates": self.confounded_gates, "keep_low_frequencies": self.keep_low_frequencies,
-                       "skip_combine": list(self.skip_combine)},
+                       "skip_combine": list(self.skip_combine), "grid_gates": self.grid_gates},
             "weights": self.weights,
         }
         (directory / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
@@ -206,7 +208,8 @@ class Pipeline:
                  use_shared: bool = True, output_type: Literal["pil", "np", "pt"] = "pil",
                  router_images: ImageLike | Sequence[ImageLike] | None = None,
                  gate_images: dict[str, Sequence[ImageLike | None]] | None = None,
-                 router_views: Sequence[str] | None = None) -> PipelineOutput:
+                 router_views: Sequence[str] | None = None, router_grids: Sequence[bool] | None = None
+                 ) -> PipelineOutput:
         """Restore a batch of face crops.
 
         ``active`` chooses the specialised experts: ``"router"`` (eq. 1), ``"all"`` (ablation
@@ -215,7 +218,8 @@ class Pipeline:
         ``gate_images``: per router type, the face that type's gate reads instead, per image (``None``: the
         router image); whole-photo mode gives the context gates a close-up face resized (:mod:`.router_view`).
         ``router_views``: per image, how the router read it (``native``, ``resized``): a router calibrated per view
-        (``view_gate_offsets``) judges each face with its view's gate offsets.
+        (``view_gate_offsets``) judges each face with its view's gate offsets. ``router_grids``: per image, whether that
+        view kept the photo's JPEG grid (registry ``grid_gates``; :func:`~mofrr_core.router_view.jpeg_grid_strength`).
         """
         images, num_inference_steps, seed = check_pipeline_call(images, num_inference_steps, seed, output_type)
         if router_images is not None:
@@ -235,7 +239,7 @@ class Pipeline:
         probabilities = self.reroute(self.route(self.router_input(originals, x, router_faces)), gate_images)
         offsets = self.face_offsets(len(originals), router_views)
         probabilities = shift_logits(probabilities, offsets - self.gate_offsets().to(offsets))
-        mask = self.activation_mask(probabilities, active)
+        mask = self.activation_mask(probabilities, active, router_grids)
         rows = self.rows_to_restore(mask, active).nonzero().flatten()
 
         # 3-5. The activated specialised experts and the shared expert restore; the Combine Module fuses
@@ -401,9 +405,9 @@ class Pipeline:
         thresholds = self.view_gate_thresholds(view)
         return [thresholds.get(t, self.threshold) for t in types]
 
-    def activation_mask(self, probabilities: torch.Tensor,
-                        active: Literal["router", "all", "none"] | Sequence[str]) -> torch.Tensor:
-        """``[B, K]`` bool: which specialised expert runs on which image."""
+    def activation_mask(self, probabilities: torch.Tensor, active: Literal["router", "all", "none"] | Sequence[str],
+                        grids: Sequence[bool] | None = None) -> torch.Tensor:
+        """``[B, K]`` bool: which specialised expert runs on which image (``grids``: see ``router_grids``)."""
         batch, experts = probabilities.shape[0], len(self.experts)
         if active == "all":
             return torch.ones(batch, experts, dtype=torch.bool, device=probabilities.device)
@@ -417,8 +421,11 @@ class Pipeline:
             return row[None].repeat(batch, 1)
         confidence = self.expert_confidence(probabilities)
         fired = dict(zip(router_types(self.router), (probabilities > self.threshold).unbind(1)))
+        if grids is not None:  # a view that kept its JPEG grid asks the grid_gates for more confidence
+            fired[JPEG_GRID] = torch.tensor(list(grids), dtype=torch.bool, device=probabilities.device)
         types = [s.retouch_type for s in self.experts]
-        return explain_away(confidence > self.threshold, confidence, types, fired, self.confounded_gates)
+        return explain_away(confidence > self.threshold, confidence, types, fired,
+                            {**self.confounded_gates, JPEG_GRID: self.grid_gates})
 
     def expert_blend(self, reported: torch.Tensor, active: Literal["router", "all", "none"] | Sequence[str]
                      ) -> torch.Tensor:

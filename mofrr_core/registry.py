@@ -95,6 +95,7 @@ class RegistryConfig:
     router_native_range: tuple[float, float] | None = None  # router_crop native: face sizes read unresized
     change_cap: float | None = None  # the Combine Module's change at most this times the experts' (None: off)
     confounded_gates: dict[str, dict[str, float]] = field(default_factory=dict)  # gate a fires: b needs this
+    grid_gates: dict[str, float] = field(default_factory=dict)  # a native view kept its JPEG grid: needs this
     keep_low_frequencies: dict[str, float] = field(default_factory=dict)  # type -> blur sigma (models.combine)
     skip_combine: list[str] = field(default_factory=list)  # one of these experts alone: its output, no Combine
 
@@ -266,6 +267,7 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
         router_native_range=_native_range(raw),
         change_cap=_number(raw, "change_cap", float, None) if raw.get("change_cap") is not None else None,
         confounded_gates=_confounded_gates(raw),
+        grid_gates=_grid_gates(raw),
         keep_low_frequencies=_low_frequencies(raw),
         skip_combine=_names(raw, "skip_combine"),
     )
@@ -301,6 +303,18 @@ def _confounded_gates(raw: dict) -> dict[str, dict[str, float]]:
             if not 0 < bar < 1 or other == cause:
                 raise RegistryError(f"confounded_gates.{cause}.{other}: expected a confidence in (0, 1) for "
                                     f"another type, got {bar}")
+    return out
+
+
+def _grid_gates(raw: dict) -> dict[str, float]:
+    """The registry's ``grid_gates``: ``{type: confidence in (0, 1)}`` (``{}``: off)."""
+    value = raw.get("grid_gates") or {}
+    if not isinstance(value, dict):
+        raise RegistryError(f"grid_gates: expected {{type: confidence}}, got {value!r}")
+    out = {str(t): _number(value, t, float, None, "grid_gates.") for t in value}
+    for name, bar in out.items():
+        if not 0 < bar < 1:
+            raise RegistryError(f"grid_gates.{name}: expected a confidence in (0, 1), got {bar}")
     return out
 
 

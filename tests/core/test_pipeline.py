@@ -220,6 +220,22 @@ def test_confounded_gates_explain_a_call_away(tiny_pipeline, astronaut_face, tmp
                  confounded_gates={"smooth": {"nose": 0.9}})
 
 
+def test_grid_gates_ask_for_more_where_the_view_kept_its_jpeg_grid(tiny_pipeline, astronaut_face, tmp_path):
+    """``grid_gates``: where the router's view kept the photo's JPEG grid (``router_grids``), the listed gate's expert
+    runs only above the confidence given; elsewhere, or with no grids known, at the usual threshold; saved with the
+    pipeline; unknown types are refused."""
+    force_router(tiny_pipeline, [[0.1, 0.1, 0.1, 0.7], [0.1, 0.1, 0.1, 0.95], [0.1, 0.1, 0.1, 0.7]])
+    tiny_pipeline.grid_gates = {"eye": 0.77}
+    faces = [astronaut_face] * 3
+    assert tiny_pipeline(faces, output_type="np", router_grids=[True, True, False]).experts_run == [
+        ["shared"], ["eye", "shared"], ["eye", "shared"]]  # 0.7 is not enough where the grid says a warp would show
+    assert tiny_pipeline(faces, output_type="np").experts_run == [["eye", "shared"]] * 3
+    tiny_pipeline.save_pretrained(tmp_path / "pipe")
+    assert Pipeline.from_pretrained(tmp_path / "pipe").grid_gates == {"eye": 0.77}
+    with pytest.raises(ValueError, match="grid_gates: the router has no gate for nose"):
+        Pipeline(tiny_pipeline.router, tiny_pipeline.experts, None, tiny_pipeline.combine, grid_gates={"nose": 0.9})
+
+
 def test_the_report_says_which_calls_were_explained_away(tiny_pipeline, astronaut_face):
     from mofrr_core.restore import describe, face_info
 

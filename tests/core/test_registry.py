@@ -129,6 +129,12 @@ def test_invalid_fields_are_rejected(tmp_path):
     for bad in ({"smooth": 0}, {"smooth": -2}, {"smooth": True}, {"smooth": "wide"}, ["smooth"], 8):
         with pytest.raises(RegistryError, match="keep_low_frequencies: expected {type: blur sigma in px, positive}"):
             load_registry(write(tmp_path, {"keep_low_frequencies": bad}))
+    assert load_registry(write(tmp_path, {"grid_gates": {"eye": 0.77}})).grid_gates == {"eye": 0.77}
+    assert load_registry(write(tmp_path, {})).grid_gates == {}
+    with pytest.raises(RegistryError, match=r"grid_gates.eye: expected a confidence in \(0, 1\), got 1.2"):
+        load_registry(write(tmp_path, {"grid_gates": {"eye": 1.2}}))
+    with pytest.raises(RegistryError, match="grid_gates: expected {type: confidence}"):
+        load_registry(write(tmp_path, {"grid_gates": ["eye"]}))
     assert load_registry(write(tmp_path, {"skip_combine": ["eye"]})).skip_combine == ["eye"]
     assert load_registry(write(tmp_path, {})).skip_combine == []
     with pytest.raises(RegistryError, match="skip_combine: expected a list of retouching types, got 'eye'"):

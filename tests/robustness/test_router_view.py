@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mofrr_core.faces import crop_box, template_points, upright_alignment
-from mofrr_core.router_view import JPEG_BLOCK, NATIVE_SCALE_RANGE, native_crop
+from mofrr_core.router_view import JPEG_BLOCK, JPEG_GRID_MIN, NATIVE_SCALE_RANGE, jpeg_grid_strength, native_crop
 
 SIZE = 64
 
@@ -68,3 +68,21 @@ def test_native_crop_range_is_a_parameter():
     for bad in ([0.0, 1.0], [1.2, 1.1], "wide", [1.0]):
         with pytest.raises(ValueError, match="x: expected"):
             check_native_range(bad, "x")
+
+
+def test_jpeg_grid_strength_tells_a_photo_as_saved_from_one_resized_after():
+    """A JPEG as saved keeps its block grid (strength above JPEG_GRID_MIN, on the grid's phase only); resized after
+    the JPEG, or an image that never was one, it has none."""
+    import io
+
+    from PIL import Image
+    from skimage import data
+
+    photo = Image.fromarray(data.astronaut()).resize((224, 224))
+    saved = io.BytesIO()
+    photo.save(saved, format="JPEG", quality=85)
+    jpeg = Image.open(saved).convert("RGB")
+    assert jpeg_grid_strength(np.asarray(jpeg)) >= JPEG_GRID_MIN
+    assert jpeg_grid_strength(np.asarray(jpeg)[3:, 3:]) < JPEG_GRID_MIN  # off the grid's phase
+    assert jpeg_grid_strength(np.asarray(jpeg.resize((280, 280), Image.BICUBIC))) < JPEG_GRID_MIN
+    assert abs(jpeg_grid_strength(np.asarray(photo)) - 1.0) < 0.1
