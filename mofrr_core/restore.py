@@ -235,8 +235,9 @@ def mask_box(matrix: np.ndarray, size: int, shape: tuple[int, ...]) -> tuple[int
 
 def face_info(pipeline: Pipeline, out, i: int) -> dict[str, Any]:
     """Router probabilities, detected types, degree per type and experts run for image ``i`` of ``out``;
-    ``explained_away``: the detected types whose expert did not run, a confounding retouching explaining the call
-    (registry ``confounded_gates``); ``gate_thresholds`` where this face's differ from the photo's (a router
+    ``explained_away``: the detected types whose expert did not run, their gate asked for more confidence beside a
+    confounding retouching or in a view that kept its JPEG grid (registry ``confounded_gates``, ``grid_gates``);
+    ``gate_thresholds`` where this face's differ from the photo's (a router
     calibrated per view, ``view_gate_offsets``); ``keep_low_frequencies``: the blur (px) whose part of the change
     was removed, where it was (registry ``keep_low_frequencies``)."""
     types = {slot.name: slot.retouch_type for slot in pipeline.experts}
@@ -262,8 +263,8 @@ def describe(faces: list[dict[str, Any]]) -> str:
     parts = []
     for face in faces:
         away = face.get("explained_away", [])
-        found = [f"{t} ({face['probabilities'][t]:.2f}{', not restored: explained by another type' * (t in away)})"
-                 for t in face["detected"]]
+        short = ", not restored: its gate needs more confidence here"
+        found = [f"{t} ({face['probabilities'][t]:.2f}{short * (t in away)})" for t in face["detected"]]
         parts.append(f"found {', '.join(found) or 'no retouching'}; "
                      f"experts run: {', '.join(face['experts_run']) or 'none'}")
     prefix = f"{len(faces)} faces: " if len(faces) > 1 else ""

@@ -245,7 +245,7 @@ def test_the_report_says_which_calls_were_explained_away(tiny_pipeline, astronau
     faces = [face_info(tiny_pipeline, out, i) for i in range(2)]
     assert [f["detected"] for f in faces] == [["white", "eye"], ["white", "eye"]]
     assert [f["explained_away"] for f in faces] == [["eye"], []]
-    assert describe(faces[:1]) == ("found white (0.90), eye (0.70, not restored: explained by another type); "
+    assert describe(faces[:1]) == ("found white (0.90), eye (0.70, not restored: its gate needs more confidence here); "
                                    "experts run: white, shared")
 
 
