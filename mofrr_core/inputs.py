@@ -135,6 +135,13 @@ def check_images(images: Any) -> list[Any]:
     return [_check_one(image, f"images[{i}]") for i, image in enumerate(images)]
 
 
+def check_per_face(name: str, values: Any, count: int) -> Any:
+    """``values`` (``None`` allowed) when it has one entry per face of the call, else a one-line ``ValueError``."""
+    if values is not None and len(values) != count:
+        raise ValueError(f"{name}: expected {count} entries (one per face), got {len(values)}")
+    return values
+
+
 def check_pipeline_call(images: Any, num_inference_steps: Any, seed: Any,
                         output_type: Any) -> tuple[list[Any], int | None, int | None]:
     """Everything ``Pipeline.__call__`` is given: ``(images, num_inference_steps, seed)`` checked."""

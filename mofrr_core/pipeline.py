@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from mofrr_core import __version__
-from mofrr_core.inputs import check_images, check_pipeline_call
+from mofrr_core.inputs import check_images, check_per_face, check_pipeline_call
 from mofrr_core.models.combine import cap_change, high_pass_change, low_frequency_sigmas, only_types_ran
 from mofrr_core.models.outputs import ExpertRun, PipelineOutput
 from mofrr_core.models.router import explain_away, shift_logits
@@ -222,11 +222,9 @@ class Pipeline:
         view kept the photo's JPEG grid (registry ``grid_gates``; :func:`~mofrr_core.router_view.jpeg_grid_strength`).
         """
         images, num_inference_steps, seed = check_pipeline_call(images, num_inference_steps, seed, output_type)
-        if router_images is not None:
-            router_images = check_images(router_images)
-            if len(router_images) != len(images):
-                raise ValueError(f"router_images: expected {len(images)} images (one per face), "
-                                 f"got {len(router_images)}")
+        router_images = None if router_images is None else check_images(router_images)
+        router_images = check_per_face("router_images", router_images, len(images))
+        router_grids = check_per_face("router_grids", router_grids, len(images))
         steps = num_inference_steps or self.num_inference_steps
         if generator is None:
             generator = torch.Generator(self.device).manual_seed(self.seed if seed is None else seed)

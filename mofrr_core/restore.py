@@ -237,9 +237,9 @@ def face_info(pipeline: Pipeline, out, i: int) -> dict[str, Any]:
     """Router probabilities, detected types, degree per type and experts run for image ``i`` of ``out``;
     ``explained_away``: the detected types whose expert did not run, their gate asked for more confidence beside a
     confounding retouching or in a view that kept its JPEG grid (registry ``confounded_gates``, ``grid_gates``);
-    ``gate_thresholds`` where this face's differ from the photo's (a router
-    calibrated per view, ``view_gate_offsets``); ``keep_low_frequencies``: the blur (px) whose part of the change
-    was removed, where it was (registry ``keep_low_frequencies``)."""
+    ``gate_thresholds`` where this face's differ from the photo's (a router calibrated per view,
+    ``view_gate_offsets``); ``keep_low_frequencies``: the blur (px) whose part of the change was removed, where it
+    was (registry ``keep_low_frequencies``)."""
     types = {slot.name: slot.retouch_type for slot in pipeline.experts}
     probabilities = out.probabilities[i]
     thresholds = out.face_thresholds[i] if out.face_thresholds else out.thresholds

@@ -35,8 +35,8 @@ NATIVE_SCALE_RANGE = (0.9, 1.3)  # native: the face's upright box over the route
 JPEG_BLOCK = 8  # side of JPEG's blocks: native crops start on this grid of the photo
 CLOSE_UP = 1.1  # a native view of a face's box larger than this (over the router's size) is a close-up
 JPEG_GRID = "jpeg_grid"  # registry ``grid_gates``: the condition "this native view keeps its photo's JPEG grid"
-JPEG_GRID_MIN = 1.12  # :func:`jpeg_grid_strength` of a view that keeps its JPEG grid (FairFace as made: 1.11 and up
-# for 99 % of photos; resized by 0.8 or 1.25 after the JPEG: 1.11 and below for 99 %)
+JPEG_GRID_MIN = 1.12  # :func:`jpeg_grid_strength` of a view that keeps its JPEG grid (FairFace photos as saved: 1.11
+# or more for 99 % of them; resized by 0.8 or 1.25 after the JPEG: below 1.12 for 99 %)
 
 
 def box_ratio(matrix: np.ndarray, size: int) -> float | None:
@@ -79,7 +79,8 @@ def jpeg_grid_strength(image: np.ndarray) -> float:
     """How much of a JPEG block grid an RGB ``image`` keeps on its own 8 px grid: the mean luma step across block
     borders over the mean step inside blocks, across columns and rows (about 1.0 without a grid; 1.2-1.6 for a
     photo as its camera or app saved it). A native view starts on the grid (:func:`native_crop`)."""
-    luma = np.asarray(image, dtype=np.float64)[..., :3] @ np.array([0.299, 0.587, 0.114])
+    pixels = np.asarray(image, dtype=np.float64)
+    luma = pixels if pixels.ndim == 2 else pixels[..., :3] @ np.array([0.299, 0.587, 0.114])
 
     def ratio(steps: np.ndarray) -> float:
         border = np.arange(steps.size) % JPEG_BLOCK == JPEG_BLOCK - 1
@@ -101,8 +102,9 @@ class RouterCrops(NamedTuple):
     grids: list[bool] | None = None
 
     def face_report(self, i: int) -> dict[str, Any]:
-        """What the router read of face ``i``, for the forensic report: ``router_view``, and ``gate_views`` (the
-        gates that read another view: ``{type: "resized"}``) where a context gate read the close-up resized."""
+        """What the router read of face ``i``, for the forensic report: ``router_view``, ``gate_views`` (the gates
+        that read another view: ``{type: "resized"}``) where a context gate read the close-up resized, and
+        ``jpeg_grid`` (whether its view kept the photo's JPEG grid) where the registry has ``grid_gates``."""
         gates = {t: "resized" for t, images in (self.gate_images or {}).items() if images[i] is not None}
         grid = {} if self.grids is None else {JPEG_GRID: self.grids[i]}
         return {"router_view": self.views[i], **({"gate_views": gates} if gates else {}), **grid}

@@ -230,6 +230,8 @@ def test_grid_gates_ask_for_more_where_the_view_kept_its_jpeg_grid(tiny_pipeline
     assert tiny_pipeline(faces, output_type="np", router_grids=[True, True, False]).experts_run == [
         ["shared"], ["eye", "shared"], ["eye", "shared"]]  # 0.7 is not enough where the grid says a warp would show
     assert tiny_pipeline(faces, output_type="np").experts_run == [["eye", "shared"]] * 3
+    with pytest.raises(ValueError, match=r"router_grids: expected 3 entries \(one per face\), got 2"):
+        tiny_pipeline(faces, output_type="np", router_grids=[True, False])
     tiny_pipeline.save_pretrained(tmp_path / "pipe")
     assert Pipeline.from_pretrained(tmp_path / "pipe").grid_gates == {"eye": 0.77}
     with pytest.raises(ValueError, match="grid_gates: the router has no gate for nose"):

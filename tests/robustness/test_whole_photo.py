@@ -173,7 +173,7 @@ def test_router_crop_own_gives_the_router_its_own_face_crop(pipeline):
     crop = align_face(image, face_alignment(points5, 2 * RESOLUTION, pipeline.alignment), 2 * RESOLUTION)
     assert list(results["shared"].faces[0]["probabilities"].values()) == pytest.approx(routed(crop), abs=2e-4)
     assert results["own"].faces[0]["probabilities"] != results["shared"].faces[0]["probabilities"]
-    with pytest.raises(ValueError, match="router_images: expected 1 images"):
+    with pytest.raises(ValueError, match="router_images: expected 1 entries"):
         pipeline([own], router_images=[own, own])
 
 
