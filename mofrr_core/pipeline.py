@@ -444,7 +444,6 @@ class Pipeline:
         return torch.stack(columns, dim=1) if columns else probabilities.new_zeros(probabilities.shape[0], 0)
 
 
-
 def load_pipeline(source: str | Path | None = None, device: str | torch.device | None = None,
                   experts: str | Sequence[str] | None = None, allow_untrained: bool = False,
                   label: str = "--pipeline") -> Pipeline:
