@@ -67,7 +67,7 @@ class Pipeline:
                  router_native_range: Sequence[float] | None = None, change_cap: float | None = None,
                  confounded_gates: dict[str, dict[str, float]] | None = None,
                  keep_low_frequencies: dict[str, float] | None = None, skip_combine: Sequence[str] = (),
-                 grid_gates: dict[str, float] | None = None) -> None:
+                 grid_gates: dict[str, float] | None = None, undo_enlargement: bool = False) -> None:
         self.router = router
         self.experts = list(experts)
         self.shared = shared
@@ -87,6 +87,7 @@ class Pipeline:
         self.change_cap = change_cap  # the Combine Module's change at most this times the experts' (models.combine)
         self.confounded_gates = dict(confounded_gates or {})  # gate a fires: gate b needs confidence > [a][b]
         self.grid_gates = dict(grid_gates or {})  # a native view that keeps its JPEG grid: gate b needs > [b]
+        self.undo_enlargement = undo_enlargement  # an enlarged JPEG photo: the router reads it at its saved size
         self.keep_low_frequencies = dict(keep_low_frequencies or {})  # type -> sigma (models.combine)
         self.skip_combine = tuple(skip_combine)  # one of these experts alone, nothing else likely: its own output
         for key, named in (("router_context_types", self.router_context_types), ("grid_gates", self.grid_gates),
@@ -130,7 +131,8 @@ class Pipeline:
                        config.threshold, config.num_inference_steps, config.seed, weights,
                        config.passthrough_untouched, config.crop_size, config.alignment, config.router_crop,
                        config.router_context_types, config.gate_blend, config.router_native_range, config.change_cap,
-                       config.confounded_gates, config.keep_low_frequencies, config.skip_combine, config.grid_gates)
+                       config.confounded_gates, config.keep_low_frequencies, config.skip_combine, config.grid_gates,
+                       config.undo_enlargement)
         return pipeline.to(device) if device is not None else pipeline
 
     @classmethod
@@ -178,7 +180,8 @@ class Pipeline:
                        "router_context_types": list(self.router_context_types), "gate_blend": self.gate_blend,
                        "router_native_range": list(self.router_native_range), "change_cap": self.change_cap,
                        "confounded_gates": self.confounded_gates, "keep_low_frequencies": self.keep_low_frequencies,
-                       "skip_combine": list(self.skip_combine), "grid_gates": self.grid_gates},
+                       "skip_combine": list(self.skip_combine), "grid_gates": self.grid_gates,
+                       "undo_enlargement": self.undo_enlargement},
             "weights": self.weights,
         }
         (directory / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")

@@ -98,6 +98,7 @@ class RegistryConfig:
     grid_gates: dict[str, float] = field(default_factory=dict)  # a native view kept its JPEG grid: needs this
     keep_low_frequencies: dict[str, float] = field(default_factory=dict)  # type -> blur sigma (models.combine)
     skip_combine: list[str] = field(default_factory=list)  # one of these experts alone: its output, no Combine
+    undo_enlargement: bool = False  # router_crop native: an enlarged JPEG photo read at its saved size (jpeg_grid)
 
     @property
     def specialised(self) -> list[ExpertEntry]:
@@ -270,6 +271,7 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
         grid_gates=_grid_gates(raw),
         keep_low_frequencies=_low_frequencies(raw),
         skip_combine=_names(raw, "skip_combine"),
+        undo_enlargement=_flag(raw, "undo_enlargement", False),
     )
     if config.resolution % 16:
         raise RegistryError(f"resolution: must be a multiple of 16, got {config.resolution}")

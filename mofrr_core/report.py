@@ -31,10 +31,10 @@ if TYPE_CHECKING:
     from mofrr_core.pipeline import Pipeline
     from mofrr_core.restore import RestoreResult
 
-# 10: grid_gates, faces[].jpeg_grid; 9: keep_low_frequencies, skip_combine; 8: faces[].gate_thresholds (a router
-# calibrated per view); 7: confounded_gates; 6: change_cap, router_native_range; 5: gate_blend; 4: faces[].gate_views;
-# 3: faces[].router_view; 2: gate_thresholds, offsets out
-REPORT_VERSION = 10
+# 11: undo_enlargement, faces[].saved_scale; 10: grid_gates, faces[].jpeg_grid; 9: keep_low_frequencies, skip_combine;
+# 8: faces[].gate_thresholds (a router calibrated per view); 7: confounded_gates; 6: change_cap, router_native_range;
+# 5: gate_blend; 4: faces[].gate_views; 3: faces[].router_view; 2: gate_thresholds, offsets out
+REPORT_VERSION = 11
 HEATMAP_VMAX = 32.0
 """Difference (8-bit levels, mean over RGB) shown at the top of the colour scale."""
 HEATMAP_CMAP = "inferno"
@@ -227,6 +227,7 @@ def report_info(pipeline: Pipeline, args: argparse.Namespace, src: Path, dst: Pa
         "change_cap": pipeline.change_cap,
         "confounded_gates": pipeline.confounded_gates,
         "grid_gates": pipeline.grid_gates,
+        "undo_enlargement": pipeline.undo_enlargement,
         "keep_low_frequencies": pipeline.keep_low_frequencies,
         "skip_combine": list(pipeline.skip_combine),
         "router_native_range": list(pipeline.router_native_range),

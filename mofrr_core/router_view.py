@@ -16,6 +16,11 @@
 Context gates (the registry's ``router_context_types``, e.g. ``[white]``) judge a face against what is around it:
 where the native view is a close-up (the face's box more than :data:`CLOSE_UP` times the router's size), they
 read the resized crop, which shows the whole face and its surroundings, and the other gates the native view.
+
+A photo enlarged since its JPEG save has its grid stretched, and its faces read at the photo's size show no grid.
+With the registry's ``undo_enlargement``, the router reads such a photo shrunk back to the size it was saved at,
+when its stretched grid says what that size was (:func:`mofrr_core.jpeg_grid.saved_size`); the experts still
+restore the photo as it is.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from mofrr_core.faces import align_face, crop_box, face_alignment
+from mofrr_core.jpeg_grid import JPEG_BLOCK, JPEG_GRID_MIN, jpeg_grid_strength, saved_size
 
 if TYPE_CHECKING:
     from mofrr_core.pipeline import Pipeline
@@ -32,11 +38,8 @@ if TYPE_CHECKING:
 ROUTER_CROPS = ("shared", "own", "native")
 ROUTER_VIEWS = ("native", "resized")  # how the router read a face: its photo's own pixels, or resampled
 NATIVE_SCALE_RANGE = (0.9, 1.3)  # native: the face's upright box over the router's size, smallest and largest
-JPEG_BLOCK = 8  # side of JPEG's blocks: native crops start on this grid of the photo
 CLOSE_UP = 1.1  # a native view of a face's box larger than this (over the router's size) is a close-up
 JPEG_GRID = "jpeg_grid"  # registry ``grid_gates``: the condition "this native view keeps its photo's JPEG grid"
-JPEG_GRID_MIN = 1.12  # :func:`jpeg_grid_strength` of a view that keeps its JPEG grid (FairFace photos as saved: 1.11
-# or more for 99 % of them; resized by 0.8 or 1.25 after the JPEG: below 1.12 for 99 %)
 
 
 def box_ratio(matrix: np.ndarray, size: int) -> float | None:
@@ -75,39 +78,29 @@ def native_crop(image: np.ndarray, matrix: np.ndarray, size: int,
     return np.ascontiguousarray(np.pad(window, pad[:image.ndim], mode="reflect" if reflect else "edge"))
 
 
-def jpeg_grid_strength(image: np.ndarray) -> float:
-    """How much of a JPEG block grid an RGB ``image`` keeps on its own 8 px grid: the mean luma step across block
-    borders over the mean step inside blocks, across columns and rows (about 1.0 without a grid; 1.2-1.6 for a
-    photo as its camera or app saved it). A native view starts on the grid (:func:`native_crop`)."""
-    pixels = np.asarray(image, dtype=np.float64)
-    luma = pixels if pixels.ndim == 2 else pixels[..., :3] @ np.array([0.299, 0.587, 0.114])
-
-    def ratio(steps: np.ndarray) -> float:
-        border = np.arange(steps.size) % JPEG_BLOCK == JPEG_BLOCK - 1
-        return float(steps[border].mean() / max(steps[~border].mean(), 1e-9))
-
-    return (ratio(np.abs(np.diff(luma, axis=1)).mean(0)) + ratio(np.abs(np.diff(luma, axis=0)).mean(1))) / 2
-
-
 class RouterCrops(NamedTuple):
     """What the router reads of each face of a photo: ``images`` (``None``: the experts' crops, resized), per
     face, ``views``: ``"native"`` (the photo's own pixels) or ``"resized"`` (a crop resampled to its size), and
     ``gate_images``: per context gate, the resized crop of each close-up face (``None`` elsewhere; the whole
     mapping ``None`` when no face needs one); ``grids``: per face, whether its native view keeps the photo's JPEG
-    grid (``None`` where the registry has no ``grid_gates``)."""
+    grid (``None`` where the registry has no ``grid_gates``); ``saved_scale``: how many times the photo was
+    enlarged since its JPEG save, where the router read it shrunk back (``undo_enlargement``; else ``None``)."""
 
     images: list[np.ndarray] | None
     views: list[str]
     gate_images: dict[str, list[np.ndarray | None]] | None = None
     grids: list[bool] | None = None
+    saved_scale: float | None = None
 
     def face_report(self, i: int) -> dict[str, Any]:
         """What the router read of face ``i``, for the forensic report: ``router_view``, ``gate_views`` (the gates
         that read another view: ``{type: "resized"}``) where a context gate read the close-up resized, and
-        ``jpeg_grid`` (whether its view kept the photo's JPEG grid) where the registry has ``grid_gates``."""
+        ``jpeg_grid`` (whether its view kept the photo's JPEG grid) where the registry has ``grid_gates``, and
+        ``saved_scale`` where the router read the photo shrunk back to its saved size."""
         gates = {t: "resized" for t, images in (self.gate_images or {}).items() if images[i] is not None}
         grid = {} if self.grids is None else {JPEG_GRID: self.grids[i]}
-        return {"router_view": self.views[i], **({"gate_views": gates} if gates else {}), **grid}
+        saved = {} if self.saved_scale is None else {"saved_scale": round(self.saved_scale, 4)}
+        return {"router_view": self.views[i], **({"gate_views": gates} if gates else {}), **grid, **saved}
 
     def pipeline_kwargs(self) -> dict[str, Any]:
         """The keywords that hand these views to :class:`~mofrr_core.pipeline.Pipeline`."""
@@ -120,6 +113,9 @@ def router_crops(pipeline: Pipeline, image: np.ndarray, faces: list) -> RouterCr
     size = pipeline.router_size
     if pipeline.router_crop == "shared" or (pipeline.router_crop == "own" and size == pipeline.face_crop_size):
         return RouterCrops(None, ["resized"] * len(faces))
+    saved = saved_size(image) if pipeline.undo_enlargement and pipeline.router_crop == "native" else None
+    if saved is not None:  # read as it was saved: the faces' points in the shrunk photo's pixels
+        image, faces = saved.shrink(image), [(scale, saved.points(points5), m) for scale, points5, m in faces]
     crops, views, close_ups = [], [], []
     for _, points5, _ in faces:
         matrix = face_alignment(points5, size, pipeline.alignment)
@@ -133,4 +129,4 @@ def router_crops(pipeline: Pipeline, image: np.ndarray, faces: list) -> RouterCr
                    if any(c is not None for c in close_ups) else None)
     grids = ([view == "native" and jpeg_grid_strength(crop) >= JPEG_GRID_MIN for crop, view in zip(crops, views)]
              if pipeline.grid_gates else None)
-    return RouterCrops(crops, views, gate_images, grids)
+    return RouterCrops(crops, views, gate_images, grids, None if saved is None else saved.scale)

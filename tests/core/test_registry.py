@@ -139,6 +139,10 @@ def test_invalid_fields_are_rejected(tmp_path):
     assert load_registry(write(tmp_path, {})).skip_combine == []
     with pytest.raises(RegistryError, match="skip_combine: expected a list of retouching types, got 'eye'"):
         load_registry(write(tmp_path, {"skip_combine": "eye"}))
+    assert load_registry(write(tmp_path, {"undo_enlargement": True})).undo_enlargement is True
+    assert load_registry(write(tmp_path, {})).undo_enlargement is False
+    with pytest.raises(RegistryError, match="undo_enlargement: expected true or false, got 'yes'"):
+        load_registry(write(tmp_path, {"undo_enlargement": "yes"}))
     with pytest.raises(RegistryError, match="registry file not found"):
         load_registry(tmp_path / "absent.yaml")
 

@@ -217,6 +217,50 @@ def test_router_crop_native_reads_the_photos_pixels_where_the_face_fits(pipeline
         pipeline.router.register_to_config(view_gate_offsets=None)
 
 
+def test_undo_enlargement_reads_an_enlarged_photo_at_its_saved_size(pipeline, tmp_path, monkeypatch):
+    """``undo_enlargement``: a photo enlarged 1.5 times after its JPEG save (its face now too large for a native view;
+    the factor from ``jpeg_grid.saved_size``, tested on its own) is read by the router shrunk back to its saved
+    size, natively, where the face fits again; the report gives the factor; the experts still restore the photo as
+    it is; saved with the pipeline."""
+    import cv2
+
+    import mofrr_core.router_view as router_view
+    from mofrr_core.faces import crop_box, face_alignment
+    from mofrr_core.jpeg_grid import SavedSize
+    from mofrr_core.restore import usable_faces
+    from mofrr_core.router_view import native_crop, router_crops
+
+    image, landmarks = astronaut_with_landmarks()
+    size = pipeline.router_size
+    factor = size / crop_box(face_alignment(points5_from_landmarks(landmarks), size, "upright"), size)[2]
+    fits = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)  # the face box about size
+    photo = cv2.resize(fits, None, fx=1.5, fy=1.5)
+    found = [((landmarks + 0.5) * factor - 0.5 + 0.5) * 1.5 - 0.5]
+    saved = SavedSize(photo.shape[1] / fits.shape[1], fits.shape[1], fits.shape[0], (0, 0), 1.3, 5.0)
+    monkeypatch.setattr(router_view, "saved_size", lambda image: saved if image.shape == photo.shape else None)
+    keep = pipeline.crop_size, pipeline.router_crop, pipeline.alignment
+    pipeline.crop_size, pipeline.router_crop, pipeline.alignment = 2 * RESOLUTION, "native", "upright"
+    try:
+        faces = usable_faces(found, photo.shape, pipeline.face_crop_size, pipeline.alignment)
+        assert router_crops(pipeline, photo, faces).views == ["resized"]
+        pipeline.undo_enlargement = True
+        read = router_crops(pipeline, photo, faces)
+        matrix = face_alignment(saved.points(faces[0][1]), size, pipeline.alignment)
+        assert read.views == ["native"] and read.saved_scale == saved.scale
+        assert np.array_equal(read.images[0], native_crop(saved.shrink(photo), matrix, size))
+        assert np.abs(saved.points(faces[0][1]) - points5_from_landmarks(found[0] / 1.5)).max() < 0.5
+        result = restore_photo(pipeline, photo, aligned=False, detector=lambda _: found)
+        assert result.image.shape == photo.shape  # the experts restore the photo as it is
+        assert result.faces[0]["router_view"] == "native" and result.faces[0]["saved_scale"] == round(saved.scale, 4)
+        assert "saved_scale" not in restore_photo(pipeline, fits, aligned=False,
+                                                  detector=lambda _: [found[0] / 1.5]).faces[0]
+        pipeline.save_pretrained(tmp_path / "pipe")
+        assert Pipeline.from_pretrained(tmp_path / "pipe").undo_enlargement is True
+    finally:
+        pipeline.crop_size, pipeline.router_crop, pipeline.alignment = keep
+        pipeline.undo_enlargement = False
+
+
 def test_context_gates_read_a_close_up_face_resized(pipeline):
     """``router_context_types``: where the native view is a close-up (the face's box more than ``CLOSE_UP`` times
     the router's size), those gates read the resized crop and the other gates the native view; elsewhere all
