@@ -222,7 +222,7 @@ class Pipeline:
         router image); whole-photo mode gives the context gates a close-up face resized (:mod:`.router_view`).
         ``router_views``: per image, how the router read it (``native``, ``resized``): a router calibrated per view
         (``view_gate_offsets``) judges each face with its view's gate offsets. ``router_grids``: per image, whether that
-        view kept the photo's JPEG grid (registry ``grid_gates``; :func:`~mofrr_core.router_view.jpeg_grid_strength`).
+        view kept the photo's JPEG grid (registry ``grid_gates``; :func:`~mofrr_core.jpeg_grid.jpeg_grid_strength`).
         """
         images, num_inference_steps, seed = check_pipeline_call(images, num_inference_steps, seed, output_type)
         router_images = None if router_images is None else check_images(router_images)
