@@ -57,6 +57,7 @@ class SavedSize(NamedTuple):
 
 
 def luma(image: np.ndarray) -> np.ndarray:
+    """The luma (BT.601 weights) of an RGB image, as float; a 2-D image as it is."""
     pixels = np.asarray(image, dtype=np.float64)
     return pixels if pixels.ndim == 2 else pixels[..., :3] @ np.array([0.299, 0.587, 0.114])
 
