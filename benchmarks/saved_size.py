@@ -1,10 +1,13 @@
 """How often ``jpeg_grid.saved_size`` finds the size a photo was saved at, after enlarging it by each factor.
 
 Usage: python benchmarks/saved_size.py [--scales 1.05 1.1 1.25 1.27 1.33 1.5] [-n 60] [--split val] [--seed 3]
+                                        [--ops untouched|balanced]
 
-Untouched faces of the split (224 px, FairFace's JPEGs as saved), each enlarged by every factor as
-``whole_photo.py --photo-scale`` enlarges it; per factor the share of photos whose saved size (224 px) is found,
-the share given a wrong size, and the seconds per photo. Also the photos as saved (factor 1: nothing to find).
+Faces of the split (224 px, FairFace's JPEGs as saved; ``--ops balanced``: retouched by the held-out
+implementations as ``whole_photo.py`` retouches them, a retouching wipes part of the grid), each enlarged by every
+factor as ``whole_photo.py --photo-scale`` enlarges it; per factor the share of photos whose saved size (224 px)
+is found, the share given a wrong size, and the seconds per photo. Also the photos as saved (factor 1: nothing to
+find).
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", default="val", choices=["val", "test"])
     parser.add_argument("-n", type=int, default=60, help="untouched faces (default 60)")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--ops", default="untouched", choices=["untouched", "balanced"])
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.05, 1.1, 1.25, 1.27, 1.33, 1.5])
     args = parser.parse_args(argv)
-    samples, _, _ = load_samples(args.data, split=args.split, n=args.n, resolution=None, ops="untouched",
+    samples, _, _ = load_samples(args.data, split=args.split, n=args.n, resolution=None, ops=args.ops,
                                  degrees="none", seed=args.seed, quiet=True)
-    photos = [to_uint8(s["original"]) for s in samples]
-    print(f"{len(photos)} untouched {args.split} photos, saved at 224 px\n")
+    photos = [to_uint8(s["retouched"]) for s in samples]
+    print(f"{len(photos)} {args.ops} {args.split} photos, saved at 224 px\n")
     print("| enlarged | size found | right (224 px) | wrong | s per photo |\n|---|---|---|---|---|")
     for scale in args.scales:
         start = time.perf_counter()
