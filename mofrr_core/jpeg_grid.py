@@ -32,6 +32,7 @@ EVIDENCE_MIN = 3.5  # harmonics' mean height over the spectrum's median for an e
 # (validation photos as saved whose grid a retouching wiped: at most 2.9; enlarged by 1.25: median 6)
 SAVED_GRID_MIN = 1.15  # grid strength of the photo shrunk back for the enlargement to be kept
 PEAKS = 3  # spectral candidates refined over integer widths
+STEP_CLIP = 12.0  # saved_size reads pixel steps clipped at this many grey levels: edges and texture weigh less
 
 
 class SavedSize(NamedTuple):
@@ -62,9 +63,13 @@ def luma(image: np.ndarray) -> np.ndarray:
     return pixels if pixels.ndim == 2 else pixels[..., :3] @ np.array([0.299, 0.587, 0.114])
 
 
-def step_profiles(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The mean absolute step between neighbouring columns (one value per column gap), and between rows."""
-    return np.abs(np.diff(y, axis=1)).mean(0), np.abs(np.diff(y, axis=0)).mean(1)
+def step_profiles(y: np.ndarray, clip: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The mean absolute step between neighbouring columns (one value per column gap), and between rows; each step
+    clipped at ``clip`` first where given."""
+    steps = [np.abs(np.diff(y, axis=axis)) for axis in (1, 0)]
+    if clip is not None:
+        steps = [np.minimum(step, clip) for step in steps]
+    return steps[0].mean(0), steps[1].mean(1)
 
 
 def block_steps(profile: np.ndarray) -> np.ndarray:
@@ -84,10 +89,11 @@ def jpeg_grid_strength(image: np.ndarray) -> float:
     return sum(ratio(p) for p in step_profiles(luma(image))) / 2
 
 
-def grid_at_any_phase(image: np.ndarray) -> tuple[float, tuple[int, int]]:
-    """:func:`jpeg_grid_strength` on the grid's strongest phase, and the (x, y) offset where its blocks start."""
+def grid_at_any_phase(image: np.ndarray, clip: float | None = None) -> tuple[float, tuple[int, int]]:
+    """:func:`jpeg_grid_strength` on the grid's strongest phase (steps clipped at ``clip`` where given), and the (x, y)
+    offset where its blocks start."""
     strengths, offsets = [], []
-    for profile in step_profiles(luma(image)):
+    for profile in step_profiles(luma(image), clip):
         steps = block_steps(profile)
         border = int(steps.argmax())
         strengths.append(steps[border] / max(np.delete(steps, border).mean(), 1e-9))
@@ -140,7 +146,7 @@ def saved_size(image: np.ndarray) -> SavedSize | None:
     no stretched grid, or was shrunk."""
     if jpeg_grid_strength(image) >= JPEG_GRID_MIN:
         return None
-    evidence = sum(harmonic_evidence(p, ENLARGEMENTS) for p in step_profiles(luma(image))) / 2
+    evidence = sum(harmonic_evidence(p, ENLARGEMENTS) for p in step_profiles(luma(image), STEP_CLIP)) / 2
     height, width = image.shape[:2]
     best = None
     for peak in local_peaks(evidence, PEAKS, EVIDENCE_MIN):
@@ -150,7 +156,7 @@ def saved_size(image: np.ndarray) -> SavedSize | None:
                 continue
             size = SavedSize(width / saved_width, saved_width, round(height * saved_width / width), (0, 0), 0.0,
                              float(evidence[peak]))
-            strength, offset = grid_at_any_phase(size.shrink(image))
+            strength, offset = grid_at_any_phase(size.shrink(image), STEP_CLIP)
             if best is None or strength > best.strength:
                 best = size._replace(offset=offset, strength=strength)
     return best if best is not None and best.strength >= SAVED_GRID_MIN else None
