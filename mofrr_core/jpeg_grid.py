@@ -6,7 +6,8 @@ between neighbouring columns (and rows) is larger, on average, across block bord
 pattern there, which is what the router reads a retouching by in a photo as it was saved.
 
 A photo enlarged by ``s`` after its save keeps the pattern, stretched to a period of ``8 s`` px: the mean-step
-profiles then show the harmonics ``k / (8 s)`` cycles per pixel. The enlargement's own interpolation adds
+profiles (each step clipped at :data:`STEP_CLIP` grey levels, so that edges and texture weigh less than the grid)
+then show the harmonics ``k / (8 s)`` cycles per pixel. The enlargement's own interpolation adds
 peaks at multiples of ``1 / s`` (folded into ``[0, 0.5]``), and a grid kept at the saved size has its
 harmonics at ``j / 8``; the harmonics of a candidate ``s`` near either are not counted.
 :func:`saved_size` takes the candidate whose remaining harmonics stand out most, refines it over the
@@ -29,7 +30,8 @@ JPEG_GRID_MIN = 1.12  # :func:`jpeg_grid_strength` of a view that keeps its JPEG
 ENLARGEMENTS = np.arange(1.02, 1.9005, 0.001)  # the enlargements :func:`saved_size` considers
 HARMONICS = 7  # grid harmonics k / (8 s) scored, k = 1..7
 EVIDENCE_MIN = 3.5  # harmonics' mean height over the spectrum's median for an enlargement to be considered
-# (validation photos as saved whose grid a retouching wiped: at most 2.9; enlarged by 1.25: median 6)
+# (set with unclipped steps, rule R68: validation photos as saved whose grid a retouching wiped at most 2.9, photos
+# enlarged by 1.25 a median of 6)
 SAVED_GRID_MIN = 1.15  # grid strength of the photo shrunk back for the enlargement to be kept
 PEAKS = 3  # spectral candidates refined over integer widths
 STEP_CLIP = 12.0  # saved_size reads pixel steps clipped at this many grey levels: edges and texture weigh less
