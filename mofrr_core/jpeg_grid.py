@@ -146,9 +146,10 @@ def saved_size(image: np.ndarray) -> SavedSize | None:
     """The size the photo ``image`` had when it was saved as a JPEG, if it has been enlarged since (by 1.02-1.9
     times) and its stretched block grid says by how much; ``None`` when it keeps its grid at its own size, shows
     no stretched grid, or was shrunk."""
-    if jpeg_grid_strength(image) >= JPEG_GRID_MIN:
+    grey = luma(image)  # once: the grid check and the evidence read the same luma
+    if jpeg_grid_strength(grey) >= JPEG_GRID_MIN:
         return None
-    evidence = sum(harmonic_evidence(p, ENLARGEMENTS) for p in step_profiles(luma(image), STEP_CLIP)) / 2
+    evidence = sum(harmonic_evidence(p, ENLARGEMENTS) for p in step_profiles(grey, STEP_CLIP)) / 2
     height, width = image.shape[:2]
     best = None
     for peak in local_peaks(evidence, PEAKS, EVIDENCE_MIN):
