@@ -2,7 +2,7 @@
 scikit-image's tone changes.
 
 Usage: python benchmarks/outside.py OUT_DIR --software facetweak|opencv|tone [--data DIR] [--split test] [-n 400]
-                                    [--seed 0] [--strength 0.3,1.0] [--reframe B] [--overwrite]
+                                    [--seed 0] [--strength 0.3,1.0] [--reframe B [--reframe-jpeg Q]] [--overwrite]
        python benchmarks/whole_photo.py --data OUT_DIR -n 400 --out report.json
 
 Every figure of the held-out table measures implementations we wrote, held out from training. These measure
@@ -38,7 +38,8 @@ without a skin-coloured pixel) is an untouched pair, its manifest item saying ``
 An existing ``OUT_DIR`` is refused unless ``--overwrite``.
 ``--reframe B`` frames every photo looser (a reflected border of ``B`` times its side) and resizes it back to
 224 px before the software runs, as a portrait cropped and resized before an app retouched it; the reframed photo
-is the original (:func:`mofrr_core.data.realign.reframe_for_retouch`).
+is the original (:func:`mofrr_core.data.realign.reframe_for_retouch`); with ``--reframe-jpeg Q`` saved as a JPEG of
+quality Q first, as a stored photo reaches the software.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from photo_conditions import add_reframe_argument
 from photo_conditions import reframe as reframe_config
 from tqdm import tqdm
 
@@ -136,10 +138,10 @@ SOFTWARE = {"facetweak": facetweak_software, "opencv": opencv_software, "tone": 
 
 
 def write_pairs(out: Path, records: Sequence[Any], retouch: Retoucher, software: str, kinds: Sequence[Kind],
-                seed: int = 0, strength: tuple[float, float] = (0.3, 1.0), reframe: float = 0.0
-                ) -> list[dict[str, Any]]:
-    """Retouch ``records`` with ``kinds`` in turn (each photo reframed first by ``reframe``) and write them to
-    ``out``; the manifest's items."""
+                seed: int = 0, strength: tuple[float, float] = (0.3, 1.0), reframe: float = 0.0,
+                reframe_jpeg: int = 0) -> list[dict[str, Any]]:
+    """Retouch ``records`` with ``kinds`` in turn (each photo reframed first by ``reframe``, and saved as a JPEG of
+    quality ``reframe_jpeg`` if given) and write them to ``out``; the manifest's items."""
     from mofrr_core.data.realign import reframe_for_retouch
     from mofrr_core.retouch.landmarks import FaceLandmarks
 
@@ -151,7 +153,7 @@ def write_pairs(out: Path, records: Sequence[Any], retouch: Retoucher, software:
         rng = np.random.default_rng([seed, i])
         strengths = {op: round(float(rng.uniform(*strength)), 4) for op in ops}
         original, landmarks, _ = reframe_for_retouch(record.image(), FaceLandmarks(record.landmarks), rng,
-                                                     reframe_config(reframe))
+                                                     reframe_config(reframe, reframe_jpeg))
         retouched = (np.ascontiguousarray(retouch(original, landmarks.points, strengths, implementation))
                      if ops else original)
         unchanged = bool(ops) and np.array_equal(retouched, original)  # e.g. no skin-coloured pixel: untouched
@@ -175,9 +177,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-n", type=int, default=400, help="number of photos (default: 400)")
     parser.add_argument("--seed", type=int, default=0, help="strengths, and the faces from face seed x n on")
     parser.add_argument("--strength", default="0.3,1.0", help="range of each operation's strength (default 0.3,1.0)")
-    parser.add_argument("--reframe", type=float, default=0.0,
-                        help="before the software runs, add a reflected border of this share of the side and resize "
-                             "the photo back (default: 0, off)")
+    add_reframe_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT folder")
     args = parser.parse_args(argv)
     try:
@@ -201,9 +201,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"warning: the {args.split} split has {len(records)} faces from face {first} on", file=sys.stderr)
     if args.out.exists():
         shutil.rmtree(args.out)
-    items = write_pairs(args.out, records, retouch, software, kinds, args.seed, args.strength, args.reframe)
+    items = write_pairs(args.out, records, retouch, software, kinds, args.seed, args.strength, args.reframe,
+                        args.reframe_jpeg)
     manifest = {"format": "mofrr-outside", "software": software, "split": args.split, "seed": args.seed,
-                "strength": list(args.strength), "reframe": args.reframe, "types": list(DEFAULT_TYPES),
+                "strength": list(args.strength), "reframe": args.reframe,
+                "reframe_jpeg": args.reframe_jpeg, "types": list(DEFAULT_TYPES),
                 "degree_source": "none", "count": len(items), "items": items}
     write_json_atomic(args.out / "manifest.json", manifest)
     print(f"{len(items)} pairs by {software} in {args.out}; measure: python benchmarks/whole_photo.py "

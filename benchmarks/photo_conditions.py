@@ -2,8 +2,8 @@
 
 Usage: python benchmarks/photo_conditions.py [--data DIR] [--split test|val] [-n 600] [--apis-set heldout|train]
                                              [--conditions none,sharpen,...] [--pipeline REGISTRY_OR_DIR]
-                                             [--seed S] [--retouch-scale S] [--reframe B] [--out report.json]
-                                             [--plot conditions.png]
+                                             [--seed S] [--retouch-scale S] [--reframe B [--reframe-jpeg Q]]
+                                             [--out report.json] [--plot conditions.png]
 
 A photo nobody has seen differs from FairFace in more than its retouching: studio light, a sharper or
 cleaner camera, another size, another framing. A forensic router must not read those as retouching. This
@@ -22,7 +22,8 @@ and sharpened (an upscaled export), and a looser framing
 face at 2.5 times its size and shrinks it back before the condition (untouched ones too), as a large photo
 retouched by an app and exported small: what a warp or a filter leaves in the pixels is then mostly gone.
 ``--reframe 0.15`` frames every photo looser and resizes it back before the retouching (a portrait cropped and
-resized before an app retouched it, as a shared photo often is): the face smaller, no JPEG grid, the traces kept.
+resized before an app retouched it, as a shared photo often is): the face smaller, no JPEG grid, the traces kept; with
+``--reframe-jpeg 90`` saved as a JPEG of quality 90 first, as a stored photo reaches an app (a fresh grid).
 Tables go to stdout, progress to stderr, the numbers to ``--out`` (JSON) and a chart to ``--plot`` (PNG).
 """
 
@@ -180,15 +181,22 @@ def retouch_size(scale: float) -> dict[str, Any] | None:
 
 
 def add_reframe_argument(parser: argparse.ArgumentParser) -> None:
-    """``--reframe B`` (this benchmark's and ``whole_photo.py``'s), read by :func:`reframe`."""
+    """``--reframe B`` and ``--reframe-jpeg Q`` (this benchmark's, ``whole_photo.py``'s and ``outside.py``'s), read
+    by :func:`reframe`."""
     parser.add_argument("--reframe", type=float, default=0.0,
                         help="before the retouching, add a reflected border of this share of the side and resize the "
                              "photo back (default: 0, off)")
+    parser.add_argument("--reframe-jpeg", type=int, default=0, metavar="Q",
+                        help="with --reframe: save the reframed photo as a JPEG of quality Q before the retouching, "
+                             "as a stored photo reaches an app (default: 0, not saved)")
 
 
-def reframe(border: float) -> dict[str, Any] | None:
-    """The ``reframe`` of ``load_samples`` for ``--reframe`` (``None`` at 0: the faces' own crops)."""
-    return {"p": 1.0, "border": [border, border]} if border else None
+def reframe(border: float, jpeg: int = 0) -> dict[str, Any] | None:
+    """The ``reframe`` of ``load_samples`` for ``--reframe`` and ``--reframe-jpeg`` (``None`` at border 0: the faces'
+    own crops)."""
+    if not border:
+        return None
+    return {"p": 1.0, "border": [border, border], **({"jpeg": [jpeg, jpeg]} if jpeg else {})}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -196,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     samples, types, description = load_samples(args.data, split=args.split, n=args.n, resolution=None,
                                                ops="balanced", degrees="none", seed=args.seed, quiet=True,
                                                apis_set=args.apis_set, retouch_size=retouch_size(args.retouch_scale),
-                                               reframe=reframe(args.reframe))
+                                               reframe=reframe(args.reframe, args.reframe_jpeg))
     pipeline = load_pipeline(args.pipeline, args.device, label="--pipeline")
     detector = face_detector()
     photos, labels = [], []

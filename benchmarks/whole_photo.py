@@ -2,8 +2,8 @@
 
 Usage: python benchmarks/whole_photo.py [--data DIR] [--split test|val] [-n 300] [--apis-set heldout|train]
                                         [--ops balanced|untouched] [--apis OP=API ...] [--photo-scale S]
-                                        [--condition NAME] [--reframe B] [--postprocess app] [--min-sharpness S]
-                                        [--pipeline REGISTRY_OR_DIR]
+                                        [--condition NAME] [--reframe B [--reframe-jpeg Q]] [--postprocess app]
+                                        [--min-sharpness S] [--pipeline REGISTRY_OR_DIR]
                                         [--steps K] [--seed S] [--out report.json]
 
 ``mofrr eval`` scores aligned 128 px crops; this scores what ``mofrr restore`` (without ``--aligned``)
@@ -31,7 +31,8 @@ of the ways of ``benchmarks/photo_conditions.py`` (sharpened, denoised, re-expos
 reframed): what the restoration, not only the router, does to photos that differ from FairFace.
 ``--reframe B`` frames every photo looser (a reflected border of ``B`` times its side) and brings it back to 224 px
 *before* the retouching, as a portrait cropped looser and resized before an app retouched it: the face smaller,
-no JPEG grid, the retouching's traces kept (:func:`mofrr_core.data.realign.reframe_for_retouch`).
+no JPEG grid, the retouching's traces kept (:func:`mofrr_core.data.realign.reframe_for_retouch`); ``--reframe-jpeg Q``
+saves the reframed photo as a JPEG of quality Q first, with a fresh grid.
 ``--min-sharpness 2.0`` keeps the faces with real skin detail (FairFace's sharpness metadata; 180 of the 1102 test
 faces, each used more than once beyond that): the closest these shards come to sharp studio portraits.
 Images where no face is found are left out of the PSNR numbers and counted per column ("no face").
@@ -360,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     samples, types, description = load_samples(args.data, split=args.split, n=args.n, resolution=None,
                                                ops=args.ops, degrees="none", seed=args.seed, quiet=True,
                                                apis_set=args.apis_set, postprocess=args.postprocess,
-                                               apis=args.apis, reframe=reframe(args.reframe),
+                                               apis=args.apis, reframe=reframe(args.reframe, args.reframe_jpeg),
                                                min_sharpness=args.min_sharpness)
     detector = face_detector()
     pipeline = load_pipeline(args.pipeline, args.device, label="--pipeline")

@@ -67,7 +67,8 @@ class Pipeline:
                  router_native_range: Sequence[float] | None = None, change_cap: float | None = None,
                  confounded_gates: dict[str, dict[str, float]] | None = None,
                  keep_low_frequencies: dict[str, float] | None = None, skip_combine: Sequence[str] = (),
-                 grid_gates: dict[str, float] | None = None, undo_enlargement: bool = False) -> None:
+                 grid_gates: dict[str, float] | None = None, undo_enlargement: bool = False,
+                 grid_native: dict[str, Any] | None = None) -> None:
         self.router = router
         self.experts = list(experts)
         self.shared = shared
@@ -83,6 +84,7 @@ class Pipeline:
         self.router_context_types = tuple(router_context_types)  # gates that read a close-up face resized
         # router_crop native: the face sizes (box over the router's size) read from the photo's own pixels
         self.router_native_range = tuple(router_native_range or NATIVE_SCALE_RANGE)
+        self.grid_native = grid_native  # {range, gates}: smaller faces of a photo saved at its size (router_view)
         self.gate_blend = gate_blend  # "posterior": an expert's change kept in proportion to its gate's probability
         self.change_cap = change_cap  # the Combine Module's change at most this times the experts' (models.combine)
         self.confounded_gates = dict(confounded_gates or {})  # gate a fires: gate b needs confidence > [a][b]
@@ -91,6 +93,7 @@ class Pipeline:
         self.keep_low_frequencies = dict(keep_low_frequencies or {})  # type -> sigma (models.combine)
         self.skip_combine = tuple(skip_combine)  # one of these experts alone, nothing else likely: its own output
         for key, named in (("router_context_types", self.router_context_types), ("grid_gates", self.grid_gates),
+                           ("grid_native.gates", (grid_native or {}).get("gates", ())),
                            ("confounded_gates", {t for a, bars in self.confounded_gates.items() for t in (a, *bars)}),
                            ("keep_low_frequencies", self.keep_low_frequencies), ("skip_combine", self.skip_combine)):
             if unknown := set(named) - set(router_types(router)):
@@ -103,11 +106,8 @@ class Pipeline:
     @classmethod
     def from_registry(cls, path: str | Path | RegistryConfig | None = None, experts: list[str] | None = None,
                       device: str | torch.device | None = None, allow_untrained: bool = False) -> Pipeline:
-        """Build the pipeline a ``registry.yaml`` describes (default: the packaged one).
-
-        An expert whose package ships no weights is skipped with a warning, or built untrained
-        (identity at init) with ``allow_untrained=True``.
-        """
+        """Build the pipeline a ``registry.yaml`` describes (default: the packaged one); an expert whose package
+        ships no weights is skipped with a warning, or built untrained (identity at init) with ``allow_untrained``."""
         config = path if isinstance(path, RegistryConfig) else load_registry(path, experts=experts)
         config = with_available_experts(config, allow_untrained)
         weights: dict[str, str] = {}
@@ -132,7 +132,7 @@ class Pipeline:
                        config.passthrough_untouched, config.crop_size, config.alignment, config.router_crop,
                        config.router_context_types, config.gate_blend, config.router_native_range, config.change_cap,
                        config.confounded_gates, config.keep_low_frequencies, config.skip_combine, config.grid_gates,
-                       config.undo_enlargement)
+                       config.undo_enlargement, config.grid_native)
         return pipeline.to(device) if device is not None else pipeline
 
     @classmethod
@@ -181,7 +181,7 @@ class Pipeline:
                        "router_native_range": list(self.router_native_range), "change_cap": self.change_cap,
                        "confounded_gates": self.confounded_gates, "keep_low_frequencies": self.keep_low_frequencies,
                        "skip_combine": list(self.skip_combine), "grid_gates": self.grid_gates,
-                       "undo_enlargement": self.undo_enlargement},
+                       "undo_enlargement": self.undo_enlargement, "grid_native": self.grid_native},
             "weights": self.weights,
         }
         (directory / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
@@ -220,7 +220,7 @@ class Pipeline:
         as the router should read them (whole-photo mode cuts them at :attr:`router_size`); default: ``images``.
         ``gate_images``: per router type, the face that type's gate reads instead, per image (``None``: the
         router image); whole-photo mode gives the context gates a close-up face resized (:mod:`.router_view`).
-        ``router_views``: per image, how the router read it (``native``, ``resized``): a router calibrated per view
+        ``router_views``: per image, how the router read it (``router_view.ROUTER_VIEWS``): a router calibrated per view
         (``view_gate_offsets``) judges each face with its view's gate offsets. ``router_grids``: per image, whether that
         view kept the photo's JPEG grid (registry ``grid_gates``; :func:`~mofrr_core.jpeg_grid.jpeg_grid_strength`).
         """
@@ -311,15 +311,13 @@ class Pipeline:
 
     @property
     def face_crop_size(self) -> int:
-        """Side of the face crops whole-photo mode aligns: ``crop_size`` (registry), else the working
-        resolution. The networks take any size: the router reads the face at its own size, the experts at
-        ``resolution``, and the restoration residual is brought back to the crop's size."""
+        """Side of the face crops whole-photo mode aligns: ``crop_size`` (registry), else the working resolution
+        (the experts' input; the restoration residual is brought back to the crop's size)."""
         return self.crop_size or self.resolution
 
     @property
     def router_size(self) -> int:
-        """Side of the faces the router reads: ``router.face_size`` (a router that reads fine detail), else the
-        working resolution."""
+        """Side of the faces the router reads: ``router.face_size`` (fine detail), else the working resolution."""
         return getattr(self.router, "face_size", None) or self.resolution
 
     def router_input(self, originals: Sequence[torch.Tensor], x: torch.Tensor | None,

@@ -93,6 +93,7 @@ class RegistryConfig:
     router_context_types: list[str] = field(default_factory=list)  # gates that read a close-up face resized
     gate_blend: str = "hard"  # "posterior": a routed expert's change is scaled by its gate's probability
     router_native_range: tuple[float, float] | None = None  # router_crop native: face sizes read unresized
+    grid_native: dict[str, Any] | None = None  # {range, gates}: smaller faces of a photo saved as JPEG at its size
     change_cap: float | None = None  # the Combine Module's change at most this times the experts' (None: off)
     confounded_gates: dict[str, dict[str, float]] = field(default_factory=dict)  # gate a fires: b needs this
     grid_gates: dict[str, float] = field(default_factory=dict)  # a native view kept its JPEG grid: needs this
@@ -266,6 +267,7 @@ def parse_registry(raw: dict[str, Any], base: Path | None = None, path: Path | N
         router_context_types=_names(raw, "router_context_types"),
         gate_blend=str(raw.get("gate_blend", "hard")),
         router_native_range=_native_range(raw),
+        grid_native=_grid_native(raw),
         change_cap=_number(raw, "change_cap", float, None) if raw.get("change_cap") is not None else None,
         confounded_gates=_confounded_gates(raw),
         grid_gates=_grid_gates(raw),
@@ -329,14 +331,25 @@ def _low_frequencies(raw: dict) -> dict[str, float]:
     return {k: float(v) for k, v in value.items()}
 
 
-def _native_range(raw: dict) -> tuple[float, float] | None:
-    """The registry's ``router_native_range`` (``None``: :data:`mofrr_core.router_view.NATIVE_SCALE_RANGE`)."""
-    if raw.get("router_native_range") is None:
+def _grid_native(raw: dict) -> dict[str, Any] | None:
+    """The registry's ``grid_native``: ``{range: [smallest, largest], gates: [type, ...]}`` (``None``: off)."""
+    value = raw.get("grid_native")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"range", "gates"} or value["range"] is None:
+        raise RegistryError(f"grid_native: expected {{range: [smallest, largest], gates: [type, ...]}}, got {value!r}")
+    return {"range": _native_range(value, "range", "grid_native."), "gates": _names(value, "gates", "grid_native.")}
+
+
+def _native_range(raw: dict, key: str = "router_native_range", where: str = "") -> tuple[float, float] | None:
+    """The registry's ``router_native_range`` (``None``: :data:`mofrr_core.router_view.NATIVE_SCALE_RANGE`), or
+    another ``key`` read the same way, as ``(smallest, largest)``."""
+    if raw.get(key) is None:
         return None
     from mofrr_core.router_view import check_native_range
 
     try:
-        return check_native_range(raw["router_native_range"], "router_native_range")
+        return check_native_range(raw[key], where + key)
     except ValueError as error:
         raise RegistryError(str(error)) from None
 
@@ -348,10 +361,10 @@ def _flag(raw: dict, key: str, default: bool) -> bool:
     return value
 
 
-def _names(raw: dict, key: str) -> list[str]:
+def _names(raw: dict, key: str, where: str = "") -> list[str]:
     value = raw.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise RegistryError(f"{key}: expected a list of retouching types, got {value!r}")
+        raise RegistryError(f"{where}{key}: expected a list of retouching types, got {value!r}")
     return value
 
 

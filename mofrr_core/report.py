@@ -31,10 +31,11 @@ if TYPE_CHECKING:
     from mofrr_core.pipeline import Pipeline
     from mofrr_core.restore import RestoreResult
 
-# 11: undo_enlargement, faces[].saved_scale; 10: grid_gates, faces[].jpeg_grid; 9: keep_low_frequencies, skip_combine;
+# 12: grid_native, faces[].router_view native-grid; 11: undo_enlargement, faces[].saved_scale;
+# 10: grid_gates, faces[].jpeg_grid; 9: keep_low_frequencies, skip_combine;
 # 8: faces[].gate_thresholds (a router calibrated per view); 7: confounded_gates; 6: change_cap, router_native_range;
 # 5: gate_blend; 4: faces[].gate_views; 3: faces[].router_view; 2: gate_thresholds, offsets out
-REPORT_VERSION = 11
+REPORT_VERSION = 12
 HEATMAP_VMAX = 32.0
 """Difference (8-bit levels, mean over RGB) shown at the top of the colour scale."""
 HEATMAP_CMAP = "inferno"
@@ -231,6 +232,8 @@ def report_info(pipeline: Pipeline, args: argparse.Namespace, src: Path, dst: Pa
         "keep_low_frequencies": pipeline.keep_low_frequencies,
         "skip_combine": list(pipeline.skip_combine),
         "router_native_range": list(pipeline.router_native_range),
+        "grid_native": None if pipeline.grid_native is None else {"range": list(pipeline.grid_native["range"]),
+                                                                   "gates": list(pipeline.grid_native["gates"])},
         "resolution": pipeline.resolution,
         "experts": [{"name": s.name, "retouch_type": s.retouch_type, "strength": s.strength,
                      "package": registered[s.name].distribution if s.name in registered else None,

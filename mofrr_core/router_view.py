@@ -12,6 +12,13 @@
   otherwise ``own``: a smaller face would fill less of the view than the faces the router learned from, and it
   reads such a view worse than a resized crop. The registry's ``router_native_range`` sets another range, for a
   router trained on smaller faces read natively (``realign: {crop: native, native_range: ...}``).
+- ``native-grid`` (with ``native`` and the registry's ``grid_native``): a face outside the native range but inside
+  ``grid_native.range`` (e.g. ``[0.6, 0.9]``: smaller faces) in a photo saved as JPEG at its size
+  (:func:`mofrr_core.jpeg_grid.jpeg_lattice`) is read resized, except by ``grid_native.gates`` (e.g. the warp
+  gates, face and eye), which read its own pixels: the break of the block pattern where a warp resampled the face is
+  evidence at any face size (validation photos reframed, saved as JPEG and then retouched: face-lift AUC 0.72-0.80
+  resized, 0.94-0.97 read so, at JPEG quality 75-90); without the pattern a smaller face is read better resized. The
+  router judges such faces with that view's own gate offsets (``mofrr-train calibrate --view native-grid``).
 
 Context gates (the registry's ``router_context_types``, e.g. ``[white]``) judge a face against what is around it:
 where the native view is a close-up (the face's box more than :data:`CLOSE_UP` times the router's size), they
@@ -30,13 +37,21 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from mofrr_core.faces import align_face, crop_box, face_alignment
-from mofrr_core.jpeg_grid import JPEG_BLOCK, JPEG_GRID_MIN, jpeg_grid_strength, saved_size
+from mofrr_core.jpeg_grid import (
+    JPEG_BLOCK,
+    JPEG_GRID_MIN,
+    SAVED_LATTICE_MIN,
+    jpeg_grid_strength,
+    jpeg_lattice,
+    saved_size,
+)
 
 if TYPE_CHECKING:
     from mofrr_core.pipeline import Pipeline
 
 ROUTER_CROPS = ("shared", "own", "native")
-ROUTER_VIEWS = ("native", "resized")  # how the router read a face: its photo's own pixels, or resampled
+# how the router read a face: its photo's own pixels, resampled, or its own pixels kept for their JPEG grid
+ROUTER_VIEWS = ("native", "resized", "native-grid")
 NATIVE_SCALE_RANGE = (0.9, 1.3)  # native: the face's upright box over the router's size, smallest and largest
 CLOSE_UP = 1.1  # a native view of a face's box larger than this (over the router's size) is a close-up
 JPEG_GRID = "jpeg_grid"  # registry ``grid_gates``: the condition "this native view keeps its photo's JPEG grid"
@@ -78,13 +93,29 @@ def native_crop(image: np.ndarray, matrix: np.ndarray, size: int,
     return np.ascontiguousarray(np.pad(window, pad[:image.ndim], mode="reflect" if reflect else "edge"))
 
 
+def native_view(image: np.ndarray, matrix: np.ndarray, size: int, scale_range: tuple[float, float],
+                grid_range: tuple[float, float] | None = None) -> tuple[np.ndarray | None, str]:
+    """``(crop, view)``: the :func:`native_crop` of a face in ``scale_range`` (view ``native``), else, with
+    ``grid_range``, of a face in that range whose crop was saved as a JPEG at this size (``native-grid``), else
+    ``(None, "resized")``: the face is to be read resized."""
+    crop = native_crop(image, matrix, size, scale_range)
+    if crop is not None:
+        return crop, "native"
+    crop = None if grid_range is None else native_crop(image, matrix, size, grid_range)
+    if crop is not None and jpeg_lattice(crop) >= SAVED_LATTICE_MIN:
+        return crop, "native-grid"
+    return None, "resized"
+
+
 class RouterCrops(NamedTuple):
     """What the router reads of each face of a photo: ``images`` (``None``: the experts' crops, resized), per
-    face, ``views``: ``"native"`` (the photo's own pixels) or ``"resized"`` (a crop resampled to its size), and
-    ``gate_images``: per context gate, the resized crop of each close-up face (``None`` elsewhere; the whole
-    mapping ``None`` when no face needs one); ``grids``: per face, whether its native view keeps the photo's JPEG
-    grid (``None`` where the registry has no ``grid_gates``); ``saved_scale``: how many times the photo was
-    enlarged since its JPEG save, where the router read it shrunk back (``undo_enlargement``; else ``None``)."""
+    face, ``views``: ``"native"`` (the photo's own pixels), ``"resized"`` (a crop resampled to its size) or
+    ``"native-grid"`` (a face outside the native range, read resized but by ``grid_native.gates`` natively), and
+    ``gate_images``: per context gate, the resized crop of each close-up face, and per ``grid_native`` gate, the
+    native crop of each ``native-grid`` face (``None`` elsewhere; the whole mapping ``None`` when no face needs
+    one); ``grids``: per face, whether its native crop keeps the photo's JPEG grid (``None`` where the registry has
+    no ``grid_gates``); ``saved_scale``: how many times the photo was enlarged since its JPEG save, where the router
+    read it shrunk back (``undo_enlargement``; else ``None``)."""
 
     images: list[np.ndarray] | None
     views: list[str]
@@ -94,10 +125,12 @@ class RouterCrops(NamedTuple):
 
     def face_report(self, i: int) -> dict[str, Any]:
         """What the router read of face ``i``, for the forensic report: ``router_view``, ``gate_views`` (the gates
-        that read another view: ``{type: "resized"}``) where a context gate read the close-up resized, and
+        that read another view: ``{type: "resized"}`` where a context gate read the close-up resized, ``{type:
+        "native"}`` where a ``grid_native`` gate read a ``native-grid`` face's own pixels), and
         ``jpeg_grid`` (whether its view kept the photo's JPEG grid) where the registry has ``grid_gates``, and
         ``saved_scale`` where the router read the photo shrunk back to its saved size."""
-        gates = {t: "resized" for t, images in (self.gate_images or {}).items() if images[i] is not None}
+        other = "native" if self.views[i] == "native-grid" else "resized"
+        gates = {t: other for t, images in (self.gate_images or {}).items() if images[i] is not None}
         grid = {} if self.grids is None else {JPEG_GRID: self.grids[i]}
         saved = {} if self.saved_scale is None else {"saved_scale": round(self.saved_scale, 4)}
         return {"router_view": self.views[i], **({"gate_views": gates} if gates else {}), **grid, **saved}
@@ -116,17 +149,21 @@ def router_crops(pipeline: Pipeline, image: np.ndarray, faces: list) -> RouterCr
     saved = saved_size(image) if pipeline.undo_enlargement and pipeline.router_crop == "native" else None
     if saved is not None:  # read as it was saved: the faces' points in the shrunk photo's pixels
         image, faces = saved.shrink(image), [(scale, saved.points(points5), m) for scale, points5, m in faces]
-    crops, views, close_ups = [], [], []
+    grid_native = pipeline.grid_native or {}
+    crops, views, close_ups, natives = [], [], [], []
     for _, points5, _ in faces:
         matrix = face_alignment(points5, size, pipeline.alignment)
-        native = pipeline.router_crop == "native"
-        crop = native_crop(image, matrix, size, pipeline.router_native_range) if native else None
-        crops.append(align_face(image, matrix, size) if crop is None else crop)
-        views.append("resized" if crop is None else "native")
-        close_up = crop is not None and pipeline.router_context_types and box_ratio(matrix, size) > CLOSE_UP
+        crop, view = (native_view(image, matrix, size, pipeline.router_native_range, grid_native.get("range"))
+                      if pipeline.router_crop == "native" else (None, "resized"))
+        crops.append(crop if view == "native" else align_face(image, matrix, size))
+        views.append(view)
+        natives.append(crop)  # the photo's own pixels (native and native-grid views)
+        close_up = view == "native" and pipeline.router_context_types and box_ratio(matrix, size) > CLOSE_UP
         close_ups.append(align_face(image, matrix, size) if close_up else None)
-    gate_images = ({t: close_ups for t in pipeline.router_context_types}
-                   if any(c is not None for c in close_ups) else None)
-    grids = ([view == "native" and jpeg_grid_strength(crop) >= JPEG_GRID_MIN for crop, view in zip(crops, views)]
+    gate_images = {t: close_ups for t in pipeline.router_context_types}  # a grid_native gate is not a context gate
+    gate_images.update({t: [n if v == "native-grid" else None for n, v in zip(natives, views)]
+                        for t in grid_native.get("gates", ())})
+    gate_images = {t: images for t, images in gate_images.items() if any(x is not None for x in images)} or None
+    grids = ([crop is not None and jpeg_grid_strength(crop) >= JPEG_GRID_MIN for crop in natives]
              if pipeline.grid_gates else None)
     return RouterCrops(crops, views, gate_images, grids, None if saved is None else saved.scale)

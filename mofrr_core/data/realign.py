@@ -35,10 +35,17 @@ looser and resized before an app retouched it. The face is smaller, the photo's 
 retouching leaves in the pixels stays there (it runs at the size the photo is shown at)::
 
     reframe: portrait                       # the preset: {p: 0.5, border: [0.05, 0.3]}
+    reframe: portrait-jpeg                  # {p: 1.0, border: [0.05, 0.3], jpeg: [70, 95]}
+
+``jpeg: [lo, hi]`` saves the reframed photo as a JPEG of a quality drawn in that range before the retouching, as a
+photo stored on a phone or a site reaches the app: its 8x8 block pattern is fresh, and a warp breaks it where it
+resamples the face.
 
 ``crop: native`` (with ``alignment: upright``; preset ``photo-native``) cuts the photo's own pixels where the
-face allows it, as the registry's ``router_crop: native`` does (:func:`mofrr_core.router_view.native_crop`),
-instead of resizing the face's box.
+face allows it, as the registry's ``router_crop: native`` does (:func:`mofrr_core.router_view.native_view`),
+instead of resizing the face's box; ``grid_native_range`` (preset ``photo-native-grid``) as the registry's
+``grid_native.range``: faces of those sizes too where the retouched photo's cut was saved as a JPEG at its size
+(record ``view``: ``native-grid``).
 
 ``alignment`` is the whole-photo alignment to imitate (:data:`mofrr_core.faces.ALIGNMENTS`; default
 ``similarity``): ``upright`` cuts a box of the rescaled photo and resizes it, as ``mofrr restore`` does
@@ -64,12 +71,17 @@ REALIGN_PRESETS: dict[str, dict[str, Any] | None] = {
     "photo-native": {"p": 0.8, "photo_scale": [0.5, 2.0], "alignment": "upright", "rescale_p": 0.5, "crop": "native"},
     "photo-native-wide": {"p": 0.8, "photo_scale": [0.5, 2.0], "alignment": "upright", "rescale_p": 0.5,
                           "crop": "native", "native_range": [0.6, 1.3]},
+    "photo-native-grid": {"p": 1.0, "alignment": "upright", "crop": "native", "grid_native_range": [0.6, 0.9]},
 }
 SCALE_LIMITS = (0.25, 4.0)
 RETOUCH_SIZE_PRESETS: dict[str, dict[str, Any] | None] = {"none": None, "large": {"p": 0.5, "scale": [1.5, 3.0]}}
 RETOUCH_SCALE_LIMITS = (1.0, 4.0)
-REFRAME_PRESETS: dict[str, dict[str, Any] | None] = {"none": None, "portrait": {"p": 0.5, "border": [0.05, 0.3]}}
+REFRAME_PRESETS: dict[str, dict[str, Any] | None] = {
+    "none": None, "portrait": {"p": 0.5, "border": [0.05, 0.3]},
+    "portrait-jpeg": {"p": 1.0, "border": [0.05, 0.3], "jpeg": [70, 95]},
+}
 REFRAME_LIMITS = (0.0, 1.0)
+JPEG_QUALITY_LIMITS = (1, 100)
 
 
 def crops_natively(config: str | Mapping[str, Any] | bool | None) -> bool:
@@ -87,9 +99,9 @@ def resolve_realign(config: str | Mapping[str, Any] | bool | None) -> dict[str, 
     from mofrr_core.faces import ALIGNMENTS
 
     if not isinstance(config, Mapping) or set(config) - {"p", "photo_scale", "alignment", "rescale_p", "crop",
-                                                          "native_range"}:
+                                                          "native_range", "grid_native_range"}:
         raise ValueError("realign: expected a preset name or a mapping with keys p, photo_scale, alignment, "
-                         f"rescale_p, crop, native_range, got {config!r}")
+                         f"rescale_p, crop, native_range, grid_native_range, got {config!r}")
     p = check_probability(config.get("p", 1.0), "realign.p")
     scale = check_range(config.get("photo_scale", [1.0, 1.0]), "realign.photo_scale", SCALE_LIMITS)
     alignment = config.get("alignment", "similarity")
@@ -102,8 +114,10 @@ def resolve_realign(config: str | Mapping[str, Any] | bool | None) -> dict[str, 
     from mofrr_core.router_view import NATIVE_SCALE_RANGE, check_native_range
 
     native_range = check_native_range(config.get("native_range", NATIVE_SCALE_RANGE), "realign.native_range")
+    grid = config.get("grid_native_range")
+    grid = None if grid is None else check_native_range(grid, "realign.grid_native_range")
     return {"p": p, "photo_scale": list(scale), "alignment": alignment, "rescale_p": rescale_p, "crop": crop,
-            "native_range": native_range}
+            "native_range": native_range, "grid_native_range": grid}
 
 
 def rescale_photo(image: np.ndarray, scale: float) -> np.ndarray:
@@ -122,7 +136,7 @@ def realign_pair(original: np.ndarray, retouched: np.ndarray, points5: np.ndarra
     the generator's state and the configuration only.
     """
     from mofrr_core.faces import align_face, face_alignment
-    from mofrr_core.router_view import native_crop
+    from mofrr_core.router_view import native_crop, native_view
 
     config = resolve_realign(config)
     if config is None:
@@ -138,10 +152,10 @@ def realign_pair(original: np.ndarray, retouched: np.ndarray, points5: np.ndarra
     size = original.shape[0]
     matrix = face_alignment(points, size, config["alignment"])
     record = {"applied": True, "photo_scale": round(scale, 4)}
-    native = config["crop"] == "native"
-    if native and (own_pixels := native_crop(photos[0], matrix, size, config["native_range"])) is not None:
-        # the photo's own pixels, as router_crop: native reads them (both photos have the same size)
-        return own_pixels, native_crop(photos[1], matrix, size, config["native_range"]), {**record, "native": True}
+    if config["crop"] == "native":  # the photo's own pixels where router_crop: native reads them (the input's cut
+        cut, view = native_view(photos[1], matrix, size, config["native_range"], config["grid_native_range"])
+        if cut is not None:  # decides, as in mofrr restore; both photos have the same size)
+            return native_crop(photos[0], matrix, size, (0.0, np.inf)), cut, {**record, "native": True, "view": view}
     original, retouched = (align_face(photo, matrix, size) for photo in photos)
     return original, retouched, record
 
@@ -193,15 +207,25 @@ def enlarge_for_retouch(image: np.ndarray, landmarks: Any, rng: np.random.Genera
 
 
 def resolve_reframe(config: str | Mapping[str, Any] | bool | None) -> dict[str, Any] | None:
-    """A validated ``{"p": float, "border": [lo, hi]}`` (``0 <= lo <= hi <= 1``) or ``None`` (off)."""
-    return resolve_share_range(config, "reframe", "border", REFRAME_PRESETS, REFRAME_LIMITS, 0.0)
+    """A validated ``{"p": float, "border": [lo, hi]}`` (``0 <= lo <= hi <= 1``), with ``"jpeg": [lo, hi]``
+    (qualities, 1-100) where given, or ``None`` (off)."""
+    if isinstance(config, str):
+        config = named_preset(config, REFRAME_PRESETS, "reframe")
+    jpeg = config.get("jpeg") if isinstance(config, Mapping) else None
+    if jpeg is not None:
+        config = {k: v for k, v in config.items() if k != "jpeg"}
+    resolved = resolve_share_range(config, "reframe", "border", REFRAME_PRESETS, REFRAME_LIMITS, 0.0)
+    if resolved is None or jpeg is None:
+        return resolved
+    return {**resolved, "jpeg": list(check_range(jpeg, "reframe.jpeg", JPEG_QUALITY_LIMITS))}
 
 
 def reframe_for_retouch(image: np.ndarray, landmarks: Any, rng: np.random.Generator,
                         config: str | Mapping[str, Any] | None) -> tuple[np.ndarray, Any, float]:
     """``(image, landmarks, border)``: the photo as the app received it: a reflected border of ``border`` times its
     side on every side, brought back to its size (area; ``border`` 0: as is). The face is smaller and the photo's
-    JPEG grid gone. Two random numbers are drawn whatever applies."""
+    JPEG grid gone, unless ``config`` has ``jpeg``: then the reframed photo is saved as a JPEG of a quality in that
+    range (a third random number), with a fresh grid. Two random numbers are drawn whatever applies."""
     config = resolve_reframe(config)
     if config is None:
         return image, landmarks, 0.0
@@ -212,6 +236,10 @@ def reframe_for_retouch(image: np.ndarray, landmarks: Any, rng: np.random.Genera
         return image, landmarks, 0.0
     framed = cv2.copyMakeBorder(image, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_REFLECT)
     shown = cv2.resize(framed, (width, height), interpolation=cv2.INTER_AREA)
+    if config.get("jpeg"):
+        from mofrr_core.retouch.postprocess import jpeg_roundtrip
+
+        shown = jpeg_roundtrip(shown, round(rng.uniform(*config["jpeg"])))
     moved = landmarks.translated(pad_x, pad_y).scaled(width / framed.shape[1], height / framed.shape[0])
     return shown, moved, round(border, 4)
 

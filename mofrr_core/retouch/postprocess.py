@@ -139,7 +139,12 @@ def _apply(stage: str, image: np.ndarray, value: float, u: float) -> tuple[np.nd
         out = image.astype(np.float32) + luma + chroma
         return np.clip(np.rint(out), 0, 255).astype(np.uint8), {"sigma": round(value, 4)}
     quality = int(round(value))
+    return jpeg_roundtrip(image, quality), {"quality": quality}
+
+
+def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
+    """RGB ``image`` saved as a JPEG of ``quality`` (OpenCV, 4:2:0) and read back."""
     ok, encoded = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError(f"JPEG encoding at quality {quality} failed")
-    return np.ascontiguousarray(cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1]), {"quality": quality}
+    return np.ascontiguousarray(cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1])

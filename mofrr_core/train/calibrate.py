@@ -26,6 +26,10 @@ recall per untouched face it stops flagging becomes stricter (:func:`any_call_of
 ``--max-false-calls``, and only makes gates stricter.
 ``--realign photo`` (or ``photo-upright``) fits on faces a share of which went through a whole-photo
 alignment (:mod:`mofrr_core.data.realign`), as ``mofrr restore`` sees them.
+``--view VIEW`` fits the offsets of the faces whole-photo mode's router reads in one view
+(:data:`mofrr_core.router_view.ROUTER_VIEWS`) apart; ``--view native-grid`` with ``--realign photo-native-grid
+--reframe portrait-jpeg``: smaller faces of photos reframed and saved as JPEG before the retouching, read from their
+own pixels for their grid.
 """
 
 from __future__ import annotations
@@ -225,19 +229,20 @@ def update_config(folder: Path, **changes: Any) -> None:
 
 
 def calibration_pairs(router: Any, data_root: str | Path | None, n: int, seed: int, realign: str | None,
-                      postprocess: str | None, apis_set: str = "heldout") -> Any:
+                      postprocess: str | None, apis_set: str = "heldout", reframe: str | None = None) -> Any:
     """The ``n`` validation pairs a calibration fits on: held-out implementations, a quarter untouched, at the
-    router's face size, cut as ``realign`` and post-processed as ``postprocess`` say."""
+    router's face size, framed as ``reframe``, cut as ``realign`` and post-processed as ``postprocess`` say."""
     from mofrr_core.data import RetouchPairs
 
     return RetouchPairs(data_root, split="val", resolution=router.face_size or router.config.input_size or 128,
                         num_ops=(0, 4), types=router.types, seed=seed, length=n, p_clean=0.25, p_single=0.6,
-                        apis_set=apis_set, realign=realign, postprocess=postprocess)
+                        apis_set=apis_set, realign=realign, postprocess=postprocess, reframe=reframe)
 
 
 class ViewedPairs:
     """The samples of a :class:`~mofrr_core.data.RetouchPairs`, remembering in which view whole-photo mode's router
-    would read each face (``views[i]``: ``resized`` where the realignment resampled the face, else ``native``)."""
+    would read each face (``views[i]``: ``resized`` where the realignment resampled the face, else the native cut's
+    view: ``native`` or ``native-grid``)."""
 
     def __init__(self, pairs: Any) -> None:
         self.pairs, self.views = pairs, {}
@@ -248,16 +253,18 @@ class ViewedPairs:
     def __getitem__(self, index: int) -> dict[str, Any]:
         item = self.pairs.generate(index)
         cut = item.extra.get("realign") or {}  # a face left as it came is its photo's own pixels
-        self.views[index] = "resized" if cut.get("applied") and not cut.get("native") else "native"
+        self.views[index] = "resized" if cut.get("applied") and not cut.get("native") else cut.get("view", "native")
         return item.to_sample()
 
 
 def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: str, n: int = 2048,
                    seed: int = 4321, write: bool = True, max_false_calls: float | None = None,
                    max_any_calls: float | None = None, realign: str | None = "photo-native",
-                   postprocess: str | None = None, gates: Sequence[str] | None = None) -> dict[str, Any]:
-    """Gate offsets for the faces whole-photo mode's router reads in ``view`` (``native`` or ``resized``): on those
-    of ``n`` validation pairs cut as ``realign`` does (a preset with ``crop: native``), the router's own
+                   postprocess: str | None = None, gates: Sequence[str] | None = None,
+                   reframe: str | None = None) -> dict[str, Any]:
+    """Gate offsets for the faces whole-photo mode's router reads in ``view`` (``native``, ``resized`` or
+    ``native-grid``): on those of ``n`` validation pairs framed as ``reframe`` and cut as ``realign`` does (a preset
+    with ``crop: native``), the router's own
     temperature and offsets, made stricter where ``max_false_calls`` / ``max_any_calls`` need it (never looser;
     with ``gates``, only those gates, the budgets counted on their calls), written to its config.json as
     ``view_gate_offsets[view]`` if ``write`` (replacing that view's earlier offsets); ``temperature`` and
@@ -275,9 +282,12 @@ def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: s
     unknown = sorted(set(gates or ()) - set(router.types))
     if unknown:
         raise ValueError(f"--gates: the router has no gate {', '.join(unknown)} (it has {', '.join(router.types)})")
-    pairs = ViewedPairs(calibration_pairs(router, data_root, n, seed, realign, postprocess))
+    pairs = ViewedPairs(calibration_pairs(router, data_root, n, seed, realign, postprocess, reframe=reframe))
     logits, labels, _ = router_logits(router, pairs)
     rows = np.array([pairs.views[i] == view for i in range(len(labels))])
+    if not rows.any():
+        raise ValueError(f"--view {view}: none of the {len(labels)} pairs is read in that view (realign {realign!r}, "
+                         f"reframe {reframe!r})")
     base = dict(router.config.gate_offsets or {})
     calibrated = logits[rows] / router.config.temperature + offset_row(base, router.types)
     types = [t for t in router.types if not gates or t in gates]  # the gates these budgets move

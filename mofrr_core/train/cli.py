@@ -171,6 +171,7 @@ def build_export_parser() -> argparse.ArgumentParser:
 
 
 def build_calibrate_parser() -> argparse.ArgumentParser:
+    from mofrr_core.data.realign import REFRAME_PRESETS
     from mofrr_core.retouch.postprocess import POSTPROCESS_PRESETS
     from mofrr_core.router_view import ROUTER_VIEWS
     from mofrr_core.train.calibrate import FALSE_CALLS_ON
@@ -190,10 +191,15 @@ def build_calibrate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-any-calls", type=float, metavar="RATE",
                         help="also keep the untouched faces on which any gate fires within RATE (e.g. 0.04), "
                              "making stricter the gates whose calls are most often false (after --max-false-calls)")
-    parser.add_argument("--realign", choices=["photo", "photo-upright", "photo-native"], default=None,
+    parser.add_argument("--realign", choices=["photo", "photo-upright", "photo-native", "photo-native-grid"],
+                        default=None,
                         help="fit on faces a share of which went through a whole-photo alignment, as `mofrr "
                              "restore` sees them (presets of mofrr_core/data/realign.py; photo-native: as "
-                             "router_crop: native reads them; default: the faces' own crops)")
+                             "router_crop: native reads them; photo-native-grid: and smaller faces that keep their "
+                             "JPEG grid, as the registry's grid_native reads them; default: the faces' own crops)")
+    parser.add_argument("--reframe", choices=[k for k, v in REFRAME_PRESETS.items() if v], default=None,
+                        help="with --view: fit on photos framed looser before the retouching (presets of "
+                             "mofrr_core/data/realign.py; portrait-jpeg: and saved as JPEG, for --view native-grid)")
     parser.add_argument("--postprocess", choices=[k for k, v in POSTPROCESS_PRESETS.items() if v], default=None,
                         help="fit on faces (untouched ones too) that went through a photo app's or a camera's "
                              "post-processing (presets of mofrr_core/retouch/postprocess.py; default: none)")
@@ -205,7 +211,8 @@ def build_calibrate_parser() -> argparse.ArgumentParser:
                              "or every face without its type (untouched and retouched with other types only)")
     parser.add_argument("--view", choices=ROUTER_VIEWS, default=None,
                         help="instead, fit the gate offsets of the faces whole-photo mode's router reads in this "
-                             "view (resized: a face outside the native range, resampled to the router's size) "
+                             "view (resized: a face outside the native range, resampled to the router's size; "
+                             "native-grid: a smaller face read from its own pixels for its JPEG grid) "
                              "with --max-false-calls / --max-any-calls on that view's untouched faces alone, on "
                              "top of the router's offsets (never looser), and write them as view_gate_offsets; "
                              "needs --realign photo-native")
@@ -422,7 +429,8 @@ def run_command(args: argparse.Namespace, subcommand: str | None, command: str) 
 
         fit = calibrate_view(args.router, args.data, args.view, n=args.n, write=not args.dry_run,
                              max_false_calls=args.max_false_calls, max_any_calls=args.max_any_calls,
-                             realign=args.realign, postprocess=args.postprocess, gates=args.gates)
+                             realign=args.realign, postprocess=args.postprocess, gates=args.gates,
+                             reframe=args.reframe)
         print(describe_view_fit(fit) + ("" if args.dry_run else f" (written to {Path(args.router) / 'config.json'})"))
         return 0
     if subcommand == "calibrate":

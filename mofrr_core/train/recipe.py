@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from mofrr_core.data.realign import crops_natively, resolve_realign
+from mofrr_core.data.realign import crops_natively, resolve_realign, resolve_reframe
 from mofrr_core.retouch.postprocess import resolve_postprocess
 from mofrr_core.router_view import ROUTER_VIEWS
 from mofrr_core.train.config import STAGES, TrainConfig, make_config
@@ -53,7 +53,8 @@ PATH_KEYS = ("init_weights", "router_weights", "degree_weights", "shared_weights
 RECIPE_KEYS = ("output_dir", "defaults", "runs", "calibrate", "registry", "description")
 CALIBRATE_KEYS = {"router": str, "n": int, "realign": str, "max_false_calls": float,  # calibrate_router's
                   "group_by": list, "false_calls_on": str, "max_any_calls": float, "postprocess": str,
-                  "view": str, "gates": list}  # with view: calibrate_view's, without group_by and false_calls_on
+                  "view": str, "gates": list, "reframe": str}  # with view: calibrate_view's, without group_by
+# and false_calls_on; gates and reframe only with view
 VIEW_STEP_WITHOUT = ("group_by", "false_calls_on")
 REGISTRY_COMPONENTS = ("router", "combine")
 COMMAND_LINE_KEYS = ("recipe", "dry_run", "output_dir", "data", "resume", "overwrite", "verbose")
@@ -238,13 +239,14 @@ def calibrate_step(raw: Any, folders: dict[str, str], where: str) -> dict[str, A
             raise RecipeError(f"{where}: {key}: expected {kind.__name__}, got {step[key]!r}")
     try:  # checked now, not after hours of training
         resolve_realign(step.get("realign"))
+        resolve_reframe(step.get("reframe"))
         resolve_postprocess(step.get("postprocess"))
     except ValueError as error:
         raise RecipeError(f"{where}: {error}") from None
     if step.get("group_by") and "max_false_calls" not in step:
         raise RecipeError(f"{where}: group_by goes with max_false_calls")
-    if "gates" in step and "view" not in step:
-        raise RecipeError(f"{where}: gates goes with view")
+    if {"gates", "reframe"} & set(step) and "view" not in step:
+        raise RecipeError(f"{where}: gates and reframe go with view")
     if "view" in step and (step["view"] not in ROUTER_VIEWS or set(VIEW_STEP_WITHOUT) & set(step)
                            or not crops_natively(step.get("realign"))):
         raise RecipeError(f"{where}: a view step needs view {' or '.join(ROUTER_VIEWS)}, realign photo-native and no "

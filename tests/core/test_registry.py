@@ -108,6 +108,16 @@ def test_invalid_fields_are_rejected(tmp_path):
         load_registry(write(tmp_path, {"router_native_range": [1.3, 0.6]}))
     with pytest.raises(RegistryError, match="router_native_range: expected \\[smallest, largest\\], got 0.6"):
         load_registry(write(tmp_path, {"router_native_range": 0.6}))
+    grid_native = {"range": [0.6, 0.9], "gates": ["face", "eye"]}
+    assert load_registry(write(tmp_path, {"grid_native": grid_native})).grid_native == {
+        "range": (0.6, 0.9), "gates": ["face", "eye"]}
+    assert load_registry(write(tmp_path, {})).grid_native is None
+    with pytest.raises(RegistryError, match=r"grid_native: expected \{range: \[smallest, largest\], gates"):
+        load_registry(write(tmp_path, {"grid_native": {"range": [0.6, 0.9]}}))
+    with pytest.raises(RegistryError, match=r"grid_native.range: expected 0 < smallest <= largest, got \[0.9, 0.6\]"):
+        load_registry(write(tmp_path, {"grid_native": {**grid_native, "range": [0.9, 0.6]}}))
+    with pytest.raises(RegistryError, match="grid_native.gates: expected a list of retouching types, got 'face'"):
+        load_registry(write(tmp_path, {"grid_native": {**grid_native, "gates": "face"}}))
     assert load_registry(write(tmp_path, {"change_cap": 2})).change_cap == 2.0
     assert load_registry(write(tmp_path, {})).change_cap is None
     with pytest.raises(RegistryError, match="change_cap: must be positive, got -1.0"):

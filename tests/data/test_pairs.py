@@ -417,3 +417,34 @@ def test_reframe_retouches_the_smaller_face(shard_root):
                          reframe={"p": 1.0, "border": [0.2, 0.2]}).generate(0)
     assert np.array_equal(clean.original, clean.retouched) and clean.extra["reframe"] == {"border": 0.2}
     assert "reframe=on" in repr(framed) and "reframe=off" in repr(plain)
+
+
+def test_reframed_photos_saved_as_jpeg_are_cut_natively_for_their_grid(shard_root):
+    """``reframe: {jpeg: ...}`` saves the reframed photo as a JPEG before the retouching (border draws unchanged, a
+    quantization lattice); ``realign: photo-native-grid`` then cuts its smaller face from the photo's own pixels, as
+    ``grid_native`` reads it (record view ``native-grid``), and a reframed photo without the JPEG resized."""
+    from mofrr_core.data.realign import reframe_for_retouch, resolve_reframe
+    from mofrr_core.jpeg_grid import SAVED_LATTICE_MIN, jpeg_lattice
+    from mofrr_core.retouch.landmarks import FaceLandmarks
+
+    common = {"split": "test", "resolution": None, "ops": ["eye"], "length": 4, "realign": "photo-native-grid"}
+    saved = RetouchPairs(shard_root, reframe={"p": 1.0, "border": [0.2, 0.2], "jpeg": [85, 85]}, **common)
+    framed = RetouchPairs(shard_root, reframe={"p": 1.0, "border": [0.2, 0.2]}, **common)
+    views = []
+    for i in range(4):
+        a, b = saved.generate(i), framed.generate(i)
+        views.append(a.extra["realign"].get("view"))  # decided on the retouched photo's cut, as in mofrr restore
+        assert (views[-1] == "native-grid") == (jpeg_lattice(a.retouched) >= SAVED_LATTICE_MIN)
+        assert not b.extra["realign"].get("native") and jpeg_lattice(b.original) < SAVED_LATTICE_MIN
+        assert a.ops[0]["api"] == b.ops[0]["api"] and a.ops[0]["strength"] == b.ops[0]["strength"]
+    assert views.count("native-grid") >= 3
+    face = saved.faces[0]
+    plain = reframe_for_retouch(face.image(), FaceLandmarks(face.landmarks), np.random.default_rng(5),
+                                {"border": [0.1, 0.3]})
+    jpeg = reframe_for_retouch(face.image(), FaceLandmarks(face.landmarks), np.random.default_rng(5),
+                               {"border": [0.1, 0.3], "jpeg": [70, 95]})
+    assert plain[2] == jpeg[2] and np.allclose(plain[1].points, jpeg[1].points)
+    assert 30 < psnr(jpeg[0], plain[0]) < 60 and jpeg_lattice(jpeg[0]) >= SAVED_LATTICE_MIN > jpeg_lattice(plain[0])
+    assert resolve_reframe("portrait-jpeg") == {"p": 1.0, "border": [0.05, 0.3], "jpeg": [70, 95]}
+    with pytest.raises(ValueError, match="reframe.jpeg"):
+        resolve_reframe({"border": [0.1, 0.2], "jpeg": [50, 120]})

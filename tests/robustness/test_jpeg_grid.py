@@ -61,3 +61,26 @@ def test_points_follow_the_photo_shrunk_back(saved_jpeg):
     point = np.array([[150.0, 120.0]])
     x, y = saved.points(point)[0]
     assert np.abs(small[round(y), round(x)].astype(float) - photo[120, 150].astype(float)).max() < 40
+
+
+@pytest.mark.parametrize("quality", [60, 75, 90])
+def test_jpeg_lattice_tells_a_photo_saved_at_its_size(quality):
+    """``jpeg_lattice``: a photo saved as JPEG (quality 90 or less) at the size it has puts its blocks' DCT
+    coefficients on a quantization lattice (at least SAVED_LATTICE_MIN); never a JPEG, resized after the save,
+    or cut off the blocks' phase, it does not; a tone change after the save moves it off; deterministic."""
+    from PIL import Image
+    from skimage import data
+
+    from mofrr_core.jpeg_grid import SAVED_LATTICE_MIN, jpeg_lattice
+    from mofrr_core.retouch.postprocess import jpeg_roundtrip
+
+    photo = np.asarray(Image.fromarray(data.astronaut()).resize((300, 300), Image.BICUBIC))
+    saved = jpeg_roundtrip(photo, quality)
+    assert jpeg_lattice(saved) >= SAVED_LATTICE_MIN and jpeg_lattice(saved) == jpeg_lattice(saved.copy())
+    assert jpeg_lattice(photo) < SAVED_LATTICE_MIN
+    for scale in (0.8, 1.25):
+        assert jpeg_lattice(enlarged(saved, scale)) < SAVED_LATTICE_MIN
+    assert jpeg_lattice(saved[3:, 5:]) < SAVED_LATTICE_MIN
+    brighter = np.clip(255 * (saved / 255.0) ** 0.8, 0, 255).round().astype(np.uint8)
+    assert jpeg_lattice(brighter) < SAVED_LATTICE_MIN
+    assert jpeg_lattice(saved[:5]) == 0.0  # too small to judge

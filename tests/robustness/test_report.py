@@ -15,8 +15,8 @@ from tests.robustness.helpers import FakeDetector, install_fake_provider, two_fa
 TOP_LEVEL = {"report_version", "input", "input_sha256", "output", "image_size", "mode", "detected_types", "faces",
              "ddim_steps", "seed", "threshold", "gate_thresholds", "gate_blend", "change_cap", "confounded_gates",
              "keep_low_frequencies", "skip_combine", "grid_gates", "undo_enlargement", "router_native_range",
-             "resolution", "experts", "weights_sha256", "region", "difference", "heatmap", "restored_pixels_sha256",
-             "versions", "files"}
+             "grid_native", "resolution", "experts", "weights_sha256", "region", "difference", "heatmap",
+             "restored_pixels_sha256", "versions", "files"}
 FACE = {"index", "box", "points5", "probabilities", "detected", "explained_away", "degrees", "experts_run",
         "router_view"}
 

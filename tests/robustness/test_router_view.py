@@ -86,3 +86,32 @@ def test_jpeg_grid_strength_tells_a_photo_as_saved_from_one_resized_after():
     assert jpeg_grid_strength(np.asarray(jpeg)[3:, 3:]) < JPEG_GRID_MIN  # off the grid's phase
     assert jpeg_grid_strength(np.asarray(jpeg.resize((280, 280), Image.BICUBIC))) < JPEG_GRID_MIN
     assert abs(jpeg_grid_strength(np.asarray(photo)) - 1.0) < 0.1
+
+
+
+def test_native_view_keeps_a_smaller_face_natively_only_where_its_grid_is():
+    """``native_view``: a face in the native range is read ``native``; a smaller one in ``grid_range`` is read from
+    the photo's own pixels (``native-grid``) only where that cut was saved as a JPEG at this size, else, like any
+    face without ``grid_range``, it is to be read resized."""
+    from PIL import Image
+    from skimage import data
+
+    from mofrr_core.jpeg_grid import SAVED_LATTICE_MIN, jpeg_lattice
+    from mofrr_core.retouch.postprocess import jpeg_roundtrip
+    from mofrr_core.router_view import native_view
+
+    size = 224  # the router's view
+    resized = np.asarray(Image.fromarray(data.astronaut()).resize((400, 400), Image.BICUBIC))  # never a JPEG so
+    saved = jpeg_roundtrip(resized, 90)
+
+    def face(scale: float) -> np.ndarray:
+        return upright_alignment(template_points(size) * scale + 60, size)
+
+    crop, view = native_view(saved, face(0.75), size, NATIVE_SCALE_RANGE, (0.6, 0.9))
+    assert view == "native-grid" and np.array_equal(crop, native_crop(saved, face(0.75), size, (0.6, 0.9)))
+    assert jpeg_lattice(crop) >= SAVED_LATTICE_MIN > jpeg_lattice(native_crop(resized, face(0.75), size, (0.6, 0.9)))
+    assert native_view(resized, face(0.75), size, NATIVE_SCALE_RANGE, (0.6, 0.9)) == (None, "resized")
+    assert native_view(saved, face(0.75), size, NATIVE_SCALE_RANGE) == (None, "resized")
+    assert native_view(saved, face(0.55), size, NATIVE_SCALE_RANGE, (0.6, 0.9)) == (None, "resized")
+    crop, view = native_view(resized, face(1.0), size, NATIVE_SCALE_RANGE, (0.6, 0.9))
+    assert view == "native" and np.array_equal(crop, native_crop(resized, face(1.0), size))

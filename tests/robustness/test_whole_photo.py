@@ -261,6 +261,54 @@ def test_undo_enlargement_reads_an_enlarged_photo_at_its_saved_size(pipeline, tm
         pipeline.undo_enlargement = False
 
 
+def test_grid_native_gates_read_a_smaller_face_of_a_jpeg_photo_natively(pipeline, tmp_path, monkeypatch):
+    """``grid_native``: a face 0.75 times the router's view in a photo saved as JPEG at its size (the tiny router's
+    32 px view holds too few blocks to tell: ``jpeg_lattice`` stands in, tested on its own) is read resized (view
+    ``native-grid``) except by the ``grid_native`` gates, which read the photo's own pixels; the photo not saved so,
+    or without ``grid_native``, is read resized by every gate; the report says which gates read natively; saved
+    with the pipeline."""
+    import cv2
+
+    import mofrr_core.router_view as router_view
+    from mofrr_core.faces import align_face, crop_box, face_alignment
+    from mofrr_core.pipeline import router_types
+    from mofrr_core.restore import usable_faces
+    from mofrr_core.retouch.postprocess import jpeg_roundtrip
+    from mofrr_core.router_view import native_crop, router_crops
+
+    image, landmarks = astronaut_with_landmarks()
+    size, gates = pipeline.router_size, router_types(pipeline.router)[2:]
+    factor = 0.75 * size / crop_box(face_alignment(points5_from_landmarks(landmarks), size, "upright"), size)[2]
+    small = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    saved, found = jpeg_roundtrip(small, 85), [(landmarks + 0.5) * factor - 0.5]
+    keep = pipeline.crop_size, pipeline.router_crop, pipeline.alignment
+    pipeline.crop_size, pipeline.router_crop, pipeline.alignment = 2 * RESOLUTION, "native", "upright"
+    pipeline.grid_native = {"range": (0.6, 0.9), "gates": gates}
+    try:
+        faces = usable_faces(found, saved.shape, pipeline.face_crop_size, pipeline.alignment)
+        matrix = face_alignment(faces[0][1], size, pipeline.alignment)
+        monkeypatch.setattr(router_view, "jpeg_lattice", lambda crop: 1.0)  # saved as JPEG at this size
+        read = router_crops(pipeline, saved, faces)
+        assert read.views == ["native-grid"] and np.array_equal(read.images[0], align_face(saved, matrix, size))
+        assert sorted(read.gate_images) == sorted(gates)
+        for t in gates:
+            assert np.array_equal(read.gate_images[t][0], native_crop(saved, matrix, size, (0.6, 0.9)))
+        assert read.face_report(0)["gate_views"] == dict.fromkeys(gates, "native")
+        result = restore_photo(pipeline, saved, aligned=False, detector=lambda _: found)
+        assert result.faces[0]["router_view"] == "native-grid"
+        pipeline.save_pretrained(tmp_path / "pipe")
+        loaded = Pipeline.from_pretrained(tmp_path / "pipe").grid_native
+        assert list(loaded["range"]) == [0.6, 0.9] and loaded["gates"] == list(gates)
+        pipeline.grid_native = None
+        assert router_crops(pipeline, saved, faces).views == ["resized"]
+        pipeline.grid_native = {"range": (0.6, 0.9), "gates": gates}
+        monkeypatch.setattr(router_view, "jpeg_lattice", lambda crop: 0.2)  # not saved at this size
+        assert router_crops(pipeline, small, faces).views == ["resized"]
+    finally:
+        pipeline.crop_size, pipeline.router_crop, pipeline.alignment = keep
+        pipeline.grid_native = None
+
+
 def test_context_gates_read_a_close_up_face_resized(pipeline):
     """``router_context_types``: where the native view is a close-up (the face's box more than ``CLOSE_UP`` times
     the router's size), those gates read the resized crop and the other gates the native view; elsewhere all

@@ -228,3 +228,18 @@ def test_calibrate_view_needs_faces_read_natively(shards, tmp_path):
         calibrate_view(folder, shards, "resized", n=8, realign="photo-upright", max_false_calls=0.1)
     with pytest.raises(ValueError, match="native or resized"):
         calibrate_view(folder, shards, "sideways", n=8, max_false_calls=0.1)
+
+
+def test_calibrate_view_native_grid_fits_smaller_faces_of_jpeg_photos(shards, tmp_path, capsys):
+    """``--view native-grid``: fitted on the faces of photos reframed and saved as JPEG before the retouching that
+    ``grid_native`` reads from their own pixels (``--realign photo-native-grid --reframe portrait-jpeg``), written
+    under that view; without the JPEG no face is read so, and the calibration says which view it missed."""
+    folder = saved_router(tmp_path / "router", lambda net: net.bias.fill_(5.0))  # trigger-happy: every gate fires
+    assert main(["calibrate", str(folder), "--data", str(shards), "-n", "48", "--realign", "photo-native-grid",
+                 "--reframe", "portrait-jpeg", "--view", "native-grid", "--gates", "face", "eye",
+                 "--max-false-calls", "0.1"]) == 0
+    assert "view native-grid (" in capsys.readouterr().out
+    assert set(json.loads((folder / "config.json").read_text())["view_gate_offsets"]["native-grid"]) == {"face", "eye"}
+    with pytest.raises(ValueError, match="--view native-grid: none of the 8 pairs is read in that view"):
+        calibrate_view(folder, shards, "native-grid", n=8, realign="photo-native-grid", reframe="portrait",
+                       max_false_calls=0.1)

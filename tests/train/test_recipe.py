@@ -229,8 +229,9 @@ def test_training_options_belong_in_the_recipe(tmp_path, capsys):
     ({"n": 5}, "calibrate step: expected a mapping with router:"),
     ({"router": "{r}/best", "group_by": "race"}, "calibrate step: group_by: expected list, got 'race'"),
     ({"router": "{r}/best", "group_by": ["race"]}, "calibrate step: group_by goes with max_false_calls"),
-    ({"router": "{r}/best", "view": "resized"}, "calibrate step: a view step needs view native or resized, realign"),
-    ({"router": "{r}/best", "gates": ["face"]}, "calibrate step: gates goes with view"),
+    ({"router": "{r}/best", "view": "resized"},
+     "calibrate step: a view step needs view native or resized or native-grid, realign"),
+    ({"router": "{r}/best", "gates": ["face"]}, "calibrate step: gates and reframe go with view"),
     ({"router": "{r}/best", "view": "resized", "realign": "photo-native", "false_calls_on": "untouched"},
      "calibrate step: a view step needs"),
 ])
