@@ -10,12 +10,14 @@ into ``OUT_DIR`` (about half an hour with two jobs on two cores), each command's
 ``<name>.log``. Groups (``--only``):
 
 - ``eval``: ``mofrr eval`` on 600 test faces (in-domain and held-out reports) and at 224 px;
-- ``whole``: whole photos as made, resized x1.25, after an app's export, reframed before the retouching, with the
-  held-out smoothings on the whole photo (``--smooth-region image``), and the whole test split untouched;
+- ``whole``: whole photos as made, resized x1.25, after an app's export, reframed before the retouching (also saved
+  as JPEG 90 first), with the held-out smoothings on the whole photo (``--smooth-region image``), and the whole test
+  split untouched;
 - ``conditions``: whole photos under the eleven photo conditions of ``benchmarks/photo_conditions.py``;
 - ``sharp``: the faces with real skin detail (``--min-sharpness 2.0``), as made, x1.25, looser framing, untouched;
 - ``outside``: the outside software of ``benchmarks/outside.py`` (OpenCV's smoothing, Pillow's and scikit-image's
-  tone changes, and facetweak's warps where it is installed, also on photos reframed before it): its pair
+  tone changes, and facetweak's warps where it is installed, also on photos reframed before it, and reframed and
+  saved as JPEG 90): its pair
   folders are made first under ``OUT_DIR/outside/``, then measured as made, x1.25 and in a looser framing.
 
 ``--dry-run`` prints the commands. An existing ``OUT_DIR`` is refused unless ``--overwrite``. Not a test.
@@ -49,13 +51,16 @@ def whole_photo(out: Path, name: str, *args: str) -> Job:
 
 def outside_software() -> list[tuple[str, list[str], dict[str, list[str]]]]:
     """``(folder, outside.py options, measured variants)`` of the outside software that can run here: OpenCV and
-    the tone changes, facetweak (also on photos reframed before it, as made only) where it is installed."""
+    the tone changes, facetweak (also on photos reframed before it, and saved as JPEG 90 first, as made only) where
+    it is installed."""
     software = [("opencv", ["--software", "opencv", "-n", "300"], VARIANTS),
                 ("tone", ["--software", "tone", "-n", "400"], VARIANTS)]
     if importlib.util.find_spec("facetweak"):
         software += [("facetweak", ["--software", "facetweak", "-n", "400"], VARIANTS),
                      ("facetweak-reframe", ["--software", "facetweak", "-n", "400", "--reframe", "0.15"],
-                      {"made": []})]
+                      {"made": []}),
+                     ("facetweak-reframe-jpeg", ["--software", "facetweak", "-n", "400", "--reframe", "0.15",
+                                                 "--reframe-jpeg", "90"], {"made": []})]
     return software
 
 
@@ -74,6 +79,8 @@ def jobs(out: Path, data: str, groups: Sequence[str]) -> tuple[list[Job], list[J
                     whole_photo(out, "whole_photo_125", "-n", "300", "--photo-scale", "1.25"),
                     whole_photo(out, "whole_photo_app", "-n", "300", "--postprocess", "app"),
                     whole_photo(out, "whole_photo_reframe", "-n", "300", "--reframe", "0.15"),
+                    whole_photo(out, "whole_photo_reframe_jpeg", "-n", "300", "--reframe", "0.15",
+                                "--reframe-jpeg", "90"),
                     whole_photo(out, "whole_photo_smooth_image", "-n", "300", "--smooth-region", "image"),
                     whole_photo(out, "untouched_test", "-n", "1102", "--ops", "untouched")]
     if "conditions" in groups:

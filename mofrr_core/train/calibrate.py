@@ -261,12 +261,12 @@ def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: s
                    seed: int = 4321, write: bool = True, max_false_calls: float | None = None,
                    max_any_calls: float | None = None, realign: str | None = "photo-native",
                    postprocess: str | None = None, gates: Sequence[str] | None = None,
-                   reframe: str | None = None) -> dict[str, Any]:
+                   reframe: str | None = None, false_calls_on: str = "untouched") -> dict[str, Any]:
     """Gate offsets for the faces whole-photo mode's router reads in ``view`` (``native``, ``resized`` or
     ``native-grid``): on those of ``n`` validation pairs framed as ``reframe`` and cut as ``realign`` does (a preset
-    with ``crop: native``), the router's own
-    temperature and offsets, made stricter where ``max_false_calls`` / ``max_any_calls`` need it (never looser;
-    with ``gates``, only those gates, the budgets counted on their calls), written to its config.json as
+    with ``crop: native``), the router's own temperature and offsets, made stricter where ``max_false_calls`` (on
+    the ``false_calls_on`` faces) / ``max_any_calls`` need it (never looser; with ``gates``, only those gates, the
+    budgets counted on their calls), written to its config.json as
     ``view_gate_offsets[view]`` if ``write`` (replacing that view's earlier offsets); ``temperature`` and
     ``gate_offsets`` stay as they are."""
     from mofrr_core.data.realign import crops_natively
@@ -275,6 +275,7 @@ def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: s
 
     if view not in ROUTER_VIEWS:
         raise ValueError(f"--view: expected {' or '.join(ROUTER_VIEWS)}, got {view!r}")
+    check_false_calls_on(false_calls_on)
     if not crops_natively(realign):
         raise ValueError(f"--view needs a --realign preset that reads faces natively (photo-native), got {realign!r}")
     folder = Path(router_dir)
@@ -292,7 +293,7 @@ def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: s
     calibrated = logits[rows] / router.config.temperature + offset_row(base, router.types)
     types = [t for t in router.types if not gates or t in gates]  # the gates these budgets move
     stricter = {} if max_false_calls is None else false_call_offsets(calibrated, labels[rows], router.types,
-                                                                     max_false_calls)
+                                                                     max_false_calls, on=false_calls_on)
     stricter = {t: v for t, v in stricter.items() if t in types}
     if max_any_calls is not None:  # the other gates' calls neither count nor move
         counted = np.where([t in types for t in router.types], calibrated + offset_row(stricter, router.types), -np.inf)

@@ -430,7 +430,7 @@ def run_command(args: argparse.Namespace, subcommand: str | None, command: str) 
         fit = calibrate_view(args.router, args.data, args.view, n=args.n, write=not args.dry_run,
                              max_false_calls=args.max_false_calls, max_any_calls=args.max_any_calls,
                              realign=args.realign, postprocess=args.postprocess, gates=args.gates,
-                             reframe=args.reframe)
+                             reframe=args.reframe, false_calls_on=args.false_calls_on)
         print(describe_view_fit(fit) + ("" if args.dry_run else f" (written to {Path(args.router) / 'config.json'})"))
         return 0
     if subcommand == "calibrate":

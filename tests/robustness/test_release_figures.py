@@ -18,7 +18,7 @@ def test_the_commands_cover_every_group(release, tmp_path):
     make, measure = release.jobs(tmp_path, "faces", release.GROUPS)
     names = [name for name, _ in measure]
     documented = {"test", "test224", "whole_photo", "whole_photo_125", "whole_photo_app", "whole_photo_reframe",
-                  "whole_photo_smooth_image",
+                  "whole_photo_reframe_jpeg", "whole_photo_smooth_image",
                   "untouched_test", "sharp/made", "sharp/untouched", "outside/opencv-loose", "outside/tone-made"}
     assert documented <= set(names)
     assert sum(n.startswith("conditions/") for n in names) == len(release.CONDITIONS) == 11

@@ -232,13 +232,16 @@ def test_calibrate_view_needs_faces_read_natively(shards, tmp_path):
 
 def test_calibrate_view_native_grid_fits_smaller_faces_of_jpeg_photos(shards, tmp_path, capsys):
     """``--view native-grid``: fitted on the faces of photos reframed and saved as JPEG before the retouching that
-    ``grid_native`` reads from their own pixels (``--realign photo-native-grid --reframe portrait-jpeg``), written
+    ``grid_native`` reads from their own pixels (``--realign photo-native-grid --reframe portrait-jpeg``), the face
+    and eye gates' budgets held on every face without their type (``--false-calls-on without-type``), written
     under that view; without the JPEG no face is read so, and the calibration says which view it missed."""
     folder = saved_router(tmp_path / "router", lambda net: net.bias.fill_(5.0))  # trigger-happy: every gate fires
     assert main(["calibrate", str(folder), "--data", str(shards), "-n", "48", "--realign", "photo-native-grid",
                  "--reframe", "portrait-jpeg", "--view", "native-grid", "--gates", "face", "eye",
-                 "--max-false-calls", "0.1"]) == 0
+                 "--false-calls-on", "without-type", "--max-false-calls", "0.1"]) == 0
     assert "view native-grid (" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="--false-calls-on"):
+        calibrate_view(folder, shards, "native-grid", n=8, false_calls_on="everyone", max_false_calls=0.1)
     assert set(json.loads((folder / "config.json").read_text())["view_gate_offsets"]["native-grid"]) == {"face", "eye"}
     with pytest.raises(ValueError, match="--view native-grid: none of the 8 pairs is read in that view"):
         calibrate_view(folder, shards, "native-grid", n=8, realign="photo-native-grid", reframe="portrait",

@@ -232,7 +232,8 @@ def test_training_options_belong_in_the_recipe(tmp_path, capsys):
     ({"router": "{r}/best", "view": "resized"},
      "calibrate step: a view step needs view native or resized or native-grid, realign"),
     ({"router": "{r}/best", "gates": ["face"]}, "calibrate step: gates and reframe go with view"),
-    ({"router": "{r}/best", "view": "resized", "realign": "photo-native", "false_calls_on": "untouched"},
+    ({"router": "{r}/best", "view": "resized", "realign": "photo-native", "group_by": ["race"],
+      "max_false_calls": 0.02},
      "calibrate step: a view step needs"),
 ])
 def test_calibrate_step_errors_are_found_before_training(tmp_path, capsys, calibrate, message):
