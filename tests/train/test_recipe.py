@@ -137,7 +137,8 @@ def test_default_recipe_uses_each_stages_preset_and_reads_only_earlier_runs(tmp_
     shipped = str(tmp_path / "router-camera" / "best")  # the router that ships, then its resized view
     assert [(step["router"], step.get("view"), step.get("gates"), step.get("max_any_calls"))
             for step in recipe.calibrate] == [(shipped, None, None, 0.03), (shipped, "resized", None, 0.03),
-                                              (shipped, "native", ["face"], None)]
+                                              (shipped, "native", ["face"], None),
+                                              (shipped, "native-grid", ["face", "eye"], 0.015)]
     assert recipe.registry["router"]["weights"] == "router-camera/best" and recipe.registry["router_crop"] == "native"
     assert final[("expert", "white")] == final[("expert", "smooth")] == "cpu128"
     assert final[("expert", "face")] == final[("expert", "eye")] == "cpu128-warp"
