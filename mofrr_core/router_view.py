@@ -16,9 +16,10 @@
   ``grid_native.range`` (e.g. ``[0.6, 0.9]``: smaller faces) in a photo saved as JPEG at its size
   (:func:`mofrr_core.jpeg_grid.jpeg_lattice`) is read resized, except by ``grid_native.gates`` (e.g. the warp
   gates, face and eye), which read its own pixels: the break of the block pattern where a warp resampled the face is
-  evidence at any face size (validation photos reframed, saved as JPEG and then retouched: face-lift AUC 0.72-0.80
-  resized, 0.94-0.97 read so, at JPEG quality 75-90); without the pattern a smaller face is read better resized. The
-  router judges such faces with that view's own gate offsets (``mofrr-train calibrate --view native-grid``).
+  evidence at any face size (validation photos reframed and saved at JPEG quality 90 / 75 before the retouching:
+  face-lift AUC 0.76 / 0.75 read resized, 0.84 / 0.95 so); without the pattern a smaller face is read better
+  resized. The router judges such faces with that view's own gate offsets (``mofrr-train calibrate --view
+  native-grid``).
 
 Context gates (the registry's ``router_context_types``, e.g. ``[white]``) judge a face against what is around it:
 where the native view is a close-up (the face's box more than :data:`CLOSE_UP` times the router's size), they

@@ -152,9 +152,9 @@ def realign_pair(original: np.ndarray, retouched: np.ndarray, points5: np.ndarra
     size = original.shape[0]
     matrix = face_alignment(points, size, config["alignment"])
     record = {"applied": True, "photo_scale": round(scale, 4)}
-    if config["crop"] == "native":  # the photo's own pixels where router_crop: native reads them (the input's cut
+    if config["crop"] == "native":  # the photo's own pixels where router_crop: native reads them
         cut, view = native_view(photos[1], matrix, size, config["native_range"], config["grid_native_range"])
-        if cut is not None:  # decides, as in mofrr restore; both photos have the same size)
+        if cut is not None:  # the input decides, as in mofrr restore; the target is cut at the same box
             return native_crop(photos[0], matrix, size, (0.0, np.inf)), cut, {**record, "native": True, "view": view}
     original, retouched = (align_face(photo, matrix, size) for photo in photos)
     return original, retouched, record
@@ -225,7 +225,7 @@ def reframe_for_retouch(image: np.ndarray, landmarks: Any, rng: np.random.Genera
     """``(image, landmarks, border)``: the photo as the app received it: a reflected border of ``border`` times its
     side on every side, brought back to its size (area; ``border`` 0: as is). The face is smaller and the photo's
     JPEG grid gone, unless ``config`` has ``jpeg``: then the reframed photo is saved as a JPEG of a quality in that
-    range (a third random number), with a fresh grid. Two random numbers are drawn whatever applies."""
+    range (one more random number), with a fresh grid. Two random numbers are drawn whatever applies."""
     config = resolve_reframe(config)
     if config is None:
         return image, landmarks, 0.0
