@@ -17,8 +17,8 @@ into ``OUT_DIR`` (about half an hour with two jobs on two cores), each command's
 - ``sharp``: the faces with real skin detail (``--min-sharpness 2.0``), as made, x1.25, looser framing, untouched;
 - ``outside``: the outside software of ``benchmarks/outside.py`` (OpenCV's smoothing, Pillow's and scikit-image's
   tone changes, and facetweak's warps where it is installed, also on photos reframed before it, and reframed and
-  saved as JPEG 90): its pair
-  folders are made first under ``OUT_DIR/outside/``, then measured as made, x1.25 and in a looser framing.
+  saved as JPEG 90): its pair folders are made first under ``OUT_DIR/outside/``, then measured as made, x1.25 and
+  in a looser framing.
 
 ``--dry-run`` prints the commands. An existing ``OUT_DIR`` is refused unless ``--overwrite``. Not a test.
 """

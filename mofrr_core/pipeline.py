@@ -219,10 +219,11 @@ class Pipeline:
         "w/o router"), ``"none"``, or an explicit list of expert names. ``router_images``: the same faces
         as the router should read them (whole-photo mode cuts them at :attr:`router_size`); default: ``images``.
         ``gate_images``: per router type, the face that type's gate reads instead, per image (``None``: the
-        router image); whole-photo mode gives the context gates a close-up face resized (:mod:`.router_view`).
-        ``router_views``: per image, how the router read it (``router_view.ROUTER_VIEWS``): a router calibrated per view
-        (``view_gate_offsets``) judges each face with its view's gate offsets. ``router_grids``: per image, whether that
-        view kept the photo's JPEG grid (registry ``grid_gates``; :func:`~mofrr_core.jpeg_grid.jpeg_grid_strength`).
+        router image); whole-photo mode gives the context gates a close-up face resized, the ``grid_native`` gates a
+        smaller face's own pixels (:mod:`.router_view`). ``router_views``: per image, how the router read it
+        (``router_view.ROUTER_VIEWS``): a router calibrated per view (``view_gate_offsets``) judges each face with its
+        view's gate offsets. ``router_grids``: per image, whether its native view kept the photo's JPEG grid (registry
+        ``grid_gates``; :func:`~mofrr_core.jpeg_grid.jpeg_grid_strength`).
         """
         images, num_inference_steps, seed = check_pipeline_call(images, num_inference_steps, seed, output_type)
         router_images = None if router_images is None else check_images(router_images)
