@@ -45,7 +45,7 @@ from mofrr_core.eval.detection import detection_report
 from mofrr_core.eval.samples import load_samples
 from mofrr_core.pipeline import load_pipeline
 from mofrr_core.restore import face_detector, route_largest_face
-from mofrr_core.retouch.postprocess import postprocess
+from mofrr_core.retouch.postprocess import jpeg_roundtrip
 from mofrr_core.utils.image import to_uint8
 
 
@@ -56,10 +56,6 @@ def unsharp(image: np.ndarray, sigma: float, amount: float) -> np.ndarray:
 
 def gamma(image: np.ndarray, value: float) -> np.ndarray:
     return np.clip(255.0 * (image / 255.0) ** value, 0, 255).astype(np.uint8)
-
-
-def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    return postprocess(image, np.random.default_rng(0), {"p": 1.0, "jpeg": [quality, quality]})[0]
 
 
 def looser_framing(image: np.ndarray, border: float = 0.25, size: int = 256) -> np.ndarray:
@@ -76,7 +72,7 @@ CONDITIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "blur": lambda x: cv2.GaussianBlur(x, (0, 0), 0.8),
     "brighter": lambda x: gamma(x, 0.75),
     "darker": lambda x: gamma(x, 1.3),
-    "jpeg70": lambda x: jpeg(x, 70),
+    "jpeg70": lambda x: jpeg_roundtrip(x, 70),
     "smaller": lambda x: rescale_photo(x, 0.6),
     "larger": lambda x: rescale_photo(x, 1.5),
     "upscaled-sharpened": lambda x: unsharp(rescale_photo(x, 1.3), 1.0, 0.7),

@@ -111,6 +111,9 @@ def dct_basis(n: int = JPEG_BLOCK) -> np.ndarray:
     return basis
 
 
+DCT_BASIS = dct_basis()
+
+
 def jpeg_lattice(image: np.ndarray) -> float:
     """How closely the low-frequency DCT coefficients of ``image``'s 8x8 luma blocks (from (0, 0)) sit on a
     quantization lattice: the mean of ``cos(2 pi c / q)`` over the coefficients ``c`` larger than ``0.75 q``, the
@@ -122,8 +125,7 @@ def jpeg_lattice(image: np.ndarray) -> float:
     if min(rows, cols) < JPEG_BLOCK:
         return 0.0
     blocks = rearrange(y[:rows, :cols], "(h i) (w j) -> (h w) i j", i=JPEG_BLOCK, j=JPEG_BLOCK)
-    basis = dct_basis()
-    coefficients = np.einsum("ui,bij,vj->buv", basis, blocks, basis)
+    coefficients = np.einsum("ui,bij,vj->buv", DCT_BASIS, blocks, DCT_BASIS)
     best = 0.0
     for u, v in LATTICE_COEFFICIENTS:
         values = coefficients[:, u, v]

@@ -162,18 +162,23 @@ def realign_pair(original: np.ndarray, retouched: np.ndarray, points5: np.ndarra
 
 def resolve_share_range(config: str | Mapping[str, Any] | bool | None, name: str, key: str,
                         presets: Mapping[str, dict[str, Any] | None], limits: tuple[float, float],
-                        default: float) -> dict[str, Any] | None:
+                        default: float, optional: Mapping[str, tuple[float, float]] | None = None
+                        ) -> dict[str, Any] | None:
     """A validated ``{"p": float, key: [lo, hi]}`` (within ``limits``) for the option ``name``, or ``None`` (off):
-    with probability ``p`` a value drawn in ``[lo, hi]`` (:func:`draw_share_range`), else ``default``."""
+    with probability ``p`` a value drawn in ``[lo, hi]`` (:func:`draw_share_range`), else ``default``. ``optional``:
+    more ``[lo, hi]`` keys the option may have, each with its limits (kept where given)."""
+    optional = dict(optional or {})
     if config is None or config is False:
         return None
     if isinstance(config, str):
-        return resolve_share_range(named_preset(config, presets, name), name, key, presets, limits, default)
-    if not isinstance(config, Mapping) or set(config) - {"p", key}:
-        raise ValueError(f"{name}: expected a preset name or a mapping with keys p, {key}, got {config!r}")
+        return resolve_share_range(named_preset(config, presets, name), name, key, presets, limits, default, optional)
+    if not isinstance(config, Mapping) or set(config) - {"p", key, *optional}:
+        keys = ", ".join(["p", key, *optional])
+        raise ValueError(f"{name}: expected a preset name or a mapping with keys {keys}, got {config!r}")
     p = check_probability(config.get("p", 1.0), f"{name}.p")
     values = check_range(config.get(key, [default, default]), f"{name}.{key}", limits)
-    return {"p": p, key: list(values)}
+    more = {k: list(check_range(config[k], f"{name}.{k}", bounds)) for k, bounds in optional.items() if k in config}
+    return {"p": p, key: list(values), **more}
 
 
 def draw_share_range(rng: np.random.Generator, config: Mapping[str, Any], key: str, default: float) -> float:
@@ -209,15 +214,8 @@ def enlarge_for_retouch(image: np.ndarray, landmarks: Any, rng: np.random.Genera
 def resolve_reframe(config: str | Mapping[str, Any] | bool | None) -> dict[str, Any] | None:
     """A validated ``{"p": float, "border": [lo, hi]}`` (``0 <= lo <= hi <= 1``), with ``"jpeg": [lo, hi]``
     (qualities, 1-100) where given, or ``None`` (off)."""
-    if isinstance(config, str):
-        config = named_preset(config, REFRAME_PRESETS, "reframe")
-    jpeg = config.get("jpeg") if isinstance(config, Mapping) else None
-    if jpeg is not None:
-        config = {k: v for k, v in config.items() if k != "jpeg"}
-    resolved = resolve_share_range(config, "reframe", "border", REFRAME_PRESETS, REFRAME_LIMITS, 0.0)
-    if resolved is None or jpeg is None:
-        return resolved
-    return {**resolved, "jpeg": list(check_range(jpeg, "reframe.jpeg", JPEG_QUALITY_LIMITS))}
+    return resolve_share_range(config, "reframe", "border", REFRAME_PRESETS, REFRAME_LIMITS, 0.0,
+                               {"jpeg": JPEG_QUALITY_LIMITS})
 
 
 def reframe_for_retouch(image: np.ndarray, landmarks: Any, rng: np.random.Generator,
