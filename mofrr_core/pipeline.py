@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from mofrr_core import __version__
+from mofrr_core.gate_decisions import GateDecisions, router_types
 from mofrr_core.inputs import check_images, check_per_face, check_pipeline_call
 from mofrr_core.models.combine import cap_change, high_pass_change, low_frequency_sigmas, only_types_ran
 from mofrr_core.models.outputs import ExpertRun, PipelineOutput
@@ -51,7 +52,7 @@ class ExpertSlot:
     strength: float = 1.0
 
 
-class Pipeline:
+class Pipeline(GateDecisions):
     """MoFRR (eqs. 1-2): ``Y = Combine([X, Y_se, Y_M for activated M])``.
 
     Images are processed at ``resolution``; the restoration residual is upsampled back to each
@@ -248,7 +249,7 @@ class Pipeline:
         #      X, Y_se and the activated Y_M (eq. 2). Images not to restore keep X.
         use_shared = use_shared and self.shared is not None
         confidence = self.expert_confidence(probabilities) if active == "router" else mask.to(x.dtype)
-        reported = self.reported_probabilities(probabilities, offsets)
+        reported = self.reported_probabilities(probabilities, offsets, router_views)
         blend = self.expert_blend(reported, active)
         restored, degrees, kept, alone = x.clone(), [{} for _ in originals], [0.0] * len(originals), set()
         if rows.numel():
@@ -270,7 +271,7 @@ class Pipeline:
             experts_run=[[s.name for k, s in enumerate(self.experts) if mask[i, k]] + (shared if i not in alone else [])
                          if i in restored_rows else [] for i in range(len(originals))],
             degrees=degrees, thresholds=self.gate_thresholds, low_frequency_sigmas=kept,
-            face_thresholds=[self.thresholds_from(row) for row in offsets.tolist()])
+            face_thresholds=self.face_thresholds(offsets, router_views))
 
     def bound(self, x: torch.Tensor, combined: torch.Tensor, expert_images: torch.Tensor,
               ran: Sequence[Sequence[str]], reported: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[bool]]:
@@ -360,51 +361,6 @@ class Pipeline:
         ``threshold``; a calibrated gate offset is included, see :meth:`reported_probabilities`)."""
         return torch.sigmoid(self.router(x))
 
-    def gate_offsets(self, view: str | None = None) -> torch.Tensor:
-        """``[N]``: each gate's calibrated logit offset (0 for a gate without one, or a router without any), for
-        faces read in ``view`` (a router's ``view_gate_offsets``; ``None``: its ``gate_offsets``)."""
-        offsets = getattr(self.router, "logit_offsets", None)
-        if offsets is None:
-            return torch.zeros(len(router_types(self.router)))
-        return offsets(view) if view is not None else offsets()
-
-    def face_offsets(self, batch: int, views: Sequence[str] | None = None) -> torch.Tensor:
-        """``[B, N]``: the gate offsets each face is judged with, by its router view (``None``: no view known)."""
-        if views is not None and len(views) != batch:
-            raise ValueError(f"router_views: expected {batch} views (one per face), got {len(views)}")
-        views = list(views) if views is not None else [None] * batch
-        by_view = {view: self.gate_offsets(view).double() for view in {*views, None}}  # once per view
-        return torch.stack([by_view[v] for v in views]) if views else by_view[None].unsqueeze(0)[:0]  # no face: [0, N]
-
-    def reported_probabilities(self, probabilities: torch.Tensor, offsets: torch.Tensor | None = None
-                               ) -> torch.Tensor:
-        """The calibrated probabilities the report prints: :meth:`route`'s without the gate offsets (``[B, N]``
-        per face, :meth:`face_offsets`; default the router's), which only move a gate's decision threshold
-        (:attr:`gate_thresholds`), not what its probability means."""
-        offsets = self.gate_offsets().double()[None] if offsets is None else offsets
-        return shift_logits(probabilities, -offsets.to(probabilities.device))
-
-    @property
-    def gate_thresholds(self) -> dict[str, float]:
-        """Per router type, the reported probability above which that gate fires: ``threshold`` moved by
-        the gate's offset (``p_reported > t`` exactly when the decision probability is above ``threshold``)."""
-        return self.view_gate_thresholds(None)
-
-    def view_gate_thresholds(self, view: str | None) -> dict[str, float]:
-        """:attr:`gate_thresholds` for faces the router read in ``view`` (``native``, ``resized``)."""
-        return self.thresholds_from(self.gate_offsets(view).double().tolist())
-
-    def thresholds_from(self, offsets: Sequence[float]) -> dict[str, float]:
-        """Per router type, the reported probability a gate with these logit ``offsets`` fires above."""
-        base = torch.logit(torch.tensor(self.threshold, dtype=torch.float64))
-        return {t: float(torch.sigmoid(base - offset)) for t, offset in zip(router_types(self.router), offsets)}
-
-    def thresholds_for(self, types: Sequence[str], view: str | None = None) -> list[float]:
-        """The gate thresholds (of faces read in ``view``) in the order of ``types`` (``threshold`` for a type
-        without a gate)."""
-        thresholds = self.view_gate_thresholds(view)
-        return [thresholds.get(t, self.threshold) for t in types]
-
     def activation_mask(self, probabilities: torch.Tensor, active: Literal["router", "all", "none"] | Sequence[str],
                         grids: Sequence[bool] | None = None) -> torch.Tensor:
         """``[B, K]`` bool: which specialised expert runs on which image (``grids``: see ``router_grids``)."""
@@ -491,8 +447,3 @@ def pipeline_file_hashes(directory: Path, pipeline: Pipeline) -> dict[str, str]:
     if pipeline.shared is not None:
         folders["shared"] = "shared"
     return {key: sha256_of(weight_file(Path(directory) / sub)) for key, sub in folders.items()}
-
-
-def router_types(router: nn.Module) -> list[str]:
-    """The retouching types a router has gates for, in its output order."""
-    return list(getattr(router, "types", None) or router.config.types)

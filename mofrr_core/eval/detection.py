@@ -2,8 +2,8 @@
 
 The router is a multi-label detector, and the forensic report prints its probabilities, so three
 questions matter on faces it has never seen: does it rank retouched above untouched (AUC), are its
-probabilities honest (ECE, fixed by one temperature), and how often does it accuse an untouched face
-of each type, in every demographic group (false-call rate at the shipped threshold).
+probabilities honest (ECE, fixed by one temperature; per router view by Platt scaling), and how often does it
+accuse an untouched face of each type, in every demographic group (false-call rate at the shipped threshold).
 """
 
 from __future__ import annotations
@@ -91,6 +91,53 @@ def fit_temperature(logits: np.ndarray, positive: np.ndarray, low: float = 0.05,
             d = a + ratio * (b - a)
             fd = _nll(z, y, np.exp(d))
     return float(np.exp((a + b) / 2.0))
+
+
+def fit_platt(logits: np.ndarray, positive: np.ndarray, low: float = 0.05, high: float = 20.0
+              ) -> tuple[float, float]:
+    """The scale ``a`` (in ``[low, high]``) and bias ``b`` minimising the binary NLL of ``sigmoid(a * logits + b)``
+    (Platt scaling; Newton's method). Where a gate's logits are shifted as well as stretched (a router view that reads
+    evidence its temperature was not fitted on), a temperature alone cannot make them honest; a positive scale keeps
+    every ranking, and so every decision once its threshold is moved with it. Where the best scale lies outside the
+    bounds (logits that rank the positives below the negatives, or separate them perfectly), the nearest bound with
+    its best bias (the NLL is convex). Fit on validation data, never on test data."""
+    z = np.asarray(logits, dtype=np.float64).ravel()
+    y = np.asarray(positive, dtype=np.float64).ravel()
+    if z.shape != y.shape or z.size == 0 or y.min() == y.max():
+        raise ValueError(f"Platt scaling needs matching logits and labels with both classes, got {z.shape} and "
+                         f"{y.shape}, {int(y.sum())} positive")
+    features = np.stack([z, np.ones_like(z)], axis=1)
+    scale, bias = _newton(features, y, np.array([1.0, 0.0]), free=2)
+    if np.isfinite(scale) and low <= scale <= high:
+        return float(scale), float(bias)
+    scale = high if not np.isfinite(scale) or scale > high else low
+    return float(scale), float(_newton(features, y, np.array([scale, 0.0]), free=1)[1])
+
+
+def _newton(features: np.ndarray, y: np.ndarray, weights: np.ndarray, free: int, iterations: int = 100
+            ) -> np.ndarray:
+    """Logistic-regression ``weights`` by Newton's method with step halving, the last ``free`` of them moving."""
+    moving = slice(len(weights) - free, None)
+
+    def loss(w: np.ndarray) -> float:
+        z = features @ w
+        return float(np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))))
+
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(features @ weights, -500, 500)))
+        gradient = features[:, moving].T @ (p - y) / len(y)
+        hessian = (features[:, moving] * (p * (1 - p))[:, None]).T @ features[:, moving] / len(y)
+        step, before = np.linalg.solve(hessian + 1e-9 * np.eye(free), gradient), loss(weights)
+        for _ in range(40):  # halve the step until the loss does not grow
+            trial = weights.copy()
+            trial[moving] -= step
+            if loss(trial) <= before:
+                break
+            step = step / 2
+        weights = trial
+        if np.abs(step).max() < 1e-10:
+            break
+    return weights
 
 
 def detection_report(probabilities: np.ndarray, labels: np.ndarray, types: Sequence[str],

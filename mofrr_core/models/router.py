@@ -38,14 +38,17 @@ def explain_away(mask: torch.Tensor, confidence: torch.Tensor, types: Sequence[s
     return kept
 
 
-def shift_logits(probabilities: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-    """``probabilities [B, N]`` with ``offsets`` (``[B, N]`` or ``[N]``) added to their logits; an entry whose
-    offset is 0 comes back exactly as it was."""
+def shift_logits(probabilities: torch.Tensor, offsets: torch.Tensor, scales: torch.Tensor | None = None
+                 ) -> torch.Tensor:
+    """``probabilities [B, N]`` with their logits multiplied by ``scales`` (default 1) and ``offsets`` added (both
+    ``[B, N]`` or ``[N]``); an entry whose scale is 1 and offset 0 comes back exactly as it was."""
     offsets = offsets.to(device=probabilities.device, dtype=torch.float64).expand(probabilities.shape)
-    if not offsets.any():
+    scales = torch.ones_like(offsets) if scales is None else scales.to(offsets).expand(probabilities.shape)
+    moved = (offsets != 0) | (scales != 1)
+    if not moved.any():
         return probabilities
-    shifted = torch.sigmoid(torch.logit(probabilities.double(), eps=1e-12) + offsets).to(probabilities)
-    return torch.where(offsets != 0, shifted, probabilities)
+    shifted = torch.sigmoid(torch.logit(probabilities.double(), eps=1e-12) * scales + offsets).to(probabilities)
+    return torch.where(moved, shifted, probabilities)
 
 
 class GateHead(MoFRRModel, ConfigMixin):
@@ -100,6 +103,11 @@ class Router(MoFRRModel, ConfigMixin):
             the types named (``mofrr-train calibrate --view``: a view that reads untouched faces worse keeps the
             same false-call budget). Applied by the pipeline, which knows each face's view; :meth:`forward`
             adds ``gate_offsets``.
+        view_calibration: ``{view: {type: [scale, bias]}}``: for faces read in that view, the probability printed for
+            that gate is ``sigmoid(scale * logit + bias)`` (``logit`` after the temperature, without offsets: Platt
+            scaling, ``mofrr-train calibrate --view ... --recalibrate``), where the view reads evidence the
+            temperature was not fitted on; its decision stays ``logit + offset > 0`` (the pipeline moves the
+            printed threshold with it).
     """
 
     @register_to_config
@@ -116,6 +124,7 @@ class Router(MoFRRModel, ConfigMixin):
         temperature: float = 1.0,
         gate_offsets: dict[str, float] | None = None,
         view_gate_offsets: dict[str, dict[str, float]] | None = None,
+        view_calibration: dict[str, dict[str, list[float]]] | None = None,
     ) -> None:
         super().__init__()
         self.backbone = ResNetEncoder(in_channels, base_channels, tuple(stage_blocks), input_size)
@@ -200,6 +209,13 @@ class Router(MoFRRModel, ConfigMixin):
         offsets = dict(self.config.gate_offsets or {})
         offsets.update((self.config.view_gate_offsets or {}).get(view, {}) if view is not None else {})
         return torch.tensor([float(offsets.get(name, 0.0)) for name in self.gates])
+
+    def logit_calibration(self, view: str | None = None) -> torch.Tensor:
+        """``[2, len(types)]``: the scale and bias of every gate's printed logit for faces read in ``view`` (its
+        ``view_calibration``; scale 1 and bias 0 for the gates and views without one)."""
+        fitted = (self.config.view_calibration or {}).get(view, {}) if view is not None else {}
+        return torch.tensor([[float(v) for v in fitted.get(name, (1.0, 0.0))] for name in self.gates],
+                            dtype=torch.float64).reshape(-1, 2).T
 
     def compute_loss(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """Multi-label BCE (L_class of the router) against ``labels [B, N]`` float."""

@@ -29,7 +29,11 @@ alignment (:mod:`mofrr_core.data.realign`), as ``mofrr restore`` sees them.
 ``--view VIEW`` fits the offsets of the faces whole-photo mode's router reads in one view
 (:data:`mofrr_core.router_view.ROUTER_VIEWS`) apart; ``--view native-grid`` with ``--realign photo-native-grid
 --reframe portrait-jpeg``: smaller faces of photos reframed and saved as JPEG before the retouching, read from their
-own pixels for their grid.
+own pixels for their grid. ``--recalibrate`` with ``--view`` also rescales what the report prints for that view's gates:
+a gate that reads other evidence in one view (native-grid: the break of a smaller face's JPEG pattern) has its
+logits there shifted, not only stretched, which the one temperature cannot undo, so its printed probability in that
+view is ``sigmoid(scale * logit + bias)``, fitted on the same faces (Platt scaling; ``view_calibration``). Decisions
+stay as they are: the printed threshold moves with the probabilities.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mofrr_core.eval.detection import expected_calibration_error, fit_temperature
+from mofrr_core.eval.detection import expected_calibration_error, fit_platt, fit_temperature
 
 
 @torch.no_grad()
@@ -261,14 +265,17 @@ def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: s
                    seed: int = 4321, write: bool = True, max_false_calls: float | None = None,
                    max_any_calls: float | None = None, realign: str | None = "photo-native",
                    postprocess: str | None = None, gates: Sequence[str] | None = None,
-                   reframe: str | None = None, false_calls_on: str = "untouched") -> dict[str, Any]:
+                   reframe: str | None = None, false_calls_on: str = "untouched", recalibrate: bool = False
+                   ) -> dict[str, Any]:
     """Gate offsets for the faces whole-photo mode's router reads in ``view`` (``native``, ``resized`` or
     ``native-grid``): on those of ``n`` validation pairs framed as ``reframe`` and cut as ``realign`` does (a preset
     with ``crop: native``), the router's own temperature and offsets, made stricter where ``max_false_calls`` (on
     the ``false_calls_on`` faces) / ``max_any_calls`` need it (never looser; with ``gates``, only those gates, the
     budgets counted on their calls), written to its config.json as
     ``view_gate_offsets[view]`` if ``write`` (replacing that view's earlier offsets); ``temperature`` and
-    ``gate_offsets`` stay as they are."""
+    ``gate_offsets`` stay as they are. With ``recalibrate``, also the Platt scale and bias of those gates' printed
+    probabilities in that view (:func:`view_calibration`), written as ``view_calibration[view]`` (else that view's
+    earlier one is removed)."""
     from mofrr_core.data.realign import crops_natively
     from mofrr_core.router_view import ROUTER_VIEWS
     from mofrr_core.train.stages import load_network
@@ -302,23 +309,47 @@ def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: s
     offsets = {t: base.get(t, 0.0) + stricter[t] for t in stricter}
     judged = calibrated + offset_row(stricter, router.types)
     untouched = ~labels[rows].any(axis=1)
+    printed = logits[rows] / router.config.temperature
+    fitted = view_calibration(printed, labels[rows], router.types, types) if recalibrate else {}
     if write:
-        views = {k: v for k, v in (router.config.view_gate_offsets or {}).items() if k != view}
-        views.update({view: {t: round(v, 4) for t, v in offsets.items()}} if offsets else {})
-        update_config(folder, view_gate_offsets=views or None)
+        update_config(folder, view_gate_offsets=replace_view(router.config.view_gate_offsets, view,
+                                                             {t: round(v, 4) for t, v in offsets.items()}),
+                      view_calibration=replace_view(router.config.view_calibration, view, fitted))
     return {"view": view, "gate_offsets": offsets, "n": float(rows.sum()), "untouched": float(untouched.sum()),
-            "gates": types,
+            "gates": types, "calibration": fitted,
+            "ece": {t: (expected_calibration_error(1 / (1 + np.exp(-printed[:, k])), labels[rows, k]),
+                        expected_calibration_error(1 / (1 + np.exp(-(printed[:, k] * fitted[t][0] + fitted[t][1]))),
+                                                   labels[rows, k]))
+                    for k, t in enumerate(router.types) if t in fitted},
             "false_calls": {t: float((judged[untouched, k] > 0).mean()) for k, t in enumerate(router.types)},
             "any_calls": float((judged[untouched] > 0).any(axis=1).mean()),
             "false_calls_before": {t: float((calibrated[untouched, k] > 0).mean()) for k, t in enumerate(router.types)}}
+
+
+def view_calibration(printed: np.ndarray, labels: np.ndarray, types: list[str], gates: Sequence[str]
+                     ) -> dict[str, list[float]]:
+    """``{type: [scale, bias]}``: the Platt scaling (:func:`~mofrr_core.eval.detection.fit_platt`) of the ``printed``
+    logits ``[n, len(types)]`` of each of ``gates`` against its ``labels`` column."""
+    return {t: [round(v, 4) for v in fit_platt(printed[:, k], labels[:, k])] for k, t in enumerate(types) if t in gates}
+
+
+def replace_view(by_view: dict[str, Any] | None, view: str, entry: dict[str, Any]) -> dict[str, Any] | None:
+    """``by_view`` (a router config's ``{view: ...}``) with ``view``'s entry replaced by ``entry`` (removed if
+    empty); ``None`` if nothing is left."""
+    views = {k: v for k, v in (by_view or {}).items() if k != view}
+    views.update({view: entry} if entry else {})
+    return views or None
 
 
 def describe_view_fit(fit: dict[str, Any]) -> str:
     """One line: the view's fitted offsets and its untouched faces' false calls before and after."""
     offsets = ", ".join(f"{t} {v:+.3f}" for t, v in fit["gate_offsets"].items()) or "none (the router's suffice)"
     calls = ", ".join(f"{t} {fit['false_calls_before'][t]:.1%} -> {v:.1%}" for t, v in fit["false_calls"].items())
+    ece = ", ".join(f"{t} scale {fit['calibration'][t][0]:.3f} bias {fit['calibration'][t][1]:+.3f} (ECE "
+                    f"{before:.3f} -> {after:.3f})" for t, (before, after) in fit.get("ece", {}).items())
     return (f"view {fit['view']} ({int(fit['n'])} validation pairs, {int(fit['untouched'])} untouched): gate offsets "
-            f"{offsets}; false calls {calls} (any call {fit['any_calls']:.1%})")
+            f"{offsets}; false calls {calls} (any call {fit['any_calls']:.1%})"
+            + (f"; printed probabilities: {ece}" if ece else ""))
 
 
 def describe_fit(fit: dict[str, Any]) -> str:

@@ -219,6 +219,10 @@ def build_calibrate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gates", nargs="+", metavar="TYPE", default=None,
                         help="with --view: fit only these gates' offsets, the budgets counted on their calls alone "
                              "(e.g. face: the gate whose false calls cost most)")
+    parser.add_argument("--recalibrate", action="store_true",
+                        help="with --view: also fit the scale and bias of those gates' printed probabilities in that "
+                             "view (Platt scaling, view_calibration in config.json), where the view's gates read "
+                             "evidence the temperature was not fitted on (native-grid); decisions do not change")
     parser.add_argument("--dry-run", action="store_true", help="print what would be fitted, write nothing")
     parser.add_argument("-v", "--verbose", action="store_true", help="full tracebacks")
     return parser
@@ -430,11 +434,15 @@ def run_command(args: argparse.Namespace, subcommand: str | None, command: str) 
         fit = calibrate_view(args.router, args.data, args.view, n=args.n, write=not args.dry_run,
                              max_false_calls=args.max_false_calls, max_any_calls=args.max_any_calls,
                              realign=args.realign, postprocess=args.postprocess, gates=args.gates,
-                             reframe=args.reframe, false_calls_on=args.false_calls_on)
+                             reframe=args.reframe, false_calls_on=args.false_calls_on,
+                             recalibrate=args.recalibrate)
         print(describe_view_fit(fit) + ("" if args.dry_run else f" (written to {Path(args.router) / 'config.json'})"))
         return 0
     if subcommand == "calibrate":
         from mofrr_core.train.calibrate import calibrate_router, describe_fit
+
+        if args.gates or args.reframe or args.recalibrate:
+            raise ValueError("--gates, --reframe and --recalibrate go with --view")
 
         fit = calibrate_router(args.router, args.data, n=args.n, write=not args.dry_run,
                                max_false_calls=args.max_false_calls, realign=args.realign, group_by=args.group_by,

@@ -53,8 +53,8 @@ PATH_KEYS = ("init_weights", "router_weights", "degree_weights", "shared_weights
 RECIPE_KEYS = ("output_dir", "defaults", "runs", "calibrate", "registry", "description")
 CALIBRATE_KEYS = {"router": str, "n": int, "realign": str, "max_false_calls": float,  # calibrate_router's
                   "group_by": list, "false_calls_on": str, "max_any_calls": float, "postprocess": str,
-                  "view": str, "gates": list, "reframe": str}  # with view: calibrate_view's, without group_by;
-# gates and reframe only with view
+                  "view": str, "gates": list, "reframe": str, "recalibrate": bool}  # with view: calibrate_view's,
+# without group_by; gates, reframe and recalibrate only with view
 VIEW_STEP_WITHOUT = ("group_by",)
 REGISTRY_COMPONENTS = ("router", "combine")
 COMMAND_LINE_KEYS = ("recipe", "dry_run", "output_dir", "data", "resume", "overwrite", "verbose")
@@ -245,8 +245,8 @@ def calibrate_step(raw: Any, folders: dict[str, str], where: str) -> dict[str, A
         raise RecipeError(f"{where}: {error}") from None
     if step.get("group_by") and "max_false_calls" not in step:
         raise RecipeError(f"{where}: group_by goes with max_false_calls")
-    if {"gates", "reframe"} & set(step) and "view" not in step:
-        raise RecipeError(f"{where}: gates and reframe go with view")
+    if {"gates", "reframe", "recalibrate"} & set(step) and "view" not in step:
+        raise RecipeError(f"{where}: gates, reframe and recalibrate go with view")
     if "view" in step and (step["view"] not in ROUTER_VIEWS or set(VIEW_STEP_WITHOUT) & set(step)
                            or not crops_natively(step.get("realign"))):
         raise RecipeError(f"{where}: a view step needs view {' or '.join(ROUTER_VIEWS)}, realign photo-native and no "

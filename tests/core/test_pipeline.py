@@ -95,6 +95,30 @@ def test_router_views_judge_each_face_with_its_views_offsets(tiny_pipeline, astr
         tiny_pipeline(faces, router_views=["native"])
 
 
+def test_view_calibration_rescales_printed_probabilities_not_decisions(tiny_pipeline, astronaut_face):
+    """A view's own Platt scaling (``view_calibration``): a face read in that view prints ``sigmoid(scale * logit +
+    bias)`` for the gate named, its threshold moved with it, so the printed probability is above its threshold exactly
+    where the gate fired; the same face read in another view, and the other gates, print as before."""
+    faces, views = [astronaut_face, astronaut_face], ["native", "native-grid"]
+    tiny_pipeline.router.register_to_config(view_gate_offsets={"native-grid": {"eye": -0.5}})
+    plain = tiny_pipeline(faces, router_views=views)
+    tiny_pipeline.router.register_to_config(view_calibration={"native-grid": {"eye": [2.0, -2.0]}})
+    rescaled = tiny_pipeline(faces, router_views=views)
+    assert rescaled.experts_run == plain.experts_run and rescaled.probabilities[0] == plain.probabilities[0]
+    logit = float(torch.logit(torch.tensor(plain.probabilities[1]["eye"], dtype=torch.float64)))
+    assert rescaled.probabilities[1]["eye"] == pytest.approx(1 / (1 + np.exp(2.0 - 2.0 * logit)), abs=1e-3)
+    assert {t: p for t, p in rescaled.probabilities[1].items() if t != "eye"} == {
+        t: p for t, p in plain.probabilities[1].items() if t != "eye"}
+    assert plain.face_thresholds[1]["eye"] == pytest.approx(1 / (1 + np.exp(-0.5)))
+    assert rescaled.face_thresholds[1]["eye"] == pytest.approx(1 / (1 + np.exp(1.0)))  # 2 * 0.5 - 2
+    assert rescaled.face_thresholds[1] == tiny_pipeline.view_gate_thresholds("native-grid")
+    assert rescaled.face_thresholds[0] == plain.face_thresholds[0] == tiny_pipeline.gate_thresholds
+    fired = [rescaled.probabilities[i]["eye"] > rescaled.face_thresholds[i]["eye"] for i in range(2)]
+    assert fired == ["eye" in run for run in rescaled.experts_run]
+    assert torch.equal(tiny_pipeline.router.logit_calibration("native"), torch.tensor([[1.0] * 4, [0.0] * 4],
+                                                                                      dtype=torch.float64))
+
+
 def test_save_load_round_trip_is_bit_identical(tiny_pipeline, astronaut_face, tmp_path):
     before = tiny_pipeline([astronaut_face], seed=3, active="all", output_type="pt").images[0]
     tiny_pipeline.save_pretrained(tmp_path / "pipe")

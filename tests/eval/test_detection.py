@@ -1,4 +1,4 @@
-"""Detection metrics: AUC, ECE, temperature fitting and false calls by group, on numbers worked by hand."""
+"""Detection metrics: AUC, ECE, temperature and Platt fitting and false calls by group, on numbers worked by hand."""
 
 import numpy as np
 import pytest
@@ -7,6 +7,7 @@ from mofrr_core.eval.detection import (
     detection_report,
     expected_calibration_error,
     false_calls_by_group,
+    fit_platt,
     fit_temperature,
     roc_auc,
     worst_group_rate,
@@ -48,6 +49,25 @@ def test_temperature_undoes_overconfidence():
     before = expected_calibration_error(1 / (1 + np.exp(-true_logits * 3.0)), y)
     after = expected_calibration_error(1 / (1 + np.exp(-true_logits * 3.0 / temperature)), y)
     assert after < before / 2
+
+
+def test_platt_undoes_a_shift_a_temperature_cannot():
+    """Logits shifted by +2 (a gate that reads stronger evidence in one view): one temperature leaves the printed
+    probabilities off, a scale and a bias recover the true ones; bounds hold where no increasing fit exists."""
+    rng = np.random.default_rng(2)
+    true_logits = rng.normal(-1.0, 1.5, 6000)
+    y = rng.random(6000) < 1 / (1 + np.exp(-true_logits))
+    seen = true_logits / 0.8 + 2.0
+    scale, bias = fit_platt(seen, y)
+    assert scale == pytest.approx(0.8, rel=0.1) and bias == pytest.approx(-1.6, abs=0.25)
+    tempered = expected_calibration_error(1 / (1 + np.exp(-seen / fit_temperature(seen, y))), y)
+    platt = expected_calibration_error(1 / (1 + np.exp(-(scale * seen + bias))), y)
+    assert tempered > 0.1 and platt < 0.03
+    assert fit_platt(-seen, y)[0] == 0.05  # ranks positives below negatives: the lowest scale, its best bias
+    scale, bias = fit_platt(seen, seen > 1.0)  # separated perfectly: the highest scale
+    assert scale == 20.0 and bias == pytest.approx(-20.0, abs=1.0)
+    with pytest.raises(ValueError, match="both classes"):
+        fit_platt(seen, np.zeros(6000, bool))
 
 
 def test_detection_report_counts_false_calls_on_untouched_only():

@@ -238,11 +238,24 @@ def test_calibrate_view_native_grid_fits_smaller_faces_of_jpeg_photos(shards, tm
     folder = saved_router(tmp_path / "router", lambda net: net.bias.fill_(5.0))  # trigger-happy: every gate fires
     assert main(["calibrate", str(folder), "--data", str(shards), "-n", "48", "--realign", "photo-native-grid",
                  "--reframe", "portrait-jpeg", "--view", "native-grid", "--gates", "face", "eye",
-                 "--false-calls-on", "without-type", "--max-false-calls", "0.1"]) == 0
-    assert "view native-grid (" in capsys.readouterr().out
+                 "--false-calls-on", "without-type", "--max-false-calls", "0.1", "--recalibrate"]) == 0
+    out = capsys.readouterr().out
+    assert "view native-grid (" in out and "printed probabilities: face scale" in out
+    fitted = json.loads((folder / "config.json").read_text())["view_calibration"]
+    assert set(fitted) == {"native-grid"} and set(fitted["native-grid"]) == {"face", "eye"}
+    assert all(0.05 <= scale <= 20.0 for scale, _ in fitted["native-grid"].values())
+    ece = {t: [float(v) for v in part.split("(ECE ")[1].split(")")[0].split(" -> ")]
+           for t, part in zip(("face", "eye"), out.split("printed probabilities: ")[1].split("), "))}
+    assert all(after <= before + 1e-9 for before, after in ece.values())  # the fit's own faces: never worse
     with pytest.raises(ValueError, match="--false-calls-on"):
         calibrate_view(folder, shards, "native-grid", n=8, false_calls_on="everyone", max_false_calls=0.1)
     assert set(json.loads((folder / "config.json").read_text())["view_gate_offsets"]["native-grid"]) == {"face", "eye"}
     with pytest.raises(ValueError, match="--view native-grid: none of the 8 pairs is read in that view"):
         calibrate_view(folder, shards, "native-grid", n=8, realign="photo-native-grid", reframe="portrait",
                        max_false_calls=0.1)
+    # fitted again without --recalibrate: the view's printed probabilities go back to the temperature alone
+    calibrate_view(folder, shards, "native-grid", n=48, realign="photo-native-grid", reframe="portrait-jpeg",
+                   gates=["face", "eye"], max_false_calls=0.1)
+    assert json.loads((folder / "config.json").read_text())["view_calibration"] is None
+    assert main(["calibrate", str(folder), "--data", str(shards), "--recalibrate"]) == 1
+    assert "error: --gates, --reframe and --recalibrate go with --view" in capsys.readouterr().err
