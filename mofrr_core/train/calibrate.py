@@ -29,11 +29,11 @@ alignment (:mod:`mofrr_core.data.realign`), as ``mofrr restore`` sees them.
 ``--view VIEW`` fits the offsets of the faces whole-photo mode's router reads in one view
 (:data:`mofrr_core.router_view.ROUTER_VIEWS`) apart; ``--view native-grid`` with ``--realign photo-native-grid
 --reframe portrait-jpeg``: smaller faces of photos reframed and saved as JPEG before the retouching, read from their
-own pixels for their grid. ``--recalibrate`` with ``--view`` also rescales what the report prints for that view's gates:
-a gate that reads other evidence in one view (native-grid: the break of a smaller face's JPEG pattern) has its
-logits there shifted, not only stretched, which the one temperature cannot undo, so its printed probability in that
-view is ``sigmoid(scale * logit + bias)``, fitted on the same faces (Platt scaling; ``view_calibration``). Decisions
-stay as they are: the printed threshold moves with the probabilities.
+own pixels for their grid. ``--recalibrate TYPE...`` with ``--view`` also rescales what the report prints for those
+gates in that view: a gate that reads other evidence in one view (native-grid: the break of a smaller face's JPEG
+pattern) has its logits there shifted, not only stretched, which the one temperature cannot undo, so its printed
+probability in that view is ``sigmoid(scale * logit + bias)``, fitted on the same faces (Platt scaling;
+``view_calibration``). Decisions stay as they are: the printed threshold moves with the probabilities.
 """
 
 from __future__ import annotations
@@ -265,7 +265,7 @@ def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: s
                    seed: int = 4321, write: bool = True, max_false_calls: float | None = None,
                    max_any_calls: float | None = None, realign: str | None = "photo-native",
                    postprocess: str | None = None, gates: Sequence[str] | None = None,
-                   reframe: str | None = None, false_calls_on: str = "untouched", recalibrate: bool = False
+                   reframe: str | None = None, false_calls_on: str = "untouched", recalibrate: Sequence[str] = ()
                    ) -> dict[str, Any]:
     """Gate offsets for the faces whole-photo mode's router reads in ``view`` (``native``, ``resized`` or
     ``native-grid``): on those of ``n`` validation pairs framed as ``reframe`` and cut as ``realign`` does (a preset
@@ -273,7 +273,7 @@ def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: s
     the ``false_calls_on`` faces) / ``max_any_calls`` need it (never looser; with ``gates``, only those gates, the
     budgets counted on their calls), written to its config.json as
     ``view_gate_offsets[view]`` if ``write`` (replacing that view's earlier offsets); ``temperature`` and
-    ``gate_offsets`` stay as they are. With ``recalibrate``, also the Platt scale and bias of those gates' printed
+    ``gate_offsets`` stay as they are. With ``recalibrate`` (gates), also the Platt scale and bias of their printed
     probabilities in that view (:func:`view_calibration`), written as ``view_calibration[view]`` (else that view's
     earlier one is removed)."""
     from mofrr_core.data.realign import crops_natively
@@ -287,9 +287,11 @@ def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: s
         raise ValueError(f"--view needs a --realign preset that reads faces natively (photo-native), got {realign!r}")
     folder = Path(router_dir)
     router = load_network(folder, "Router").eval()
-    unknown = sorted(set(gates or ()) - set(router.types))
-    if unknown:
-        raise ValueError(f"--gates: the router has no gate {', '.join(unknown)} (it has {', '.join(router.types)})")
+    for option, named in (("--gates", gates), ("--recalibrate", recalibrate)):
+        unknown = sorted(set(named or ()) - set(router.types))
+        if unknown:
+            raise ValueError(f"{option}: the router has no gate {', '.join(unknown)} "
+                             f"(it has {', '.join(router.types)})")
     pairs = ViewedPairs(calibration_pairs(router, data_root, n, seed, realign, postprocess, reframe=reframe))
     logits, labels, _ = router_logits(router, pairs)
     rows = np.array([pairs.views[i] == view for i in range(len(labels))])
@@ -310,7 +312,7 @@ def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: s
     judged = calibrated + offset_row(stricter, router.types)
     untouched = ~labels[rows].any(axis=1)
     printed = logits[rows] / router.config.temperature
-    fitted = view_calibration(printed, labels[rows], router.types, types) if recalibrate else {}
+    fitted = view_calibration(printed, labels[rows], router.types, recalibrate) if recalibrate else {}
     if write:
         update_config(folder, view_gate_offsets=replace_view(router.config.view_gate_offsets, view,
                                                              {t: round(v, 4) for t, v in offsets.items()}),

@@ -219,10 +219,11 @@ def build_calibrate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gates", nargs="+", metavar="TYPE", default=None,
                         help="with --view: fit only these gates' offsets, the budgets counted on their calls alone "
                              "(e.g. face: the gate whose false calls cost most)")
-    parser.add_argument("--recalibrate", action="store_true",
-                        help="with --view: also fit the scale and bias of those gates' printed probabilities in that "
-                             "view (Platt scaling, view_calibration in config.json), where the view's gates read "
-                             "evidence the temperature was not fitted on (native-grid); decisions do not change")
+    parser.add_argument("--recalibrate", nargs="+", metavar="TYPE", default=(),
+                        help="with --view: also fit the scale and bias of these gates' printed probabilities in that "
+                             "view (Platt scaling, view_calibration in config.json; name the gates that read the "
+                             "view, e.g. face eye for native-grid), where the temperature alone leaves them off; "
+                             "decisions do not change")
     parser.add_argument("--dry-run", action="store_true", help="print what would be fitted, write nothing")
     parser.add_argument("-v", "--verbose", action="store_true", help="full tracebacks")
     return parser

@@ -53,7 +53,7 @@ PATH_KEYS = ("init_weights", "router_weights", "degree_weights", "shared_weights
 RECIPE_KEYS = ("output_dir", "defaults", "runs", "calibrate", "registry", "description")
 CALIBRATE_KEYS = {"router": str, "n": int, "realign": str, "max_false_calls": float,  # calibrate_router's
                   "group_by": list, "false_calls_on": str, "max_any_calls": float, "postprocess": str,
-                  "view": str, "gates": list, "reframe": str, "recalibrate": bool}  # with view: calibrate_view's,
+                  "view": str, "gates": list, "reframe": str, "recalibrate": list}  # with view: calibrate_view's,
 # without group_by; gates, reframe and recalibrate only with view
 VIEW_STEP_WITHOUT = ("group_by",)
 REGISTRY_COMPONENTS = ("router", "combine")

@@ -238,7 +238,7 @@ def test_calibrate_view_native_grid_fits_smaller_faces_of_jpeg_photos(shards, tm
     folder = saved_router(tmp_path / "router", lambda net: net.bias.fill_(5.0))  # trigger-happy: every gate fires
     assert main(["calibrate", str(folder), "--data", str(shards), "-n", "48", "--realign", "photo-native-grid",
                  "--reframe", "portrait-jpeg", "--view", "native-grid", "--gates", "face", "eye",
-                 "--false-calls-on", "without-type", "--max-false-calls", "0.1", "--recalibrate"]) == 0
+                 "--false-calls-on", "without-type", "--max-false-calls", "0.1", "--recalibrate", "face", "eye"]) == 0
     out = capsys.readouterr().out
     assert "view native-grid (" in out and "printed probabilities: face scale" in out
     fitted = json.loads((folder / "config.json").read_text())["view_calibration"]
@@ -257,5 +257,7 @@ def test_calibrate_view_native_grid_fits_smaller_faces_of_jpeg_photos(shards, tm
     calibrate_view(folder, shards, "native-grid", n=48, realign="photo-native-grid", reframe="portrait-jpeg",
                    gates=["face", "eye"], max_false_calls=0.1)
     assert json.loads((folder / "config.json").read_text())["view_calibration"] is None
-    assert main(["calibrate", str(folder), "--data", str(shards), "--recalibrate"]) == 1
+    with pytest.raises(ValueError, match="--recalibrate: the router has no gate nose"):
+        calibrate_view(folder, shards, "native-grid", n=8, recalibrate=["nose"], max_false_calls=0.1)
+    assert main(["calibrate", str(folder), "--data", str(shards), "--recalibrate", "face"]) == 1
     assert "error: --gates, --reframe and --recalibrate go with --view" in capsys.readouterr().err

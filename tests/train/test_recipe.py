@@ -138,7 +138,7 @@ def test_default_recipe_uses_each_stages_preset_and_reads_only_earlier_runs(tmp_
     assert [(step["router"], step.get("view"), step.get("gates"), step.get("max_any_calls"), step.get("recalibrate"))
             for step in recipe.calibrate] == [(shipped, None, None, 0.03, None), (shipped, "resized", None, 0.03, None),
                                               (shipped, "native", ["face"], None, None),
-                                              (shipped, "native-grid", ["face", "eye"], 0.015, True)]
+                                              (shipped, "native-grid", ["face", "eye"], 0.015, ["face", "eye"])]
     assert recipe.registry["router"]["weights"] == "router-camera/best" and recipe.registry["router_crop"] == "native"
     assert final[("expert", "white")] == final[("expert", "smooth")] == "cpu128"
     assert final[("expert", "face")] == final[("expert", "eye")] == "cpu128-warp"
@@ -233,7 +233,9 @@ def test_training_options_belong_in_the_recipe(tmp_path, capsys):
     ({"router": "{r}/best", "view": "resized"},
      "calibrate step: a view step needs view native or resized or native-grid, realign"),
     ({"router": "{r}/best", "gates": ["face"]}, "calibrate step: gates, reframe and recalibrate go with view"),
-    ({"router": "{r}/best", "recalibrate": True}, "calibrate step: gates, reframe and recalibrate go with view"),
+    ({"router": "{r}/best", "recalibrate": ["face"]}, "calibrate step: gates, reframe and recalibrate go with view"),
+    ({"router": "{r}/best", "view": "native", "realign": "photo-native", "recalibrate": True},
+     "calibrate step: recalibrate: expected list, got True"),
     ({"router": "{r}/best", "view": "resized", "realign": "photo-native", "group_by": ["race"],
       "max_false_calls": 0.02},
      "calibrate step: a view step needs"),
