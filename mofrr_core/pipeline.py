@@ -223,8 +223,9 @@ class Pipeline(GateDecisions):
         router image); whole-photo mode gives the context gates a close-up face resized, the ``grid_native`` gates a
         smaller face's own pixels (:mod:`.router_view`). ``router_views``: per image, how the router read it
         (``router_view.ROUTER_VIEWS``): a router calibrated per view (``view_gate_offsets``) judges each face with its
-        view's gate offsets. ``router_grids``: per image, whether its native view kept the photo's JPEG grid (registry
-        ``grid_gates``; :func:`~mofrr_core.jpeg_grid.jpeg_grid_strength`).
+        view's gate offsets, and prints its probabilities with the view's rescaling (``view_calibration``;
+        :mod:`.gate_decisions`). ``router_grids``: per image, whether its native view kept the photo's JPEG grid
+        (registry ``grid_gates``; :func:`~mofrr_core.jpeg_grid.jpeg_grid_strength`).
         """
         images, num_inference_steps, seed = check_pipeline_call(images, num_inference_steps, seed, output_type)
         router_images = None if router_images is None else check_images(router_images)

@@ -32,7 +32,8 @@ class PipelineOutput(BaseOutput):
     experts_run: names of the experts that ran (activated specialised experts, then the shared one).
     degrees: estimated retouching degree (1..5) per activated specialised expert.
     face_thresholds: per image, the thresholds its gates were compared with: ``thresholds``, or those of the
-        view the router read it in where the router is calibrated per view (``view_gate_offsets``).
+        view the router read it in where the router is calibrated per view (``view_gate_offsets``,
+        ``view_calibration``).
     low_frequency_sigmas: per image, the blur (px) whose part of the change was removed (registry
         ``keep_low_frequencies``; 0: none).
     """

@@ -209,9 +209,10 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
     before = expected_calibration_error(1 / (1 + np.exp(-logits)), labels)
     after = expected_calibration_error(1 / (1 + np.exp(-logits / temperature)), labels)  # what reports print
     untouched = ~labels.any(axis=1)
-    cleared = bool(getattr(router.config, "view_gate_offsets", None))  # fitted on top of the offsets replaced here
+    # a view's offsets are fitted on top of the offsets replaced here, its rescaling on this temperature's logits
+    cleared = any(getattr(router.config, key, None) for key in ("view_gate_offsets", "view_calibration"))
     if write:
-        update_config(folder, temperature=temperature, view_gate_offsets=None,
+        update_config(folder, temperature=temperature, view_gate_offsets=None, view_calibration=None,
                       gate_offsets={t: round(v, 4) for t, v in offsets.items()} or None)
     fit = {"temperature": temperature, "gate_offsets": offsets, "ece_before": before, "ece_after": after,
            "view_offsets_cleared": cleared,
@@ -365,5 +366,5 @@ def describe_fit(fit: dict[str, Any]) -> str:
             f"{int(fit['untouched'])} untouched: {calls} (any call {fit['any_calls']:.1%})"
             + (f"; on faces without the type: {others}" if others else "")
             + (f"; in the worst group: {worst}" if worst else "")
-            + ("; the view offsets fitted on top of the old ones are cleared: refit them (--view)"
+            + ("; the view offsets and rescalings fitted on top of the old ones are cleared: refit them (--view)"
                if fit.get("view_offsets_cleared") else ""))

@@ -121,7 +121,8 @@ class LossModule(nn.Module):
 
 
 # config keys that change no weight: a network may start from trained weights that differ in them (a calibrated
-# router's temperature too: fine-tuning trains raw logits, `mofrr-train calibrate` fits a new one afterwards)
+# router's temperature, offsets and view rescalings too: fine-tuning trains raw logits, `mofrr-train calibrate` fits
+# new ones afterwards)
 TRAINING_ONLY_KEYS = {"train_degree", "num_inference_steps", "use_idem", "use_degree", "use_hfcam", "use_warp",
                       "use_refinement", "temperature", "gate_offsets", "view_gate_offsets", "view_calibration"}
 

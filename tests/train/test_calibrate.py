@@ -9,7 +9,13 @@ import torch
 
 from mofrr_core.models import Router
 from mofrr_core.registry import sha256_of
-from mofrr_core.train.calibrate import any_call_offsets, calibrate_view, false_call_offsets
+from mofrr_core.train.calibrate import (
+    any_call_offsets,
+    calibrate_router,
+    calibrate_view,
+    false_call_offsets,
+    update_config,
+)
 from mofrr_core.train.cli import main
 
 
@@ -203,7 +209,7 @@ def test_calibrate_view_writes_offsets_for_that_view_alone(shards, tmp_path, cap
     assert torch.equal(router.logit_offsets("resized"), torch.tensor([offsets[t] for t in router.types]))
     # calibrating the router again replaces the offsets the view's were fitted on top of: those go too, said so
     assert main(["calibrate", str(folder), "--data", str(shards), "-n", "24"]) == 0
-    assert "view offsets fitted on top of the old ones are cleared" in capsys.readouterr().out
+    assert "view offsets and rescalings fitted on top of the old ones are cleared" in capsys.readouterr().out
     assert json.loads((folder / "config.json").read_text())["view_gate_offsets"] is None
 
 
@@ -253,6 +259,11 @@ def test_calibrate_view_native_grid_fits_smaller_faces_of_jpeg_photos(shards, tm
     with pytest.raises(ValueError, match="--view native-grid: none of the 8 pairs is read in that view"):
         calibrate_view(folder, shards, "native-grid", n=8, realign="photo-native-grid", reframe="portrait",
                        max_false_calls=0.1)
+    # the router's own calibration again (a new temperature): the view's rescaling goes with its offsets
+    update_config(folder, view_calibration=fitted)
+    calibrate_router(folder, shards, n=24)
+    assert json.loads((folder / "config.json").read_text())["view_calibration"] is None
+    update_config(folder, view_calibration=fitted)
     # fitted again without --recalibrate: the view's printed probabilities go back to the temperature alone
     calibrate_view(folder, shards, "native-grid", n=48, realign="photo-native-grid", reframe="portrait-jpeg",
                    gates=["face", "eye"], max_false_calls=0.1)
