@@ -206,8 +206,7 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
                                     max_any_calls)
         offsets = {t: offsets.get(t, 0.0) + stricter.get(t, 0.0) for t in router.types if t in offsets | stricter}
     calibrated = logits / temperature + offset_row(offsets, router.types)
-    before = expected_calibration_error(1 / (1 + np.exp(-logits)), labels)
-    after = expected_calibration_error(1 / (1 + np.exp(-logits / temperature)), labels)  # what reports print
+    before, after = printed_ece(logits, labels), printed_ece(logits / temperature, labels)  # after: what reports print
     untouched = ~labels.any(axis=1)
     # a view's offsets are fitted on top of the offsets replaced here, its rescaling on this temperature's logits
     cleared = any(getattr(router.config, key, None) for key in ("view_gate_offsets", "view_calibration"))
@@ -224,6 +223,11 @@ def calibrate_router(router_dir: str | Path, data_root: str | Path | None, n: in
     if groups:
         fit["worst_group_false_calls"] = group_false_calls(calibrated, untouched, router.types, groups)
     return fit
+
+
+def printed_ece(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The expected calibration error of the probabilities ``sigmoid(logits)`` against ``labels``."""
+    return expected_calibration_error(1 / (1 + np.exp(-logits)), labels)
 
 
 def update_config(folder: Path, **changes: Any) -> None:
@@ -299,30 +303,29 @@ def calibrate_view(router_dir: str | Path, data_root: str | Path | None, view: s
     if not rows.any():
         raise ValueError(f"--view {view}: none of the {len(labels)} pairs is read in that view (realign {realign!r}, "
                          f"reframe {reframe!r})")
+    printed, labels = logits[rows] / router.config.temperature, labels[rows]  # the view's faces, as reports print
     base = dict(router.config.gate_offsets or {})
-    calibrated = logits[rows] / router.config.temperature + offset_row(base, router.types)
+    calibrated = printed + offset_row(base, router.types)
     types = [t for t in router.types if not gates or t in gates]  # the gates these budgets move
-    stricter = {} if max_false_calls is None else false_call_offsets(calibrated, labels[rows], router.types,
+    stricter = {} if max_false_calls is None else false_call_offsets(calibrated, labels, router.types,
                                                                      max_false_calls, on=false_calls_on)
     stricter = {t: v for t, v in stricter.items() if t in types}
     if max_any_calls is not None:  # the other gates' calls neither count nor move
         counted = np.where([t in types for t in router.types], calibrated + offset_row(stricter, router.types), -np.inf)
-        more = any_call_offsets(counted, labels[rows], router.types, max_any_calls)
+        more = any_call_offsets(counted, labels, router.types, max_any_calls)
         stricter = {t: stricter.get(t, 0.0) + more.get(t, 0.0) for t in types if t in stricter | more}
     offsets = {t: base.get(t, 0.0) + stricter[t] for t in stricter}
     judged = calibrated + offset_row(stricter, router.types)
-    untouched = ~labels[rows].any(axis=1)
-    printed = logits[rows] / router.config.temperature
-    fitted = view_calibration(printed, labels[rows], router.types, recalibrate) if recalibrate else {}
+    untouched = ~labels.any(axis=1)
+    fitted = view_calibration(printed, labels, router.types, recalibrate) if recalibrate else {}
     if write:
         update_config(folder, view_gate_offsets=replace_view(router.config.view_gate_offsets, view,
                                                              {t: round(v, 4) for t, v in offsets.items()}),
                       view_calibration=replace_view(router.config.view_calibration, view, fitted))
     return {"view": view, "gate_offsets": offsets, "n": float(rows.sum()), "untouched": float(untouched.sum()),
             "gates": types, "calibration": fitted,
-            "ece": {t: (expected_calibration_error(1 / (1 + np.exp(-printed[:, k])), labels[rows, k]),
-                        expected_calibration_error(1 / (1 + np.exp(-(printed[:, k] * fitted[t][0] + fitted[t][1]))),
-                                                   labels[rows, k]))
+            "ece": {t: (printed_ece(printed[:, k], labels[:, k]),
+                        printed_ece(printed[:, k] * fitted[t][0] + fitted[t][1], labels[:, k]))
                     for k, t in enumerate(router.types) if t in fitted},
             "false_calls": {t: float((judged[untouched, k] > 0).mean()) for k, t in enumerate(router.types)},
             "any_calls": float((judged[untouched] > 0).any(axis=1).mean()),
