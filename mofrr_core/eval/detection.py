@@ -120,8 +120,7 @@ def _newton(features: np.ndarray, y: np.ndarray, weights: np.ndarray, free: int,
     moving = slice(len(weights) - free, None)
 
     def loss(w: np.ndarray) -> float:
-        z = features @ w
-        return float(np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))))
+        return _nll(features @ w, y, 1.0)
 
     for _ in range(iterations):
         p = 1.0 / (1.0 + np.exp(-np.clip(features @ weights, -500, 500)))
